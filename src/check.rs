@@ -1,0 +1,1 @@
+//! Checking: names and types. Turns parsed files into the checked program.

@@ -1,0 +1,175 @@
+//! Rendering diagnostics: ariadne reports with byte spans, and JSON lines.
+
+use ariadne::{Color, Config, IndexType, Label as AriadneLabel, Report, ReportKind};
+use serde::Serialize;
+
+use super::{Diagnostic, Severity};
+use crate::source::{FileId, SourceMap, Span};
+
+struct Cache<'a>(&'a SourceMap, Vec<ariadne::Source<&'a str>>);
+
+impl<'a> ariadne::Cache<FileId> for Cache<'a> {
+    type Storage = &'a str;
+
+    fn fetch(&mut self, id: &FileId) -> Result<&ariadne::Source<&'a str>, impl std::fmt::Debug> {
+        self.1
+            .get(id.0 as usize)
+            .ok_or_else(|| format!("no file {}", id.0))
+    }
+
+    fn display<'b>(&self, id: &'b FileId) -> Option<impl std::fmt::Display + 'b> {
+        Some(self.0.get(*id).name.clone())
+    }
+}
+
+#[derive(Clone, Copy)]
+struct AriadneSpan(Span);
+
+impl ariadne::Span for AriadneSpan {
+    type SourceId = FileId;
+    fn source(&self) -> &FileId {
+        &self.0.file
+    }
+    fn start(&self) -> usize {
+        self.0.start as usize
+    }
+    fn end(&self) -> usize {
+        self.0.end as usize
+    }
+}
+
+/// Renders one diagnostic for a terminal; `color` adds ANSI colours.
+pub fn render(diagnostic: &Diagnostic, sources: &SourceMap, color: bool) -> String {
+    let kind = match diagnostic.severity() {
+        Severity::Error => ReportKind::Error,
+        Severity::Warning => ReportKind::Warning,
+    };
+    let primary_color = match diagnostic.severity() {
+        Severity::Error => Color::Red,
+        Severity::Warning => Color::Yellow,
+    };
+    let span = clamp(diagnostic.primary.span, sources);
+    let mut report = Report::build(kind, AriadneSpan(span))
+        .with_config(
+            Config::default()
+                .with_index_type(IndexType::Byte)
+                .with_color(color),
+        )
+        .with_code(diagnostic.code.as_str())
+        .with_message(&diagnostic.message)
+        .with_label(
+            AriadneLabel::new(AriadneSpan(span))
+                .with_message(&diagnostic.primary.message)
+                .with_color(primary_color)
+                .with_order(0)
+                .with_priority(1),
+        );
+    for (i, label) in diagnostic.secondary.iter().enumerate() {
+        report = report.with_label(
+            AriadneLabel::new(AriadneSpan(clamp(label.span, sources)))
+                .with_message(&label.message)
+                .with_color(Color::Blue)
+                .with_order(i as i32 + 1),
+        );
+    }
+    for note in &diagnostic.notes {
+        report = report.with_note(note);
+    }
+    if let Some(help) = &diagnostic.help {
+        report = report.with_help(help);
+    }
+    let cache_sources = sources
+        .files()
+        .map(|(_, f)| ariadne::Source::from(f.text.as_str()))
+        .collect();
+    let mut out = Vec::new();
+    // Writing to a Vec cannot fail; a failure would only lose the rendering.
+    let _ = report
+        .finish()
+        .write(Cache(sources, cache_sources), &mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Keeps a span inside its file and on character boundaries, so a bad
+/// span can never make the renderer panic.
+fn clamp(span: Span, sources: &SourceMap) -> Span {
+    let text = &sources.get(span.file).text;
+    let mut start = (span.start as usize).min(text.len());
+    let mut end = (span.end as usize).clamp(start, text.len());
+    while !text.is_char_boundary(start) {
+        start -= 1;
+    }
+    while !text.is_char_boundary(end) {
+        end += 1;
+    }
+    Span::new(span.file, start, end)
+}
+
+/// A diagnostic as one JSON object (one line of `--format json`).
+#[derive(Debug, Serialize)]
+pub struct JsonDiagnostic<'a> {
+    pub code: &'a str,
+    pub severity: Severity,
+    pub message: &'a str,
+    pub file: &'a str,
+    pub start: JsonPosition,
+    pub end: JsonPosition,
+    pub label: &'a str,
+    pub related: Vec<JsonRelated<'a>>,
+    pub notes: &'a [String],
+    pub help: Option<&'a str>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct JsonPosition {
+    pub line: usize,
+    pub column: usize,
+    pub offset: u32,
+}
+
+#[derive(Debug, Serialize)]
+pub struct JsonRelated<'a> {
+    pub file: &'a str,
+    pub start: JsonPosition,
+    pub end: JsonPosition,
+    pub message: &'a str,
+}
+
+fn position(sources: &SourceMap, span: Span, offset: u32) -> JsonPosition {
+    let (line, column) = sources.get(span.file).line_col(offset);
+    JsonPosition {
+        line,
+        column,
+        offset,
+    }
+}
+
+/// Renders one diagnostic as a single line of JSON.
+pub fn render_json(diagnostic: &Diagnostic, sources: &SourceMap) -> String {
+    let span = clamp(diagnostic.primary.span, sources);
+    let json = JsonDiagnostic {
+        code: diagnostic.code.as_str(),
+        severity: diagnostic.severity(),
+        message: &diagnostic.message,
+        file: &sources.get(span.file).name,
+        start: position(sources, span, span.start),
+        end: position(sources, span, span.end),
+        label: &diagnostic.primary.message,
+        related: diagnostic
+            .secondary
+            .iter()
+            .map(|l| {
+                let s = clamp(l.span, sources);
+                JsonRelated {
+                    file: &sources.get(s.file).name,
+                    start: position(sources, s, s.start),
+                    end: position(sources, s, s.end),
+                    message: &l.message,
+                }
+            })
+            .collect(),
+        notes: &diagnostic.notes,
+        help: diagnostic.help.as_deref(),
+    };
+    serde_json::to_string(&json).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+}

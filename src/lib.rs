@@ -1,0 +1,17 @@
+//! guardflow: a workflow language for LLM work, checked before it runs.
+//!
+//! The pipeline, one way:
+//!
+//! ```text
+//! source ──syntax::parse──▶ ast::File ──check::check──▶ ir::Program
+//!                 (pest)             (resolve names, types)    (serde, versioned)
+//! ```
+//!
+//! Every phase collects errors instead of stopping; all of them become
+//! [`diagnostics::Diagnostic`]s, rendered by ariadne or as JSON lines.
+
+pub mod check;
+pub mod diagnostics;
+pub mod source;
+pub mod stdlib;
+pub mod syntax;

@@ -1,0 +1,1 @@
+//! The standard library's declarations, embedded in the binary.
