@@ -1,1 +1,62 @@
-//! Checking: names and types. Turns parsed files into the checked program.
+//! Checking: parsed files to the checked program.
+//!
+//! `load` reads the root file, what it uses and the standard library;
+//! `resolve` binds every name and checks every type, building the
+//! [`ir::Program`]. Errors are collected, never thrown: a program with
+//! errors still yields every finding, and no program.
+
+mod error;
+pub mod ir;
+mod load;
+mod resolve;
+
+pub use error::{CheckError, NameKind};
+pub use load::{io_reason, FsLoader, Loader};
+
+use crate::diagnostics::{self, Diagnostic};
+use crate::source::SourceMap;
+
+/// The result of checking one program.
+pub struct Checked {
+    pub sources: SourceMap,
+    /// `None` when any finding is an error.
+    pub program: Option<ir::Program>,
+    /// Every finding, sorted by file and position.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Checked {
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics.iter().any(Diagnostic::is_error)
+    }
+}
+
+/// Checks the program whose root file is `name` with text `text`; files it
+/// `use`s are read with `loader`, relative to `name`.
+pub fn check_with(name: &str, text: &str, loader: &mut dyn Loader) -> Checked {
+    let loaded = load::load(name, text, loader);
+    let mut diagnostics: Vec<Diagnostic> = loaded
+        .syntax_errors
+        .iter()
+        .map(|e| e.to_diagnostic())
+        .chain(loaded.load_errors.iter().map(|e| e.to_diagnostic()))
+        .collect();
+    let (program, errors) = resolve::resolve(&loaded.sources, &loaded.files);
+    diagnostics.extend(errors.iter().map(|e| e.to_diagnostic()));
+    diagnostics::sort(&mut diagnostics);
+    let program = if diagnostics.iter().any(Diagnostic::is_error) {
+        None
+    } else {
+        Some(program)
+    };
+    Checked {
+        sources: loaded.sources,
+        program,
+        diagnostics,
+    }
+}
+
+/// Checks a program read from the file system.
+pub fn check_source(name: &str, text: &str) -> Checked {
+    check_with(name, text, &mut FsLoader)
+}

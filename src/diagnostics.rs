@@ -7,6 +7,7 @@
 
 mod codes;
 mod render;
+pub mod suggest;
 
 use serde::{Deserialize, Serialize};
 

@@ -11,6 +11,7 @@
 //! [`diagnostics::Diagnostic`]s, rendered by ariadne or as JSON lines.
 
 pub mod check;
+pub mod cli;
 pub mod diagnostics;
 pub mod source;
 pub mod stdlib;

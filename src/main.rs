@@ -1,1 +1,7 @@
-fn main() {}
+//! The `guardflow` command: parses arguments and hands over to `cli`.
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    guardflow::cli::main()
+}

@@ -97,6 +97,7 @@ codes! {
     E0212 Error "effect property without an effect";
     E0213 Error "malformed test";
     E0214 Error "no such field";
+    E0215 Error "recursive guard definition";
     // warnings
     W0001 Warning "unused item";
     W0002 Warning "unused import";

@@ -7,6 +7,7 @@ use pest::iterators::Pair;
 
 use super::literal::{self, Number};
 use super::{explain_property, Rule};
+use crate::diagnostics::suggest::edit_distance;
 use crate::source::{FileId, Span};
 use crate::syntax::ast::*;
 use crate::syntax::error::{NumberKind, SyntaxError};
@@ -147,9 +148,12 @@ impl<'e, 's> Converter<'e, 's> {
         }
     }
 
+    /// The pair's span without the whitespace pest keeps at its end when
+    /// an optional part after it did not match.
     pub(in crate::syntax) fn span(&self, pair: &P) -> Span {
         let s = pair.as_span();
-        Span::new(self.file, self.base + s.start(), self.base + s.end())
+        let len = pair.as_str().trim_end().len();
+        Span::new(self.file, self.base + s.start(), self.base + s.start() + len)
     }
 
     /// Reports a pair this converter did not expect where it found it.
@@ -1466,19 +1470,4 @@ fn prop_label(name: &str) -> &'static str {
         .copied()
         .find(|l| &l[1..] == name)
         .unwrap_or(":property")
-}
-
-/// Levenshtein distance, for "did you mean".
-pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let cost = usize::from(ca != *cb);
-            cur.push((prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1));
-        }
-        prev = cur;
-    }
-    prev[b.len()]
 }

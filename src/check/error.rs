@@ -1,0 +1,607 @@
+//! Name and type errors: plain data, turned into diagnostics in one place.
+
+use super::ir::Ty;
+use crate::diagnostics::{Code, Diagnostic};
+use crate::source::Span;
+
+/// The kinds of names, each its own namespace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum NameKind {
+    Type,
+    Guard,
+    Generator,
+    Effect,
+    Action,
+    Task,
+    /// An action or a task (what a subtask calls).
+    Callable,
+    Value,
+    Input,
+    Label,
+    Resource,
+    Param,
+}
+
+impl NameKind {
+    pub fn noun(self) -> &'static str {
+        match self {
+            NameKind::Type => "type",
+            NameKind::Guard => "guard",
+            NameKind::Generator => "generator",
+            NameKind::Effect => "effect",
+            NameKind::Action => "action",
+            NameKind::Task => "task",
+            NameKind::Callable => "action or task",
+            NameKind::Value => "value",
+            NameKind::Input => "input",
+            NameKind::Label => "subtask label",
+            NameKind::Resource => "resource",
+            NameKind::Param => "parameter",
+        }
+    }
+
+    fn article(self) -> &'static str {
+        match self {
+            NameKind::Action | NameKind::Effect | NameKind::Input => "an",
+            NameKind::Callable => "an",
+            _ => "a",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum CheckError {
+    UnknownName {
+        kind: NameKind,
+        name: String,
+        span: Span,
+        suggestion: Option<String>,
+        /// The name is a standard library guard that was not imported.
+        in_std: bool,
+    },
+    UnknownStd {
+        name: String,
+        span: Span,
+        suggestion: Option<String>,
+    },
+    ImportUnreadable {
+        path: String,
+        span: Span,
+        reason: String,
+    },
+    Duplicate {
+        kind: NameKind,
+        name: String,
+        span: Span,
+        first: Span,
+    },
+    DuplicateLabel {
+        name: String,
+        span: Span,
+        first: Span,
+    },
+    DuplicateMember {
+        what: &'static str,
+        name: String,
+        span: Span,
+        first: Span,
+    },
+    WrongKind {
+        name: String,
+        span: Span,
+        expected: NameKind,
+        found: NameKind,
+        def: Span,
+    },
+    OrderingMissing {
+        labels: Vec<String>,
+        ordering: Span,
+        subtasks: Vec<Span>,
+    },
+    OrderingTwice {
+        label: String,
+        span: Span,
+        first: Span,
+    },
+    Arity {
+        callee: String,
+        span: Span,
+        takes: usize,
+        given: usize,
+        missing: Vec<String>,
+        def: Option<Span>,
+        pre_subject: bool,
+    },
+    ArgType {
+        param: String,
+        expected: Ty,
+        found: Ty,
+        span: Span,
+        def: Option<Span>,
+    },
+    UnknownNamedArg {
+        name: String,
+        callee: String,
+        span: Span,
+        params: Vec<String>,
+    },
+    ArgTwice {
+        name: String,
+        span: Span,
+        first: Span,
+    },
+    GuardSubject {
+        guard: String,
+        expected: Ty,
+        found: Ty,
+        span: Span,
+        artifact: Option<Span>,
+    },
+    ResultType {
+        expected: Ty,
+        found: Ty,
+        span: Span,
+        output: Span,
+    },
+    ResultMissing {
+        method: String,
+        span: Span,
+        output: Span,
+    },
+    ResultUnexpected {
+        span: Span,
+        task: Span,
+    },
+    InvalidType {
+        span: Span,
+        problem: &'static str,
+        help: &'static str,
+    },
+    RecursiveType {
+        cycle: Vec<(String, Span)>,
+    },
+    IncompatibleSubjects {
+        span: Span,
+        first: (Ty, Span),
+        second: (Ty, Span),
+    },
+    InputDefault {
+        expected: Ty,
+        found: Ty,
+        span: Span,
+    },
+    InputSource {
+        name: String,
+        span: Span,
+    },
+    NoArtifact {
+        label: String,
+        callee: String,
+        span: Span,
+    },
+    EffectProperty {
+        property: &'static str,
+        span: Span,
+        action: Span,
+    },
+    MalformedTest {
+        problem: &'static str,
+        span: Span,
+        help: &'static str,
+    },
+    NoField {
+        ty: Ty,
+        field: String,
+        span: Span,
+    },
+    RecursiveGuard {
+        cycle: Vec<(String, Span)>,
+    },
+    Unused {
+        kind: NameKind,
+        name: String,
+        span: Span,
+    },
+    UnusedImport {
+        name: String,
+        span: Span,
+    },
+    UnusedParam {
+        name: String,
+        span: Span,
+    },
+}
+
+impl CheckError {
+    pub fn to_diagnostic(&self) -> Diagnostic {
+        use CheckError::*;
+        match self {
+            UnknownName {
+                kind,
+                name,
+                span,
+                suggestion,
+                in_std,
+            } => {
+                let code = match kind {
+                    NameKind::Type => Code::E0101,
+                    NameKind::Guard => Code::E0102,
+                    NameKind::Generator | NameKind::Effect => Code::E0103,
+                    NameKind::Action | NameKind::Task | NameKind::Callable => Code::E0104,
+                    NameKind::Label => Code::E0106,
+                    NameKind::Resource => Code::E0107,
+                    NameKind::Value | NameKind::Input | NameKind::Param => Code::E0105,
+                };
+                let mut d = Diagnostic::new(
+                    code,
+                    format!("unknown {} `{name}`", kind.noun()),
+                    *span,
+                    format!("no {} of this name is in scope", kind.noun()),
+                );
+                if *in_std {
+                    d = d
+                        .with_note(format!("`{name}` is a standard library guard"))
+                        .with_help(format!("import it: `use std.{{{name}}}`"));
+                } else if let Some(s) = suggestion {
+                    d = d.with_help(format!("did you mean `{s}`?"));
+                }
+                d
+            }
+            UnknownStd {
+                name,
+                span,
+                suggestion,
+            } => {
+                let d = Diagnostic::new(
+                    Code::E0108,
+                    format!("the standard library has no `{name}`"),
+                    *span,
+                    "not in `std`",
+                )
+                .with_note("`guardflow explain E0108` lists where the standard library is documented");
+                match suggestion {
+                    Some(s) => d.with_help(format!("did you mean `{s}`?")),
+                    None => d,
+                }
+            }
+            ImportUnreadable { path, span, reason } => Diagnostic::new(
+                Code::E0109,
+                format!("cannot read `{path}`"),
+                *span,
+                reason.clone(),
+            )
+            .with_note("paths in `use \"…\"` are relative to the file that uses them"),
+            Duplicate {
+                kind,
+                name,
+                span,
+                first,
+            } => Diagnostic::new(
+                Code::E0110,
+                format!("the {} `{name}` is defined twice", kind.noun()),
+                *span,
+                "defined again here",
+            )
+            .with_label(*first, "first defined here")
+            .with_help("rename one of them"),
+            DuplicateLabel { name, span, first } => Diagnostic::new(
+                Code::E0111,
+                format!("the subtask label `{name}` is used twice in one method"),
+                *span,
+                "used again here",
+            )
+            .with_label(*first, "first used here")
+            .with_help("give each subtask its own label"),
+            DuplicateMember {
+                what,
+                name,
+                span,
+                first,
+            } => Diagnostic::new(
+                Code::E0112,
+                format!("the {what} `{name}` appears twice"),
+                *span,
+                "again here",
+            )
+            .with_label(*first, "first here"),
+            WrongKind {
+                name,
+                span,
+                expected,
+                found,
+                def,
+            } => Diagnostic::new(
+                Code::E0113,
+                format!(
+                    "`{name}` is {} {}, not {} {}",
+                    found.article(),
+                    found.noun(),
+                    expected.article(),
+                    expected.noun()
+                ),
+                *span,
+                format!("{} {} is expected here", expected.article(), expected.noun()),
+            )
+            .with_label(*def, format!("`{name}` is defined here as {} {}", found.article(), found.noun())),
+            OrderingMissing {
+                labels,
+                ordering,
+                subtasks,
+            } => {
+                let list = labels
+                    .iter()
+                    .map(|l| format!("`{l}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let mut d = Diagnostic::new(
+                    Code::E0114,
+                    format!("the ordering leaves out {list}"),
+                    *ordering,
+                    format!("{list} never runs under this ordering"),
+                );
+                for s in subtasks {
+                    d = d.with_label(*s, "this subtask is not ordered");
+                }
+                d.with_help("name every subtask label in `:ordering`, or drop `:ordering` to run them in the listed order")
+            }
+            OrderingTwice { label, span, first } => Diagnostic::new(
+                Code::E0114,
+                format!("`{label}` appears twice in the ordering"),
+                *span,
+                "named again here",
+            )
+            .with_label(*first, "first named here")
+            .with_note("a subtask runs once; a series-parallel ordering names each label exactly once")
+            .with_help("for orderings that are not series-parallel use a partial order: `(a < b, a < c, b < d, c < d)`"),
+            Arity {
+                callee,
+                span,
+                takes,
+                given,
+                missing,
+                def,
+                pre_subject,
+            } => {
+                let message = if missing.is_empty() {
+                    format!("`{callee}` takes {takes} argument{}, but {given} were given", plural(*takes))
+                } else {
+                    format!(
+                        "`{callee}` is missing {}",
+                        missing.iter().map(|m| format!("`{m}`")).collect::<Vec<_>>().join(", ")
+                    )
+                };
+                let label = if missing.is_empty() {
+                    "too many arguments".to_string()
+                } else {
+                    format!("needs {}", missing.join(", "))
+                };
+                let mut d = Diagnostic::new(Code::E0201, message, *span, label);
+                if let Some(def) = def {
+                    d = d.with_label(*def, "declared here");
+                }
+                if *pre_subject {
+                    d = d.with_note("in `:pre` there is no artifact yet: a guard takes what it judges as its first argument, as in `:pre min_len(spec, 10)`");
+                }
+                d
+            }
+            ArgType {
+                param,
+                expected,
+                found,
+                span,
+                def,
+            } => {
+                let d = Diagnostic::new(
+                    Code::E0202,
+                    format!("`{param}` expects {expected}, but this is {found}"),
+                    *span,
+                    format!("this is {found}"),
+                );
+                match def {
+                    Some(def) => d.with_label(*def, format!("`{param}` is declared as {expected} here")),
+                    None => d,
+                }
+            }
+            UnknownNamedArg {
+                name,
+                callee,
+                span,
+                params,
+            } => {
+                let d = Diagnostic::new(
+                    Code::E0203,
+                    format!("`{callee}` has no parameter `{name}`"),
+                    *span,
+                    "unknown parameter",
+                );
+                if params.is_empty() {
+                    d.with_note(format!("`{callee}` takes no arguments"))
+                } else {
+                    d.with_note(format!("its parameters are: {}", params.join(", ")))
+                }
+            }
+            ArgTwice { name, span, first } => Diagnostic::new(
+                Code::E0204,
+                format!("`{name}` is given twice"),
+                *span,
+                "given again here",
+            )
+            .with_label(*first, "first given here"),
+            GuardSubject {
+                guard,
+                expected,
+                found,
+                span,
+                artifact,
+            } => {
+                let d = Diagnostic::new(
+                    Code::E0205,
+                    format!("`{guard}` judges {expected}, but the artifact is {found}"),
+                    *span,
+                    format!("`{guard}` cannot judge {found}"),
+                );
+                match artifact {
+                    Some(a) => d.with_label(*a, format!("the artifact is {found}")),
+                    None => d,
+                }
+            }
+            ResultType {
+                expected,
+                found,
+                span,
+                output,
+            } => Diagnostic::new(
+                Code::E0206,
+                format!("the task returns {expected}, but this result is {found}"),
+                *span,
+                format!("this subtask produces {found}"),
+            )
+            .with_label(*output, format!("the task declares {expected}")),
+            ResultMissing {
+                method,
+                span,
+                output,
+            } => Diagnostic::new(
+                Code::E0207,
+                format!("method `{method}` has no `:result`"),
+                *span,
+                "this method does not say which subtask's artifact is the task's result",
+            )
+            .with_label(*output, "the task declares an output here")
+            .with_help("add `:result LABEL` naming the subtask whose artifact the task returns"),
+            ResultUnexpected { span, task } => Diagnostic::new(
+                Code::E0207,
+                "`:result` in a task without an output type",
+                *span,
+                "nothing receives this result",
+            )
+            .with_label(*task, "this task declares no `-> Type`")
+            .with_help("declare the output type after the parameters, or remove `:result`"),
+            InvalidType {
+                span,
+                problem,
+                help,
+            } => Diagnostic::new(Code::E0208, *problem, *span, "invalid type").with_help(*help),
+            RecursiveType { cycle } => cycle_diagnostic(Code::E0209, "type alias", cycle)
+                .with_help("a type alias cannot contain itself; guardflow types are finite"),
+            IncompatibleSubjects {
+                span,
+                first,
+                second,
+            } => Diagnostic::new(
+                Code::E0210,
+                format!(
+                    "this guard combines a guard on {} with a guard on {}",
+                    first.0, second.0
+                ),
+                *span,
+                "no artifact can be both",
+            )
+            .with_label(first.1, format!("judges {}", first.0))
+            .with_label(second.1, format!("judges {}", second.0)),
+            InputDefault {
+                expected,
+                found,
+                span,
+            } => Diagnostic::new(
+                Code::E0211,
+                format!("the input is {expected}, but its default is {found}"),
+                *span,
+                format!("this is {found}"),
+            )
+            .with_note("`file(\"…\")` gives Text, `folder(\"…\")` gives [Text]"),
+            InputSource { name, span } => Diagnostic::new(
+                Code::E0211,
+                format!("`{name}(…)` is not an input source"),
+                *span,
+                "not a literal, `file(…)` or `folder(…)`",
+            )
+            .with_help("an input's default is a literal, `file(\"path\")` or `folder(\"dir\", glob: \"*.md\")`"),
+            NoArtifact {
+                label,
+                callee,
+                span,
+            } => Diagnostic::new(
+                Code::E0207,
+                format!("`{label}` produces no artifact"),
+                *span,
+                format!("`{callee}` declares no output type"),
+            )
+            .with_help(format!("give `{callee}` an output type (`-> Type`) and a `:result` in each method")),
+            EffectProperty {
+                property,
+                span,
+                action,
+            } => Diagnostic::new(
+                Code::E0212,
+                format!("`{property}` is only meaningful with `:effect`"),
+                *span,
+                "this action has no effect",
+            )
+            .with_label(*action, "in this action")
+            .with_help("add `:effect shell(timeout: 30s)`, or remove the property"),
+            MalformedTest {
+                problem,
+                span,
+                help,
+            } => Diagnostic::new(Code::E0213, *problem, *span, "here").with_help(*help),
+            NoField { ty, field, span } => Diagnostic::new(
+                Code::E0214,
+                format!("{ty} has no field `{field}`"),
+                *span,
+                "no such field",
+            ),
+            RecursiveGuard { cycle } => cycle_diagnostic(Code::E0215, "guard", cycle)
+                .with_help("a guard cannot be defined in terms of itself; it would never finish"),
+            Unused { kind, name, span } => Diagnostic::new(
+                Code::W0001,
+                format!("the {} `{name}` is never used", kind.noun()),
+                *span,
+                "unused",
+            )
+            .with_help("remove it, or use it"),
+            UnusedImport { name, span } => Diagnostic::new(
+                Code::W0002,
+                format!("`{name}` is imported but never used"),
+                *span,
+                "unused import",
+            )
+            .with_help("remove it from the `use` list"),
+            UnusedParam { name, span } => Diagnostic::new(
+                Code::W0003,
+                format!("the parameter `{name}` is never used"),
+                *span,
+                "unused parameter",
+            )
+            .with_help(format!("use it, remove it, or name it `_{name}`")),
+        }
+    }
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}
+
+fn cycle_diagnostic(code: Code, what: &str, cycle: &[(String, Span)]) -> Diagnostic {
+    let names: Vec<&str> = cycle.iter().map(|(n, _)| n.as_str()).collect();
+    let mut path = names.join(" → ");
+    if let Some(first) = names.first() {
+        path.push_str(" → ");
+        path.push_str(first);
+    }
+    let (first_name, first_span) = &cycle[0];
+    let mut d = Diagnostic::new(
+        code,
+        format!("the {what} `{first_name}` refers to itself: {path}"),
+        *first_span,
+        format!("`{first_name}` starts the cycle"),
+    );
+    for (i, (name, span)) in cycle.iter().enumerate().skip(1) {
+        d = d.with_label(*span, format!("{}. `{name}`", i + 1));
+    }
+    d
+}

@@ -1,0 +1,449 @@
+//! The checked program: what the checker passes and the runtime executes.
+//!
+//! Names are resolved to indices, types are structural, calls have one
+//! operand per parameter (defaults filled in), and every node keeps its
+//! source span. `guardflow compile` writes it as versioned JSON
+//! (`docs/ir.md`); reading it back yields the same program.
+
+use serde::{Deserialize, Serialize};
+
+use crate::source::Span;
+
+/// Bumped on any change to the JSON form.
+pub const IR_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Program {
+    pub version: u32,
+    /// File names by `FileId`, for the spans.
+    pub files: Vec<String>,
+    pub defaults: Defaults,
+    pub types: Vec<TypeDef>,
+    pub inputs: Vec<Input>,
+    pub resources: Vec<Resource>,
+    pub externs: Vec<Extern>,
+    pub generators: Vec<Generator>,
+    pub guards: Vec<GuardDef>,
+    pub actions: Vec<Action>,
+    pub tasks: Vec<Task>,
+    pub tests: Vec<Test>,
+}
+
+impl Program {
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_default()
+    }
+
+    /// Reads a program written by [`Program::to_json`], refusing other
+    /// versions.
+    pub fn from_json(text: &str) -> Result<Program, String> {
+        #[derive(Deserialize)]
+        struct Version {
+            version: u32,
+        }
+        let v: Version = serde_json::from_str(text).map_err(|e| e.to_string())?;
+        if v.version != IR_VERSION {
+            return Err(format!(
+                "this is guardflow IR version {}; this guardflow reads version {IR_VERSION}",
+                v.version
+            ));
+        }
+        serde_json::from_str(text).map_err(|e| e.to_string())
+    }
+
+    pub fn task(&self, name: &str) -> Option<TaskId> {
+        self.tasks.iter().position(|t| t.name == name).map(|i| TaskId(i as u32))
+    }
+
+    pub fn action(&self, name: &str) -> Option<ActionId> {
+        self.actions.iter().position(|a| a.name == name).map(|i| ActionId(i as u32))
+    }
+}
+
+macro_rules! id {
+    ($($name:ident),*) => {$(
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(pub u32);
+        impl $name {
+            pub fn index(self) -> usize { self.0 as usize }
+        }
+    )*};
+}
+id!(TypeId, InputId, ResourceId, ExternId, GeneratorId, GuardId, ActionId, TaskId);
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Defaults {
+    pub retry: Option<u64>,
+    pub timeout_ms: Option<u64>,
+    pub p: Option<f64>,
+    pub max_tokens: Option<u64>,
+}
+
+/// A structural type.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Ty {
+    Text,
+    Int,
+    Float,
+    Bool,
+    Duration,
+    Code { lang: String },
+    Json { of: Box<Ty> },
+    List { of: Box<Ty> },
+    Record { fields: Vec<(String, Ty)> },
+    Enum { tags: Vec<String> },
+}
+
+impl Ty {
+    /// `from` may be passed where `self` is expected.
+    pub fn accepts(&self, from: &Ty) -> bool {
+        match (self, from) {
+            _ if self == from => true,
+            // every artifact has a text form
+            (Ty::Text, Ty::Code { .. } | Ty::Json { .. } | Ty::Enum { .. }) => true,
+            (Ty::Float, Ty::Int) => true,
+            (Ty::List { of: a }, Ty::List { of: b }) => a.accepts(b),
+            (Ty::Json { of: a }, Ty::Json { of: b }) => a.accepts(b),
+            _ => false,
+        }
+    }
+
+    /// The fields of a record, or of the record inside `Json<…>`.
+    pub fn field(&self, name: &str) -> Option<&Ty> {
+        match self {
+            Ty::Record { fields } => fields.iter().find(|(n, _)| n == name).map(|(_, t)| t),
+            Ty::Json { of } => of.field(name),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Ty {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Ty::Text => f.write_str("Text"),
+            Ty::Int => f.write_str("Int"),
+            Ty::Float => f.write_str("Float"),
+            Ty::Bool => f.write_str("Bool"),
+            Ty::Duration => f.write_str("Duration"),
+            Ty::Code { lang } => write!(f, "Code<{lang}>"),
+            Ty::Json { of } => write!(f, "Json<{of}>"),
+            Ty::List { of } => write!(f, "[{of}]"),
+            Ty::Record { fields } => {
+                f.write_str("{ ")?;
+                for (i, (n, t)) in fields.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{n}: {t}")?;
+                }
+                f.write_str(" }")
+            }
+            Ty::Enum { tags } => f.write_str(&tags.join(" | ")),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TypeDef {
+    pub name: String,
+    pub ty: Ty,
+    pub doc: Option<String>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Param {
+    pub name: String,
+    pub ty: Ty,
+    pub default: Option<Value>,
+    pub span: Span,
+}
+
+/// A constant.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "value", rename_all = "snake_case")]
+pub enum Value {
+    Text(String),
+    Int(u64),
+    Float(f64),
+    /// Milliseconds.
+    Duration(u64),
+    Bool(bool),
+    List(Vec<Value>),
+}
+
+/// Where an operand's value comes from at run time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Operand {
+    Const { value: Value },
+    /// A parameter of the enclosing action, task or guard.
+    Param { index: u32, fields: Vec<String> },
+    Input { input: InputId, fields: Vec<String> },
+    /// The artifact of a subtask of the enclosing method.
+    Label { index: u32, fields: Vec<String> },
+    /// A string with interpolations.
+    Template { template: Template },
+    List { items: Vec<Operand> },
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Template {
+    pub parts: Vec<TemplatePart>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum TemplatePart {
+    Text { text: String },
+    Value { operand: Operand },
+    /// `{feedback}`: the action's rejection history under its policy.
+    Feedback,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Input {
+    pub name: String,
+    pub ty: Ty,
+    pub source: Option<InputSource>,
+    pub doc: Option<String>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum InputSource {
+    Value { value: Value },
+    File { path: String },
+    Folder { path: String, glob: Option<String> },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Resource {
+    pub name: String,
+    pub size: u64,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExternKind {
+    Guard,
+    Generator,
+    Effect,
+}
+
+/// A host-implemented guard, generator or effect.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Extern {
+    pub kind: ExternKind,
+    pub name: String,
+    pub params: Vec<Param>,
+    pub subject: Option<Ty>,
+    pub doc: Option<String>,
+    /// Declared in the standard library.
+    pub std: bool,
+    pub span: Span,
+}
+
+/// A generator instance: an extern generator with its arguments.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Generator {
+    /// The `generator NAME = …` name, or `kind#N` for one written inline.
+    pub name: String,
+    pub kind: ExternId,
+    pub args: Vec<Operand>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GuardDef {
+    pub name: String,
+    pub params: Vec<Param>,
+    pub subject: Ty,
+    pub body: GuardExpr,
+    pub doc: Option<String>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Combinator {
+    All,
+    Any,
+    Majority,
+    Par,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum GuardRef {
+    Extern { id: ExternId },
+    User { id: GuardId },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum GuardExpr {
+    /// A guard applied to `subject` (`None`: the artifact being judged).
+    Call {
+        guard: GuardRef,
+        subject: Option<Operand>,
+        args: Vec<Operand>,
+        span: Span,
+    },
+    Bool { value: bool, span: Span },
+    Not { expr: Box<GuardExpr>, span: Span },
+    And { exprs: Vec<GuardExpr>, span: Span },
+    Or { exprs: Vec<GuardExpr>, span: Span },
+    Combinator { combinator: Combinator, exprs: Vec<GuardExpr>, span: Span },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "n", rename_all = "snake_case")]
+pub enum FeedbackPolicy {
+    Last,
+    All,
+    LastN(u64),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResourceUse {
+    pub resource: ResourceId,
+    pub amount: u64,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Effect {
+    pub effect: ExternId,
+    pub args: Vec<Operand>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Action {
+    pub name: String,
+    pub doc: Option<String>,
+    pub params: Vec<Param>,
+    pub output: Ty,
+    pub generator: GeneratorId,
+    pub prompt: Template,
+    pub role: Option<Template>,
+    pub guard: GuardExpr,
+    pub pre: Option<GuardExpr>,
+    pub pre_guard: Option<GuardExpr>,
+    pub effect: Option<Effect>,
+    pub idempotent: bool,
+    /// As written; `None` falls back to the file default.
+    pub retry: Option<u64>,
+    pub timeout_ms: Option<u64>,
+    pub uses: Vec<ResourceUse>,
+    pub feedback: FeedbackPolicy,
+    pub max_tokens: Option<u64>,
+    pub p: Option<f64>,
+    pub span: Span,
+    pub name_span: Span,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "id", rename_all = "snake_case")]
+pub enum Callee {
+    Action(ActionId),
+    Task(TaskId),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Task {
+    pub name: String,
+    pub doc: Option<String>,
+    pub params: Vec<Param>,
+    pub output: Option<Ty>,
+    pub max_depth: Option<u64>,
+    pub methods: Vec<Method>,
+    pub span: Span,
+    pub name_span: Span,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnFail {
+    Cancel,
+    Continue,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Method {
+    pub name: String,
+    pub doc: Option<String>,
+    pub pre: Option<GuardExpr>,
+    pub subtasks: Vec<Subtask>,
+    pub ordering: Ordering,
+    /// Index into `subtasks`.
+    pub result: Option<u32>,
+    pub uses: Vec<ResourceUse>,
+    pub on_fail: OnFail,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Subtask {
+    pub label: String,
+    pub callee: Callee,
+    pub args: Vec<Operand>,
+    pub escalation: Option<Escalation>,
+    pub span: Span,
+    pub label_span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Escalation {
+    /// Index of the subtask to regenerate.
+    pub target: u32,
+    pub after: u64,
+    pub max: Option<u64>,
+    pub span: Span,
+}
+
+/// Ordering over subtask indices.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Ordering {
+    Label { index: u32, span: Span },
+    Seq { items: Vec<Ordering>, span: Span },
+    Par { items: Vec<Ordering>, span: Span },
+    /// Each chain orders its labels; labels in no chain are unordered.
+    Partial { chains: Vec<Vec<(u32, Span)>>, span: Span },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Test {
+    pub name: String,
+    pub run: Callee,
+    pub args: Vec<Operand>,
+    pub with: GeneratorId,
+    pub expect: Vec<Expectation>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CmpOp {
+    Le,
+    Lt,
+    Eq,
+    Ge,
+    Gt,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Expectation {
+    Success,
+    Failure,
+    Calls { op: CmpOp, value: u64 },
+    Satisfies { guard: GuardExpr },
+}

@@ -1,0 +1,123 @@
+//! Loading a program: the root file, every file it `use`s (transitively),
+//! and the standard library, each parsed once.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use super::error::CheckError;
+use crate::source::{FileId, SourceMap};
+use crate::stdlib;
+use crate::syntax::{self, ast, SyntaxError};
+
+/// Where the text of `use "…"` files comes from.
+pub trait Loader {
+    /// Reads `path`; the error says why it cannot be read.
+    fn read(&mut self, path: &Path) -> Result<String, String>;
+}
+
+/// Reads files from the file system.
+pub struct FsLoader;
+
+impl Loader for FsLoader {
+    fn read(&mut self, path: &Path) -> Result<String, String> {
+        let bytes = std::fs::read(path).map_err(|e| io_reason(&e))?;
+        String::from_utf8(bytes).map_err(|e| {
+            format!(
+                "the file is not UTF-8 text (invalid byte at offset {})",
+                e.utf8_error().valid_up_to()
+            )
+        })
+    }
+}
+
+/// An I/O error in words, without the OS error number.
+pub fn io_reason(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file".to_string(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),
+        _ => {
+            let s = e.to_string();
+            match s.find(" (os error") {
+                Some(i) => s[..i].to_string(),
+                None => s,
+            }
+        }
+    }
+}
+
+/// Every parsed file of one program.
+pub struct Loaded {
+    pub sources: SourceMap,
+    /// (file, its AST, whether it is part of the standard library)
+    pub files: Vec<(FileId, ast::File, bool)>,
+    pub syntax_errors: Vec<SyntaxError>,
+    pub load_errors: Vec<CheckError>,
+}
+
+/// Loads the root (already read) and what it uses.
+pub fn load(root_name: &str, root_text: &str, loader: &mut dyn Loader) -> Loaded {
+    let mut loaded = Loaded {
+        sources: SourceMap::new(),
+        files: Vec::new(),
+        syntax_errors: Vec::new(),
+        load_errors: Vec::new(),
+    };
+    for (name, text) in stdlib::FILES {
+        let id = loaded.sources.add(*name, *text);
+        let (file, errors) = syntax::parse(id, text);
+        loaded.syntax_errors.extend(errors);
+        loaded.files.push((id, file, true));
+    }
+    let mut seen: HashMap<PathBuf, FileId> = HashMap::new();
+    let root_path = PathBuf::from(root_name);
+    let root = loaded.sources.add(root_name, root_text);
+    seen.insert(normalize(&root_path), root);
+    let mut queue = vec![(root, root_path)];
+    while let Some((id, path)) = queue.pop() {
+        let text = loaded.sources.get(id).text.clone();
+        let (file, errors) = syntax::parse(id, &text);
+        loaded.syntax_errors.extend(errors);
+        for item in &file.items {
+            let ast::ItemKind::Use(ast::Use::File(lit)) = &item.kind else {
+                continue;
+            };
+            let Some(rel) = lit.as_plain() else { continue };
+            let target = path.parent().unwrap_or(Path::new("")).join(&rel);
+            let key = normalize(&target);
+            if seen.contains_key(&key) {
+                continue;
+            }
+            match loader.read(&target) {
+                Ok(text) => {
+                    let new = loaded.sources.add(target.to_string_lossy(), text);
+                    seen.insert(key, new);
+                    queue.push((new, target));
+                }
+                Err(reason) => loaded.load_errors.push(CheckError::ImportUnreadable {
+                    path: rel,
+                    span: lit.span,
+                    reason,
+                }),
+            }
+        }
+        loaded.files.push((id, file, false));
+    }
+    loaded
+}
+
+/// A path with `.` and `a/..` removed, so one file is loaded once.
+fn normalize(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir => {
+                if !out.pop() {
+                    out.push("..");
+                }
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}

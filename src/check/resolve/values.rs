@@ -1,0 +1,401 @@
+//! Values: literals, names in scope, string templates, and binding call
+//! arguments to parameters.
+
+use super::Resolver;
+use crate::check::error::{CheckError, NameKind};
+use crate::check::ir::{self, Operand, Template, TemplatePart, Ty, Value};
+use crate::source::Span;
+use crate::syntax::ast;
+
+/// The values a position can name.
+pub(super) struct Scope {
+    /// Parameters of the enclosing action, task or guard, with a use mark.
+    params: Vec<(String, Ty, Span, bool)>,
+    /// Subtask labels of the enclosing method: (label, artifact type, callee).
+    labels: Vec<(String, Option<Ty>, String)>,
+    inputs: bool,
+    feedback: bool,
+}
+
+impl Scope {
+    /// Only literals: for parameter defaults.
+    pub(super) fn literals() -> Scope {
+        Scope {
+            params: Vec::new(),
+            labels: Vec::new(),
+            inputs: false,
+            feedback: false,
+        }
+    }
+
+    /// Inputs and literals: for generator arguments.
+    pub(super) fn globals() -> Scope {
+        Scope {
+            inputs: true,
+            ..Scope::literals()
+        }
+    }
+
+    /// The parameters of an item, the inputs and literals.
+    pub(super) fn with_params(params: &[ir::Param]) -> Scope {
+        Scope {
+            params: params
+                .iter()
+                .map(|p| (p.name.clone(), p.ty.clone(), p.span, false))
+                .collect(),
+            ..Scope::globals()
+        }
+    }
+
+    /// Lets templates name `{feedback}` (action prompts).
+    pub(super) fn allow_feedback(mut self) -> Scope {
+        self.feedback = true;
+        self
+    }
+
+    pub(super) fn add_label(&mut self, label: String, ty: Option<Ty>, callee: String) {
+        self.labels.push((label, ty, callee));
+    }
+
+    /// Parameters never named, for W0003.
+    pub(super) fn unused_params(&self) -> impl Iterator<Item = (&str, Span)> {
+        self.params
+            .iter()
+            .filter(|(name, _, _, used)| !used && !name.starts_with('_'))
+            .map(|(name, _, span, _)| (name.as_str(), *span))
+    }
+
+    pub(super) fn label_index(&self, name: &str) -> Option<usize> {
+        self.labels.iter().position(|(l, _, _)| l == name)
+    }
+}
+
+impl Resolver<'_> {
+    /// A literal value and its type (`None` for an empty list, which fits
+    /// any list).
+    pub(super) fn constant(&mut self, expr: &ast::Expr) -> Option<(Value, Option<Ty>)> {
+        let mut scope = Scope::literals();
+        match self.operand(expr, &mut scope)? {
+            (Operand::Const { value }, ty) => Some((value, ty)),
+            _ => None,
+        }
+    }
+
+    pub(super) fn operand(&mut self, expr: &ast::Expr, scope: &mut Scope) -> Option<(Operand, Option<Ty>)> {
+        let constant = |value: Value, ty: Ty| Some((Operand::Const { value }, Some(ty)));
+        match expr {
+            ast::Expr::Int(v) => constant(Value::Int(v.value), Ty::Int),
+            ast::Expr::Float(v) => constant(Value::Float(v.value), Ty::Float),
+            ast::Expr::Duration(v) => constant(Value::Duration(v.value.0), Ty::Duration),
+            ast::Expr::Bool(v) => constant(Value::Bool(v.value), Ty::Bool),
+            ast::Expr::String(s) => {
+                let template = self.template(s, scope)?;
+                match template.parts.as_slice() {
+                    [] => constant(Value::Text(String::new()), Ty::Text),
+                    [TemplatePart::Text { text }] => constant(Value::Text(text.clone()), Ty::Text),
+                    _ => Some((Operand::Template { template }, Some(Ty::Text))),
+                }
+            }
+            ast::Expr::List(items, _) => {
+                let mut ops = Vec::with_capacity(items.len());
+                let mut elem: Option<(Ty, Span)> = None;
+                for item in items {
+                    let (op, ty) = self.operand(item, scope)?;
+                    if let Some(ty) = ty {
+                        match &elem {
+                            None => elem = Some((ty, item.span())),
+                            Some((first, _)) if first.accepts(&ty) => {}
+                            Some((first, first_span)) if ty.accepts(first) => {
+                                let _ = first_span;
+                                elem = Some((ty, item.span()));
+                            }
+                            Some((first, _)) => {
+                                self.errors.push(CheckError::ArgType {
+                                    param: "list element".to_string(),
+                                    expected: first.clone(),
+                                    found: ty,
+                                    span: item.span(),
+                                    def: None,
+                                });
+                                return None;
+                            }
+                        }
+                    }
+                    ops.push(op);
+                }
+                let ty = elem.map(|(t, _)| Ty::List { of: Box::new(t) });
+                if ops.iter().all(|o| matches!(o, Operand::Const { .. })) {
+                    let values = ops
+                        .into_iter()
+                        .filter_map(|o| match o {
+                            Operand::Const { value } => Some(value),
+                            _ => None,
+                        })
+                        .collect();
+                    return Some((Operand::Const { value: Value::List(values) }, ty));
+                }
+                Some((Operand::List { items: ops }, ty))
+            }
+            ast::Expr::Call(call) => {
+                if call.args.is_some() {
+                    // a call is not a value here
+                    self.not_a_value(&call.callee);
+                    return None;
+                }
+                let (op, ty) = self.value(std::slice::from_ref(&call.callee), scope)?;
+                Some((op, Some(ty)))
+            }
+        }
+    }
+
+    fn not_a_value(&mut self, name: &ast::Ident) {
+        match self.other_kind(NameKind::Value, &name.name) {
+            Some((found, def)) => self.errors.push(CheckError::WrongKind {
+                name: name.name.clone(),
+                span: name.span,
+                expected: NameKind::Value,
+                found,
+                def,
+            }),
+            None => self.errors.push(CheckError::UnknownName {
+                kind: NameKind::Value,
+                name: name.name.clone(),
+                span: name.span,
+                suggestion: None,
+                in_std: false,
+            }),
+        }
+    }
+
+    /// A name in scope, followed by record fields: `plan.steps`.
+    pub(super) fn value(&mut self, path: &[ast::Ident], scope: &mut Scope) -> Option<(Operand, Ty)> {
+        let (head, fields) = path.split_first()?;
+        let field_names: Vec<String> = fields.iter().map(|f| f.name.clone()).collect();
+        let (op, mut ty) = if let Some(index) = scope.label_index(&head.name) {
+            let (_, ty, callee) = &scope.labels[index];
+            let Some(ty) = ty.clone() else {
+                self.errors.push(CheckError::NoArtifact {
+                    label: head.name.clone(),
+                    callee: callee.clone(),
+                    span: head.span,
+                });
+                return None;
+            };
+            (
+                Operand::Label {
+                    index: index as u32,
+                    fields: field_names,
+                },
+                ty,
+            )
+        } else if let Some(index) = scope.params.iter().position(|p| p.0 == head.name) {
+            scope.params[index].3 = true;
+            (
+                Operand::Param {
+                    index: index as u32,
+                    fields: field_names,
+                },
+                scope.params[index].1.clone(),
+            )
+        } else if let Some(sym) = scope.inputs.then(|| self.tables.inputs.get(&head.name).copied()).flatten() {
+            self.used_inputs[sym.id as usize] = true;
+            let ty = self
+                .program
+                .inputs
+                .get(sym.id as usize)
+                .map(|i| i.ty.clone())
+                .unwrap_or(Ty::Text);
+            (
+                Operand::Input {
+                    input: ir::InputId(sym.id),
+                    fields: field_names,
+                },
+                ty,
+            )
+        } else {
+            if let Some((found, def)) = self.other_kind(NameKind::Value, &head.name) {
+                if found != NameKind::Input {
+                    self.errors.push(CheckError::WrongKind {
+                        name: head.name.clone(),
+                        span: head.span,
+                        expected: NameKind::Value,
+                        found,
+                        def,
+                    });
+                    return None;
+                }
+            }
+            let mut candidates: Vec<&str> = scope.params.iter().map(|p| p.0.as_str()).collect();
+            candidates.extend(scope.labels.iter().map(|l| l.0.as_str()));
+            if scope.inputs {
+                candidates.extend(self.tables.inputs.keys().map(String::as_str));
+            }
+            if scope.feedback {
+                candidates.push("feedback");
+            }
+            let suggestion = crate::diagnostics::suggest::closest(&head.name, candidates).map(str::to_string);
+            self.errors.push(CheckError::UnknownName {
+                kind: NameKind::Value,
+                name: head.name.clone(),
+                span: head.span,
+                suggestion,
+                in_std: false,
+            });
+            return None;
+        };
+        for field in fields {
+            match ty.field(&field.name) {
+                Some(t) => ty = t.clone(),
+                None => {
+                    self.errors.push(CheckError::NoField {
+                        ty,
+                        field: field.name.clone(),
+                        span: field.span,
+                    });
+                    return None;
+                }
+            }
+        }
+        Some((op, ty))
+    }
+
+    pub(super) fn template(&mut self, s: &ast::StringLit, scope: &mut Scope) -> Option<Template> {
+        let mut parts = Vec::with_capacity(s.parts.len());
+        let mut ok = true;
+        for part in &s.parts {
+            match part {
+                ast::StringPart::Text(t) => parts.push(TemplatePart::Text { text: t.clone() }),
+                ast::StringPart::Interpolation(path) => {
+                    if scope.feedback && path.len() == 1 && path[0].name == "feedback" {
+                        parts.push(TemplatePart::Feedback);
+                        continue;
+                    }
+                    match self.value(path, scope) {
+                        Some((operand, _)) => parts.push(TemplatePart::Value { operand }),
+                        None => ok = false,
+                    }
+                }
+            }
+        }
+        ok.then_some(Template { parts })
+    }
+
+    /// Binds a call's arguments to `params`: one operand per parameter,
+    /// defaults filled in. Reports every mismatch.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn bind_args(
+        &mut self,
+        callee: &ast::Ident,
+        args: &[ast::Arg],
+        call_span: Span,
+        params: &[ir::Param],
+        def: Option<Span>,
+        scope: &mut Scope,
+        pre_subject: bool,
+    ) -> Option<Vec<Operand>> {
+        let mut slots: Vec<Option<(Operand, Span)>> = vec![None; params.len()];
+        let mut positional = 0usize;
+        let mut ok = true;
+        let mut too_many = false;
+        for arg in args {
+            let index = match &arg.name {
+                Some(name) => match params.iter().position(|p| p.name == name.name) {
+                    Some(i) => i,
+                    None => {
+                        self.errors.push(CheckError::UnknownNamedArg {
+                            name: name.name.clone(),
+                            callee: callee.name.clone(),
+                            span: name.span,
+                            params: params.iter().map(|p| format!("{}: {}", p.name, p.ty)).collect(),
+                        });
+                        ok = false;
+                        continue;
+                    }
+                },
+                None => {
+                    while positional < params.len() && slots[positional].is_some() {
+                        positional += 1;
+                    }
+                    if positional >= params.len() {
+                        too_many = true;
+                        continue;
+                    }
+                    positional += 1;
+                    positional - 1
+                }
+            };
+            if let Some((_, first)) = &slots[index] {
+                self.errors.push(CheckError::ArgTwice {
+                    name: params[index].name.clone(),
+                    span: arg.span,
+                    first: *first,
+                });
+                ok = false;
+                continue;
+            }
+            let Some((op, ty)) = self.operand(&arg.value, scope) else {
+                ok = false;
+                continue;
+            };
+            if let Some(ty) = ty {
+                if !params[index].ty.accepts(&ty) {
+                    self.errors.push(CheckError::ArgType {
+                        param: params[index].name.clone(),
+                        expected: params[index].ty.clone(),
+                        found: ty,
+                        span: arg.value.span(),
+                        def: Some(params[index].span),
+                    });
+                    ok = false;
+                    continue;
+                }
+            }
+            slots[index] = Some((op, arg.span));
+        }
+        let missing: Vec<String> = params
+            .iter()
+            .zip(&slots)
+            .filter(|(p, s)| s.is_none() && p.default.is_none())
+            .map(|(p, _)| format!("{}: {}", p.name, p.ty))
+            .collect();
+        if too_many || !missing.is_empty() {
+            self.errors.push(CheckError::Arity {
+                callee: callee.name.clone(),
+                span: call_span,
+                takes: params.len(),
+                given: args.len(),
+                missing: if too_many { Vec::new() } else { missing },
+                def,
+                pre_subject,
+            });
+            return None;
+        }
+        if !ok {
+            return None;
+        }
+        Some(
+            params
+                .iter()
+                .zip(slots)
+                .map(|(p, slot)| match slot {
+                    Some((op, _)) => op,
+                    None => Operand::Const {
+                        value: p.default.clone().unwrap_or(Value::Bool(false)),
+                    },
+                })
+                .collect(),
+        )
+    }
+
+    /// [`Resolver::bind_args`] for a whole call.
+    pub(super) fn bind_call(
+        &mut self,
+        call: &ast::Call,
+        params: &[ir::Param],
+        def: Option<Span>,
+        scope: &mut Scope,
+    ) -> Option<Vec<Operand>> {
+        let args = call.args.as_deref().unwrap_or(&[]);
+        self.bind_args(&call.callee, args, call.span, params, def, scope, false)
+    }
+}

@@ -1,0 +1,93 @@
+//! The command line: one file per subcommand. Exit codes are the same
+//! everywhere: 0 success, 1 findings with errors (or a failed run), 2 a
+//! usage or I/O error.
+
+mod check;
+mod compile;
+mod explain;
+mod files;
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+pub const EXIT_OK: u8 = 0;
+pub const EXIT_FINDINGS: u8 = 1;
+pub const EXIT_USAGE: u8 = 2;
+
+#[derive(Parser)]
+#[command(
+    name = "guardflow",
+    version,
+    about = "A workflow language for LLM work, verified before it runs",
+    long_about = "guardflow runs LLM work as workflows of generative actions: a generator \
+proposes an artifact, a deterministic guard accepts or rejects it, and rejected \
+attempts retry with the guard's feedback, a bounded number of times. Tasks are \
+decomposed into methods, tried in order; subtasks run in sequence (a ; b) or \
+concurrently (a || b). `guardflow check` proves a workflow well-formed before a \
+single model call is made.",
+    after_help = "Examples:\n  guardflow check examples/\n  guardflow check flow.guardflow --format json\n  guardflow compile flow.guardflow -o flow.json\n  guardflow explain E0102\n\nDocs: docs/language.md, docs/diagnostics.md"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    Check(check::Args),
+    Compile(compile::Args),
+    Explain(explain::Args),
+}
+
+/// How findings are printed.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Rendered for people, with source excerpts.
+    Human,
+    /// One JSON object per line, for CI and editors.
+    Json,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+impl ColorChoice {
+    fn enabled(self) -> bool {
+        match self {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => {
+                std::env::var_os("NO_COLOR").is_none() && std::io::stdout().is_terminal()
+            }
+        }
+    }
+}
+
+/// Runs the command line and returns the process exit code.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { EXIT_USAGE } else { EXIT_OK });
+        }
+    };
+    let code = match cli.command {
+        Command::Check(args) => check::run(args),
+        Command::Compile(args) => compile::run(args),
+        Command::Explain(args) => explain::run(args),
+    };
+    ExitCode::from(code)
+}
+
+/// Prints a usage or I/O error the same way everywhere.
+fn fail(message: impl std::fmt::Display) -> u8 {
+    eprintln!("error: {message}");
+    EXIT_USAGE
+}

@@ -1,0 +1,75 @@
+//! `guardflow check`: parse, resolve and type-check, and print findings.
+
+use std::path::PathBuf;
+
+use super::{files, ColorChoice, Format, EXIT_FINDINGS, EXIT_OK};
+use crate::check::{self, Checked};
+use crate::diagnostics::{self, Severity};
+
+/// Check workflows for errors without running them.
+#[derive(clap::Args)]
+#[command(after_help = "Examples:\n  guardflow check flow.guardflow\n  guardflow check examples/            every .guardflow file below\n  guardflow check flow.guardflow --format json | jq .code\n\nExit status: 0 no errors (warnings allowed), 1 errors found, 2 usage or I/O error.\nExplain a finding with `guardflow explain CODE`.")]
+pub struct Args {
+    /// Files or directories (every .guardflow file below a directory)
+    #[arg(required = true, value_name = "PATH")]
+    paths: Vec<PathBuf>,
+    /// Output format
+    #[arg(long, value_enum, default_value = "human")]
+    format: Format,
+    /// Colour the human output
+    #[arg(long, value_enum, default_value = "auto")]
+    color: ColorChoice,
+    /// Treat warnings as errors (exit 1 on any finding)
+    #[arg(long)]
+    deny_warnings: bool,
+}
+
+pub fn run(args: Args) -> u8 {
+    let paths = match files::expand(&args.paths) {
+        Ok(p) => p,
+        Err(e) => return super::fail(e),
+    };
+    let color = args.color.enabled();
+    let (mut errors, mut warnings) = (0usize, 0usize);
+    for path in &paths {
+        let text = match files::read_source(path) {
+            Ok(t) => t,
+            Err(e) => return super::fail(e),
+        };
+        let checked = check::check_source(&path.to_string_lossy(), &text);
+        print_findings(&checked, args.format, color);
+        for d in &checked.diagnostics {
+            match d.severity() {
+                Severity::Error => errors += 1,
+                Severity::Warning => warnings += 1,
+            }
+        }
+    }
+    if args.format == Format::Human {
+        let files = format!("{} file{}", paths.len(), if paths.len() == 1 { "" } else { "s" });
+        if errors + warnings == 0 {
+            println!("checked {files}: no problems found");
+        } else {
+            println!(
+                "checked {files}: {errors} error{}, {warnings} warning{}",
+                if errors == 1 { "" } else { "s" },
+                if warnings == 1 { "" } else { "s" }
+            );
+        }
+    }
+    if errors > 0 || (args.deny_warnings && warnings > 0) {
+        EXIT_FINDINGS
+    } else {
+        EXIT_OK
+    }
+}
+
+/// Prints a check's findings in the chosen format.
+pub fn print_findings(checked: &Checked, format: Format, color: bool) {
+    for d in &checked.diagnostics {
+        match format {
+            Format::Human => print!("{}", diagnostics::render(d, &checked.sources, color)),
+            Format::Json => println!("{}", diagnostics::render_json(d, &checked.sources)),
+        }
+    }
+}
