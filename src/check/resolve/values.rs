@@ -334,6 +334,8 @@ impl Resolver<'_> {
                 continue;
             }
             let Some((op, ty)) = self.operand(&arg.value, scope) else {
+                // reported; the parameter counts as given
+                slots[index] = Some((Operand::Const { value: Value::Bool(false) }, arg.span));
                 ok = false;
                 continue;
             };
@@ -347,7 +349,6 @@ impl Resolver<'_> {
                         def: Some(params[index].span),
                     });
                     ok = false;
-                    continue;
                 }
             }
             slots[index] = Some((op, arg.span));
