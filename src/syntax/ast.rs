@@ -33,7 +33,7 @@ pub enum ItemKind {
     Guard(GuardDef),
     Extern(Extern),
     Resource(Resource),
-    Action(Action),
+    Action(Box<Action>),
     Task(Task),
     Test(Test),
     Default(Default),

@@ -235,10 +235,8 @@ pub fn outline(src: &str) -> Outline {
                     }
                     stack.pop();
                 }
-                Token::Greater => {
-                    if stack.last() == Some(&Token::Less) {
-                        stack.pop();
-                    }
+                Token::Greater if stack.last() == Some(&Token::Less) => {
+                    stack.pop();
                 }
                 Token::Comma => {
                     while stack.last() == Some(&Token::Less) {

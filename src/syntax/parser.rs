@@ -108,8 +108,8 @@ fn skip_trivia(src: &str, mut pos: usize) -> usize {
             pos += 1;
         }
         let rest = &bytes[pos.min(bytes.len())..];
-        let is_comment =
-            rest.starts_with(b"//") && !(rest.starts_with(b"///") && !rest.starts_with(b"////"));
+        let is_doc = rest.starts_with(b"///") && !rest.starts_with(b"////");
+        let is_comment = rest.starts_with(b"//") && !is_doc;
         if !is_comment {
             return pos.min(bytes.len());
         }

@@ -21,10 +21,7 @@ impl Resolver<'_> {
             let (t, _) = self.items.tasks[i];
             let params = self.params(&t.params);
             let output = match &t.output {
-                Some(o) => match self.type_expr(o) {
-                    Some(ty) => Some(Some(ty)),
-                    None => None,
-                },
+                Some(o) => self.type_expr(o).map(Some),
                 None => Some(None),
             };
             self.task_sigs.push(output.map(|o| (params, o)));

@@ -199,7 +199,7 @@ impl<'e, 's> Converter<'e, 's> {
             Rule::extern_item => ItemKind::Extern(self.extern_item(pair)?),
             Rule::resource_item => ItemKind::Resource(self.resource_item(pair)?),
             Rule::default_item => ItemKind::Default(self.default_item(pair)?),
-            Rule::action_item => ItemKind::Action(self.action_item(pair)?),
+            Rule::action_item => ItemKind::Action(Box::new(self.action_item(pair)?)),
             Rule::task_item => ItemKind::Task(self.task_item(pair)?),
             Rule::test_item => ItemKind::Test(self.test_item(pair)?),
             _ => {
