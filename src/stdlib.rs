@@ -6,10 +6,22 @@
 
 /// (display name, text) of every standard library file; the prelude first.
 pub const FILES: &[(&str, &str)] = &[
-    ("std/prelude.guardflow", include_str!("../stdlib/prelude.guardflow")),
-    ("std/text.guardflow", include_str!("../stdlib/text.guardflow")),
-    ("std/code.guardflow", include_str!("../stdlib/code.guardflow")),
-    ("std/effects.guardflow", include_str!("../stdlib/effects.guardflow")),
+    (
+        "std/prelude.guardflow",
+        include_str!("../stdlib/prelude.guardflow"),
+    ),
+    (
+        "std/text.guardflow",
+        include_str!("../stdlib/text.guardflow"),
+    ),
+    (
+        "std/code.guardflow",
+        include_str!("../stdlib/code.guardflow"),
+    ),
+    (
+        "std/effects.guardflow",
+        include_str!("../stdlib/effects.guardflow"),
+    ),
 ];
 
 /// The file whose items need no `use`.

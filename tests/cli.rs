@@ -5,7 +5,10 @@ use std::process::{Command, Output};
 use crate::support::bin;
 
 fn run(args: &[&str]) -> Output {
-    Command::new(bin()).args(args).output().expect("run guardflow")
+    Command::new(bin())
+        .args(args)
+        .output()
+        .expect("run guardflow")
 }
 
 fn stdout(o: &Output) -> String {
@@ -39,7 +42,9 @@ fn json_format_emits_one_object_per_finding() {
     assert!(lines.len() >= 40);
     for line in lines {
         let v: serde_json::Value = serde_json::from_str(line).expect("each line is JSON");
-        for key in ["code", "severity", "message", "file", "start", "end", "label"] {
+        for key in [
+            "code", "severity", "message", "file", "start", "end", "label",
+        ] {
             assert!(v.get(key).is_some(), "no `{key}` in {line}");
         }
         assert!(v["start"]["line"].as_u64().expect("line") >= 1);
@@ -56,10 +61,16 @@ fn bad_paths_and_files_exit_two_with_a_message() {
     let empty = dir.join("empty.guardflow");
     std::fs::write(&empty, "  \n").expect("write");
     let cases: [(String, &str); 4] = [
-        (dir.join("missing.guardflow").to_string_lossy().into_owned(), "no such file"),
+        (
+            dir.join("missing.guardflow").to_string_lossy().into_owned(),
+            "no such file",
+        ),
         (binary.to_string_lossy().into_owned(), "not UTF-8"),
         (empty.to_string_lossy().into_owned(), "empty"),
-        (dir.join("empty_dir").to_string_lossy().into_owned(), "no .guardflow files"),
+        (
+            dir.join("empty_dir").to_string_lossy().into_owned(),
+            "no .guardflow files",
+        ),
     ];
     for (path, words) in cases {
         let o = run(&["check", &path]);
@@ -73,7 +84,10 @@ fn bad_paths_and_files_exit_two_with_a_message() {
 fn usage_errors_exit_two() {
     assert_eq!(run(&["check"]).status.code(), Some(2));
     assert_eq!(run(&["frobnicate"]).status.code(), Some(2));
-    assert_eq!(run(&["check", "--format", "xml", "examples"]).status.code(), Some(2));
+    assert_eq!(
+        run(&["check", "--format", "xml", "examples"]).status.code(),
+        Some(2)
+    );
 }
 
 #[test]
@@ -84,7 +98,10 @@ fn help_teaches_with_examples() {
     for sub in ["check", "compile", "explain"] {
         let o = run(&[sub, "--help"]);
         assert_eq!(o.status.code(), Some(0), "{sub}");
-        assert!(stdout(&o).contains("Examples:"), "{sub} --help has no examples");
+        assert!(
+            stdout(&o).contains("Examples:"),
+            "{sub} --help has no examples"
+        );
     }
 }
 
@@ -103,7 +120,12 @@ fn explain_prints_the_page_and_refuses_unknown_codes() {
 #[test]
 fn compile_writes_json_that_reads_back() {
     let out = std::env::temp_dir().join(format!("guardflow-compile-{}.json", std::process::id()));
-    let o = run(&["compile", "examples/tdd.guardflow", "-o", &out.to_string_lossy()]);
+    let o = run(&[
+        "compile",
+        "examples/tdd.guardflow",
+        "-o",
+        &out.to_string_lossy(),
+    ]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let json = std::fs::read_to_string(&out).expect("written");
     let program = guardflow::check::ir::Program::from_json(&json).expect("reads back");

@@ -14,7 +14,10 @@ fn every_code_has_a_page_and_every_page_a_code() {
         .filter_map(|n| n.strip_suffix(".md").map(str::to_string))
         .collect();
     let codes: BTreeSet<String> = Code::ALL.iter().map(|c| c.as_str().to_string()).collect();
-    assert_eq!(pages, codes, "docs/errors/*.md and the code registry differ");
+    assert_eq!(
+        pages, codes,
+        "docs/errors/*.md and the code registry differ"
+    );
 }
 
 #[test]
@@ -22,7 +25,10 @@ fn every_page_has_what_why_example_fix_and_its_title() {
     for code in Code::ALL {
         let page = code.explanation();
         let title = format!("# {code}: {}", code.title());
-        assert!(page.starts_with(&title), "{code}: page must start with `{title}`");
+        assert!(
+            page.starts_with(&title),
+            "{code}: page must start with `{title}`"
+        );
         for section in ["## What", "## Why", "## Example", "## Fix"] {
             assert!(page.contains(section), "{code}: no `{section}` section");
         }
@@ -47,7 +53,11 @@ fn every_page_example_produces_its_code() {
         };
         let checked = check::check_source(&format!("{code}.guardflow"), example);
         if !checked.diagnostics.iter().any(|d| d.code == *code) {
-            let found: Vec<&str> = checked.diagnostics.iter().map(|d| d.code.as_str()).collect();
+            let found: Vec<&str> = checked
+                .diagnostics
+                .iter()
+                .map(|d| d.code.as_str())
+                .collect();
             problems.push(format!("{code}: the example reports {found:?}"));
         }
     }

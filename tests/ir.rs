@@ -9,7 +9,9 @@ use crate::support::{check_path, guardflow_files};
 fn every_example_round_trips_through_json() {
     for path in guardflow_files("examples") {
         let checked = check_path(&path);
-        let program = checked.program.unwrap_or_else(|| panic!("{} has errors", path.display()));
+        let program = checked
+            .program
+            .unwrap_or_else(|| panic!("{} has errors", path.display()));
         let json = program.to_json();
         let back = Program::from_json(&json).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         assert_eq!(back, program, "{}", path.display());

@@ -51,7 +51,11 @@ fn failing_programs_report_exactly_their_expected_findings() {
     for path in &files {
         let text = std::fs::read_to_string(path).expect("read");
         let expected = expectations(&text);
-        assert!(!expected.is_empty(), "{} expects no finding", path.display());
+        assert!(
+            !expected.is_empty(),
+            "{} expects no finding",
+            path.display()
+        );
         let checked = check_path(path);
         let root = checked.sources.find(&path.to_string_lossy());
         let mut found: Vec<(usize, String)> = checked
@@ -59,7 +63,10 @@ fn failing_programs_report_exactly_their_expected_findings() {
             .iter()
             .filter(|d| Some(d.primary.span.file) == root)
             .map(|d| {
-                let (line, _) = checked.sources.get(d.primary.span.file).line_col(d.primary.span.start);
+                let (line, _) = checked
+                    .sources
+                    .get(d.primary.span.file)
+                    .line_col(d.primary.span.start);
                 (line, d.code.as_str().to_string())
             })
             .collect();
@@ -71,7 +78,11 @@ fn failing_programs_report_exactly_their_expected_findings() {
                 render_all(&checked)
             ));
         }
-        let name = path.file_stem().expect("stem").to_string_lossy().into_owned();
+        let name = path
+            .file_stem()
+            .expect("stem")
+            .to_string_lossy()
+            .into_owned();
         insta::with_settings!({
             snapshot_path => "ui/snapshots",
             prepend_module_to_snapshot => false,
@@ -97,7 +108,10 @@ fn every_code_has_a_failing_program() {
         .map(|c| c.as_str())
         .filter(|c| !covered.contains(*c))
         .collect();
-    assert!(missing.is_empty(), "codes without a failing program in tests/ui: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "codes without a failing program in tests/ui: {missing:?}"
+    );
 }
 
 #[test]

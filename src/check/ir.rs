@@ -52,11 +52,17 @@ impl Program {
     }
 
     pub fn task(&self, name: &str) -> Option<TaskId> {
-        self.tasks.iter().position(|t| t.name == name).map(|i| TaskId(i as u32))
+        self.tasks
+            .iter()
+            .position(|t| t.name == name)
+            .map(|i| TaskId(i as u32))
     }
 
     pub fn action(&self, name: &str) -> Option<ActionId> {
-        self.actions.iter().position(|a| a.name == name).map(|i| ActionId(i as u32))
+        self.actions
+            .iter()
+            .position(|a| a.name == name)
+            .map(|i| ActionId(i as u32))
     }
 }
 
@@ -70,7 +76,16 @@ macro_rules! id {
         }
     )*};
 }
-id!(TypeId, InputId, ResourceId, ExternId, GeneratorId, GuardId, ActionId, TaskId);
+id!(
+    TypeId,
+    InputId,
+    ResourceId,
+    ExternId,
+    GeneratorId,
+    GuardId,
+    ActionId,
+    TaskId
+);
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Defaults {
@@ -179,15 +194,30 @@ pub enum Value {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Operand {
-    Const { value: Value },
+    Const {
+        value: Value,
+    },
     /// A parameter of the enclosing action, task or guard.
-    Param { index: u32, fields: Vec<String> },
-    Input { input: InputId, fields: Vec<String> },
+    Param {
+        index: u32,
+        fields: Vec<String>,
+    },
+    Input {
+        input: InputId,
+        fields: Vec<String>,
+    },
     /// The artifact of a subtask of the enclosing method.
-    Label { index: u32, fields: Vec<String> },
+    Label {
+        index: u32,
+        fields: Vec<String>,
+    },
     /// A string with interpolations.
-    Template { template: Template },
-    List { items: Vec<Operand> },
+    Template {
+        template: Template,
+    },
+    List {
+        items: Vec<Operand>,
+    },
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -198,8 +228,12 @@ pub struct Template {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum TemplatePart {
-    Text { text: String },
-    Value { operand: Operand },
+    Text {
+        text: String,
+    },
+    Value {
+        operand: Operand,
+    },
     /// `{feedback}`: the action's rejection history under its policy.
     Feedback,
 }
@@ -295,11 +329,27 @@ pub enum GuardExpr {
         args: Vec<Operand>,
         span: Span,
     },
-    Bool { value: bool, span: Span },
-    Not { expr: Box<GuardExpr>, span: Span },
-    And { exprs: Vec<GuardExpr>, span: Span },
-    Or { exprs: Vec<GuardExpr>, span: Span },
-    Combinator { combinator: Combinator, exprs: Vec<GuardExpr>, span: Span },
+    Bool {
+        value: bool,
+        span: Span,
+    },
+    Not {
+        expr: Box<GuardExpr>,
+        span: Span,
+    },
+    And {
+        exprs: Vec<GuardExpr>,
+        span: Span,
+    },
+    Or {
+        exprs: Vec<GuardExpr>,
+        span: Span,
+    },
+    Combinator {
+        combinator: Combinator,
+        exprs: Vec<GuardExpr>,
+        span: Span,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -412,11 +462,23 @@ pub struct Escalation {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Ordering {
-    Label { index: u32, span: Span },
-    Seq { items: Vec<Ordering>, span: Span },
-    Par { items: Vec<Ordering>, span: Span },
+    Label {
+        index: u32,
+        span: Span,
+    },
+    Seq {
+        items: Vec<Ordering>,
+        span: Span,
+    },
+    Par {
+        items: Vec<Ordering>,
+        span: Span,
+    },
     /// Each chain orders its labels; labels in no chain are unordered.
-    Partial { chains: Vec<Vec<(u32, Span)>>, span: Span },
+    Partial {
+        chains: Vec<Vec<(u32, Span)>>,
+        span: Span,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -19,7 +19,10 @@ use super::ir::{self, ExternId, GeneratorId, Program, Ty};
 use crate::source::{FileId, SourceMap, Span};
 use crate::syntax::ast;
 
-pub(super) fn resolve(sources: &SourceMap, files: &[(FileId, ast::File, bool)]) -> (Program, Vec<CheckError>) {
+pub(super) fn resolve(
+    sources: &SourceMap,
+    files: &[(FileId, ast::File, bool)],
+) -> (Program, Vec<CheckError>) {
     let mut r = Resolver::new(sources);
     r.register(files);
     r.resolve_all();
@@ -212,7 +215,13 @@ impl<'a> Resolver<'a> {
             ast::ItemKind::Use(ast::Use::File(_)) => {}
             ast::ItemKind::Type(t) => {
                 let id = self.items.types.len() as u32;
-                if define(&mut self.tables.types, &mut self.errors, NameKind::Type, &t.name, id) {
+                if define(
+                    &mut self.tables.types,
+                    &mut self.errors,
+                    NameKind::Type,
+                    &t.name,
+                    id,
+                ) {
                     self.items.types.push((t, doc));
                     self.type_state.push(State::Todo);
                     self.used_types.push(std);
@@ -220,7 +229,13 @@ impl<'a> Resolver<'a> {
             }
             ast::ItemKind::Guard(g) => {
                 let id = self.items.guards.len() as u32;
-                if define(&mut self.tables.guards, &mut self.errors, NameKind::Guard, &g.name, GuardSym::User(id)) {
+                if define(
+                    &mut self.tables.guards,
+                    &mut self.errors,
+                    NameKind::Guard,
+                    &g.name,
+                    GuardSym::User(id),
+                ) {
                     self.items.guards.push((g, doc));
                     self.guard_state.push(State::Todo);
                     self.used_guards.push(std);
@@ -236,7 +251,13 @@ impl<'a> Resolver<'a> {
                         } else {
                             &mut self.tables.guards
                         };
-                        define(table, &mut self.errors, NameKind::Guard, &e.name, GuardSym::Extern(id))
+                        define(
+                            table,
+                            &mut self.errors,
+                            NameKind::Guard,
+                            &e.name,
+                            GuardSym::Extern(id),
+                        )
                     }
                     ast::ExternKind::Generator => define(
                         &mut self.tables.generators,
@@ -245,9 +266,13 @@ impl<'a> Resolver<'a> {
                         &e.name,
                         GenSym::Kind(id),
                     ),
-                    ast::ExternKind::Effect => {
-                        define(&mut self.tables.effects, &mut self.errors, NameKind::Effect, &e.name, id)
-                    }
+                    ast::ExternKind::Effect => define(
+                        &mut self.tables.effects,
+                        &mut self.errors,
+                        NameKind::Effect,
+                        &e.name,
+                        id,
+                    ),
                 };
                 if ok {
                     self.items.externs.push((e, item, std));
@@ -256,7 +281,13 @@ impl<'a> Resolver<'a> {
             }
             ast::ItemKind::Generator(g) => {
                 let id = self.items.generators.len() as u32;
-                if define(&mut self.tables.generators, &mut self.errors, NameKind::Generator, &g.name, GenSym::Named(id)) {
+                if define(
+                    &mut self.tables.generators,
+                    &mut self.errors,
+                    NameKind::Generator,
+                    &g.name,
+                    GenSym::Named(id),
+                ) {
                     self.items.generators.push(g);
                     self.used_generators.push(std);
                     self.generator_ids.push(None);
@@ -264,28 +295,52 @@ impl<'a> Resolver<'a> {
             }
             ast::ItemKind::Resource(res) => {
                 let id = self.items.resources.len() as u32;
-                if define(&mut self.tables.resources, &mut self.errors, NameKind::Resource, &res.name, id) {
+                if define(
+                    &mut self.tables.resources,
+                    &mut self.errors,
+                    NameKind::Resource,
+                    &res.name,
+                    id,
+                ) {
                     self.items.resources.push(res);
                     self.used_resources.push(std);
                 }
             }
             ast::ItemKind::Input(i) => {
                 let id = self.items.inputs.len() as u32;
-                if define(&mut self.tables.inputs, &mut self.errors, NameKind::Input, &i.name, id) {
+                if define(
+                    &mut self.tables.inputs,
+                    &mut self.errors,
+                    NameKind::Input,
+                    &i.name,
+                    id,
+                ) {
                     self.items.inputs.push((i, item));
                     self.used_inputs.push(std);
                 }
             }
             ast::ItemKind::Action(a) => {
                 let id = self.items.actions.len() as u32;
-                if define(&mut self.tables.callables, &mut self.errors, NameKind::Action, &a.name, CallSym::Action(id)) {
+                if define(
+                    &mut self.tables.callables,
+                    &mut self.errors,
+                    NameKind::Action,
+                    &a.name,
+                    CallSym::Action(id),
+                ) {
                     self.items.actions.push((a, item));
                     self.used_actions.push(std);
                 }
             }
             ast::ItemKind::Task(t) => {
                 let id = self.items.tasks.len() as u32;
-                if define(&mut self.tables.callables, &mut self.errors, NameKind::Task, &t.name, CallSym::Task(id)) {
+                if define(
+                    &mut self.tables.callables,
+                    &mut self.errors,
+                    NameKind::Task,
+                    &t.name,
+                    CallSym::Task(id),
+                ) {
                     self.items.tasks.push((t, item));
                 }
             }
@@ -414,7 +469,11 @@ impl<'a> Resolver<'a> {
 
     /// Resolves a generator reference: a named instance, or an extern
     /// generator called with arguments (a new instance).
-    fn generator_instance(&mut self, call: &ast::Call, name: Option<String>) -> Option<GeneratorId> {
+    fn generator_instance(
+        &mut self,
+        call: &ast::Call,
+        name: Option<String>,
+    ) -> Option<GeneratorId> {
         let sym = self.lookup_generator(&call.callee)?;
         match sym {
             GenSym::Named(n) => {
@@ -493,7 +552,9 @@ impl<'a> Resolver<'a> {
                             .and_then(|a| text(&a.value));
                         (
                             path.map(|path| ir::InputSource::Folder { path, glob }),
-                            Ty::List { of: Box::new(Ty::Text) },
+                            Ty::List {
+                                of: Box::new(Ty::Text),
+                            },
                         )
                     }
                     _ => {
@@ -504,7 +565,8 @@ impl<'a> Resolver<'a> {
                         return None;
                     }
                 };
-                let textual = |t: &Ty| t.accepts(&Ty::Text) || matches!(t, Ty::Code { .. } | Ty::Json { .. });
+                let textual =
+                    |t: &Ty| t.accepts(&Ty::Text) || matches!(t, Ty::Code { .. } | Ty::Json { .. });
                 let fits = match (&given, ty) {
                     (Ty::List { .. }, Ty::List { of }) => textual(of),
                     (Ty::Text, t) => textual(t),
@@ -568,13 +630,19 @@ impl<'a> Resolver<'a> {
         let suggestion = match kind {
             NameKind::Type => crate::diagnostics::suggest::closest(
                 &name.name,
-                self.tables.types.keys().map(String::as_str).chain(types::BUILTIN_NAMES.iter().copied()),
+                self.tables
+                    .types
+                    .keys()
+                    .map(String::as_str)
+                    .chain(types::BUILTIN_NAMES.iter().copied()),
             )
             .map(str::to_string),
             NameKind::Guard => suggest(&name.name, self.tables.guards.keys()),
             NameKind::Generator => suggest(&name.name, self.tables.generators.keys()),
             NameKind::Effect => suggest(&name.name, self.tables.effects.keys()),
-            NameKind::Action | NameKind::Task | NameKind::Callable => suggest(&name.name, self.tables.callables.keys()),
+            NameKind::Action | NameKind::Task | NameKind::Callable => {
+                suggest(&name.name, self.tables.callables.keys())
+            }
             NameKind::Resource => suggest(&name.name, self.tables.resources.keys()),
             NameKind::Input => suggest(&name.name, self.tables.inputs.keys()),
             _ => None,
@@ -595,10 +663,7 @@ impl<'a> Resolver<'a> {
             (NameKind::Guard, t.guards.get(name).map(|s| s.span)),
             (NameKind::Generator, t.generators.get(name).map(|s| s.span)),
             (NameKind::Effect, t.effects.get(name).map(|s| s.span)),
-            (
-                NameKind::Callable,
-                t.callables.get(name).map(|s| s.span),
-            ),
+            (NameKind::Callable, t.callables.get(name).map(|s| s.span)),
             (NameKind::Type, t.types.get(name).map(|s| s.span)),
             (NameKind::Resource, t.resources.get(name).map(|s| s.span)),
             (NameKind::Input, t.inputs.get(name).map(|s| s.span)),
@@ -626,12 +691,36 @@ impl<'a> Resolver<'a> {
     fn report_unused(&mut self) {
         let mut warnings = Vec::new();
         let kinds: [(NameKind, &Vec<bool>, Vec<&ast::Ident>); 6] = [
-            (NameKind::Type, &self.used_types, self.items.types.iter().map(|(t, _)| &t.name).collect()),
-            (NameKind::Guard, &self.used_guards, self.items.guards.iter().map(|(g, _)| &g.name).collect()),
-            (NameKind::Generator, &self.used_generators, self.items.generators.iter().map(|g| &g.name).collect()),
-            (NameKind::Action, &self.used_actions, self.items.actions.iter().map(|(a, _)| &a.name).collect()),
-            (NameKind::Input, &self.used_inputs, self.items.inputs.iter().map(|(i, _)| &i.name).collect()),
-            (NameKind::Resource, &self.used_resources, self.items.resources.iter().map(|r| &r.name).collect()),
+            (
+                NameKind::Type,
+                &self.used_types,
+                self.items.types.iter().map(|(t, _)| &t.name).collect(),
+            ),
+            (
+                NameKind::Guard,
+                &self.used_guards,
+                self.items.guards.iter().map(|(g, _)| &g.name).collect(),
+            ),
+            (
+                NameKind::Generator,
+                &self.used_generators,
+                self.items.generators.iter().map(|g| &g.name).collect(),
+            ),
+            (
+                NameKind::Action,
+                &self.used_actions,
+                self.items.actions.iter().map(|(a, _)| &a.name).collect(),
+            ),
+            (
+                NameKind::Input,
+                &self.used_inputs,
+                self.items.inputs.iter().map(|(i, _)| &i.name).collect(),
+            ),
+            (
+                NameKind::Resource,
+                &self.used_resources,
+                self.items.resources.iter().map(|r| &r.name).collect(),
+            ),
         ];
         for (kind, used, names) in kinds {
             for (used, name) in used.iter().zip(names) {
@@ -676,7 +765,10 @@ fn define<T: Copy>(
     }
     table.insert(
         name.name.clone(),
-        Sym { id, span: name.span },
+        Sym {
+            id,
+            span: name.span,
+        },
     );
     true
 }

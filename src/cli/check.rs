@@ -8,7 +8,9 @@ use crate::diagnostics::{self, Severity};
 
 /// Check workflows for errors without running them.
 #[derive(clap::Args)]
-#[command(after_help = "Examples:\n  guardflow check flow.guardflow\n  guardflow check examples/            every .guardflow file below\n  guardflow check flow.guardflow --format json | jq .code\n\nExit status: 0 no errors (warnings allowed), 1 errors found, 2 usage or I/O error.\nExplain a finding with `guardflow explain CODE`.")]
+#[command(
+    after_help = "Examples:\n  guardflow check flow.guardflow\n  guardflow check examples/            every .guardflow file below\n  guardflow check flow.guardflow --format json | jq .code\n\nExit status: 0 no errors (warnings allowed), 1 errors found, 2 usage or I/O error.\nExplain a finding with `guardflow explain CODE`."
+)]
 pub struct Args {
     /// Files or directories (every .guardflow file below a directory)
     #[arg(required = true, value_name = "PATH")]
@@ -46,7 +48,11 @@ pub fn run(args: Args) -> u8 {
         }
     }
     if args.format == Format::Human {
-        let files = format!("{} file{}", paths.len(), if paths.len() == 1 { "" } else { "s" });
+        let files = format!(
+            "{} file{}",
+            paths.len(),
+            if paths.len() == 1 { "" } else { "s" }
+        );
         if errors + warnings == 0 {
             println!("checked {files}: no problems found");
         } else {

@@ -7,7 +7,9 @@ use crate::check;
 
 /// Check a workflow and write the checked program as JSON (see docs/ir.md).
 #[derive(clap::Args)]
-#[command(after_help = "Examples:\n  guardflow compile flow.guardflow              JSON on standard output\n  guardflow compile flow.guardflow -o flow.json\n\nA program with errors is not written; its findings are printed and the exit status is 1.")]
+#[command(
+    after_help = "Examples:\n  guardflow compile flow.guardflow              JSON on standard output\n  guardflow compile flow.guardflow -o flow.json\n\nA program with errors is not written; its findings are printed and the exit status is 1."
+)]
 pub struct Args {
     /// The workflow file
     #[arg(value_name = "FILE")]
@@ -35,7 +37,9 @@ pub fn run(args: Args) -> u8 {
         Some(path) => {
             // write beside the target and rename, so a reader never sees half a file
             let tmp = path.with_extension("json.tmp");
-            if let Err(e) = std::fs::write(&tmp, json + "\n").and_then(|_| std::fs::rename(&tmp, path)) {
+            if let Err(e) =
+                std::fs::write(&tmp, json + "\n").and_then(|_| std::fs::rename(&tmp, path))
+            {
                 let _ = std::fs::remove_file(&tmp);
                 return super::fail(format!("{}: {}", path.display(), check::io_reason(&e)));
             }

@@ -9,12 +9,16 @@ use crate::check::io_reason;
 pub fn expand(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
     let mut out = Vec::new();
     for path in paths {
-        let meta = std::fs::metadata(path).map_err(|e| format!("{}: {}", path.display(), io_reason(&e)))?;
+        let meta = std::fs::metadata(path)
+            .map_err(|e| format!("{}: {}", path.display(), io_reason(&e)))?;
         if meta.is_dir() {
             let before = out.len();
             walk(path, &mut out).map_err(|e| format!("{}: {}", path.display(), io_reason(&e)))?;
             if out.len() == before {
-                return Err(format!("{}: no .guardflow files in this directory", path.display()));
+                return Err(format!(
+                    "{}: no .guardflow files in this directory",
+                    path.display()
+                ));
             }
         } else {
             out.push(path.clone());
@@ -43,7 +47,8 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
 
 /// Reads a source file as UTF-8 text; the error is a full sentence.
 pub fn read_source(path: &Path) -> Result<String, String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("{}: {}", path.display(), io_reason(&e)))?;
+    let bytes =
+        std::fs::read(path).map_err(|e| format!("{}: {}", path.display(), io_reason(&e)))?;
     let text = String::from_utf8(bytes).map_err(|e| {
         format!(
             "{}: not UTF-8 text (invalid byte at offset {}); guardflow files are UTF-8",
@@ -52,7 +57,10 @@ pub fn read_source(path: &Path) -> Result<String, String> {
         )
     })?;
     if text.trim().is_empty() {
-        return Err(format!("{}: the file is empty; nothing to check", path.display()));
+        return Err(format!(
+            "{}: the file is empty; nothing to check",
+            path.display()
+        ));
     }
     Ok(text)
 }

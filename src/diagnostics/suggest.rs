@@ -35,7 +35,10 @@ mod tests {
     #[test]
     fn finds_typos_not_strangers() {
         assert_eq!(edit_distance("gaurd", "guard"), 2);
-        assert_eq!(closest("pytset", ["pytest", "python_syntax"]), Some("pytest"));
+        assert_eq!(
+            closest("pytset", ["pytest", "python_syntax"]),
+            Some("pytest")
+        );
         assert_eq!(closest("zzz", ["pytest"]), None);
     }
 }

@@ -115,6 +115,7 @@ impl SyntaxError {
                     format!("expected {} here", words(expected)),
                 );
                 match context {
+                    Some(c) if c.starts_with("a `}`") => d.with_help(*c),
                     Some(c) => d.with_note(format!("while reading {c}")),
                     None => d,
                 }

@@ -29,11 +29,18 @@ impl Resolver<'_> {
     }
 
     /// The parameters and output type of a callable.
-    pub(super) fn callable_sig(&self, sym: CallSym) -> Option<(Vec<ir::Param>, Option<Ty>, crate::source::Span)> {
+    pub(super) fn callable_sig(
+        &self,
+        sym: CallSym,
+    ) -> Option<(Vec<ir::Param>, Option<Ty>, crate::source::Span)> {
         match sym {
             CallSym::Action(a) => {
                 let (params, out) = self.action_sigs.get(a as usize)?.clone()?;
-                Some((params, Some(out), self.items.actions[a as usize].0.name.span))
+                Some((
+                    params,
+                    Some(out),
+                    self.items.actions[a as usize].0.name.span,
+                ))
             }
             CallSym::Task(t) => {
                 let (params, out) = self.task_sigs.get(t as usize)?.clone()?;
@@ -97,12 +104,18 @@ impl Resolver<'_> {
             output.clone()
         };
         let guard = props.guard.as_ref().and_then(|g| {
-            self.guard_expr(g, &Subject::Artifact(judged, Some(a.output.span())), &mut scope)
-                .map(|(e, _)| e)
+            self.guard_expr(
+                g,
+                &Subject::Artifact(judged, Some(a.output.span())),
+                &mut scope,
+            )
+            .map(|(e, _)| e)
         });
         let pre = match &props.pre {
             Some(g) => {
-                let e = self.guard_expr(g, &Subject::Explicit, &mut scope).map(|(e, _)| e);
+                let e = self
+                    .guard_expr(g, &Subject::Explicit, &mut scope)
+                    .map(|(e, _)| e);
                 ok &= e.is_some();
                 e
             }
@@ -111,7 +124,11 @@ impl Resolver<'_> {
         let pre_guard = match (&props.pre_guard, &effect) {
             (Some(g), Some(_)) => {
                 let e = self
-                    .guard_expr(g, &Subject::Artifact(output.clone(), Some(a.output.span())), &mut scope)
+                    .guard_expr(
+                        g,
+                        &Subject::Artifact(output.clone(), Some(a.output.span())),
+                        &mut scope,
+                    )
                     .map(|(e, _)| e);
                 ok &= e.is_some();
                 e
@@ -184,7 +201,10 @@ impl Resolver<'_> {
         })
     }
 
-    pub(super) fn resource_uses(&mut self, uses: &[ast::ResourceUse]) -> Option<Vec<ir::ResourceUse>> {
+    pub(super) fn resource_uses(
+        &mut self,
+        uses: &[ast::ResourceUse],
+    ) -> Option<Vec<ir::ResourceUse>> {
         let mut out = Vec::with_capacity(uses.len());
         let mut ok = true;
         for u in uses {

@@ -114,7 +114,12 @@ impl Resolver<'_> {
         }
     }
 
-    fn guard_call(&mut self, call: &ast::Call, subject: &Subject, scope: &mut Scope) -> Option<(GuardExpr, Inferred)> {
+    fn guard_call(
+        &mut self,
+        call: &ast::Call,
+        subject: &Subject,
+        scope: &mut Scope,
+    ) -> Option<(GuardExpr, Inferred)> {
         let name = &call.callee;
         let Some(sym) = self.tables.guards.get(&name.name).copied() else {
             self.unknown(NameKind::Guard, name);

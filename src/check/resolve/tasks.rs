@@ -71,7 +71,13 @@ impl Resolver<'_> {
         })
     }
 
-    fn method(&mut self, m: &ast::Method, t: &ast::Task, output: Option<&Ty>, scope: &mut Scope) -> Option<ir::Method> {
+    fn method(
+        &mut self,
+        m: &ast::Method,
+        t: &ast::Task,
+        output: Option<&Ty>,
+        scope: &mut Scope,
+    ) -> Option<ir::Method> {
         let subtasks_ast: &[ast::Subtask] = m.subtasks.as_ref().map_or(&[], |s| &s.value);
         let mut ok = true;
         // labels first: any subtask may name any label (ordering against
@@ -96,7 +102,9 @@ impl Resolver<'_> {
         }
         let pre = match &m.pre {
             Some(g) => {
-                let e = self.guard_expr(g, &Subject::Explicit, scope).map(|(e, _)| e);
+                let e = self
+                    .guard_expr(g, &Subject::Explicit, scope)
+                    .map(|(e, _)| e);
                 ok &= e.is_some();
                 e
             }
@@ -173,7 +181,13 @@ impl Resolver<'_> {
     }
 
     /// `Some(None)`: no result, correctly; `None`: an error was reported.
-    fn method_result(&mut self, m: &ast::Method, t: &ast::Task, output: Option<&Ty>, scope: &Scope) -> Option<Option<u32>> {
+    fn method_result(
+        &mut self,
+        m: &ast::Method,
+        t: &ast::Task,
+        output: Option<&Ty>,
+        scope: &Scope,
+    ) -> Option<Option<u32>> {
         match (&m.result, output) {
             (None, None) => Some(None),
             (None, Some(_)) => {
@@ -233,14 +247,24 @@ impl Resolver<'_> {
         });
     }
 
-    fn ordering(&mut self, o: &ast::Ordering, subtasks: &[ast::Subtask], scope: &Scope) -> Option<ir::Ordering> {
+    fn ordering(
+        &mut self,
+        o: &ast::Ordering,
+        subtasks: &[ast::Subtask],
+        scope: &Scope,
+    ) -> Option<ir::Ordering> {
         let mut mentioned: Vec<Option<Span>> = vec![None; subtasks.len()];
         let partial = matches!(o, ast::Ordering::Partial(..));
         let result = self.ordering_node(o, scope, &mut mentioned, partial);
-        let missing: Vec<usize> = (0..subtasks.len()).filter(|&i| mentioned[i].is_none()).collect();
+        let missing: Vec<usize> = (0..subtasks.len())
+            .filter(|&i| mentioned[i].is_none())
+            .collect();
         if result.is_some() && !missing.is_empty() {
             self.errors.push(CheckError::OrderingMissing {
-                labels: missing.iter().map(|&i| subtasks[i].label.name.clone()).collect(),
+                labels: missing
+                    .iter()
+                    .map(|&i| subtasks[i].label.name.clone())
+                    .collect(),
                 ordering: o.span(),
                 subtasks: missing.iter().map(|&i| subtasks[i].label.span).collect(),
             });
@@ -293,8 +317,14 @@ impl Resolver<'_> {
                     return None;
                 }
                 Some(match o {
-                    ast::Ordering::Seq(..) => ir::Ordering::Seq { items: out, span: *span },
-                    _ => ir::Ordering::Par { items: out, span: *span },
+                    ast::Ordering::Seq(..) => ir::Ordering::Seq {
+                        items: out,
+                        span: *span,
+                    },
+                    _ => ir::Ordering::Par {
+                        items: out,
+                        span: *span,
+                    },
                 })
             }
             ast::Ordering::Partial(chains, span) => {
@@ -310,7 +340,10 @@ impl Resolver<'_> {
                     }
                     out.push(c);
                 }
-                ok.then_some(ir::Ordering::Partial { chains: out, span: *span })
+                ok.then_some(ir::Ordering::Partial {
+                    chains: out,
+                    span: *span,
+                })
             }
         }
     }

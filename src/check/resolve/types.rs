@@ -7,7 +7,8 @@ use crate::check::ir::{self, Ty};
 use crate::source::Span;
 use crate::syntax::ast;
 
-pub(super) const BUILTIN_NAMES: &[&str] = &["Text", "Int", "Float", "Bool", "Duration", "Code", "Json"];
+pub(super) const BUILTIN_NAMES: &[&str] =
+    &["Text", "Int", "Float", "Bool", "Duration", "Code", "Json"];
 
 impl Resolver<'_> {
     pub(super) fn resolve_type_def(&mut self, id: u32) -> Option<Ty> {
@@ -123,11 +124,18 @@ impl Resolver<'_> {
                     tags: out.iter().map(|t| t.name.clone()).collect(),
                 })
             }
-            ast::TypeExpr::Named { name, arg, span } => self.named_type(name, arg.as_deref(), *span),
+            ast::TypeExpr::Named { name, arg, span } => {
+                self.named_type(name, arg.as_deref(), *span)
+            }
         }
     }
 
-    fn named_type(&mut self, name: &ast::Ident, arg: Option<&ast::TypeExpr>, span: Span) -> Option<Ty> {
+    fn named_type(
+        &mut self,
+        name: &ast::Ident,
+        arg: Option<&ast::TypeExpr>,
+        span: Span,
+    ) -> Option<Ty> {
         let no_arg = |r: &mut Self, ty: Ty| -> Option<Ty> {
             if arg.is_some() {
                 r.errors.push(CheckError::InvalidType {

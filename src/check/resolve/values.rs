@@ -81,7 +81,11 @@ impl Resolver<'_> {
         }
     }
 
-    pub(super) fn operand(&mut self, expr: &ast::Expr, scope: &mut Scope) -> Option<(Operand, Option<Ty>)> {
+    pub(super) fn operand(
+        &mut self,
+        expr: &ast::Expr,
+        scope: &mut Scope,
+    ) -> Option<(Operand, Option<Ty>)> {
         let constant = |value: Value, ty: Ty| Some((Operand::Const { value }, Some(ty)));
         match expr {
             ast::Expr::Int(v) => constant(Value::Int(v.value), Ty::Int),
@@ -132,7 +136,12 @@ impl Resolver<'_> {
                             _ => None,
                         })
                         .collect();
-                    return Some((Operand::Const { value: Value::List(values) }, ty));
+                    return Some((
+                        Operand::Const {
+                            value: Value::List(values),
+                        },
+                        ty,
+                    ));
                 }
                 Some((Operand::List { items: ops }, ty))
             }
@@ -168,7 +177,11 @@ impl Resolver<'_> {
     }
 
     /// A name in scope, followed by record fields: `plan.steps`.
-    pub(super) fn value(&mut self, path: &[ast::Ident], scope: &mut Scope) -> Option<(Operand, Ty)> {
+    pub(super) fn value(
+        &mut self,
+        path: &[ast::Ident],
+        scope: &mut Scope,
+    ) -> Option<(Operand, Ty)> {
         let (head, fields) = path.split_first()?;
         let field_names: Vec<String> = fields.iter().map(|f| f.name.clone()).collect();
         let (op, mut ty) = if let Some(index) = scope.label_index(&head.name) {
@@ -197,7 +210,11 @@ impl Resolver<'_> {
                 },
                 scope.params[index].1.clone(),
             )
-        } else if let Some(sym) = scope.inputs.then(|| self.tables.inputs.get(&head.name).copied()).flatten() {
+        } else if let Some(sym) = scope
+            .inputs
+            .then(|| self.tables.inputs.get(&head.name).copied())
+            .flatten()
+        {
             self.used_inputs[sym.id as usize] = true;
             let ty = self
                 .program
@@ -233,7 +250,8 @@ impl Resolver<'_> {
             if scope.feedback {
                 candidates.push("feedback");
             }
-            let suggestion = crate::diagnostics::suggest::closest(&head.name, candidates).map(str::to_string);
+            let suggestion =
+                crate::diagnostics::suggest::closest(&head.name, candidates).map(str::to_string);
             self.errors.push(CheckError::UnknownName {
                 kind: NameKind::Value,
                 name: head.name.clone(),
@@ -306,7 +324,10 @@ impl Resolver<'_> {
                             name: name.name.clone(),
                             callee: callee.name.clone(),
                             span: name.span,
-                            params: params.iter().map(|p| format!("{}: {}", p.name, p.ty)).collect(),
+                            params: params
+                                .iter()
+                                .map(|p| format!("{}: {}", p.name, p.ty))
+                                .collect(),
                         });
                         ok = false;
                         continue;
@@ -335,7 +356,12 @@ impl Resolver<'_> {
             }
             let Some((op, ty)) = self.operand(&arg.value, scope) else {
                 // reported; the parameter counts as given
-                slots[index] = Some((Operand::Const { value: Value::Bool(false) }, arg.span));
+                slots[index] = Some((
+                    Operand::Const {
+                        value: Value::Bool(false),
+                    },
+                    arg.span,
+                ));
                 ok = false;
                 continue;
             };

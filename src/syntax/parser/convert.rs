@@ -153,7 +153,11 @@ impl<'e, 's> Converter<'e, 's> {
     pub(in crate::syntax) fn span(&self, pair: &P) -> Span {
         let s = pair.as_span();
         let len = pair.as_str().trim_end().len();
-        Span::new(self.file, self.base + s.start(), self.base + s.start() + len)
+        Span::new(
+            self.file,
+            self.base + s.start(),
+            self.base + s.start() + len,
+        )
     }
 
     /// Reports a pair this converter did not expect where it found it.

@@ -16,15 +16,29 @@ pub(super) fn error_offset(base: usize, e: &Error<Rule>) -> usize {
 }
 
 pub(super) fn translate(file: FileId, src: &str, base: usize, e: &Error<Rule>) -> SyntaxError {
-    let at = error_offset(base, e).min(src.len());
-    let mut expected: Vec<&'static str> = match &e.variant {
-        ErrorVariant::ParsingError { positives, .. } => {
-            positives.iter().filter_map(|r| describe(*r)).collect()
-        }
-        ErrorVariant::CustomError { .. } => Vec::new(),
-    };
+    let mut at = error_offset(base, e).min(src.len());
+    let mut expected: Vec<&'static str> = Vec::new();
     if let Some(attempts) = e.parse_attempts() {
-        for token in attempts.expected_tokens() {
+        // the detailed attempts know the furthest position and what was
+        // wanted exactly there
+        at = (base + attempts.max_position).min(src.len());
+        let tokens = attempts.expected_tokens();
+        for stack in attempts.call_stacks() {
+            // a literal is listed with the tokens below; a rule is named,
+            // or its parent when the rule is not worth naming
+            // pest names the innermost rule that was running; when it
+            // wanted literal tokens, the rule itself is not what is missing
+            let words = match stack.deepest.get_rule() {
+                Some(rule) if tokens.is_empty() || is_token_like(*rule) => {
+                    describe(*rule).or_else(|| stack.parent.and_then(describe))
+                }
+                Some(_) => None,
+                None if stack.parent == Some(Rule::unknown_prop) => Some("a property"),
+                None => None,
+            };
+            expected.extend(words);
+        }
+        for token in tokens {
             // pest does not export the token type; its Debug form is
             // `Sensitive { token: "…" }` for a literal.
             let debug = format!("{token:?}");
@@ -38,15 +52,29 @@ pub(super) fn translate(file: FileId, src: &str, base: usize, e: &Error<Rule>) -
                 }
             }
         }
+    } else if let ErrorVariant::ParsingError { positives, .. } = &e.variant {
+        expected.extend(positives.iter().filter_map(|r| describe(*r)));
     }
     expected.sort_unstable();
     expected.dedup();
+    // "a property" already says it starts with `:`
+    if expected.iter().any(|w| w.contains("property")) {
+        expected.retain(|w| *w != "`:`");
+    }
     let (found, len) = found_at(src, at);
+    let item_keyword = lexer::tokens(&src[at..])
+        .next()
+        .is_some_and(|(t, r)| r.start == 0 && t.starts_item() && t != Token::DocComment);
+    let context = if item_keyword && expected.contains(&"`}`") && at > base {
+        Some("a `}` may be missing before this line: a new item starts here")
+    } else {
+        context(src, base)
+    };
     SyntaxError::Unexpected {
         span: Span::new(file, at, at + len),
         expected,
         found,
-        context: context(src, base),
+        context,
     }
 }
 
@@ -194,4 +222,42 @@ fn literal_words(token: &str) -> Option<&'static str> {
         "satisfies" => "`satisfies`",
         _ => return None,
     })
+}
+
+/// Rules that stand for one token: naming them is right even when pest
+/// also wanted literal tokens at the same place.
+fn is_token_like(rule: Rule) -> bool {
+    use Rule::*;
+    matches!(
+        rule,
+        ident
+            | prop_name
+            | number
+            | boolean
+            | string
+            | plain_string
+            | triple_string
+            | doc_line
+            | interp_path
+            | unknown_prop
+            | cmp_op
+            | ord_sep
+            | not_op
+            | combinator_name
+            | kw_use
+            | kw_std
+            | kw_input
+            | kw_type
+            | kw_generator
+            | kw_guard
+            | kw_effect
+            | kw_extern
+            | kw_action
+            | kw_task
+            | kw_method
+            | kw_resource
+            | kw_test
+            | kw_on
+            | kw_after
+    )
 }
