@@ -9,6 +9,7 @@ mod error;
 pub mod ir;
 mod load;
 mod resolve;
+pub mod verify;
 
 pub use error::{CheckError, NameKind};
 pub use load::{io_reason, FsLoader, Loader};
@@ -19,8 +20,11 @@ use crate::source::SourceMap;
 /// The result of checking one program.
 pub struct Checked {
     pub sources: SourceMap,
-    /// `None` when any finding is an error.
+    /// The program, when names and types check; verification findings may
+    /// still be errors: see [`Checked::has_errors`] before running it.
     pub program: Option<ir::Program>,
+    /// What verification built, when it ran (names and types clean).
+    pub verified: Option<verify::Verified>,
     /// Every finding, sorted by file and position.
     pub diagnostics: Vec<Diagnostic>,
 }
@@ -43,15 +47,18 @@ pub fn check_with(name: &str, text: &str, loader: &mut dyn Loader) -> Checked {
         .collect();
     let (program, errors) = resolve::resolve(&loaded.sources, &loaded.files);
     diagnostics.extend(errors.iter().map(|e| e.to_diagnostic()));
-    diagnostics::sort(&mut diagnostics);
-    let program = if diagnostics.iter().any(Diagnostic::is_error) {
-        None
+    let (program, verified) = if diagnostics.iter().any(Diagnostic::is_error) {
+        (None, None)
     } else {
-        Some(program)
+        let verified = verify::verify(&program);
+        diagnostics.extend(verified.findings.iter().map(|e| e.to_diagnostic()));
+        (Some(program), Some(verified))
     };
+    diagnostics::sort(&mut diagnostics);
     Checked {
         sources: loaded.sources,
         program,
+        verified,
         diagnostics,
     }
 }

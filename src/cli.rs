@@ -2,10 +2,12 @@
 //! everywhere: 0 success, 1 findings with errors (or a failed run), 2 a
 //! usage or I/O error.
 
+mod bounds;
 mod check;
 mod compile;
 mod explain;
 mod files;
+mod graph;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -27,7 +29,7 @@ attempts retry with the guard's feedback, a bounded number of times. Tasks are \
 decomposed into methods, tried in order; subtasks run in sequence (a ; b) or \
 concurrently (a || b). `guardflow check` proves a workflow well-formed before a \
 single model call is made.",
-    after_help = "Examples:\n  guardflow check examples/\n  guardflow check flow.guardflow --format json\n  guardflow compile flow.guardflow -o flow.json\n  guardflow explain E0102\n\nDocs: docs/language.md, docs/diagnostics.md"
+    after_help = "Examples:\n  guardflow check examples/\n  guardflow check flow.guardflow --format json\n  guardflow compile flow.guardflow -o flow.json\n  guardflow explain E0102\n  guardflow graph examples/feature.guardflow --task feature | dot -Tsvg > f.svg\n\nDocs: docs/language.md, docs/diagnostics.md"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -39,6 +41,7 @@ enum Command {
     Check(check::Args),
     Compile(compile::Args),
     Explain(explain::Args),
+    Graph(graph::Args),
 }
 
 /// How findings are printed.
@@ -82,6 +85,7 @@ pub fn main() -> ExitCode {
         Command::Check(args) => check::run(args),
         Command::Compile(args) => compile::run(args),
         Command::Explain(args) => explain::run(args),
+        Command::Graph(args) => graph::run(args),
     };
     ExitCode::from(code)
 }

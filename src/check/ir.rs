@@ -390,6 +390,7 @@ pub struct Action {
     pub idempotent: bool,
     /// As written; `None` falls back to the file default.
     pub retry: Option<u64>,
+    pub retry_span: Option<Span>,
     pub timeout_ms: Option<u64>,
     pub uses: Vec<ResourceUse>,
     pub feedback: FeedbackPolicy,

@@ -27,7 +27,17 @@ pub(super) fn resolve(
     r.register(files);
     r.resolve_all();
     r.report_unused();
-    (r.program, r.errors)
+    // warnings are about the file being checked; a library file it uses
+    // is checked on its own
+    let root = files.iter().find(|(_, _, std)| !std).map(|(id, _, _)| *id);
+    let mut errors = r.errors;
+    errors.retain(|e| match e {
+        CheckError::Unused { span, .. }
+        | CheckError::UnusedImport { span, .. }
+        | CheckError::UnusedParam { span, .. } => Some(span.file) == root,
+        _ => true,
+    });
+    (r.program, errors)
 }
 
 /// A defined name: what it is, where it was defined, whether it is used.

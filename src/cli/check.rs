@@ -1,4 +1,5 @@
-//! `guardflow check`: parse, resolve and type-check, and print findings.
+//! `guardflow check`: parse, resolve, type-check and verify, print the
+//! findings, and with `--bounds` the worst case of every task.
 
 use std::path::PathBuf;
 
@@ -9,7 +10,7 @@ use crate::diagnostics::{self, Severity};
 /// Check workflows for errors without running them.
 #[derive(clap::Args)]
 #[command(
-    after_help = "Examples:\n  guardflow check flow.guardflow\n  guardflow check examples/            every .guardflow file below\n  guardflow check flow.guardflow --format json | jq .code\n\nExit status: 0 no errors (warnings allowed), 1 errors found, 2 usage or I/O error.\nExplain a finding with `guardflow explain CODE`."
+    after_help = "Examples:\n  guardflow check flow.guardflow\n  guardflow check examples/            every .guardflow file below\n  guardflow check flow.guardflow --format json | jq .code\n  guardflow check flow.guardflow --bounds --target 0.99\n\nWhat is verified: names and types; deadlock freedom (orderings, data flow, resources);\ntermination (retries, timeouts, recursion, escalation). See docs/verification.md.\n\nExit status: 0 no errors (warnings allowed), 1 errors found, 2 usage or I/O error.\nExplain a finding with `guardflow explain CODE`."
 )]
 pub struct Args {
     /// Files or directories (every .guardflow file below a directory)
@@ -24,6 +25,21 @@ pub struct Args {
     /// Treat warnings as errors (exit 1 on any finding)
     #[arg(long)]
     deny_warnings: bool,
+    /// Print each task's worst case: generator calls, guard runs, tokens,
+    /// time along the critical path, and the probability of success
+    #[arg(long)]
+    bounds: bool,
+    /// With --bounds: the smallest retry bound, the same for every action,
+    /// that reaches this probability of success (e.g. 0.99)
+    #[arg(long, value_name = "P", requires = "bounds", value_parser = probability)]
+    target: Option<f64>,
+}
+
+fn probability(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(p) if p > 0.0 && p < 1.0 => Ok(p),
+        _ => Err("a probability between 0 and 1 (exclusive), such as 0.99".to_string()),
+    }
 }
 
 pub fn run(args: Args) -> u8 {
@@ -40,6 +56,27 @@ pub fn run(args: Args) -> u8 {
         };
         let checked = check::check_source(&path.to_string_lossy(), &text);
         print_findings(&checked, args.format, color);
+        if args.bounds {
+            match (&checked.program, &checked.verified, checked.has_errors()) {
+                (Some(program), Some(verified), false) => {
+                    let bounds = crate::check::verify::bounds::task_bounds(
+                        program,
+                        &verified.graphs,
+                        args.target,
+                    );
+                    super::bounds::print(
+                        &path.to_string_lossy(),
+                        &bounds,
+                        args.format,
+                        args.target,
+                    );
+                }
+                _ if args.format == Format::Human => {
+                    println!("{}: no bounds: the program has errors", path.display())
+                }
+                _ => {}
+            }
+        }
         for d in &checked.diagnostics {
             match d.severity() {
                 Severity::Error => errors += 1,

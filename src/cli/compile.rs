@@ -28,7 +28,7 @@ pub fn run(args: Args) -> u8 {
         Err(e) => return super::fail(e),
     };
     let checked = check::check_source(&args.file.to_string_lossy(), &text);
-    let Some(program) = &checked.program else {
+    let (Some(program), false) = (&checked.program, checked.has_errors()) else {
         super::check::print_findings(&checked, Format::Human, args.color.enabled());
         return EXIT_FINDINGS;
     };

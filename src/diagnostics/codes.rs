@@ -98,9 +98,25 @@ codes! {
     E0213 Error "malformed test";
     E0214 Error "no such field";
     E0215 Error "recursive guard definition";
+    // deadlock
+    E0301 Error "ordering cycle";
+    E0302 Error "artifact read before it is produced";
+    E0303 Error "artifact read across parallel branches";
+    E0304 Error "resource held by an ancestor";
+    E0305 Error "hold-and-wait cycle";
+    E0306 Error "demand larger than the pool";
+    // termination
+    E0401 Error "no retry bound";
+    E0402 Error "no timeout";
+    E0403 Error "unbounded recursion";
+    E0404 Error "escalation target not upstream";
+    E0405 Error "unbounded escalation";
+    E0406 Error "retried effect that is not idempotent";
+    E0407 Error "parallel effects on one resource";
     // warnings
     W0001 Warning "unused item";
     W0002 Warning "unused import";
     W0003 Warning "unused parameter";
     W0004 Warning "doc comment attached to nothing";
+    W0005 Warning "method can never be chosen";
 }

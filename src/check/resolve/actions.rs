@@ -103,13 +103,14 @@ impl Resolver<'_> {
         } else {
             output.clone()
         };
+        // with an effect, the guard judges the effect's outcome
+        let judged_span = match &props.effect {
+            Some(call) if effect.is_some() => call.span,
+            _ => a.output.span(),
+        };
         let guard = props.guard.as_ref().and_then(|g| {
-            self.guard_expr(
-                g,
-                &Subject::Artifact(judged, Some(a.output.span())),
-                &mut scope,
-            )
-            .map(|(e, _)| e)
+            self.guard_expr(g, &Subject::Artifact(judged, Some(judged_span)), &mut scope)
+                .map(|(e, _)| e)
         });
         let pre = match &props.pre {
             Some(g) => {
@@ -159,6 +160,7 @@ impl Resolver<'_> {
             effect,
             idempotent: props.idempotent.is_some(),
             retry: props.retry.map(|r| r.value),
+            retry_span: props.retry.map(|r| r.span),
             timeout_ms: props.timeout.map(|t| t.value.0),
             uses: uses?,
             feedback: match props.feedback.map(|f| f.value) {

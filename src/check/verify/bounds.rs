@@ -1,0 +1,462 @@
+//! Worst-case bounds per task, before a single model call.
+//!
+//! For an action with retry bound R (R+1 attempts): R+1 generator calls,
+//! R+1 times its guard calls, R+1 times `:max-tokens`, R+1 times the time
+//! of one attempt (generation timeout plus guard and effect timeouts).
+//! A method adds its subtasks' calls, guard runs and tokens, and its time
+//! is the critical path of its ordering (a sequence adds, a fork-join takes
+//! the longest branch). A task may try every method: it adds them.
+//! Escalation of subtask `s` to `t` after N failures, at most E times, adds
+//! E×N attempts of `s` and E runs of `t`. Recursion is unrolled to each
+//! `:max-depth`; a call past the depth fails at once and costs nothing.
+//!
+//! With success probabilities (`:p`, or `:default-p`), an action succeeds
+//! with probability at least 1 − (1 − p)^(R+1); a method needs all its
+//! subtasks; a task fails only if every method fails.
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+
+use super::graph::MethodGraph;
+use super::termination::generation_timeout;
+use super::CallGraph;
+use crate::check::ir::{
+    Action, Callee, GuardExpr, GuardRef, Method, Operand, Ordering, Program, Value,
+};
+
+/// Worst-case resources of running something once.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Cost {
+    pub generator_calls: u64,
+    pub guard_runs: u64,
+    /// `None`: some action has no `:max-tokens`.
+    pub tokens: Option<u64>,
+    /// Along the critical path; `None`: some generation has no timeout.
+    pub time_ms: Option<u64>,
+}
+
+impl Cost {
+    fn then(self, o: Cost) -> Cost {
+        Cost {
+            generator_calls: self.generator_calls.saturating_add(o.generator_calls),
+            guard_runs: self.guard_runs.saturating_add(o.guard_runs),
+            tokens: add(self.tokens, o.tokens),
+            time_ms: add(self.time_ms, o.time_ms),
+        }
+    }
+
+    fn times(self, k: u64) -> Cost {
+        Cost {
+            generator_calls: self.generator_calls.saturating_mul(k),
+            guard_runs: self.guard_runs.saturating_mul(k),
+            tokens: self.tokens.map(|t| t.saturating_mul(k)),
+            time_ms: self.time_ms.map(|t| t.saturating_mul(k)),
+        }
+    }
+}
+
+fn add(a: Option<u64>, b: Option<u64>) -> Option<u64> {
+    Some(a?.saturating_add(b?))
+}
+
+/// A task's bounds, as `guardflow check --bounds` reports them.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TaskBounds {
+    pub task: String,
+    /// `None` when recursion is too deep to unroll here.
+    pub cost: Option<Cost>,
+    /// Lower bound on the probability of success; `None` without `:p`.
+    pub p_success: Option<f64>,
+    /// The smallest retry bound, the same for every action, that reaches
+    /// the requested probability; `Some(None)`: not reachable.
+    pub retry_for_target: Option<Option<u64>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Val {
+    cost: Cost,
+    p: Option<f64>,
+}
+
+/// Limits on unrolling recursion.
+const MAX_STATES: usize = 200_000;
+const MAX_NESTING: usize = 2_000;
+
+struct Bounder<'a> {
+    program: &'a Program,
+    graphs: &'a [Vec<MethodGraph>],
+    actions: Vec<Val>,
+    /// Per action: (cost of one attempt, attempts).
+    attempt: Vec<(Cost, u64)>,
+    tasks: Vec<Option<Val>>,
+    scc_of: Vec<usize>,
+    /// Bounded tasks of each component, by position in the depth state.
+    bounded: Vec<Vec<usize>>,
+    memo: HashMap<(usize, Vec<u32>), Option<Val>>,
+    nesting: usize,
+}
+
+/// Bounds for every task; `retry` replaces every action's retry bound
+/// (for `--target`).
+fn compute(
+    program: &Program,
+    graphs: &[Vec<MethodGraph>],
+    calls: &CallGraph,
+    retry: Option<u64>,
+) -> Vec<Option<Val>> {
+    let mut b = Bounder {
+        program,
+        graphs,
+        actions: Vec::with_capacity(program.actions.len()),
+        attempt: Vec::with_capacity(program.actions.len()),
+        tasks: vec![None; program.tasks.len()],
+        scc_of: vec![usize::MAX; program.tasks.len()],
+        bounded: Vec::new(),
+        memo: HashMap::new(),
+        nesting: 0,
+    };
+    for a in &program.actions {
+        let (one, attempts) = action_attempt(program, a, retry);
+        b.attempt.push((one, attempts));
+        let p =
+            a.p.or(program.defaults.p)
+                .map(|p| 1.0 - (1.0 - p).powf(attempts as f64));
+        b.actions.push(Val {
+            cost: one.times(attempts),
+            p,
+        });
+    }
+    let components = calls.components();
+    for (i, scc) in components.iter().enumerate() {
+        let mut bounded = Vec::new();
+        for c in scc {
+            if let Callee::Task(t) = c {
+                b.scc_of[t.index()] = i;
+                if program.tasks[t.index()].max_depth.is_some() {
+                    bounded.push(t.index());
+                }
+            }
+        }
+        b.bounded.push(bounded);
+    }
+    for (i, scc) in components.iter().enumerate() {
+        for c in scc {
+            if let Callee::Task(t) = c {
+                let state = vec![0; b.bounded[i].len()];
+                b.memo.clear();
+                b.nesting = 0;
+                let v = b.task(t.index(), &state);
+                b.tasks[t.index()] = v;
+            }
+        }
+    }
+    b.tasks
+}
+
+/// The cost of one attempt of an action, and its number of attempts.
+fn action_attempt(program: &Program, a: &Action, retry: Option<u64>) -> (Cost, u64) {
+    let r = retry.or(a.retry).or(program.defaults.retry).unwrap_or(0);
+    let attempts = r.saturating_add(1);
+    let mut leaves = 0u64;
+    let mut guard_time = 0u64;
+    for g in [Some(&a.guard), a.pre_guard.as_ref()].into_iter().flatten() {
+        guard_leaves(program, g, &mut leaves, &mut guard_time);
+    }
+    if let Some(effect) = &a.effect {
+        guard_time = guard_time.saturating_add(timeout_arg(
+            program,
+            &program.externs[effect.effect.index()].params,
+            &effect.args,
+        ));
+    }
+    let tokens = a.max_tokens.or(program.defaults.max_tokens);
+    let time = generation_timeout(program, a).map(|t| t.saturating_add(guard_time));
+    (
+        Cost {
+            generator_calls: 1,
+            guard_runs: leaves,
+            tokens,
+            time_ms: time,
+        },
+        attempts,
+    )
+}
+
+/// Counts the guard calls an expression may make, and their timeouts.
+fn guard_leaves(program: &Program, g: &GuardExpr, leaves: &mut u64, time: &mut u64) {
+    match g {
+        GuardExpr::Call { guard, args, .. } => match guard {
+            GuardRef::Extern { id } => {
+                *leaves += 1;
+                *time = time.saturating_add(timeout_arg(
+                    program,
+                    &program.externs[id.index()].params,
+                    args,
+                ));
+            }
+            GuardRef::User { id } => {
+                if let Some(def) = program.guards.get(id.index()) {
+                    guard_leaves(program, &def.body, leaves, time);
+                }
+            }
+        },
+        GuardExpr::Bool { .. } => {}
+        GuardExpr::Not { expr, .. } => guard_leaves(program, expr, leaves, time),
+        GuardExpr::And { exprs, .. }
+        | GuardExpr::Or { exprs, .. }
+        | GuardExpr::Combinator { exprs, .. } => {
+            for e in exprs {
+                guard_leaves(program, e, leaves, time);
+            }
+        }
+    }
+}
+
+/// The constant `timeout` argument of a call, in milliseconds (0 if none).
+fn timeout_arg(_program: &Program, params: &[crate::check::ir::Param], args: &[Operand]) -> u64 {
+    params
+        .iter()
+        .position(|p| p.name == "timeout")
+        .and_then(|i| args.get(i))
+        .and_then(|a| match a {
+            Operand::Const {
+                value: Value::Duration(ms),
+            } => Some(*ms),
+            _ => None,
+        })
+        .unwrap_or(0)
+}
+
+impl Bounder<'_> {
+    fn task(&mut self, t: usize, state: &[u32]) -> Option<Val> {
+        let scc = self.scc_of[t];
+        let key = (t, state.to_vec());
+        if let Some(v) = self.memo.get(&key) {
+            return *v;
+        }
+        if self.memo.len() > MAX_STATES || self.nesting > MAX_NESTING {
+            return None;
+        }
+        let mut state = state.to_vec();
+        if let Some(pos) = self.bounded[scc].iter().position(|&b| b == t) {
+            let depth = self.program.tasks[t].max_depth.unwrap_or(u64::MAX);
+            if u64::from(state[pos]) >= depth {
+                // past the depth: the call fails at once
+                return Some(Val {
+                    cost: Cost {
+                        time_ms: Some(0),
+                        tokens: Some(0),
+                        ..Cost::default()
+                    },
+                    p: Some(0.0),
+                });
+            }
+            state[pos] += 1;
+        }
+        self.nesting += 1;
+        let task = &self.program.tasks[t];
+        let mut total = Cost {
+            time_ms: Some(0),
+            tokens: Some(0),
+            ..Cost::default()
+        };
+        let mut p_all_fail = Some(1.0);
+        let mut ok = true;
+        for (m, method) in task.methods.iter().enumerate() {
+            match self.method(t, m, method, scc, &state) {
+                Some(v) => {
+                    total = total.then(v.cost);
+                    p_all_fail = match (p_all_fail, v.p) {
+                        (Some(a), Some(p)) => Some(a * (1.0 - p)),
+                        _ => None,
+                    };
+                }
+                None => ok = false,
+            }
+        }
+        self.nesting -= 1;
+        let v = ok.then_some(Val {
+            cost: total,
+            p: p_all_fail.map(|f| 1.0 - f),
+        });
+        self.memo.insert(key, v);
+        v
+    }
+
+    fn callee(&mut self, c: Callee, scc: usize, state: &[u32]) -> Option<Val> {
+        match c {
+            Callee::Action(a) => self.actions.get(a.index()).copied(),
+            Callee::Task(u) => {
+                if self.scc_of[u.index()] == scc {
+                    self.task(u.index(), state)
+                } else {
+                    self.tasks[u.index()]
+                }
+            }
+        }
+    }
+
+    fn method(
+        &mut self,
+        t: usize,
+        m: usize,
+        method: &Method,
+        scc: usize,
+        state: &[u32],
+    ) -> Option<Val> {
+        let mut subtask_cost = Vec::with_capacity(method.subtasks.len());
+        let mut p = Some(1.0);
+        for s in &method.subtasks {
+            let v = self.callee(s.callee, scc, state)?;
+            let mut cost = v.cost;
+            if let Some(esc) = &s.escalation {
+                let times = esc.max.unwrap_or(0);
+                let target = method.subtasks.get(esc.target as usize)?;
+                let target_cost = self.callee(target.callee, scc, state)?.cost;
+                let escalates = match s.callee {
+                    Callee::Action(a) => {
+                        let (one, attempts) = self.attempt[a.index()];
+                        (esc.after <= attempts).then(|| one.times(esc.after))
+                    }
+                    Callee::Task(_) => (esc.after == 1).then_some(v.cost),
+                };
+                if let Some(round) = escalates {
+                    // E failed rounds, each followed by a run of the target
+                    cost = round.then(target_cost).times(times).then(cost);
+                }
+            }
+            p = match (p, v.p) {
+                (Some(a), Some(b)) => Some(a * b),
+                _ => None,
+            };
+            subtask_cost.push(cost);
+        }
+        let mut sum = Cost {
+            time_ms: Some(0),
+            tokens: Some(0),
+            ..Cost::default()
+        };
+        for c in &subtask_cost {
+            sum = sum.then(*c);
+        }
+        sum.time_ms = critical_path(&method.ordering, &subtask_cost, &self.graphs[t][m]);
+        Some(Val { cost: sum, p })
+    }
+}
+
+/// The longest time through an ordering, each subtask taking its cost's
+/// time.
+fn critical_path(o: &Ordering, costs: &[Cost], graph: &MethodGraph) -> Option<u64> {
+    match o {
+        Ordering::Label { index, .. } => costs.get(*index as usize)?.time_ms,
+        Ordering::Seq { items, .. } => items.iter().try_fold(0u64, |acc, i| {
+            Some(acc.saturating_add(critical_path(i, costs, graph)?))
+        }),
+        Ordering::Par { items, .. } => items.iter().try_fold(0u64, |acc, i| {
+            Some(acc.max(critical_path(i, costs, graph)?))
+        }),
+        Ordering::Partial { span, .. } => {
+            let group = graph.partials.iter().find(|g| g.span == *span)?;
+            // longest path over the group's DAG (checked acyclic), in
+            // label order relaxed until stable: groups are small
+            let n = group.labels.len();
+            let mut finish: Vec<Option<u64>> = group
+                .labels
+                .iter()
+                .map(|&l| costs.get(l as usize).and_then(|c| c.time_ms))
+                .collect();
+            if finish.iter().any(Option::is_none) {
+                return None;
+            }
+            let own: Vec<u64> = finish.iter().map(|f| f.unwrap_or(0)).collect();
+            for _ in 0..n {
+                let mut changed = false;
+                for &(a, b, _) in &group.edges {
+                    let candidate = finish[a as usize]
+                        .unwrap_or(0)
+                        .saturating_add(own[b as usize]);
+                    if candidate > finish[b as usize].unwrap_or(0) {
+                        finish[b as usize] = Some(candidate);
+                        changed = true;
+                    }
+                }
+                if !changed {
+                    break;
+                }
+            }
+            finish.into_iter().flatten().max().or(Some(0))
+        }
+    }
+}
+
+/// Bounds of every task; with `target`, also the smallest uniform retry
+/// bound reaching that probability of success.
+pub fn task_bounds(
+    program: &Program,
+    graphs: &[Vec<MethodGraph>],
+    target: Option<f64>,
+) -> Vec<TaskBounds> {
+    let calls = CallGraph::new(program);
+    let vals = compute(program, graphs, &calls, None);
+    let for_target: Vec<Option<Option<u64>>> = match target {
+        None => vec![None; program.tasks.len()],
+        Some(goal) => retry_for(program, graphs, &calls, goal),
+    };
+    program
+        .tasks
+        .iter()
+        .zip(vals)
+        .zip(for_target)
+        .map(|((t, v), r)| TaskBounds {
+            task: t.name.clone(),
+            cost: v.map(|v| v.cost),
+            p_success: v.and_then(|v| v.p),
+            retry_for_target: r,
+        })
+        .collect()
+}
+
+/// Per task, the smallest R in 0..=1000 such that every action retrying
+/// R times gives at least `goal`: probabilities only grow with R, so a
+/// binary search suffices.
+fn retry_for(
+    program: &Program,
+    graphs: &[Vec<MethodGraph>],
+    calls: &CallGraph,
+    goal: f64,
+) -> Vec<Option<Option<u64>>> {
+    const MAX_R: u64 = 1000;
+    let n = program.tasks.len();
+    let p_at = |r: u64| -> Vec<Option<f64>> {
+        compute(program, graphs, calls, Some(r))
+            .into_iter()
+            .map(|v| v.and_then(|v| v.p))
+            .collect()
+    };
+    let top = p_at(MAX_R);
+    let mut lo = vec![0u64; n];
+    let mut hi = vec![MAX_R; n];
+    // one evaluation of the program serves every task asking for that R
+    let mut cache: HashMap<u64, Vec<Option<f64>>> = HashMap::new();
+    for _ in 0..11 {
+        let mids: Vec<u64> = (0..n).map(|t| lo[t] + (hi[t] - lo[t]) / 2).collect();
+        for t in 0..n {
+            if lo[t] >= hi[t] {
+                continue;
+            }
+            let p = cache.entry(mids[t]).or_insert_with(|| p_at(mids[t]))[t];
+            match p {
+                Some(p) if p >= goal => hi[t] = mids[t],
+                _ => lo[t] = mids[t] + 1,
+            }
+        }
+    }
+    (0..n)
+        .map(|t| match top[t] {
+            None => None,
+            Some(p) if p < goal => Some(None),
+            Some(_) => Some(Some(lo[t].min(hi[t]))),
+        })
+        .collect()
+}

@@ -1,0 +1,109 @@
+//! Printing `guardflow check --bounds`.
+
+use super::Format;
+use crate::check::verify::bounds::TaskBounds;
+
+/// A table for people, or one JSON object per task.
+pub fn print(file: &str, bounds: &[TaskBounds], format: Format, target: Option<f64>) {
+    if format == Format::Json {
+        for b in bounds {
+            let mut v = serde_json::to_value(b).unwrap_or_default();
+            if let Some(obj) = v.as_object_mut() {
+                obj.insert("type".into(), "bounds".into());
+                obj.insert("file".into(), file.into());
+            }
+            println!("{v}");
+        }
+        return;
+    }
+    if bounds.is_empty() {
+        println!("{file}: no tasks");
+        return;
+    }
+    let mut rows = vec![vec![
+        "task".to_string(),
+        "generator calls".to_string(),
+        "guard runs".to_string(),
+        "tokens".to_string(),
+        "time".to_string(),
+        "P(success) ≥".to_string(),
+    ]];
+    if let Some(t) = target {
+        rows[0].push(format!("retry for {t}"));
+    }
+    for b in bounds {
+        let mut row = vec![b.task.clone()];
+        match &b.cost {
+            Some(c) => {
+                row.push(count(c.generator_calls));
+                row.push(count(c.guard_runs));
+                row.push(c.tokens.map_or("unbounded".into(), count));
+                row.push(c.time_ms.map_or("unbounded".into(), duration));
+            }
+            None => row.extend([
+                "recursion too deep".to_string(),
+                String::new(),
+                String::new(),
+                String::new(),
+            ]),
+        }
+        row.push(b.p_success.map_or("-".into(), |p| format!("{p:.4}")));
+        if target.is_some() {
+            row.push(match b.retry_for_target {
+                Some(Some(r)) => format!(":retry {r}"),
+                Some(None) => "unreachable".into(),
+                None => "-".into(),
+            });
+        }
+        rows.push(row);
+    }
+    let widths: Vec<usize> = (0..rows[0].len())
+        .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
+        .collect();
+    println!("{file}: worst case per task");
+    for row in rows {
+        let cells: Vec<String> = row
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                if i == 0 {
+                    format!("{c:<w$}", w = widths[i])
+                } else {
+                    format!("{c:>w$}", w = widths[i])
+                }
+            })
+            .collect();
+        println!("  {}", cells.join("  ").trim_end());
+    }
+}
+
+fn count(n: u64) -> String {
+    if n == u64::MAX {
+        "≥ 1.8e19".into()
+    } else {
+        n.to_string()
+    }
+}
+
+/// `1h 2m 3s`, `2m`, `500ms`.
+pub fn duration(ms: u64) -> String {
+    if ms == u64::MAX {
+        return "≥ 5e8 years".into();
+    }
+    if ms < 1000 {
+        return format!("{ms}ms");
+    }
+    let s = ms / 1000;
+    let (h, m, sec) = (s / 3600, (s % 3600) / 60, s % 60);
+    let mut parts = Vec::new();
+    if h > 0 {
+        parts.push(format!("{h}h"));
+    }
+    if m > 0 {
+        parts.push(format!("{m}m"));
+    }
+    if sec > 0 || parts.is_empty() {
+        parts.push(format!("{sec}s"));
+    }
+    parts.join(" ")
+}
