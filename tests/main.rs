@@ -3,6 +3,8 @@
 mod cli;
 mod docs;
 mod examples;
+mod fuzz;
 mod ir;
 mod support;
 mod ui;
+mod verify;

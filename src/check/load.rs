@@ -62,11 +62,14 @@ pub fn load(root_name: &str, root_text: &str, loader: &mut dyn Loader) -> Loaded
         syntax_errors: Vec::new(),
         load_errors: Vec::new(),
     };
-    for (name, text) in stdlib::FILES {
+    // the standard library is parsed once per process; its files always
+    // take the first file ids, so the cached spans stay valid
+    for (i, (name, text)) in stdlib::FILES.iter().enumerate() {
         let id = loaded.sources.add(*name, *text);
-        let (file, errors) = syntax::parse(id, text);
-        loaded.syntax_errors.extend(errors);
-        loaded.files.push((id, file, true));
+        debug_assert_eq!(id, FileId(i as u32));
+        let (file, errors) = &std_asts()[i];
+        loaded.syntax_errors.extend(errors.iter().cloned());
+        loaded.files.push((id, file.clone(), true));
     }
     let mut seen: HashMap<PathBuf, FileId> = HashMap::new();
     let root_path = PathBuf::from(root_name);
@@ -103,6 +106,18 @@ pub fn load(root_name: &str, root_text: &str, loader: &mut dyn Loader) -> Loaded
         loaded.files.push((id, file, false));
     }
     loaded
+}
+
+fn std_asts() -> &'static [(ast::File, Vec<SyntaxError>)] {
+    static ASTS: std::sync::OnceLock<Vec<(ast::File, Vec<SyntaxError>)>> =
+        std::sync::OnceLock::new();
+    ASTS.get_or_init(|| {
+        stdlib::FILES
+            .iter()
+            .enumerate()
+            .map(|(i, (_, text))| syntax::parse(FileId(i as u32), text))
+            .collect()
+    })
 }
 
 /// A path with `.` and `a/..` removed, so one file is loaded once.

@@ -3,12 +3,20 @@
 //! For an action with retry bound R (R+1 attempts): R+1 generator calls,
 //! R+1 times its guard calls, R+1 times `:max-tokens`, R+1 times the time
 //! of one attempt (generation timeout plus guard and effect timeouts).
-//! A method adds its subtasks' calls, guard runs and tokens, and its time
-//! is the critical path of its ordering (a sequence adds, a fork-join takes
-//! the longest branch). A task may try every method: it adds them.
-//! Escalation of subtask `s` to `t` after N failures, at most E times, adds
-//! E×N attempts of `s` and E runs of `t`. Recursion is unrolled to each
-//! `:max-depth`; a call past the depth fails at once and costs nothing.
+//!
+//! Every callee has two worst cases: of a run that succeeds (S) and of a
+//! run that fails (F), either possibly impossible. A sequence succeeds
+//! when all its parts do (ΣS) and fails at some part k after the earlier
+//! ones succeeded (max over k of ΣS<k + F_k). A fork-join adds calls,
+//! guard runs and tokens and takes the longest branch for time; when one
+//! branch fails, the others may all have run to completion first. A task
+//! tries its methods in order: it succeeds at method k after the earlier
+//! ones failed, or fails after all failed. Escalation of subtask `s` to
+//! `t` after N failed attempts, at most E times, adds E rounds of N
+//! attempts of `s` and a run of `t` before the last full run of `s`.
+//! Recursion is unrolled to each `:max-depth`; a call past the depth fails
+//! at once and costs nothing. The bound of a task is the larger of S and F:
+//! the most any run can spend.
 //!
 //! With success probabilities (`:p`, or `:default-p`), an action succeeds
 //! with probability at least 1 − (1 − p)^(R+1); a method needs all its
@@ -46,6 +54,36 @@ impl Cost {
         }
     }
 
+    /// Side by side: calls, guard runs and tokens add, time is the longer.
+    fn beside(self, o: Cost) -> Cost {
+        Cost {
+            generator_calls: self.generator_calls.saturating_add(o.generator_calls),
+            guard_runs: self.guard_runs.saturating_add(o.guard_runs),
+            tokens: add(self.tokens, o.tokens),
+            time_ms: self.time_ms.zip(o.time_ms).map(|(a, b)| a.max(b)),
+        }
+    }
+
+    /// The larger of each measure.
+    fn max(self, o: Cost) -> Cost {
+        Cost {
+            generator_calls: self.generator_calls.max(o.generator_calls),
+            guard_runs: self.guard_runs.max(o.guard_runs),
+            tokens: self.tokens.zip(o.tokens).map(|(a, b)| a.max(b)),
+            time_ms: self.time_ms.zip(o.time_ms).map(|(a, b)| a.max(b)),
+        }
+    }
+
+    /// This cost with its generator calls capped (used when only the
+    /// first round of an escalation can succeed).
+    fn min_calls(self, o: Cost) -> Cost {
+        if o.generator_calls < self.generator_calls {
+            o
+        } else {
+            self
+        }
+    }
+
     fn times(self, k: u64) -> Cost {
         Cost {
             generator_calls: self.generator_calls.saturating_mul(k),
@@ -75,8 +113,28 @@ pub struct TaskBounds {
 
 #[derive(Debug, Clone, Copy)]
 struct Val {
-    cost: Cost,
+    /// Worst case of a run that succeeds; `None`: no run can succeed.
+    s: Option<Cost>,
+    /// Worst case of a run that fails; `None`: no run can fail.
+    f: Option<Cost>,
     p: Option<f64>,
+}
+
+impl Val {
+    fn worst(&self) -> Option<Cost> {
+        match (self.s, self.f) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        }
+    }
+}
+
+/// The larger of two optional worst cases.
+fn max_opt(a: Option<Cost>, b: Option<Cost>) -> Option<Cost> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
+    }
 }
 
 /// Limits on unrolling recursion.
@@ -122,8 +180,10 @@ fn compute(
         let p =
             a.p.or(program.defaults.p)
                 .map(|p| 1.0 - (1.0 - p).powf(attempts as f64));
+        let all = one.times(attempts);
         b.actions.push(Val {
-            cost: one.times(attempts),
+            s: Some(all),
+            f: Some(all),
             p,
         });
     }
@@ -228,6 +288,14 @@ fn timeout_arg(_program: &Program, params: &[crate::check::ir::Param], args: &[O
         .unwrap_or(0)
 }
 
+fn zero() -> Cost {
+    Cost {
+        time_ms: Some(0),
+        tokens: Some(0),
+        ..Cost::default()
+    }
+}
+
 impl Bounder<'_> {
     fn task(&mut self, t: usize, state: &[u32]) -> Option<Val> {
         let scc = self.scc_of[t];
@@ -244,11 +312,8 @@ impl Bounder<'_> {
             if u64::from(state[pos]) >= depth {
                 // past the depth: the call fails at once
                 return Some(Val {
-                    cost: Cost {
-                        time_ms: Some(0),
-                        tokens: Some(0),
-                        ..Cost::default()
-                    },
+                    s: None,
+                    f: Some(zero()),
                     p: Some(0.0),
                 });
             }
@@ -256,28 +321,39 @@ impl Bounder<'_> {
         }
         self.nesting += 1;
         let task = &self.program.tasks[t];
-        let mut total = Cost {
-            time_ms: Some(0),
-            tokens: Some(0),
-            ..Cost::default()
-        };
+        // `failed`: the worst case of reaching the next method, every
+        // earlier one having failed (None: no way to get there)
+        let mut failed = Some(zero());
+        let mut success: Option<Cost> = None;
         let mut p_all_fail = Some(1.0);
         let mut ok = true;
         for (m, method) in task.methods.iter().enumerate() {
-            match self.method(t, m, method, scc, &state) {
-                Some(v) => {
-                    total = total.then(v.cost);
-                    p_all_fail = match (p_all_fail, v.p) {
-                        (Some(a), Some(p)) => Some(a * (1.0 - p)),
-                        _ => None,
-                    };
-                }
-                None => ok = false,
+            let Some(before) = failed else { break };
+            let pre = method.pre.as_ref();
+            if pre.and_then(super::termination::constant) == Some(false) {
+                continue; // never chosen
             }
+            let Some(v) = self.method(t, m, method, scc, &state) else {
+                ok = false;
+                break;
+            };
+            success = max_opt(success, v.s.map(|s| before.then(s)));
+            let fails = v.f.map(|f| before.then(f));
+            // a method whose precondition does not hold is skipped
+            failed = if pre.is_some() {
+                max_opt(fails, Some(before))
+            } else {
+                fails
+            };
+            p_all_fail = match (p_all_fail, v.p) {
+                (Some(a), Some(p)) => Some(a * (1.0 - p)),
+                _ => None,
+            };
         }
         self.nesting -= 1;
         let v = ok.then_some(Val {
-            cost: total,
+            s: success,
+            f: failed,
             p: p_all_fail.map(|f| 1.0 - f),
         });
         self.memo.insert(key, v);
@@ -305,89 +381,177 @@ impl Bounder<'_> {
         scc: usize,
         state: &[u32],
     ) -> Option<Val> {
-        let mut subtask_cost = Vec::with_capacity(method.subtasks.len());
-        let mut p = Some(1.0);
+        let mut vals = Vec::with_capacity(method.subtasks.len());
         for s in &method.subtasks {
-            let v = self.callee(s.callee, scc, state)?;
-            let mut cost = v.cost;
-            if let Some(esc) = &s.escalation {
-                let times = esc.max.unwrap_or(0);
-                let target = method.subtasks.get(esc.target as usize)?;
-                let target_cost = self.callee(target.callee, scc, state)?.cost;
-                let escalates = match s.callee {
-                    Callee::Action(a) => {
-                        let (one, attempts) = self.attempt[a.index()];
-                        (esc.after <= attempts).then(|| one.times(esc.after))
-                    }
-                    Callee::Task(_) => (esc.after == 1).then_some(v.cost),
-                };
-                if let Some(round) = escalates {
-                    // E failed rounds, each followed by a run of the target
-                    cost = round.then(target_cost).times(times).then(cost);
-                }
-            }
-            p = match (p, v.p) {
+            vals.push(self.callee(s.callee, scc, state)?);
+        }
+        let plain = vals.clone();
+        let mut p = Some(1.0);
+        for (j, s) in method.subtasks.iter().enumerate() {
+            p = match (p, plain[j].p) {
                 (Some(a), Some(b)) => Some(a * b),
                 _ => None,
             };
-            subtask_cost.push(cost);
+            let Some(esc) = &s.escalation else { continue };
+            let e = esc.max.unwrap_or(0);
+            let own = plain[j];
+            let target = *plain.get(esc.target as usize)?;
+            // one round: N failed attempts of an action, or one failed run
+            // of a task
+            let round = match s.callee {
+                Callee::Action(a) => {
+                    let (one, attempts) = self.attempt[a.index()];
+                    (esc.after <= attempts).then(|| one.times(esc.after))
+                }
+                Callee::Task(_) => {
+                    if esc.after == 1 {
+                        own.f
+                    } else {
+                        None
+                    }
+                }
+            };
+            let (Some(round), true) = (round, e > 0) else {
+                continue;
+            };
+            vals[j] = match target.s {
+                Some(ts) => {
+                    let rounds = round.then(ts).times(e);
+                    let before_last = round.then(ts).times(e - 1).then(round);
+                    Val {
+                        s: own.s.map(|s| rounds.then(s)),
+                        f: max_opt(
+                            own.f.map(|f| rounds.then(f)),
+                            target.f.map(|tf| before_last.then(tf)),
+                        ),
+                        p: own.p,
+                    }
+                }
+                // the target cannot succeed: the first escalation fails
+                None => Val {
+                    s: own.s.map(|s| s.min_calls(round)),
+                    f: target.f.map(|tf| round.then(tf)),
+                    p: own.p,
+                },
+            };
         }
-        let mut sum = Cost {
-            time_ms: Some(0),
-            tokens: Some(0),
-            ..Cost::default()
-        };
-        for c in &subtask_cost {
-            sum = sum.then(*c);
-        }
-        sum.time_ms = critical_path(&method.ordering, &subtask_cost, &self.graphs[t][m]);
-        Some(Val { cost: sum, p })
+        let graph = &self.graphs[t][m];
+        let (s, f) = node(&method.ordering, &vals, graph);
+        Some(Val { s, f, p })
     }
 }
 
-/// The longest time through an ordering, each subtask taking its cost's
-/// time.
-fn critical_path(o: &Ordering, costs: &[Cost], graph: &MethodGraph) -> Option<u64> {
+/// The worst cases of an ordering: of a run where every subtask succeeds,
+/// and of a run that fails.
+fn node(o: &Ordering, vals: &[Val], graph: &MethodGraph) -> (Option<Cost>, Option<Cost>) {
     match o {
-        Ordering::Label { index, .. } => costs.get(*index as usize)?.time_ms,
-        Ordering::Seq { items, .. } => items.iter().try_fold(0u64, |acc, i| {
-            Some(acc.saturating_add(critical_path(i, costs, graph)?))
-        }),
-        Ordering::Par { items, .. } => items.iter().try_fold(0u64, |acc, i| {
-            Some(acc.max(critical_path(i, costs, graph)?))
-        }),
-        Ordering::Partial { span, .. } => {
-            let group = graph.partials.iter().find(|g| g.span == *span)?;
-            // longest path over the group's DAG (checked acyclic), in
-            // label order relaxed until stable: groups are small
-            let n = group.labels.len();
-            let mut finish: Vec<Option<u64>> = group
-                .labels
-                .iter()
-                .map(|&l| costs.get(l as usize).and_then(|c| c.time_ms))
-                .collect();
-            if finish.iter().any(Option::is_none) {
-                return None;
+        Ordering::Label { index, .. } => vals
+            .get(*index as usize)
+            .map_or((None, None), |v| (v.s, v.f)),
+        Ordering::Seq { items, .. } => {
+            let mut ok = Some(zero());
+            let mut fail: Option<Cost> = None;
+            for item in items {
+                let (s, f) = node(item, vals, graph);
+                if let Some(before) = ok {
+                    fail = max_opt(fail, f.map(|f| before.then(f)));
+                }
+                ok = ok.zip(s).map(|(a, b)| a.then(b));
             }
-            let own: Vec<u64> = finish.iter().map(|f| f.unwrap_or(0)).collect();
-            for _ in 0..n {
-                let mut changed = false;
-                for &(a, b, _) in &group.edges {
-                    let candidate = finish[a as usize]
-                        .unwrap_or(0)
-                        .saturating_add(own[b as usize]);
-                    if candidate > finish[b as usize].unwrap_or(0) {
-                        finish[b as usize] = Some(candidate);
-                        changed = true;
+            (ok, fail)
+        }
+        Ordering::Par { items, .. } => {
+            let parts: Vec<(Option<Cost>, Option<Cost>)> =
+                items.iter().map(|i| node(i, vals, graph)).collect();
+            let ok = parts
+                .iter()
+                .try_fold(zero(), |acc, (s, _)| Some(acc.beside((*s)?)));
+            // one branch fails; the others may all have run to the end
+            let mut fail: Option<Cost> = None;
+            for (k, (_, fk)) in parts.iter().enumerate() {
+                let Some(fk) = fk else { continue };
+                let mut total = *fk;
+                for (i, (s, f)) in parts.iter().enumerate() {
+                    if i != k {
+                        if let Some(c) = max_opt(*s, *f) {
+                            total = total.beside(c);
+                        }
                     }
                 }
-                if !changed {
-                    break;
-                }
+                fail = max_opt(fail, Some(total));
             }
-            finish.into_iter().flatten().max().or(Some(0))
+            (ok, fail)
+        }
+        Ordering::Partial { span, chains, .. } => {
+            let Some(group) = graph.partials.iter().find(|g| g.span == *span) else {
+                return (None, None);
+            };
+            let labels = &group.labels;
+            let val = |l: u32| vals.get(l as usize).copied();
+            // success: every label succeeds; time is the longest path
+            let mut ok = Some(zero());
+            for &l in labels {
+                ok = ok.zip(val(l).and_then(|v| v.s)).map(|(a, b)| a.then(b));
+            }
+            if let Some(ok) = ok.as_mut() {
+                let times: Vec<Option<u64>> = labels
+                    .iter()
+                    .map(|&l| val(l).and_then(|v| v.s).and_then(|c| c.time_ms))
+                    .collect();
+                ok.time_ms = longest_path(group, &times);
+            }
+            // failure at k: what is ordered before k succeeded, what is
+            // unordered with k may have run to the end (times add: an
+            // upper bound)
+            let mut fail: Option<Cost> = None;
+            for &k in labels {
+                let Some(fk) = val(k).and_then(|v| v.f) else {
+                    continue;
+                };
+                let mut total = Some(fk);
+                for &i in labels {
+                    if i == k {
+                        continue;
+                    }
+                    let c = match graph.order(i, k) {
+                        super::graph::Order::Before => val(i).and_then(|v| v.s),
+                        super::graph::Order::After => Some(zero()),
+                        _ => val(i).and_then(|v| max_opt(v.s, v.f)),
+                    };
+                    total = total.zip(c).map(|(a, b)| a.then(b));
+                }
+                fail = max_opt(fail, total);
+            }
+            let _ = chains;
+            (ok, fail)
         }
     }
+}
+
+/// The longest path through a partial-order group, each label taking its
+/// time.
+fn longest_path(group: &super::graph::PartialGroup, times: &[Option<u64>]) -> Option<u64> {
+    let n = group.labels.len();
+    let own: Vec<u64> = times.iter().map(|t| t.unwrap_or(0)).collect();
+    if times.iter().any(Option::is_none) {
+        return None;
+    }
+    let mut finish = own.clone();
+    // relax along the (acyclic) edges until stable: groups are small
+    for _ in 0..n {
+        let mut changed = false;
+        for &(a, b, _) in &group.edges {
+            let candidate = finish[a as usize].saturating_add(own[b as usize]);
+            if candidate > finish[b as usize] {
+                finish[b as usize] = candidate;
+                changed = true;
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    finish.into_iter().max().or(Some(0))
 }
 
 /// Bounds of every task; with `target`, also the smallest uniform retry
@@ -410,7 +574,7 @@ pub fn task_bounds(
         .zip(for_target)
         .map(|((t, v), r)| TaskBounds {
             task: t.name.clone(),
-            cost: v.map(|v| v.cost),
+            cost: v.and_then(|v| v.worst()),
             p_success: v.and_then(|v| v.p),
             retry_for_target: r,
         })

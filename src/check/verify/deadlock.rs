@@ -265,12 +265,9 @@ pub(super) fn resources(program: &Program, calls: &CallGraph, out: &mut Vec<Veri
         let start = scc[0];
         let mut current = start;
         let mut visited = vec![start];
-        loop {
-            let Some(edge) = g.edges(current).find(|e| {
-                scc.contains(&e.target()) && (e.target() == start || !visited.contains(&e.target()))
-            }) else {
-                break;
-            };
+        while let Some(edge) = g.edges(current).find(|e| {
+            scc.contains(&e.target()) && (e.target() == start || !visited.contains(&e.target()))
+        }) {
             let (m_span, s_span, who) = edge.weight();
             let (r1, r2) = (g[current], g[edge.target()]);
             cycle.push(Step::new(

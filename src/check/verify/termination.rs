@@ -213,7 +213,7 @@ pub fn constant(g: &GuardExpr) -> Option<bool> {
             combinator: Combinator::Any,
             exprs,
             ..
-        } => fold(exprs, true).map(|v| v),
+        } => fold(exprs, true),
         GuardExpr::Combinator {
             combinator: Combinator::Majority,
             exprs,

@@ -1,0 +1,568 @@
+//! The verifier against brute force.
+//!
+//! Soundness: for random series-parallel workflows (with partial orders)
+//! and random data edges, the checker reports a deadlock exactly when an
+//! exhaustive explorer of the schedules finds one. Bounds: for random
+//! small workflows with retries, fallback methods, escalation and bounded
+//! recursion, the checker's worst-case generator calls equal the maximum
+//! an exhaustive explorer of the outcomes reaches.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+use guardflow::check::check_source;
+use guardflow::check::verify::bounds::task_bounds;
+use proptest::prelude::*;
+use proptest::test_runner::{Config, TestRunner};
+
+fn cases(default: u32) -> u32 {
+    std::env::var("GUARDFLOW_VERIFY_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+// ─── soundness of the deadlock verdict ──────────────────────────────────
+
+/// An ordering over subtask labels, as the test sees it.
+#[derive(Debug, Clone)]
+enum Ord {
+    Leaf(usize),
+    Seq(Vec<Ord>),
+    Par(Vec<Ord>),
+    /// Labels of the group and `(a, b)` edges between them (`a < b`).
+    Partial(Vec<usize>, Vec<(usize, usize)>),
+}
+
+/// Splits `labels` into a random ordering tree.
+fn tree(labels: Vec<usize>, rng: &mut impl FnMut(usize) -> usize, depth: usize) -> Ord {
+    if labels.len() == 1 {
+        return Ord::Leaf(labels[0]);
+    }
+    let kind = rng(if depth > 3 { 2 } else { 5 });
+    if kind == 4 && labels.len() <= 5 {
+        // a partial order, possibly cyclic
+        let mut edges = Vec::new();
+        for _ in 0..rng(labels.len() + 1) {
+            let a = labels[rng(labels.len())];
+            let b = labels[rng(labels.len())];
+            if a != b {
+                edges.push((a, b));
+            }
+        }
+        return Ord::Partial(labels, edges);
+    }
+    let parts = 2 + rng(labels.len() - 1).min(2);
+    let mut groups: Vec<Vec<usize>> = vec![Vec::new(); parts];
+    for (i, l) in labels.iter().enumerate() {
+        let g = if i < parts { i } else { rng(parts) };
+        groups[g].push(*l);
+    }
+    groups.retain(|g| !g.is_empty());
+    let children = groups
+        .into_iter()
+        .map(|g| tree(g, rng, depth + 1))
+        .collect();
+    if kind % 2 == 0 {
+        Ord::Seq(children)
+    } else {
+        Ord::Par(children)
+    }
+}
+
+fn ord_text(o: &Ord) -> String {
+    match o {
+        Ord::Leaf(l) => format!("s{l}"),
+        Ord::Seq(c) => format!(
+            "({})",
+            c.iter().map(ord_text).collect::<Vec<_>>().join(" ; ")
+        ),
+        Ord::Par(c) => format!(
+            "({})",
+            c.iter().map(ord_text).collect::<Vec<_>>().join(" || ")
+        ),
+        Ord::Partial(labels, edges) => {
+            let mut parts: Vec<String> =
+                edges.iter().map(|(a, b)| format!("s{a} < s{b}")).collect();
+            for l in labels {
+                if !edges.iter().any(|(a, b)| a == l || b == l) {
+                    parts.push(format!("s{l}"));
+                }
+            }
+            if parts.len() == 1 && !parts[0].contains('<') {
+                // `(s1)` alone is a label, fine either way
+            }
+            format!("({})", parts.join(", "))
+        }
+    }
+}
+
+/// `before[a][b]`: the ordering makes `a` finish before `b` starts.
+fn precedence(o: &Ord, n: usize) -> Vec<Vec<bool>> {
+    fn leaves(o: &Ord, out: &mut Vec<usize>) {
+        match o {
+            Ord::Leaf(l) => out.push(*l),
+            Ord::Seq(c) | Ord::Par(c) => c.iter().for_each(|x| leaves(x, out)),
+            Ord::Partial(labels, _) => out.extend(labels),
+        }
+    }
+    fn walk(o: &Ord, before: &mut Vec<Vec<bool>>) {
+        match o {
+            Ord::Leaf(_) => {}
+            Ord::Seq(c) => {
+                for (i, x) in c.iter().enumerate() {
+                    walk(x, before);
+                    let mut lx = Vec::new();
+                    leaves(x, &mut lx);
+                    for y in &c[i + 1..] {
+                        let mut ly = Vec::new();
+                        leaves(y, &mut ly);
+                        for &a in &lx {
+                            for &b in &ly {
+                                before[a][b] = true;
+                            }
+                        }
+                    }
+                }
+            }
+            Ord::Par(c) => c.iter().for_each(|x| walk(x, before)),
+            Ord::Partial(_, edges) => {
+                for &(a, b) in edges {
+                    before[a][b] = true;
+                }
+            }
+        }
+    }
+    let mut before = vec![vec![false; n]; n];
+    walk(o, &mut before);
+    // transitive closure (Floyd–Warshall on booleans)
+    for k in 0..n {
+        for i in 0..n {
+            if before[i][k] {
+                let row_k = before[k].clone();
+                for (cell, &via) in before[i].iter_mut().zip(&row_k) {
+                    *cell |= via;
+                }
+            }
+        }
+    }
+    before
+}
+
+/// Explores every schedule: a subtask starts when all it must follow have
+/// finished, and reads its inputs then; a deadlock is a start whose input
+/// is not there yet, or a state where nothing can move and work remains.
+fn explorer_deadlocks(n: usize, before: &[Vec<bool>], reads: &[Vec<usize>]) -> bool {
+    // state: 0 idle, 1 running, 2 done, packed base 3
+    let mut seen: HashSet<Vec<u8>> = HashSet::new();
+    let mut stack = vec![vec![0u8; n]];
+    while let Some(state) = stack.pop() {
+        if !seen.insert(state.clone()) {
+            continue;
+        }
+        if state.iter().all(|&s| s == 2) {
+            continue;
+        }
+        let mut moved = false;
+        for j in 0..n {
+            match state[j] {
+                0 if (0..n).all(|i| !before[i][j] || state[i] == 2) => {
+                    if reads[j].iter().any(|&i| state[i] != 2) {
+                        return true;
+                    }
+                    let mut next = state.clone();
+                    next[j] = 1;
+                    stack.push(next);
+                    moved = true;
+                }
+                1 => {
+                    let mut next = state.clone();
+                    next[j] = 2;
+                    stack.push(next);
+                    moved = true;
+                }
+                _ => {}
+            }
+        }
+        if !moved {
+            return true;
+        }
+    }
+    false
+}
+
+fn deadlock_program(n: usize, ordering: &Ord, reads: &[Vec<usize>]) -> String {
+    let mut src = String::from(
+        "use std.{non_empty}\ngenerator g = llm(model: \"m\")\n\
+         action a0(x: Text) -> Text { :generate g \"{x}\" :guard non_empty :retry 0 }\n\
+         action a1(x: Text, y: Text) -> Text { :generate g \"{x}{y}\" :guard non_empty :retry 0 }\n\
+         action a2(x: Text, y: Text, z: Text) -> Text { :generate g \"{x}{y}{z}\" :guard non_empty :retry 0 }\n\
+         task t(x: Text) {\n  method m {\n    :subtasks (",
+    );
+    let subtasks: Vec<String> = (0..n)
+        .map(|j| {
+            let mut args = vec!["x".to_string()];
+            args.extend(reads[j].iter().map(|i| format!("s{i}")));
+            format!("s{j}: a{}({})", reads[j].len(), args.join(", "))
+        })
+        .collect();
+    src.push_str(&subtasks.join(", "));
+    src.push_str(")\n    :ordering ");
+    src.push_str(&ord_text(ordering));
+    src.push_str("\n  }\n}\n");
+    src
+}
+
+#[test]
+fn deadlock_verdicts_match_an_exhaustive_explorer() {
+    let mut runner = TestRunner::new(Config {
+        cases: cases(10_000),
+        failure_persistence: None,
+        ..Config::default()
+    });
+    let strategy = (2usize..=7, any::<u64>());
+    let result = runner.run(&strategy, |(n, seed)| {
+        let mut state = seed | 1;
+        let mut rng = move |m: usize| -> usize {
+            // xorshift
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % m.max(1) as u64) as usize
+        };
+        let ordering = tree((0..n).collect(), &mut rng, 0);
+        let mut reads: Vec<Vec<usize>> = vec![Vec::new(); n];
+        for r in reads.iter_mut() {
+            for _ in 0..rng(3) {
+                let i = rng(n);
+                if !r.contains(&i) {
+                    r.push(i);
+                }
+            }
+        }
+        let src = deadlock_program(n, &ordering, &reads);
+        let checked = check_source("soundness.guardflow", &src);
+        let codes: BTreeSet<&str> = checked
+            .diagnostics
+            .iter()
+            .map(|d| d.code.as_str())
+            .collect();
+        let other: Vec<&&str> = codes
+            .iter()
+            .filter(|c| !matches!(**c, "E0301" | "E0302" | "E0303" | "W0001"))
+            .collect();
+        prop_assert!(other.is_empty(), "unexpected findings {other:?} in\n{src}");
+        let checker = codes.iter().any(|c| c.starts_with("E030"));
+        let explorer = explorer_deadlocks(n, &precedence(&ordering, n), &reads);
+        prop_assert_eq!(
+            checker,
+            explorer,
+            "checker {} explorer {} on\n{}",
+            checker,
+            explorer,
+            src
+        );
+        Ok(())
+    });
+    if let Err(e) = result {
+        panic!("{e}");
+    }
+}
+
+// ─── exactness of the bounds ────────────────────────────────────────────
+
+/// A small workflow: actions with retry bounds; tasks with methods whose
+/// subtasks run in sequence.
+#[derive(Debug, Clone)]
+struct Flow {
+    retries: Vec<u64>,
+    /// Per task: max depth (if recursive) and methods; a method is a list
+    /// of subtasks.
+    tasks: Vec<(Option<u64>, Vec<Vec<Sub>>)>,
+}
+
+#[derive(Debug, Clone)]
+struct Sub {
+    callee: Callee,
+    /// (earlier subtask index, after N, max E)
+    escalation: Option<(usize, u64, u64)>,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Callee {
+    Action(usize),
+    Task(usize),
+}
+
+fn flow_program(f: &Flow) -> String {
+    let mut src = String::from("use std.{non_empty}\ngenerator g = llm(model: \"m\")\n");
+    for (i, r) in f.retries.iter().enumerate() {
+        src.push_str(&format!(
+            "action a{i}(x: Text) -> Text {{ :generate g \"{{x}}\" :guard non_empty :retry {r} }}\n"
+        ));
+    }
+    for (t, (depth, methods)) in f.tasks.iter().enumerate() {
+        let depth = depth.map_or(String::new(), |d| format!(" :max-depth {d}"));
+        src.push_str(&format!("task t{t}(x: Text) -> Text{depth} {{\n"));
+        for (m, subs) in methods.iter().enumerate() {
+            let list: Vec<String> = subs
+                .iter()
+                .enumerate()
+                .map(|(i, s)| {
+                    let callee = match s.callee {
+                        Callee::Action(a) => format!("a{a}"),
+                        Callee::Task(u) => format!("t{u}"),
+                    };
+                    // read the escalation target so it is upstream
+                    let arg = match s.escalation {
+                        Some((target, _, _)) => format!("s{target}"),
+                        None => "x".to_string(),
+                    };
+                    let esc = s.escalation.map_or(String::new(), |(target, n, e)| {
+                        format!(" :escalate-to s{target} after {n} :max-escalations {e}")
+                    });
+                    format!("s{i}: {callee}({arg}){esc}")
+                })
+                .collect();
+            src.push_str(&format!(
+                "  method m{m} {{ :subtasks ({}) :result s{} }}\n",
+                list.join(", "),
+                subs.len() - 1
+            ));
+        }
+        src.push_str("}\n");
+    }
+    src
+}
+
+/// Outcomes already explored, by callee and recursion depths.
+type Memo = HashMap<(usize, Vec<(usize, u64)>), BTreeSet<(u64, bool)>>;
+
+/// Every (generator calls, succeeded) a callee can end with.
+fn outcomes(
+    f: &Flow,
+    c: Callee,
+    depth: &mut HashMap<usize, u64>,
+    memo: &mut Memo,
+) -> BTreeSet<(u64, bool)> {
+    match c {
+        Callee::Action(a) => {
+            let attempts = f.retries[a] + 1;
+            let mut out: BTreeSet<(u64, bool)> = (1..=attempts).map(|k| (k, true)).collect();
+            out.insert((attempts, false));
+            out
+        }
+        Callee::Task(t) => {
+            let (max, methods) = &f.tasks[t];
+            let here = *depth.get(&t).unwrap_or(&0);
+            if let Some(max) = max {
+                if here >= *max {
+                    return BTreeSet::from([(0, false)]);
+                }
+            }
+            let mut key_state: Vec<(usize, u64)> = depth.iter().map(|(k, v)| (*k, *v)).collect();
+            key_state.sort();
+            if let Some(v) = memo.get(&(t, key_state.clone())) {
+                return v.clone();
+            }
+            depth.insert(t, here + 1);
+            // methods in order: the first that succeeds ends the task
+            let mut acc: BTreeSet<(u64, bool)> = BTreeSet::from([(0, false)]);
+            let mut result: BTreeSet<(u64, bool)> = BTreeSet::new();
+            for subs in methods {
+                let mut next_acc = BTreeSet::new();
+                for &(spent, _) in &acc {
+                    for (calls, ok) in method_outcomes(f, subs, depth, memo) {
+                        if ok {
+                            result.insert((spent + calls, true));
+                        } else {
+                            next_acc.insert((spent + calls, false));
+                        }
+                    }
+                }
+                acc = next_acc;
+            }
+            result.extend(acc);
+            depth.insert(t, here);
+            if here == 0 {
+                depth.remove(&t);
+            }
+            memo.insert((t, key_state), result.clone());
+            result
+        }
+    }
+}
+
+fn method_outcomes(
+    f: &Flow,
+    subs: &[Sub],
+    depth: &mut HashMap<usize, u64>,
+    memo: &mut Memo,
+) -> BTreeSet<(u64, bool)> {
+    let mut acc: BTreeSet<u64> = BTreeSet::from([0]);
+    let mut out = BTreeSet::new();
+    for s in subs {
+        let plain = outcomes(f, s.callee, depth, memo);
+        let with_escalation: BTreeSet<(u64, bool)> = match s.escalation {
+            None => plain,
+            Some((target, n, e)) => {
+                // N failed attempts (or one failed run of a task), then the
+                // target runs again, up to E times; then a full last round
+                let round = match s.callee {
+                    Callee::Action(a) if n <= f.retries[a] + 1 => Some(n),
+                    Callee::Task(_) if n == 1 => None,
+                    _ => Some(u64::MAX),
+                };
+                let target_runs = outcomes(f, subs[target].callee, depth, memo);
+                let mut states: BTreeSet<u64> = BTreeSet::from([0]);
+                let mut result = BTreeSet::new();
+                for _ in 0..e {
+                    let mut next = BTreeSet::new();
+                    for &spent in &states {
+                        match round {
+                            Some(u64::MAX) => {}
+                            Some(k) => {
+                                // it may succeed within its first k attempts
+                                for (calls, ok) in &plain {
+                                    if *ok && *calls <= k {
+                                        result.insert((spent + calls, true));
+                                    }
+                                }
+                                for (tc, tok) in &target_runs {
+                                    if *tok {
+                                        next.insert(spent + k + tc);
+                                    } else {
+                                        result.insert((spent + k + tc, false));
+                                    }
+                                }
+                            }
+                            None => {
+                                for (calls, ok) in &plain {
+                                    if *ok {
+                                        result.insert((spent + calls, true));
+                                    } else {
+                                        for (tc, tok) in &target_runs {
+                                            if *tok {
+                                                next.insert(spent + calls + tc);
+                                            } else {
+                                                result.insert((spent + calls + tc, false));
+                                            }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    if round == Some(u64::MAX) {
+                        break;
+                    }
+                    states = next;
+                }
+                for &spent in &states {
+                    for (calls, ok) in &plain {
+                        result.insert((spent + calls, *ok));
+                    }
+                }
+                result
+            }
+        };
+        let mut next = BTreeSet::new();
+        for &spent in &acc {
+            for (calls, ok) in &with_escalation {
+                if *ok {
+                    next.insert(spent + calls);
+                } else {
+                    out.insert((spent + calls, false));
+                }
+            }
+        }
+        acc = next;
+    }
+    out.extend(acc.into_iter().map(|c| (c, true)));
+    out
+}
+
+#[test]
+fn bounds_equal_the_worst_case_an_explorer_reaches() {
+    let mut runner = TestRunner::new(Config {
+        cases: cases(400),
+        failure_persistence: None,
+        ..Config::default()
+    });
+    let result = runner.run(&any::<u64>(), |seed| {
+        let mut state = seed | 1;
+        let mut rng = move |m: usize| -> usize {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % m.max(1) as u64) as usize
+        };
+        let n_actions = 1 + rng(3);
+        let n_tasks = 1 + rng(3);
+        let retries: Vec<u64> = (0..n_actions).map(|_| rng(3) as u64).collect();
+        let mut tasks = Vec::new();
+        for t in 0..n_tasks {
+            let recursive = rng(3) == 0;
+            let mut methods = Vec::new();
+            for _ in 0..1 + rng(2) {
+                let mut subs: Vec<Sub> = Vec::new();
+                for i in 0..1 + rng(3) {
+                    // tasks call later tasks, or themselves when recursive
+                    let callee = if rng(3) == 0 && (t + 1 < n_tasks || recursive) {
+                        if recursive && rng(2) == 0 {
+                            Callee::Task(t)
+                        } else if t + 1 < n_tasks {
+                            Callee::Task(t + 1 + rng(n_tasks - t - 1))
+                        } else {
+                            Callee::Task(t)
+                        }
+                    } else {
+                        Callee::Action(rng(n_actions))
+                    };
+                    let escalation = if i > 0 && rng(3) == 0 {
+                        Some((rng(i), 1 + rng(2) as u64, 1 + rng(2) as u64))
+                    } else {
+                        None
+                    };
+                    subs.push(Sub { callee, escalation });
+                }
+                methods.push(subs);
+            }
+            let depth = if methods
+                .iter()
+                .flatten()
+                .any(|s| matches!(s.callee, Callee::Task(u) if u == t))
+            {
+                Some(1 + rng(3) as u64)
+            } else {
+                None
+            };
+            tasks.push((depth, methods));
+        }
+        let flow = Flow { retries, tasks };
+        let src = flow_program(&flow);
+        let checked = check_source("bounds.guardflow", &src);
+        prop_assert!(
+            !checked.has_errors(),
+            "{src}\n{:?}",
+            checked
+                .diagnostics
+                .iter()
+                .map(|d| (d.code, &d.message))
+                .collect::<Vec<_>>()
+        );
+        let program = checked.program.as_ref().expect("program");
+        let graphs = &checked.verified.as_ref().expect("verified").graphs;
+        let bounds = task_bounds(program, graphs, None);
+        for (t, b) in bounds.iter().enumerate() {
+            let mut memo = HashMap::new();
+            let explored = outcomes(&flow, Callee::Task(t), &mut HashMap::new(), &mut memo);
+            let worst = explored.iter().map(|(c, _)| *c).max().unwrap_or(0);
+            let predicted = b.cost.expect("bounded").generator_calls;
+            prop_assert_eq!(predicted, worst, "task t{} of\n{}", t, src);
+        }
+        Ok(())
+    });
+    if let Err(e) = result {
+        panic!("{e}");
+    }
+}
