@@ -38,7 +38,13 @@ impl Checked {
 /// Checks the program whose root file is `name` with text `text`; files it
 /// `use`s are read with `loader`, relative to `name`.
 pub fn check_with(name: &str, text: &str, loader: &mut dyn Loader) -> Checked {
-    let loaded = load::load(name, text, loader);
+    check_with_host(name, text, loader, "")
+}
+
+/// Like [`check_with`], with `host` holding the `extern` declarations of
+/// what an embedding host registered (visible without a `use`).
+pub fn check_with_host(name: &str, text: &str, loader: &mut dyn Loader, host: &str) -> Checked {
+    let loaded = load::load(name, text, loader, host);
     let mut diagnostics: Vec<Diagnostic> = loaded
         .syntax_errors
         .iter()

@@ -8,6 +8,9 @@ mod compile;
 mod explain;
 mod files;
 mod graph;
+mod progress;
+mod run;
+mod test;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -29,7 +32,7 @@ attempts retry with the guard's feedback, a bounded number of times. Tasks are \
 decomposed into methods, tried in order; subtasks run in sequence (a ; b) or \
 concurrently (a || b). `guardflow check` proves a workflow well-formed before a \
 single model call is made.",
-    after_help = "Examples:\n  guardflow check examples/\n  guardflow check flow.guardflow --format json\n  guardflow compile flow.guardflow -o flow.json\n  guardflow explain E0102\n  guardflow graph examples/feature.guardflow --task feature | dot -Tsvg > f.svg\n\nDocs: docs/language.md, docs/diagnostics.md"
+    after_help = "Examples:\n  guardflow check examples/\n  guardflow check flow.guardflow --format json\n  guardflow compile flow.guardflow -o flow.json\n  guardflow explain E0102\n  guardflow graph examples/feature.guardflow --task feature | dot -Tsvg > f.svg\n  guardflow run examples/planning.guardflow --task prepare --input goal=\"…\" --replay examples/fixtures/planning.jsonl\n  guardflow test examples/\n\nDocs: docs/language.md, docs/diagnostics.md"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -42,6 +45,8 @@ enum Command {
     Compile(compile::Args),
     Explain(explain::Args),
     Graph(graph::Args),
+    Run(run::Args),
+    Test(test::Args),
 }
 
 /// How findings are printed.
@@ -61,6 +66,16 @@ pub enum ColorChoice {
 }
 
 impl ColorChoice {
+    /// For output on stderr.
+    fn enabled_on_stderr(self) -> bool {
+        match self {
+            ColorChoice::Auto => {
+                std::env::var_os("NO_COLOR").is_none() && std::io::stderr().is_terminal()
+            }
+            other => other.enabled(),
+        }
+    }
+
     fn enabled(self) -> bool {
         match self {
             ColorChoice::Always => true,
@@ -86,6 +101,8 @@ pub fn main() -> ExitCode {
         Command::Compile(args) => compile::run(args),
         Command::Explain(args) => explain::run(args),
         Command::Graph(args) => graph::run(args),
+        Command::Run(args) => run::run(args),
+        Command::Test(args) => test::run(args),
     };
     ExitCode::from(code)
 }

@@ -13,6 +13,8 @@
 pub mod check;
 pub mod cli;
 pub mod diagnostics;
+pub mod engine;
+pub mod runtime;
 pub mod source;
 pub mod stdlib;
 pub mod syntax;

@@ -1,8 +1,19 @@
-//! The standard library's declarations, embedded in the binary.
+//! The standard library: declarations and their Rust implementations.
 //!
 //! `stdlib/*.guardflow` declare, with `extern`, what the Rust side
 //! implements. The prelude is visible in every program; the other files'
-//! guards are imported by name with `use std.{…}`.
+//! guards are imported by name with `use std.{…}`. The modules below
+//! implement them; `register` binds them to an engine through the same
+//! API a host uses.
+
+pub mod generators;
+pub mod json;
+pub mod process;
+mod register;
+pub mod syntax;
+pub mod text;
+
+pub use register::register;
 
 /// (display name, text) of every standard library file; the prelude first.
 pub const FILES: &[(&str, &str)] = &[
@@ -26,3 +37,6 @@ pub const FILES: &[(&str, &str)] = &[
 
 /// The file whose items need no `use`.
 pub const PRELUDE: &str = "std/prelude.guardflow";
+
+/// The declarations of what an embedding host registered; a prelude too.
+pub const HOST_PRELUDE: &str = "host/prelude.guardflow";

@@ -5,6 +5,7 @@ mod docs;
 mod examples;
 mod fuzz;
 mod ir;
+mod run;
 mod support;
 mod ui;
 mod verify;

@@ -54,8 +54,10 @@ pub struct Loaded {
     pub load_errors: Vec<CheckError>,
 }
 
-/// Loads the root (already read) and what it uses.
-pub fn load(root_name: &str, root_text: &str, loader: &mut dyn Loader) -> Loaded {
+/// Loads the root (already read) and what it uses. `host` holds the
+/// `extern` declarations of what an embedding host registered; like the
+/// prelude, they need no `use`.
+pub fn load(root_name: &str, root_text: &str, loader: &mut dyn Loader, host: &str) -> Loaded {
     let mut loaded = Loaded {
         sources: SourceMap::new(),
         files: Vec::new(),
@@ -70,6 +72,12 @@ pub fn load(root_name: &str, root_text: &str, loader: &mut dyn Loader) -> Loaded
         let (file, errors) = &std_asts()[i];
         loaded.syntax_errors.extend(errors.iter().cloned());
         loaded.files.push((id, file.clone(), true));
+    }
+    if !host.is_empty() {
+        let id = loaded.sources.add(stdlib::HOST_PRELUDE, host);
+        let (file, errors) = syntax::parse(id, host);
+        loaded.syntax_errors.extend(errors);
+        loaded.files.push((id, file, true));
     }
     let mut seen: HashMap<PathBuf, FileId> = HashMap::new();
     let root_path = PathBuf::from(root_name);

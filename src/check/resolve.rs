@@ -201,7 +201,9 @@ impl<'a> Resolver<'a> {
 
     fn register(&mut self, files: &'a [(FileId, ast::File, bool)]) {
         for (file_id, file, std) in files {
-            let prelude = *std && self.sources.get(*file_id).name == crate::stdlib::PRELUDE;
+            let name = &self.sources.get(*file_id).name;
+            let prelude =
+                *std && (name == crate::stdlib::PRELUDE || name == crate::stdlib::HOST_PRELUDE);
             for item in &file.items {
                 self.register_item(item, *std, prelude, *file_id);
             }

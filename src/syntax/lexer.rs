@@ -60,9 +60,13 @@ pub enum Token {
     #[regex(r"[0-9][0-9_]*(\.[0-9]+)?(ms|s|m|h)?")]
     Number,
 
-    #[regex(r#""([^"\\\n]|\\[^\n])*""#)]
+    /// `"…"`, ending where the grammar's `plain_string` ends: at its
+    /// closing quote, or unterminated at the end of the line or file. A
+    /// `\` escapes any character, a line break too.
+    #[token("\"", plain_string)]
     String,
-    #[regex(r#""""([^"\\]|\\(.|\n)|"[^"\\]|""[^"\\])*""""#)]
+    /// `"""…"""`, ending where the grammar's `triple_string` ends.
+    #[token("\"\"\"", triple_string)]
     TripleString,
 
     #[token("&&")]
@@ -152,6 +156,80 @@ impl Token {
     }
 }
 
+/// The rest of a `"…"` string after its opening quote, exactly as the
+/// grammar reads it (`plain_string`): escapes (`\` and any character,
+/// a line break included), `{…}` up to `}`, `"` or the end of the line,
+/// and text; it ends after `"`, or before a line break or the end of the
+/// file. The lexer and pest must agree on where strings end: a bracket
+/// that pest reads as code but the lexer as text would escape the depth
+/// cap.
+fn plain_string(lex: &mut logos::Lexer<Token>) {
+    let rest = lex.remainder().as_bytes();
+    let mut i = 0;
+    while i < rest.len() {
+        match rest[i] {
+            b'"' => {
+                i += 1;
+                break;
+            }
+            b'\n' => break,
+            b'\\' => i = after_escape(rest, i),
+            b'{' => {
+                i += 1;
+                while i < rest.len() && !matches!(rest[i], b'}' | b'"' | b'\n') {
+                    i += 1;
+                }
+                if rest.get(i) == Some(&b'}') {
+                    i += 1;
+                }
+            }
+            _ => i += 1,
+        }
+    }
+    lex.bump(i);
+}
+
+/// The rest of a `"""…"""` string after its opening quotes, as the
+/// grammar reads it (`triple_string`): it ends after the next `"""` that
+/// is not escaped, or at the end of the file; `{…}` runs to `}` or `"""`.
+fn triple_string(lex: &mut logos::Lexer<Token>) {
+    let rest = lex.remainder().as_bytes();
+    let mut i = 0;
+    while i < rest.len() {
+        if rest[i..].starts_with(b"\"\"\"") {
+            i += 3;
+            break;
+        }
+        match rest[i] {
+            b'\\' => i = after_escape(rest, i),
+            b'{' => {
+                i += 1;
+                while i < rest.len() && rest[i] != b'}' && !rest[i..].starts_with(b"\"\"\"") {
+                    i += 1;
+                }
+                if rest.get(i) == Some(&b'}') {
+                    i += 1;
+                }
+            }
+            _ => i += 1,
+        }
+    }
+    lex.bump(i);
+}
+
+/// After the escape `\` at `i` and the character it escapes, if any.
+fn after_escape(rest: &[u8], i: usize) -> usize {
+    let mut j = i + 1;
+    if j < rest.len() {
+        j += 1;
+        // the escaped character may take several bytes
+        while j < rest.len() && (rest[j] & 0xC0) == 0x80 {
+            j += 1;
+        }
+    }
+    j
+}
+
 /// The keywords of the language, as the lexer knows them.
 pub const KEYWORDS: &[&str] = &[
     "use",
@@ -194,17 +272,28 @@ pub struct Outline {
 
 /// Scans the source once: item starts for recovery, and nesting depth.
 ///
-/// `(`, `[`, `{` and a `<` written right after a name (`Json<`) open a
-/// level; their closers end one. A `,` or `)` also ends the `<` levels
-/// opened since the last bracket, since a partial order `(a<b, c<d)` uses
-/// `<` without a closer.
+/// Depth counts what the parser, the checker and the AST nest in:
+/// - `(`, `[` and `{` open a level; their closers end it.
+/// - `<` after a name opens a level (`Json<Text>`, `Json <Text>`,
+///   `x:Json<Text>`), which `>` ends. A partial order (`(a < b, c < d)`
+///   after `:ordering`) uses `<` between labels without a closer and
+///   nests nothing, so there it does not count.
+/// - Each `!` opens a level: `!!x` is a negation inside a negation.
+///
+/// `<` and `!` levels have no closer of their own: the next `,`, `&&`,
+/// `||`, `;`, property or closing bracket ends those opened since the
+/// last bracket (and `>` those `!` before its `<`).
 pub fn outline(src: &str) -> Outline {
     let mut out = Outline::default();
     let mut stack: Vec<Token> = Vec::new();
     let mut line_has_token = false;
     let mut last_end = 0usize;
     let mut prev = Token::Error;
+    let mut prev_span = 0..0;
     let mut in_too_deep = false;
+    // inside the group of an `:ordering`: the depth outside that group
+    let mut ordering: Option<usize> = None;
+    let soft = |t: Option<&Token>| matches!(t, Some(Token::Less | Token::Not));
     for (tok, span) in tokens(src) {
         if src.as_bytes()[last_end..span.start].contains(&b'\n') {
             line_has_token = false;
@@ -216,9 +305,19 @@ pub fn outline(src: &str) -> Outline {
             out.item_starts.push(span.start as u32);
         }
         line_has_token = true;
+        if tok == Token::LParen && prev == Token::Property && &src[prev_span.clone()] == ":ordering"
+        {
+            ordering = Some(stack.len());
+        }
         let opens = match tok {
-            Token::LParen | Token::LBracket | Token::LBrace => true,
-            Token::Less => prev == Token::Ident && span.start == last_end,
+            Token::LParen | Token::LBracket | Token::LBrace | Token::Not => true,
+            Token::Less => {
+                let partial_order =
+                    prev == Token::Ident && ordering.is_some_and(|d| stack.len() > d);
+                let after_name = matches!(prev, Token::Ident | Token::Property | Token::Bool)
+                    || prev.is_keyword();
+                after_name && !partial_order
+            }
             _ => false,
         };
         if opens {
@@ -230,17 +329,28 @@ pub fn outline(src: &str) -> Outline {
         } else {
             match tok {
                 Token::RParen | Token::RBracket | Token::RBrace => {
-                    while stack.last() == Some(&Token::Less) {
+                    while soft(stack.last()) {
                         stack.pop();
                     }
                     stack.pop();
+                    if ordering.is_some_and(|d| stack.len() <= d) {
+                        ordering = None;
+                    }
                 }
-                Token::Greater if stack.last() == Some(&Token::Less) => {
-                    stack.pop();
-                }
-                Token::Comma => {
-                    while stack.last() == Some(&Token::Less) {
+                Token::Greater => {
+                    while stack.last() == Some(&Token::Not) {
                         stack.pop();
+                    }
+                    if stack.last() == Some(&Token::Less) {
+                        stack.pop();
+                    }
+                }
+                Token::Comma | Token::And | Token::Or | Token::Semicolon | Token::Property => {
+                    while soft(stack.last()) {
+                        stack.pop();
+                    }
+                    if tok == Token::Property {
+                        ordering = None;
                     }
                 }
                 _ => {}
@@ -249,12 +359,13 @@ pub fn outline(src: &str) -> Outline {
                 in_too_deep = false;
             }
         }
-        // multi-line tokens (triple strings) end on a later line
+        // multi-line tokens (strings) end on a later line
         if src.as_bytes()[span.clone()].contains(&b'\n') {
             line_has_token = true;
         }
         last_end = span.end;
         prev = tok;
+        prev_span = span;
     }
     out
 }

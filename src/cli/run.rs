@@ -1,0 +1,253 @@
+//! `guardflow run`: check, then run a task, showing progress; print the
+//! summary and the result.
+
+use std::collections::HashMap;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use super::progress::Progress;
+use super::{ColorChoice, EXIT_FINDINGS, EXIT_OK};
+use crate::check::ir::{Callee, Program};
+use crate::engine::{Engine, Replacement, RunConfig, Workflow};
+use crate::runtime::{inputs, text_of, RunReport, Value};
+
+/// Check a workflow, then run one of its tasks.
+#[derive(clap::Args)]
+#[command(
+    after_help = "Examples:\n  guardflow run examples/planning.guardflow --task prepare \\\n      --input goal=\"move the user database to PostgreSQL 16\" \\\n      --replay examples/fixtures/planning.jsonl\n  guardflow run flow.guardflow --input spec=@spec.md\n  guardflow run flow.guardflow --json | jq -c 'select(.event == \"attempt\")'\n\n--input NAME=VALUE binds a task parameter or a program input of that name; \
+=@FILE reads the value from a file. Values are read as the declared type \
+(Int, Bool, JSON for records and lists).\n\nExit status: 0 the task succeeded, 1 it failed (or the workflow has errors), 2 usage or I/O error."
+)]
+pub struct Args {
+    /// The workflow file
+    #[arg(value_name = "FILE")]
+    file: PathBuf,
+    /// The task to run (or an action on its own); by default the one task
+    /// no other task calls
+    #[arg(long, short)]
+    task: Option<String>,
+    /// A task argument or program input: NAME=VALUE, or NAME=@FILE
+    #[arg(long = "input", short = 'i', value_name = "NAME=VALUE")]
+    inputs: Vec<String>,
+    /// Answer every generation from this recording instead of the
+    /// workflow's generators (JSON lines: {"action", "attempt", "output"})
+    #[arg(long, value_name = "FILE.jsonl")]
+    replay: Option<PathBuf>,
+    /// Stream every event as a JSON line on stdout instead of the
+    /// progress view; the last line is the report
+    #[arg(long)]
+    json: bool,
+    /// Colour the output
+    #[arg(long, value_enum, default_value = "auto")]
+    color: ColorChoice,
+}
+
+pub fn run(args: Args) -> u8 {
+    let mut engine = Engine::new();
+    let workflow = match engine.compile_file(&args.file) {
+        Ok(w) => w,
+        Err(e) => {
+            eprint!("{}", e.render(args.color.enabled_on_stderr()));
+            return match e {
+                crate::engine::CompileError::Io { .. } => super::EXIT_USAGE,
+                _ => EXIT_FINDINGS,
+            };
+        }
+    };
+    let config = match config(&args, &workflow) {
+        Ok(c) => c,
+        Err(e) => return super::fail(e),
+    };
+    let progress = if args.json {
+        engine.on_event(|e| {
+            if let Ok(line) = serde_json::to_string(e) {
+                println!("{line}");
+            }
+        });
+        None
+    } else if std::io::stderr().is_terminal() {
+        let p = Arc::new(Progress::new());
+        let q = p.clone();
+        engine.on_event(move |e| q.event(e));
+        Some(p)
+    } else {
+        None
+    };
+    let started = match engine.start(&workflow, &config) {
+        Ok(s) => s,
+        Err(e) => return super::fail(e),
+    };
+    let rt = match crate::engine::runtime() {
+        Ok(rt) => rt,
+        Err(e) => return super::fail(e),
+    };
+    let report = rt.block_on(async {
+        tokio::select! {
+            report = started.execute() => report,
+            _ = tokio::signal::ctrl_c() => started.cancelled("cancelled by Ctrl-C"),
+        }
+    });
+    if let Some(p) = progress {
+        p.finish();
+    }
+    if args.json {
+        if let Ok(line) =
+            serde_json::to_string(&serde_json::json!({"event": "report", "report": &report}))
+        {
+            println!("{line}");
+        }
+    } else {
+        print_summary(&report, args.color.enabled());
+    }
+    if report.success {
+        EXIT_OK
+    } else {
+        EXIT_FINDINGS
+    }
+}
+
+fn config(args: &Args, workflow: &Workflow) -> Result<RunConfig, String> {
+    let program = &workflow.program;
+    let task = match &args.task {
+        Some(t) => t.clone(),
+        None => default_task(program)?,
+    };
+    let mut given = HashMap::new();
+    for raw in &args.inputs {
+        let (name, value) = raw
+            .split_once('=')
+            .ok_or_else(|| format!("--input `{raw}`: write NAME=VALUE or NAME=@FILE"))?;
+        let text = match value.strip_prefix('@') {
+            Some(path) => std::fs::read_to_string(path).map_err(|e| {
+                format!(
+                    "--input {name}: cannot read `{path}`: {}",
+                    crate::check::io_reason(&e)
+                )
+            })?,
+            None => value.to_string(),
+        };
+        let ty = declared_type(program, &task, name).ok_or_else(|| {
+            format!(
+                "--input {name}: `{task}` has no parameter and the program no input named `{name}`"
+            )
+        })?;
+        let v = inputs::parse_as(&ty, &text).map_err(|e| format!("--input {name}: {e}"))?;
+        given.insert(name.to_string(), v);
+    }
+    let replacement = match &args.replay {
+        None => None,
+        Some(path) => {
+            // relative to where the command runs, not to the workflow
+            let path = std::path::absolute(path).map_err(|e| format!("--replay: {e}"))?;
+            if !path.is_file() {
+                return Err(format!("--replay: `{}`: no such file", path.display()));
+            }
+            Some(Replacement {
+                generator: "replay".to_string(),
+                args: vec![Value::String(path.to_string_lossy().into_owned())],
+            })
+        }
+    };
+    Ok(RunConfig {
+        task,
+        inputs: given,
+        replacement,
+    })
+}
+
+/// The type of `name` as a parameter of `task`, or a program input.
+fn declared_type(program: &Program, task: &str, name: &str) -> Option<crate::check::ir::Ty> {
+    let params = match (program.task(task), program.action(task)) {
+        (Some(t), _) => &program.tasks[t.index()].params,
+        (None, Some(a)) => &program.actions[a.index()].params,
+        _ => return None,
+    };
+    params
+        .iter()
+        .find(|p| p.name == name)
+        .map(|p| p.ty.clone())
+        .or_else(|| {
+            program
+                .inputs
+                .iter()
+                .find(|i| i.name == name)
+                .map(|i| i.ty.clone())
+        })
+}
+
+/// The one task that no other task calls.
+fn default_task(program: &Program) -> Result<String, String> {
+    let mut called = vec![false; program.tasks.len()];
+    for t in &program.tasks {
+        for m in &t.methods {
+            for s in &m.subtasks {
+                if let Callee::Task(c) = s.callee {
+                    called[c.index()] = true;
+                }
+            }
+        }
+    }
+    let roots: Vec<&str> = program
+        .tasks
+        .iter()
+        .zip(&called)
+        .filter(|(_, c)| !**c)
+        .map(|(t, _)| t.name.as_str())
+        .collect();
+    match roots.as_slice() {
+        [one] => Ok(one.to_string()),
+        [] => Err("the workflow has no task; run an action with --task NAME".to_string()),
+        many => Err(format!(
+            "the workflow has {} top-level tasks; choose one with --task: {}",
+            many.len(),
+            many.join(", ")
+        )),
+    }
+}
+
+fn print_summary(report: &RunReport, color: bool) {
+    let (ok, bad, dim, reset) = if color {
+        ("\x1b[32m", "\x1b[31m", "\x1b[2m", "\x1b[0m")
+    } else {
+        ("", "", "", "")
+    };
+    let secs = report.elapsed_ms as f64 / 1000.0;
+    if report.success {
+        eprintln!("{ok}✓{reset} `{}` succeeded in {secs:.2}s", report.task);
+    } else {
+        eprintln!("{bad}✗{reset} `{}` failed after {secs:.2}s", report.task);
+        if let Some(f) = &report.failure {
+            eprintln!("  {}", f.replace('\n', "\n  "));
+        }
+    }
+    let width = report.actions.keys().map(|k| k.len()).max().unwrap_or(0);
+    for (name, calls) in &report.actions {
+        let rejected = report
+            .attempts
+            .iter()
+            .filter(|a| a.action == *name && a.verdict != crate::runtime::VerdictKind::Pass)
+            .count();
+        eprintln!(
+            "  {name:width$}  {} attempt{}{}",
+            calls.generator_calls,
+            if calls.generator_calls == 1 { "" } else { "s" },
+            if rejected > 0 {
+                format!(", {rejected} rejected")
+            } else {
+                String::new()
+            }
+        );
+    }
+    let bound = match report.worst_case_calls {
+        Some(b) => format!(" (the checker's worst case: {b})"),
+        None => String::new(),
+    };
+    eprintln!(
+        "  {dim}generator calls: {}{bound}; guard runs: {}{reset}",
+        report.generator_calls, report.guard_runs
+    );
+    if let Some(result) = &report.result {
+        println!("{}", text_of(result));
+    }
+}

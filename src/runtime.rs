@@ -1,0 +1,26 @@
+//! The runtime: executes a checked program.
+//!
+//! - `interpreter`: tasks, methods, orderings, fork-join, escalation;
+//! - `action`: the action pair (generate → convert → guard, with retries);
+//! - `guard`: guard expressions;
+//! - `eval`: operands, prompt templates, feedback policies;
+//! - `inputs`: program inputs and task arguments from outside;
+//! - `registry`: the interfaces that guards, generators and effects
+//!   implement;
+//! - `event`, `report`: what a run tells while it runs and after.
+//!
+//! [`crate::engine`] is the public way in.
+
+pub mod action;
+pub mod eval;
+pub mod event;
+pub mod guard;
+pub mod inputs;
+pub mod interpreter;
+pub mod registry;
+pub mod report;
+pub mod value;
+
+pub use event::{AttemptRecord, Event, Observer, VerdictKind};
+pub use report::{ActionCalls, RunReport};
+pub use value::{text_of, Value, Verdict};

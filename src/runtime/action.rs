@@ -1,0 +1,362 @@
+//! The action pair: precondition → generate → convert → guard, retried
+//! with the guard's feedback up to `:retry` more times.
+
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::{Duration, Instant};
+
+use crate::check::ir::{Action, ActionId, Ty};
+use crate::stdlib::json;
+
+use super::eval::{feedback_text, render, Env};
+use super::event::{AttemptRecord, Event};
+use super::guard::{self, show_duration};
+use super::interpreter::{verdict_kind, Run};
+use super::registry::{EffectCall, GenRequest, GenResponse};
+use super::value::{text_of, Value, Verdict};
+
+/// How an action may end short of committing an artifact.
+#[derive(Debug)]
+pub enum ActionEnd {
+    /// Every attempt was rejected, a verdict was fatal, or the
+    /// precondition did not hold.
+    Failed(String),
+    /// `after` consecutive attempts failed and an escalation is allowed:
+    /// the latest feedback, for the upstream target.
+    Escalate(String),
+}
+
+/// How a subtask runs its action.
+#[derive(Debug, Default)]
+pub struct ActionOpts {
+    /// Hand back for upstream escalation after this many failures.
+    pub escalate_after: Option<u64>,
+    /// A downstream failure that made this action run again.
+    pub upstream_feedback: Option<String>,
+}
+
+impl Run<'_> {
+    pub async fn run_action(
+        &self,
+        id: ActionId,
+        params: Vec<Value>,
+        path: String,
+        opts: ActionOpts,
+    ) -> Result<Value, ActionEnd> {
+        let action = &self.program.actions[id.index()];
+        self.emit(|| Event::ActionStarted {
+            path: path.clone(),
+            action: action.name.clone(),
+        });
+        let env = Env::new(&params, &self.inputs);
+        if let Some(pre) = &action.pre {
+            let v = guard::evaluate(self, pre, &Value::Null, env).await;
+            if !v.passed() {
+                let reason = format!(
+                    "`{}`: its `:pre` does not hold: {}",
+                    action.name,
+                    v.feedback()
+                );
+                return Err(self.fail(id, &path, reason));
+            }
+        }
+        let _permits = self.acquire(&action.uses).await;
+        let retries = action.retry.or(self.program.defaults.retry).unwrap_or(0);
+        let mut history: Vec<String> = Vec::new();
+        if let Some(up) = opts.upstream_feedback {
+            history.push(up);
+        }
+        let mut failures_in_a_row = 0u64;
+        for _ in 0..=retries {
+            let feedback = feedback_text(&history, action.feedback);
+            let (record, verdict, artifact) = self
+                .attempt(id, action, env, &path, feedback)
+                .await
+                .map_err(|reason| self.fail(id, &path, reason))?;
+            self.emit(|| Event::Attempt(Box::new(record.clone())));
+            self.log().attempts.push(record);
+            match verdict {
+                Verdict::Pass => {
+                    let value = artifact.unwrap_or(Value::Null);
+                    self.emit(|| Event::Committed {
+                        path: path.clone(),
+                        action: action.name.clone(),
+                        artifact: value.clone(),
+                    });
+                    let mut log = self.log();
+                    log.calls[id.index()].committed += 1;
+                    log.artifacts.push((path, value.clone()));
+                    return Ok(value);
+                }
+                Verdict::Fatal(f) => {
+                    let reason = format!("`{}`: a fatal rejection: {f}", action.name);
+                    return Err(self.fail(id, &path, reason));
+                }
+                Verdict::Fail(f) => {
+                    failures_in_a_row += 1;
+                    if opts.escalate_after == Some(failures_in_a_row) {
+                        return Err(ActionEnd::Escalate(f));
+                    }
+                    history.push(f);
+                }
+            }
+        }
+        let last = history.last().map(String::as_str).unwrap_or("");
+        let reason = format!(
+            "`{}`: all {} attempts were rejected; the last: {last}",
+            action.name,
+            retries + 1
+        );
+        Err(self.fail(id, &path, reason))
+    }
+
+    fn fail(&self, id: ActionId, path: &str, reason: String) -> ActionEnd {
+        self.log().calls[id.index()].failed += 1;
+        self.emit(|| Event::ActionFailed {
+            path: path.to_string(),
+            action: self.program.actions[id.index()].name.clone(),
+            reason: reason.clone(),
+        });
+        ActionEnd::Failed(reason)
+    }
+
+    /// One attempt: generate, convert, guard. `Err` is a generator error
+    /// that retrying cannot fix.
+    async fn attempt(
+        &self,
+        id: ActionId,
+        action: &Action,
+        env: Env<'_>,
+        path: &str,
+        feedback: Option<String>,
+    ) -> Result<(AttemptRecord, Verdict, Option<Value>), String> {
+        let attempt = {
+            let mut log = self.log();
+            log.attempt_numbers[id.index()] += 1;
+            log.calls[id.index()].generator_calls += 1;
+            log.attempt_numbers[id.index()]
+        };
+        self.counters.generator_calls.fetch_add(1, Relaxed);
+        let prompt = render(&action.prompt, &env, feedback.as_deref())?;
+        let role = match &action.role {
+            Some(t) => Some(render(t, &env, None)?),
+            None => None,
+        };
+        let mut record = AttemptRecord {
+            path: path.to_string(),
+            action: action.name.clone(),
+            attempt,
+            prompt,
+            role,
+            output: None,
+            verdict: super::event::VerdictKind::Fail,
+            feedback: String::new(),
+            tokens: None,
+            generate_ms: 0,
+            guard_ms: 0,
+        };
+        let t0 = Instant::now();
+        let generated = self.generate(action, &record, feedback).await;
+        record.generate_ms = t0.elapsed().as_millis() as u64;
+        let response = match generated {
+            Ok(r) => r,
+            Err(GenFailure::Fatal(message)) => {
+                return Err(format!(
+                    "`{}`: the generator failed: {message}",
+                    action.name
+                ))
+            }
+            Err(GenFailure::Retry(message)) => {
+                record.feedback = message.clone();
+                return Ok((record, Verdict::Fail(message), None));
+            }
+        };
+        record.tokens = response.tokens;
+        let t1 = Instant::now();
+        let (verdict, artifact) = self.judge(id, action, env, &response.text).await;
+        record.guard_ms = t1.elapsed().as_millis() as u64;
+        record.output = Some(response.text);
+        record.verdict = verdict_kind(&verdict);
+        record.feedback = verdict.feedback().to_string();
+        Ok((record, verdict, artifact))
+    }
+
+    /// Converts the answer to the declared type and applies the guards;
+    /// for an effect, checks the command, runs it and guards the outcome.
+    async fn judge(
+        &self,
+        id: ActionId,
+        action: &Action,
+        env: Env<'_>,
+        text: &str,
+    ) -> (Verdict, Option<Value>) {
+        let artifact = match convert(text, &action.output) {
+            Ok(v) => v,
+            Err(feedback) => return (Verdict::Fail(feedback), None),
+        };
+        let Some(effect) = &action.effect else {
+            let v = guard::evaluate(self, &action.guard, &artifact, env).await;
+            self.log().calls[id.index()].guard_runs += 1;
+            return (v, Some(artifact));
+        };
+        if let Some(pre) = &action.pre_guard {
+            let v = guard::evaluate(self, pre, &artifact, env).await;
+            if !v.passed() {
+                return (v, None);
+            }
+        }
+        let name = &self.program.externs[effect.effect.index()].name;
+        let Some(imp) = self.bindings.effects[effect.effect.index()].clone() else {
+            let msg = format!("the effect `{name}` has no implementation in this engine");
+            return (Verdict::Fatal(msg), None);
+        };
+        let args = match effect
+            .args
+            .iter()
+            .map(|a| super::eval::operand(a, &env))
+            .collect::<Result<Vec<_>, _>>()
+        {
+            Ok(a) => a,
+            Err(e) => return (Verdict::Fatal(e), None),
+        };
+        let call = EffectCall {
+            command: text_of(&artifact).trim().to_string(),
+            args,
+            workdir: self.workdir.clone(),
+        };
+        let outcome = match imp(call).await {
+            Ok(o) => o,
+            Err(e) => return (Verdict::Fatal(format!("{name}: {e}")), None),
+        };
+        let v = guard::evaluate(self, &action.guard, &outcome, env).await;
+        self.log().calls[id.index()].guard_runs += 1;
+        (v, Some(artifact))
+    }
+
+    async fn generate(
+        &self,
+        action: &Action,
+        record: &AttemptRecord,
+        feedback: Option<String>,
+    ) -> Result<GenResponse, GenFailure> {
+        let (generator, args, own_timeout) = match &self.replacement {
+            Some((g, args, t)) => (g.clone(), args.clone(), *t),
+            None => {
+                let inst = &self.program.generators[action.generator.index()];
+                let kind = &self.program.externs[inst.kind.index()];
+                let Some(g) = self.bindings.generators[inst.kind.index()].clone() else {
+                    return Err(GenFailure::Fatal(format!(
+                        "the generator `{}` has no implementation in this engine",
+                        kind.name
+                    )));
+                };
+                let args = self.generator_args[action.generator.index()].clone();
+                let t = kind
+                    .params
+                    .iter()
+                    .position(|p| p.name == "timeout")
+                    .and_then(|i| args.get(i))
+                    .and_then(Value::as_u64)
+                    .map(Duration::from_millis);
+                (g, args, t)
+            }
+        };
+        let timeout = action
+            .timeout_ms
+            .or(self.program.defaults.timeout_ms)
+            .map(Duration::from_millis)
+            .or(own_timeout);
+        let request = GenRequest {
+            action: action.name.clone(),
+            attempt: record.attempt,
+            prompt: record.prompt.clone(),
+            role: record.role.clone(),
+            feedback,
+            max_tokens: action.max_tokens.or(self.program.defaults.max_tokens),
+            args,
+            output_type: action.output.to_string(),
+            workdir: self.workdir.clone(),
+        };
+        let call = generator.generate(request);
+        let answer = match timeout {
+            Some(t) => match tokio::time::timeout(t, call).await {
+                Ok(a) => a,
+                Err(_) => {
+                    return Err(GenFailure::Retry(format!(
+                        "the generator did not answer within {}",
+                        show_duration(t)
+                    )))
+                }
+            },
+            None => call.await,
+        };
+        answer.map_err(|e| {
+            if e.fatal {
+                GenFailure::Fatal(e.message)
+            } else {
+                GenFailure::Retry(e.message)
+            }
+        })
+    }
+}
+
+enum GenFailure {
+    Fatal(String),
+    Retry(String),
+}
+
+/// The generator's text as an artifact of type `ty`; `Err` is feedback.
+pub fn convert(text: &str, ty: &Ty) -> Result<Value, String> {
+    match ty {
+        Ty::Text => Ok(Value::String(text.to_string())),
+        Ty::Code { lang } => json::extract_code(text, lang).map(Value::String),
+        Ty::Json { of } => json::convert_json(text, of),
+        Ty::Enum { tags } => {
+            let t = text
+                .trim()
+                .trim_matches(|c| c == '"' || c == '`' || c == '\'');
+            if tags.iter().any(|tag| tag == t) {
+                Ok(Value::String(t.to_string()))
+            } else {
+                Err(format!(
+                    "the answer must be exactly one of {}, not `{}`",
+                    tags.join(", "),
+                    abbreviate(text.trim())
+                ))
+            }
+        }
+        Ty::Int | Ty::Duration => text.trim().parse::<u64>().map(Value::from).map_err(|_| {
+            format!(
+                "the answer must be a whole number, not `{}`",
+                abbreviate(text.trim())
+            )
+        }),
+        Ty::Float => text
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .and_then(serde_json::Number::from_f64)
+            .map(Value::Number)
+            .ok_or_else(|| {
+                format!(
+                    "the answer must be a number, not `{}`",
+                    abbreviate(text.trim())
+                )
+            }),
+        Ty::Bool => match text.trim() {
+            "true" => Ok(Value::Bool(true)),
+            "false" => Ok(Value::Bool(false)),
+            other => Err(format!(
+                "the answer must be `true` or `false`, not `{}`",
+                abbreviate(other)
+            )),
+        },
+        Ty::List { .. } | Ty::Record { .. } => json::convert_json(text, ty),
+    }
+}
+
+fn abbreviate(text: &str) -> String {
+    match text.char_indices().nth(60) {
+        Some((i, _)) => format!("{}…", &text[..i]),
+        None => text.to_string(),
+    }
+}

@@ -1,0 +1,102 @@
+//! The event stream: everything a run does, in order, for the progress
+//! view, `--json`, the run store and embedding hosts.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use super::value::Value;
+
+/// A guard verdict, as events and reports show it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VerdictKind {
+    Pass,
+    Fail,
+    Fatal,
+}
+
+/// One event of a run. `path` names the place in the decomposition:
+/// `task/method/label/…`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    RunStarted {
+        task: String,
+        /// The checker's worst case, when it is known.
+        worst_case_calls: Option<u64>,
+    },
+    TaskStarted {
+        path: String,
+        task: String,
+    },
+    MethodStarted {
+        path: String,
+        method: String,
+    },
+    /// A method's precondition did not hold; the next one is tried.
+    MethodSkipped {
+        path: String,
+        method: String,
+        reason: String,
+    },
+    MethodFailed {
+        path: String,
+        method: String,
+        reason: String,
+    },
+    ActionStarted {
+        path: String,
+        action: String,
+    },
+    Attempt(Box<AttemptRecord>),
+    /// After `after` failed attempts, an upstream artifact is regenerated.
+    Escalated {
+        path: String,
+        target: String,
+        feedback: String,
+    },
+    /// An artifact was committed: its guard holds (the workflow state).
+    Committed {
+        path: String,
+        action: String,
+        artifact: Value,
+    },
+    ActionFailed {
+        path: String,
+        action: String,
+        reason: String,
+    },
+    TaskFinished {
+        path: String,
+        task: String,
+        success: bool,
+    },
+    RunFinished {
+        success: bool,
+        generator_calls: u64,
+        guard_runs: u64,
+        elapsed_ms: u64,
+    },
+}
+
+/// One attempt of an action: exactly what was asked and what came of it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AttemptRecord {
+    pub path: String,
+    pub action: String,
+    /// 1-based, per action in the run.
+    pub attempt: u32,
+    pub prompt: String,
+    pub role: Option<String>,
+    /// The generator's raw answer; `None` when it gave none.
+    pub output: Option<String>,
+    pub verdict: VerdictKind,
+    pub feedback: String,
+    pub tokens: Option<u64>,
+    pub generate_ms: u64,
+    pub guard_ms: u64,
+}
+
+/// Receives every event, in order, on the thread that caused it.
+pub type Observer = Arc<dyn Fn(&Event) + Send + Sync>;

@@ -1,0 +1,186 @@
+//! Values from outside: program inputs (`file(…)`, `folder(…)`,
+//! defaults), task arguments, and text given on the command line.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use crate::check::ir::{InputSource, Param, Program, Ty};
+
+use super::eval::constant;
+use super::value::Value;
+
+/// A value given as text (`--input name=value`) read as type `ty`.
+pub fn parse_as(ty: &Ty, text: &str) -> Result<Value, String> {
+    match ty {
+        Ty::Text | Ty::Code { .. } => Ok(Value::String(text.to_string())),
+        Ty::Enum { tags } => {
+            if tags.iter().any(|t| t == text.trim()) {
+                Ok(Value::String(text.trim().to_string()))
+            } else {
+                Err(format!("expected one of {}, got `{text}`", tags.join(", ")))
+            }
+        }
+        Ty::Int | Ty::Duration => text
+            .trim()
+            .parse::<u64>()
+            .map(Value::from)
+            .map_err(|_| format!("expected a whole number, got `{text}`")),
+        Ty::Float => text
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .and_then(serde_json::Number::from_f64)
+            .map(Value::Number)
+            .ok_or_else(|| format!("expected a number, got `{text}`")),
+        Ty::Bool => match text.trim() {
+            "true" => Ok(Value::Bool(true)),
+            "false" => Ok(Value::Bool(false)),
+            _ => Err(format!("expected `true` or `false`, got `{text}`")),
+        },
+        Ty::Json { of } => crate::stdlib::json::convert_json(text, of),
+        Ty::List { .. } | Ty::Record { .. } => crate::stdlib::json::convert_json(text, ty),
+    }
+}
+
+/// The value of every program input: given by name, else from its
+/// source (a constant, a file, a folder), relative to `workdir`.
+pub fn program_inputs(
+    program: &Program,
+    given: &HashMap<String, Value>,
+    workdir: &Path,
+) -> Result<Vec<Value>, String> {
+    program
+        .inputs
+        .iter()
+        .map(|input| {
+            if let Some(v) = given.get(&input.name) {
+                return Ok(v.clone());
+            }
+            match &input.source {
+                Some(InputSource::Value { value }) => Ok(constant(value)),
+                Some(InputSource::File { path }) => read_text(&workdir.join(path))
+                    .map(Value::String)
+                    .map_err(|e| format!("input `{}`: cannot read `{path}`: {e}", input.name)),
+                Some(InputSource::Folder { path, glob }) => {
+                    read_folder(&workdir.join(path), glob.as_deref())
+                        .map_err(|e| format!("input `{}`: cannot read `{path}`: {e}", input.name))
+                }
+                // an input without a source may go unused by this task
+                None => Ok(Value::Null),
+            }
+        })
+        .collect()
+}
+
+/// Binds a callee's parameters: by name from `given`, else a program
+/// input of the same name, else the parameter's default.
+pub fn bind_params(
+    callee: &str,
+    params: &[Param],
+    given: &HashMap<String, Value>,
+    program: &Program,
+    inputs: &[Value],
+) -> Result<Vec<Value>, String> {
+    params
+        .iter()
+        .map(|p| {
+            if let Some(v) = given.get(&p.name) {
+                return Ok(v.clone());
+            }
+            let from_input = program
+                .inputs
+                .iter()
+                .position(|i| i.name == p.name)
+                .map(|i| &inputs[i])
+                .filter(|v| !v.is_null());
+            if let Some(v) = from_input {
+                return Ok(v.clone());
+            }
+            match &p.default {
+                Some(d) => Ok(constant(d)),
+                None => Err(format!(
+                    "`{callee}` needs `{}: {}`: give it with `--input {}=VALUE` (or `=@FILE`)",
+                    p.name, p.ty, p.name
+                )),
+            }
+        })
+        .collect()
+}
+
+/// Checks that every input a run needs has a value.
+pub fn require_inputs(program: &Program, inputs: &[Value], used: &[bool]) -> Result<(), String> {
+    for (i, input) in program.inputs.iter().enumerate() {
+        if used.get(i).copied().unwrap_or(false) && inputs[i].is_null() {
+            return Err(format!(
+                "input `{}: {}` has no value: give it with `--input {}=VALUE` (or `=@FILE`)",
+                input.name, input.ty, input.name
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn read_text(path: &Path) -> Result<String, String> {
+    let bytes = std::fs::read(path).map_err(|e| crate::check::io_reason(&e))?;
+    String::from_utf8(bytes).map_err(|_| "the file is not UTF-8 text".to_string())
+}
+
+/// The texts of the files in `dir` whose names match `glob` (`*` and `?`
+/// wildcards), sorted by name.
+fn read_folder(dir: &Path, glob: Option<&str>) -> Result<Value, String> {
+    let entries = std::fs::read_dir(dir).map_err(|e| crate::check::io_reason(&e))?;
+    let mut paths: Vec<_> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.is_file())
+        .filter(|p| {
+            let name = p
+                .file_name()
+                .map(|n| n.to_string_lossy())
+                .unwrap_or_default();
+            glob.is_none_or(|g| wildcard(g.as_bytes(), name.as_bytes()))
+        })
+        .collect();
+    paths.sort();
+    paths
+        .iter()
+        .map(|p| read_text(p).map(Value::String))
+        .collect::<Result<Vec<_>, _>>()
+        .map(Value::Array)
+}
+
+fn wildcard(pattern: &[u8], name: &[u8]) -> bool {
+    match (pattern.first(), name.first()) {
+        (None, None) => true,
+        (Some(b'*'), _) => {
+            wildcard(&pattern[1..], name) || (!name.is_empty() && wildcard(pattern, &name[1..]))
+        }
+        (Some(b'?'), Some(_)) => wildcard(&pattern[1..], &name[1..]),
+        (Some(a), Some(b)) if a == b => wildcard(&pattern[1..], &name[1..]),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wildcards_match_like_a_shell() {
+        assert!(wildcard(b"*.md", b"a.md"));
+        assert!(!wildcard(b"*.md", b"a.mdx"));
+        assert!(wildcard(b"a?c", b"abc"));
+        assert!(!wildcard(b"a?c", b"ac"));
+    }
+
+    #[test]
+    fn text_is_read_by_type() {
+        assert_eq!(parse_as(&Ty::Int, "42"), Ok(Value::from(42u64)));
+        assert!(parse_as(&Ty::Int, "x").is_err());
+        assert_eq!(parse_as(&Ty::Bool, "true"), Ok(Value::Bool(true)));
+        let e = Ty::Enum {
+            tags: vec!["Low".into(), "High".into()],
+        };
+        assert!(parse_as(&e, "Mid").unwrap_err().contains("Low, High"));
+    }
+}

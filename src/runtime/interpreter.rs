@@ -1,0 +1,494 @@
+//! The interpreter: tasks try their methods in order, methods run their
+//! subtasks as the ordering says (sequence, fork-join, partial order),
+//! actions loop generate → convert → guard.
+//!
+//! Concurrency: the branches of a fork-join are polled together on the
+//! run's task (`FuturesUnordered`), so they overlap whenever they wait on
+//! a generator, a guard's program, a timer or a resource; a failed branch
+//! cancels its siblings by dropping them, and dropping a future that runs
+//! a program kills that program's process group.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures::future::{BoxFuture, FutureExt};
+use futures::stream::{FuturesUnordered, StreamExt};
+use tokio::sync::{Semaphore, SemaphorePermit};
+
+use crate::check::ir::{Callee, Method, OnFail, Ordering, Program, ResourceUse, Subtask, TaskId};
+
+use super::action::{ActionEnd, ActionOpts};
+use super::eval::{operand, Env};
+use super::event::{AttemptRecord, Event, Observer};
+use super::guard;
+use super::registry::{EffectImpl, Generator, GuardImpl};
+use super::report::{ActionCalls, RunReport};
+use super::value::{Value, Verdict};
+
+/// The implementations bound to a program's externs, by `ExternId`.
+#[derive(Default, Clone)]
+pub struct Bindings {
+    pub guards: Vec<Option<GuardImpl>>,
+    pub generators: Vec<Option<Arc<dyn Generator>>>,
+    pub effects: Vec<Option<EffectImpl>>,
+}
+
+#[derive(Default)]
+pub struct Counters {
+    pub generator_calls: AtomicU64,
+    pub guard_runs: AtomicU64,
+}
+
+/// What a run has recorded so far.
+#[derive(Default)]
+pub struct Log {
+    pub attempts: Vec<AttemptRecord>,
+    pub artifacts: Vec<(String, Value)>,
+    /// By `ActionId`.
+    pub calls: Vec<ActionCalls>,
+    /// Attempts started so far, by `ActionId`.
+    pub attempt_numbers: Vec<u32>,
+}
+
+/// One run of a program: everything the interpreter's functions share.
+pub struct Run<'p> {
+    pub program: &'p Program,
+    pub inputs: Vec<Value>,
+    pub bindings: Bindings,
+    /// Each generator instance's evaluated arguments, by `GeneratorId`.
+    pub generator_args: Vec<Vec<Value>>,
+    /// A generator replacing every generator of the run (a test's
+    /// `:with`), with its arguments and timeout.
+    pub replacement: Option<(Arc<dyn Generator>, Vec<Value>, Option<Duration>)>,
+    pub resources: Vec<Semaphore>,
+    pub workdir: PathBuf,
+    pub observer: Option<Observer>,
+    /// The longest a host guard may take (`:default-timeout`).
+    pub guard_timeout: Option<Duration>,
+    pub counters: Counters,
+    pub log: Mutex<Log>,
+    pub started: Instant,
+}
+
+impl<'p> Run<'p> {
+    pub fn emit(&self, make: impl FnOnce() -> Event) {
+        if let Some(o) = &self.observer {
+            o(&make());
+        }
+    }
+
+    pub fn log(&self) -> std::sync::MutexGuard<'_, Log> {
+        self.log.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Acquires every unit `uses` asks for, all at once per resource and
+    /// in one global order (by resource id), so holders never wait on
+    /// each other in a cycle.
+    pub async fn acquire(&self, uses: &[ResourceUse]) -> Vec<SemaphorePermit<'_>> {
+        let mut order: Vec<&ResourceUse> = uses.iter().collect();
+        order.sort_by_key(|u| u.resource);
+        let mut permits = Vec::with_capacity(order.len());
+        for u in order {
+            let sem = &self.resources[u.resource.index()];
+            let n = u32::try_from(u.amount).unwrap_or(u32::MAX);
+            // the semaphores are never closed
+            if let Ok(p) = sem.acquire_many(n).await {
+                permits.push(p);
+            }
+        }
+        permits
+    }
+
+    /// Runs the root callee: a task, or an action on its own.
+    pub async fn run_root(
+        &self,
+        callee: Callee,
+        args: Vec<Value>,
+    ) -> Result<Option<Value>, String> {
+        match callee {
+            Callee::Task(t) => self.run_task(t, args, String::new(), Vec::new()).await,
+            Callee::Action(a) => {
+                let name = &self.program.actions[a.index()].name;
+                match self
+                    .run_action(a, args, name.clone(), ActionOpts::default())
+                    .await
+                {
+                    Ok(v) => Ok(Some(v)),
+                    Err(ActionEnd::Failed(r) | ActionEnd::Escalate(r)) => Err(r),
+                }
+            }
+        }
+    }
+
+    fn run_task(
+        &self,
+        id: TaskId,
+        args: Vec<Value>,
+        parent: String,
+        stack: Vec<TaskId>,
+    ) -> BoxFuture<'_, Result<Option<Value>, String>> {
+        async move {
+            let task = &self.program.tasks[id.index()];
+            let path = join_path(&parent, &task.name);
+            if let Some(max) = task.max_depth {
+                let depth = stack.iter().filter(|t| **t == id).count() as u64;
+                if depth >= max {
+                    return Err(format!(
+                        "`{}` is already {depth} deep, its `:max-depth`",
+                        task.name
+                    ));
+                }
+            }
+            self.emit(|| Event::TaskStarted {
+                path: path.clone(),
+                task: task.name.clone(),
+            });
+            let mut stack = stack;
+            stack.push(id);
+            let mut reasons = Vec::new();
+            for method in &task.methods {
+                let mpath = join_path(&path, &method.name);
+                if let Some(pre) = &method.pre {
+                    let env = Env::new(&args, &self.inputs);
+                    let verdict = guard::evaluate(self, pre, &Value::Null, env).await;
+                    if !verdict.passed() {
+                        let reason = format!("its `:pre` does not hold: {}", verdict.feedback());
+                        self.emit(|| Event::MethodSkipped {
+                            path: mpath.clone(),
+                            method: method.name.clone(),
+                            reason: reason.clone(),
+                        });
+                        reasons.push(format!("method `{}`: {reason}", method.name));
+                        continue;
+                    }
+                }
+                self.emit(|| Event::MethodStarted {
+                    path: mpath.clone(),
+                    method: method.name.clone(),
+                });
+                let permits = self.acquire(&method.uses).await;
+                let outcome = self.run_method(method, &args, &mpath, &stack).await;
+                drop(permits);
+                match outcome {
+                    Ok(v) => {
+                        self.emit(|| Event::TaskFinished {
+                            path: path.clone(),
+                            task: task.name.clone(),
+                            success: true,
+                        });
+                        return Ok(v);
+                    }
+                    Err(reason) => {
+                        self.emit(|| Event::MethodFailed {
+                            path: mpath.clone(),
+                            method: method.name.clone(),
+                            reason: reason.clone(),
+                        });
+                        reasons.push(format!("method `{}`: {reason}", method.name));
+                    }
+                }
+            }
+            self.emit(|| Event::TaskFinished {
+                path: path.clone(),
+                task: task.name.clone(),
+                success: false,
+            });
+            Err(match reasons.len() {
+                1 => format!("`{}` failed: {}", task.name, reasons[0]),
+                _ => format!(
+                    "every method of `{}` failed:\n  {}",
+                    task.name,
+                    reasons.join("\n  ").replace('\n', "\n  ")
+                ),
+            })
+        }
+        .boxed()
+    }
+
+    async fn run_method(
+        &self,
+        method: &Method,
+        params: &[Value],
+        path: &str,
+        stack: &[TaskId],
+    ) -> Result<Option<Value>, String> {
+        let scope = Scope {
+            method,
+            params,
+            path,
+            stack,
+            labels: Mutex::new(vec![None; method.subtasks.len()]),
+        };
+        self.run_ordering(&scope, &method.ordering).await?;
+        let labels = scope.labels.into_inner().unwrap_or_else(|e| e.into_inner());
+        Ok(method
+            .result
+            .and_then(|i| labels.into_iter().nth(i as usize).flatten()))
+    }
+
+    fn run_ordering<'a>(
+        &'a self,
+        scope: &'a Scope<'a>,
+        ordering: &'a Ordering,
+    ) -> BoxFuture<'a, Result<(), String>> {
+        async move {
+            match ordering {
+                Ordering::Label { index, .. } => self.run_subtask(scope, *index as usize).await,
+                Ordering::Seq { items, .. } => {
+                    for item in items {
+                        self.run_ordering(scope, item).await?;
+                    }
+                    Ok(())
+                }
+                Ordering::Par { items, .. } => {
+                    let branches: FuturesUnordered<_> =
+                        items.iter().map(|i| self.run_ordering(scope, i)).collect();
+                    self.join(scope, branches).await
+                }
+                Ordering::Partial { chains, .. } => self.run_partial(scope, chains).await,
+            }
+        }
+        .boxed()
+    }
+
+    /// Waits for every branch; the first failure cancels the rest unless
+    /// the method says `:on-fail continue`.
+    async fn join<'a>(
+        &'a self,
+        scope: &Scope<'a>,
+        mut branches: FuturesUnordered<BoxFuture<'a, Result<(), String>>>,
+    ) -> Result<(), String> {
+        let mut first_error = None;
+        while let Some(outcome) = branches.next().await {
+            if let Err(e) = outcome {
+                if scope.method.on_fail == OnFail::Cancel {
+                    // dropping the other branches cancels them
+                    return Err(e);
+                }
+                first_error.get_or_insert(e);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    /// A partial order: a subtask starts once every subtask before it in
+    /// some chain has finished.
+    async fn run_partial<'a>(
+        &'a self,
+        scope: &'a Scope<'a>,
+        chains: &'a [Vec<(u32, crate::source::Span)>],
+    ) -> Result<(), String> {
+        let mut nodes: Vec<u32> = chains.iter().flatten().map(|(l, _)| *l).collect();
+        nodes.sort_unstable();
+        nodes.dedup();
+        let pos = |l: u32| nodes.binary_search(&l).unwrap_or(0);
+        let mut waiting = vec![0usize; nodes.len()];
+        let mut next: Vec<Vec<usize>> = vec![Vec::new(); nodes.len()];
+        for chain in chains {
+            for w in chain.windows(2) {
+                let (a, b) = (pos(w[0].0), pos(w[1].0));
+                if !next[a].contains(&b) {
+                    next[a].push(b);
+                    waiting[b] += 1;
+                }
+            }
+        }
+        let start = |i: usize| -> BoxFuture<'a, (usize, Result<(), String>)> {
+            let label = nodes[i] as usize;
+            async move { (i, self.run_subtask(scope, label).await) }.boxed()
+        };
+        let mut running: FuturesUnordered<_> = (0..nodes.len())
+            .filter(|&i| waiting[i] == 0)
+            .map(start)
+            .collect();
+        let mut first_error = None;
+        while let Some((done, outcome)) = running.next().await {
+            match outcome {
+                Err(e) if scope.method.on_fail == OnFail::Cancel => return Err(e),
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+                Ok(()) => {
+                    for &n in &next[done] {
+                        waiting[n] -= 1;
+                        if waiting[n] == 0 {
+                            running.push(start(n));
+                        }
+                    }
+                }
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    /// Evaluates a subtask's arguments against the artifacts committed so
+    /// far.
+    fn subtask_args(&self, scope: &Scope<'_>, sub: &Subtask) -> Result<Vec<Value>, String> {
+        let labels = scope.labels.lock().unwrap_or_else(|e| e.into_inner());
+        let env = Env {
+            params: scope.params,
+            labels: &labels,
+            inputs: &self.inputs,
+        };
+        sub.args.iter().map(|a| operand(a, &env)).collect()
+    }
+
+    async fn run_subtask(&self, scope: &Scope<'_>, index: usize) -> Result<(), String> {
+        let sub = &scope.method.subtasks[index];
+        let path = join_path(scope.path, &sub.label);
+        let mut escalations = 0u64;
+        let mut upstream_feedback = None;
+        let value = loop {
+            let args = self.subtask_args(scope, sub)?;
+            let may_escalate = sub
+                .escalation
+                .as_ref()
+                .filter(|e| escalations < e.max.unwrap_or(0));
+            let outcome = match sub.callee {
+                Callee::Action(a) => {
+                    let opts = ActionOpts {
+                        escalate_after: may_escalate.map(|e| e.after),
+                        upstream_feedback: upstream_feedback.take(),
+                    };
+                    self.run_action(a, args, path.clone(), opts).await
+                }
+                Callee::Task(t) => self
+                    .run_task(t, args, scope.path.to_string(), scope.stack.to_vec())
+                    .await
+                    .map(|v| v.unwrap_or(Value::Null))
+                    .map_err(|r| {
+                        if may_escalate.is_some() {
+                            ActionEnd::Escalate(r)
+                        } else {
+                            ActionEnd::Failed(r)
+                        }
+                    }),
+            };
+            match outcome {
+                Ok(v) => break v,
+                Err(ActionEnd::Failed(reason)) => return Err(reason),
+                Err(ActionEnd::Escalate(feedback)) => {
+                    let Some(esc) = &sub.escalation else {
+                        return Err(feedback);
+                    };
+                    escalations += 1;
+                    let target = esc.target as usize;
+                    let target_label = &scope.method.subtasks[target].label;
+                    self.emit(|| Event::Escalated {
+                        path: path.clone(),
+                        target: target_label.clone(),
+                        feedback: feedback.clone(),
+                    });
+                    let note = format!(
+                        "A later step, `{}`, kept failing with your previous answer as its input:\n{feedback}",
+                        sub.label
+                    );
+                    self.regenerate(scope, target, note).await?;
+                    upstream_feedback = None;
+                }
+            }
+        };
+        let mut labels = scope.labels.lock().unwrap_or_else(|e| e.into_inner());
+        labels[index] = Some(value);
+        Ok(())
+    }
+
+    /// Runs subtask `index` again with `note` in its context (upstream
+    /// escalation), replacing its committed artifact.
+    async fn regenerate(
+        &self,
+        scope: &Scope<'_>,
+        index: usize,
+        note: String,
+    ) -> Result<(), String> {
+        let sub = &scope.method.subtasks[index];
+        let path = join_path(scope.path, &sub.label);
+        let args = self.subtask_args(scope, sub)?;
+        let value = match sub.callee {
+            Callee::Action(a) => {
+                let opts = ActionOpts {
+                    escalate_after: None,
+                    upstream_feedback: Some(note),
+                };
+                self.run_action(a, args, path, opts)
+                    .await
+                    .map_err(|(ActionEnd::Failed(r) | ActionEnd::Escalate(r))| r)?
+            }
+            Callee::Task(t) => self
+                .run_task(t, args, scope.path.to_string(), scope.stack.to_vec())
+                .await?
+                .unwrap_or(Value::Null),
+        };
+        let mut labels = scope.labels.lock().unwrap_or_else(|e| e.into_inner());
+        labels[index] = Some(value);
+        Ok(())
+    }
+
+    /// The report of a finished run.
+    pub fn report(
+        &self,
+        task: String,
+        outcome: Result<Option<Value>, String>,
+        worst_case_calls: Option<u64>,
+    ) -> RunReport {
+        let mut log = self.log();
+        let log = std::mem::take(&mut *log);
+        let actions = self
+            .program
+            .actions
+            .iter()
+            .zip(log.calls)
+            .filter(|(_, c)| c.generator_calls > 0 || c.guard_runs > 0 || c.failed > 0)
+            .map(|(a, c)| (a.name.clone(), c))
+            .collect();
+        let (success, failure, result) = match outcome {
+            Ok(v) => (true, None, v),
+            Err(e) => (false, Some(e), None),
+        };
+        RunReport {
+            task,
+            success,
+            failure,
+            result,
+            artifacts: log.artifacts,
+            attempts: log.attempts,
+            actions,
+            generator_calls: self.counters.generator_calls.load(Relaxed),
+            guard_runs: self.counters.guard_runs.load(Relaxed),
+            elapsed_ms: self.started.elapsed().as_millis() as u64,
+            worst_case_calls,
+        }
+    }
+}
+
+/// One method being run: its parameters and committed artifacts.
+struct Scope<'a> {
+    method: &'a Method,
+    params: &'a [Value],
+    path: &'a str,
+    stack: &'a [TaskId],
+    labels: Mutex<Vec<Option<Value>>>,
+}
+
+pub fn join_path(parent: &str, name: &str) -> String {
+    if parent.is_empty() {
+        name.to_string()
+    } else {
+        let mut s = String::with_capacity(parent.len() + 1 + name.len());
+        s.push_str(parent);
+        s.push('/');
+        s.push_str(name);
+        s
+    }
+}
+
+/// A verdict as the event stream shows it.
+pub fn verdict_kind(v: &Verdict) -> super::event::VerdictKind {
+    match v {
+        Verdict::Pass => super::event::VerdictKind::Pass,
+        Verdict::Fail(_) => super::event::VerdictKind::Fail,
+        Verdict::Fatal(_) => super::event::VerdictKind::Fatal,
+    }
+}

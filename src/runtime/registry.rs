@@ -1,0 +1,169 @@
+//! What implements the `extern` items of a program: guards, generators and
+//! effects written in Rust, by the standard library or by a host.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::value::{Value, Verdict};
+
+/// A boxed future, as implementations return them.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// One application of a guard: the subject and the arguments, one per
+/// declared parameter (defaults filled in).
+#[derive(Debug, Clone)]
+pub struct GuardCall {
+    pub subject: Value,
+    pub args: Vec<Value>,
+    /// The directory relative paths are read from (the workflow's).
+    pub workdir: PathBuf,
+}
+
+impl GuardCall {
+    /// The subject's text form.
+    pub fn text(&self) -> std::borrow::Cow<'_, str> {
+        super::value::text_of(&self.subject)
+    }
+
+    /// Argument `i` as text (empty when missing or not text).
+    pub fn str_arg(&self, i: usize) -> &str {
+        self.args.get(i).and_then(Value::as_str).unwrap_or("")
+    }
+
+    /// Argument `i` as an integer (0 when missing).
+    pub fn int_arg(&self, i: usize) -> u64 {
+        self.args.get(i).and_then(Value::as_u64).unwrap_or(0)
+    }
+
+    /// Argument `i` as a duration (stored as milliseconds).
+    pub fn duration_arg(&self, i: usize) -> Duration {
+        Duration::from_millis(self.int_arg(i))
+    }
+
+    /// Argument `i` as a list of texts.
+    pub fn list_arg(&self, i: usize) -> Vec<String> {
+        self.args
+            .get(i)
+            .and_then(Value::as_array)
+            .map(|items| {
+                items
+                    .iter()
+                    .map(|v| super::value::text_of(v).into_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+/// A guard's implementation. Cheap deterministic checks are `Sync`
+/// functions called in place; guards that run programs are `Async`.
+#[derive(Clone)]
+pub enum GuardImpl {
+    Sync(Arc<dyn Fn(&GuardCall) -> Verdict + Send + Sync>),
+    Async(Arc<dyn Fn(GuardCall) -> BoxFuture<'static, Verdict> + Send + Sync>),
+}
+
+/// What a generator is asked for.
+#[derive(Debug, Clone)]
+pub struct GenRequest {
+    /// The action being generated.
+    pub action: String,
+    /// 1-based; counts every attempt of the action in this run, across
+    /// escalations, so recorded answers line up.
+    pub attempt: u32,
+    /// The rendered prompt, feedback included.
+    pub prompt: String,
+    /// The system prompt (`:role`).
+    pub role: Option<String>,
+    /// The latest rejection's feedback, if any.
+    pub feedback: Option<String>,
+    /// `:max-tokens`.
+    pub max_tokens: Option<u64>,
+    /// The generator's arguments, one per declared parameter.
+    pub args: Vec<Value>,
+    /// The action's declared output type, in guardflow syntax.
+    pub output_type: String,
+    pub workdir: PathBuf,
+}
+
+impl GenRequest {
+    /// Argument `i` as text (empty when missing or not text).
+    pub fn str_arg(&self, i: usize) -> &str {
+        self.args.get(i).and_then(Value::as_str).unwrap_or("")
+    }
+}
+
+/// A generator's answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GenResponse {
+    pub text: String,
+    /// Tokens generated, when the generator knows.
+    pub tokens: Option<u64>,
+}
+
+impl GenResponse {
+    pub fn text(text: impl Into<String>) -> GenResponse {
+        GenResponse {
+            text: text.into(),
+            tokens: None,
+        }
+    }
+}
+
+/// A generator that could not answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GenError {
+    pub message: String,
+    /// Asking again cannot help (no recorded answer, a missing program):
+    /// the action fails at once. Otherwise the attempt counts as failed
+    /// and the action retries.
+    pub fatal: bool,
+}
+
+impl GenError {
+    pub fn fatal(message: impl Into<String>) -> GenError {
+        GenError {
+            message: message.into(),
+            fatal: true,
+        }
+    }
+
+    pub fn retryable(message: impl Into<String>) -> GenError {
+        GenError {
+            message: message.into(),
+            fatal: false,
+        }
+    }
+}
+
+/// A generator kind (`llm`, `cmd`, `replay`, or a host's).
+pub trait Generator: Send + Sync {
+    fn generate(&self, request: GenRequest) -> BoxFuture<'_, Result<GenResponse, GenError>>;
+}
+
+/// Any closure from request to answer is a generator.
+impl<F> Generator for F
+where
+    F: Fn(&GenRequest) -> Result<GenResponse, GenError> + Send + Sync,
+{
+    fn generate(&self, request: GenRequest) -> BoxFuture<'_, Result<GenResponse, GenError>> {
+        let out = self(&request);
+        Box::pin(std::future::ready(out))
+    }
+}
+
+/// What an effect is asked to do: run the command an action proposed.
+#[derive(Debug, Clone)]
+pub struct EffectCall {
+    pub command: String,
+    pub args: Vec<Value>,
+    pub workdir: PathBuf,
+}
+
+/// An effect kind (`shell`, or a host's): runs a proposed command and
+/// reports the `Outcome` record, or an error that fails the action.
+pub type EffectImpl =
+    Arc<dyn Fn(EffectCall) -> BoxFuture<'static, Result<Value, String>> + Send + Sync>;

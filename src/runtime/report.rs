@@ -1,0 +1,39 @@
+//! What a run gives back: its outcome, the committed artifacts, every
+//! attempt and the calls each action made.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::event::AttemptRecord;
+use super::value::Value;
+
+/// The result of running a task.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunReport {
+    pub task: String,
+    pub success: bool,
+    /// Why the task failed, in words.
+    pub failure: Option<String>,
+    /// The task's result artifact (its `:result`), when it succeeded.
+    pub result: Option<Value>,
+    /// Every committed artifact, by path, in commit order.
+    pub artifacts: Vec<(String, Value)>,
+    /// Every attempt, in the order they finished.
+    pub attempts: Vec<AttemptRecord>,
+    /// Per action: its generator calls and guard runs.
+    pub actions: BTreeMap<String, ActionCalls>,
+    pub generator_calls: u64,
+    pub guard_runs: u64,
+    pub elapsed_ms: u64,
+    /// The checker's worst-case generator calls for this task, if known.
+    pub worst_case_calls: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct ActionCalls {
+    pub generator_calls: u64,
+    pub guard_runs: u64,
+    pub committed: u64,
+    pub failed: u64,
+}

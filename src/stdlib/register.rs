@@ -1,0 +1,126 @@
+//! Binds the standard library's implementations to an engine, through
+//! the same API a host uses. The declarations are in `stdlib/*.guardflow`,
+//! so every signature here is empty.
+
+use super::generators::{Cmd, Replay};
+use super::{json, process, syntax, text};
+use crate::engine::Engine;
+use crate::runtime::{Value, Verdict};
+
+pub fn register(engine: &mut Engine) {
+    register_text_guards(engine);
+    register_code_guards(engine);
+    register_effect_guards(engine);
+    engine.register_generator("replay", "", Replay::default());
+    engine.register_generator("cmd", "", Cmd);
+}
+
+fn register_text_guards(engine: &mut Engine) {
+    engine
+        .register_guard("regex", "", |c| text::regex(&c.text(), c.str_arg(0)))
+        .register_guard("contains", "", |c| text::contains(&c.text(), c.str_arg(0)))
+        .register_guard("not_contains", "", |c| {
+            text::not_contains(&c.text(), c.str_arg(0))
+        })
+        .register_guard("min_len", "", |c| text::min_len(&c.text(), c.int_arg(0)))
+        .register_guard("max_len", "", |c| text::max_len(&c.text(), c.int_arg(0)))
+        .register_guard("max_lines", "", |c| {
+            text::max_lines(&c.text(), c.int_arg(0))
+        })
+        .register_guard("equals", "", |c| text::equals(&c.text(), c.str_arg(0)))
+        .register_guard("non_empty", "", |c| text::non_empty(&c.text()))
+        .register_guard("no_secrets", "", |c| text::no_secrets(&c.text()));
+}
+
+fn register_code_guards(engine: &mut Engine) {
+    engine
+        .register_guard("syntax", "", |c| syntax::syntax(c.str_arg(0), &c.text()))
+        .register_guard("python_syntax", "", |c| syntax::syntax("python", &c.text()))
+        .register_guard("rust_syntax", "", |c| syntax::syntax("rust", &c.text()))
+        .register_guard("js_syntax", "", |c| syntax::syntax("javascript", &c.text()))
+        .register_guard("ts_syntax", "", |c| syntax::syntax("typescript", &c.text()))
+        .register_guard("json_syntax", "", |c| json::json_syntax(&c.text()))
+        .register_guard("json_schema", "", |c| {
+            json::json_schema(&c.text(), c.str_arg(0))
+        })
+        .register_async_guard("command", "", |c| {
+            Box::pin(async move {
+                let run = c.str_arg(0).to_string();
+                let timeout = c.duration_arg(1);
+                process::command_guard(&run, &c.text(), timeout, &c.workdir).await
+            })
+        });
+}
+
+fn register_effect_guards(engine: &mut Engine) {
+    engine
+        .register_guard("allowed_commands", "", |c| {
+            let command = c.text();
+            let command = command.trim();
+            let prefixes = c.list_arg(0);
+            if prefixes.iter().any(|p| allowed(command, p)) {
+                Verdict::Pass
+            } else {
+                Verdict::fail(format!(
+                    "`{command}` is not allowed; the command must start with one of: {}",
+                    prefixes
+                        .iter()
+                        .map(|p| format!("`{p}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
+            }
+        })
+        .register_guard("exit_code", "", |c| {
+            let want = c.int_arg(0);
+            match c.subject.get("exit_code").and_then(Value::as_i64) {
+                Some(got) if got == want as i64 => Verdict::Pass,
+                got => {
+                    let stderr = c
+                        .subject
+                        .get("stderr")
+                        .and_then(Value::as_str)
+                        .unwrap_or("");
+                    Verdict::fail(format!(
+                        "the command exited with status {}, not {want}{}",
+                        got.map_or("(none)".to_string(), |g| g.to_string()),
+                        if stderr.is_empty() {
+                            String::new()
+                        } else {
+                            format!(":\n{}", process::tail(stderr, 20, 2000))
+                        }
+                    ))
+                }
+            }
+        });
+}
+
+/// `command` starts with `prefix` as whole words, and chains nothing
+/// after it (`;`, `&&`, `|`, backquotes, `$(`), which would run commands
+/// the prefix does not allow.
+fn allowed(command: &str, prefix: &str) -> bool {
+    let prefix = prefix.trim();
+    let Some(rest) = command.strip_prefix(prefix) else {
+        return false;
+    };
+    let word_ends = rest.is_empty() || rest.starts_with(char::is_whitespace);
+    let chains = ["&&", "||", ";", "|", "`", "$(", ">", "<", "\n"];
+    word_ends && !chains.iter().any(|c| command.contains(c))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::allowed;
+
+    #[test]
+    fn allowed_commands_match_whole_words_and_refuse_chains() {
+        assert!(allowed("systemctl restart web", "systemctl restart"));
+        assert!(!allowed("systemctl restartx web", "systemctl restart"));
+        assert!(!allowed(
+            "systemctl restart web; rm -rf /",
+            "systemctl restart"
+        ));
+        assert!(!allowed("systemctl restart $(whoami)", "systemctl restart"));
+        assert!(!allowed("ls", "systemctl restart"));
+    }
+}

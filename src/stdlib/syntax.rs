@@ -1,0 +1,356 @@
+//! The `syntax` guards: parse the artifact with tree-sitter, in process,
+//! and point at the first syntax errors.
+//!
+//! A tree-sitter `Parser` is not `Sync`, so each thread keeps its own, one
+//! per language, created on first use.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::ops::ControlFlow;
+use std::time::{Duration, Instant};
+
+use tree_sitter::{Language, Node, ParseOptions, Parser};
+
+use super::text::{excerpt, line_col, shorten};
+use crate::runtime::Verdict;
+
+/// The languages [`syntax`] parses, by canonical name.
+const LANGUAGES: &[&str] = &["python", "rust", "javascript", "typescript", "json"];
+
+/// How many errors feedback describes.
+const MAX_REPORTED: usize = 3;
+
+/// How long one parse may take before it is abandoned.
+const PARSE_BUDGET: Duration = Duration::from_secs(10);
+
+/// The canonical names of the languages [`syntax`] knows; `py`, `rs`,
+/// `js` and `ts` are accepted as aliases.
+pub fn languages() -> &'static [&'static str] {
+    LANGUAGES
+}
+
+/// The canonical name of `lang` (case and aliases folded), if known.
+pub fn canonical(lang: &str) -> Option<&'static str> {
+    let lang = lang.trim().to_ascii_lowercase();
+    let name = match lang.as_str() {
+        "py" | "python" | "python3" => "python",
+        "rs" | "rust" => "rust",
+        "js" | "javascript" | "jsx" | "node" => "javascript",
+        "ts" | "typescript" => "typescript",
+        "json" => "json",
+        _ => return None,
+    };
+    Some(name)
+}
+
+fn grammar(name: &str) -> Option<Language> {
+    Some(match name {
+        "python" => tree_sitter_python::LANGUAGE.into(),
+        "rust" => tree_sitter_rust::LANGUAGE.into(),
+        "javascript" => tree_sitter_javascript::LANGUAGE.into(),
+        "typescript" => tree_sitter_typescript::LANGUAGE_TYPESCRIPT.into(),
+        "json" => tree_sitter_json::LANGUAGE.into(),
+        _ => return None,
+    })
+}
+
+thread_local! {
+    static PARSERS: RefCell<HashMap<&'static str, Parser>> = RefCell::new(HashMap::new());
+}
+
+/// Passes when `source` parses as `lang` (see [`languages`]). Otherwise
+/// the feedback describes up to three errors: their line and column
+/// (1-based), what was unexpected or missing, and the line's text. An
+/// unknown language is fatal.
+pub fn syntax(lang: &str, source: &str) -> Verdict {
+    let Some(name) = canonical(lang) else {
+        return Verdict::fatal(format!(
+            "the syntax guard does not know the language `{}`; known languages: {} (aliases py, rs, js, ts)",
+            lang.trim(),
+            LANGUAGES.join(", ")
+        ));
+    };
+    PARSERS.with(|parsers| {
+        let mut parsers = match parsers.try_borrow_mut() {
+            Ok(p) => p,
+            Err(_) => return Verdict::fatal("the syntax guard was re-entered on one thread"),
+        };
+        let parser = match parsers.entry(name) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(v) => {
+                let mut parser = Parser::new();
+                let set = grammar(name).map(|g| parser.set_language(&g));
+                if !matches!(set, Some(Ok(()))) {
+                    return Verdict::fatal(format!(
+                        "the {name} grammar could not be loaded (tree-sitter version mismatch)"
+                    ));
+                }
+                v.insert(parser)
+            }
+        };
+        check(parser, name, source)
+    })
+}
+
+fn check(parser: &mut Parser, name: &str, source: &str) -> Verdict {
+    let bytes = source.as_bytes();
+    let started = Instant::now();
+    let mut give_up = |_: &tree_sitter::ParseState| {
+        if started.elapsed() > PARSE_BUDGET {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    };
+    let options = ParseOptions::new().progress_callback(&mut give_up);
+    let tree = parser.parse_with_options(
+        &mut |i, _| bytes.get(i..).unwrap_or_default(),
+        None,
+        Some(options),
+    );
+    let Some(tree) = tree else {
+        parser.reset();
+        return Verdict::fail(format!(
+            "the {name} code could not be parsed within {}s; make it shorter or simpler",
+            PARSE_BUDGET.as_secs()
+        ));
+    };
+    let root = tree.root_node();
+    if !root.has_error() {
+        return Verdict::Pass;
+    }
+    let (total, errors) = collect_errors(root, source);
+    let mut feedback = match total {
+        0 | 1 => format!("the {name} code has a syntax error:"),
+        n => format!("the {name} code has {n} syntax errors:"),
+    };
+    if errors.is_empty() {
+        feedback.push_str(" the parser rejected it, but could not say where");
+    }
+    for e in &errors {
+        feedback.push('\n');
+        feedback.push_str(e);
+    }
+    if total > errors.len() && !errors.is_empty() {
+        feedback.push_str(&format!("\n(and {} more)", total - errors.len()));
+    }
+    Verdict::fail(feedback)
+}
+
+/// The number of ERROR and MISSING nodes under `root` (not counting
+/// those inside an ERROR node) and descriptions of the first few, in
+/// source order. Iterative, so no input can overflow the stack.
+fn collect_errors(root: Node<'_>, source: &str) -> (usize, Vec<String>) {
+    let mut cursor = root.walk();
+    let mut total = 0;
+    let mut described = Vec::new();
+    'walk: loop {
+        let node = cursor.node();
+        let descend = if node.is_error() || node.is_missing() {
+            total += 1;
+            if described.len() < MAX_REPORTED {
+                described.push(describe(node, source));
+            }
+            false
+        } else {
+            node.has_error()
+        };
+        if descend && cursor.goto_first_child() {
+            continue;
+        }
+        loop {
+            if cursor.goto_next_sibling() {
+                continue 'walk;
+            }
+            if !cursor.goto_parent() {
+                break 'walk;
+            }
+        }
+    }
+    (total, described)
+}
+
+fn describe(node: Node<'_>, source: &str) -> String {
+    let start = node.start_byte().min(source.len());
+    let (line, col) = line_col(source, start);
+    let what = if node.is_missing() {
+        let kind = node.kind();
+        if kind.chars().all(|c| c.is_alphanumeric() || c == '_') {
+            format!("missing {}", kind.replace('_', " "))
+        } else {
+            format!("missing `{kind}`")
+        }
+    } else if let Some((at, open)) = unclosed_bracket(node) {
+        let (line, col) = line_col(source, at);
+        return format!(
+            "line {line}, column {col}: `{open}` is never closed (expected a matching `{}`)\n{}",
+            closer(open),
+            excerpt(source, line, col)
+        );
+    } else {
+        let end = node.end_byte().clamp(start, source.len());
+        let text = source.get(start..end).unwrap_or_default();
+        let first = text.lines().map(str::trim).find(|l| !l.is_empty());
+        match first {
+            Some(l) => format!("unexpected `{}`", shorten(l, 40)),
+            None if start >= source.trim_end().len() => "unexpected end of input".to_string(),
+            None => "unexpected input".to_string(),
+        }
+    };
+    format!(
+        "line {line}, column {col}: {what}\n{}",
+        excerpt(source, line, col)
+    )
+}
+
+fn closer(open: &str) -> &'static str {
+    match open {
+        "(" => ")",
+        "[" => "]",
+        _ => "}",
+    }
+}
+
+/// The byte offset and text of the first opening bracket among the
+/// tokens of ERROR node `node` that no closing bracket matches, if any.
+fn unclosed_bracket<'t>(node: Node<'t>) -> Option<(usize, &'t str)> {
+    let mut stack: Vec<(usize, &str)> = Vec::new();
+    let mut cursor = node.walk();
+    let mut seen = 0;
+    'walk: loop {
+        let n = cursor.node();
+        if n.child_count() == 0 {
+            seen += 1;
+            match n.kind() {
+                k @ ("(" | "[" | "{") => stack.push((n.start_byte(), k)),
+                k @ (")" | "]" | "}") => {
+                    if stack.last().is_some_and(|&(_, open)| closer(open) == k) {
+                        stack.pop();
+                    } else {
+                        // a stray closer: not an unclosed opener
+                        return None;
+                    }
+                }
+                _ => {}
+            }
+        }
+        if seen > 10_000 {
+            return None;
+        }
+        if cursor.goto_first_child() {
+            continue;
+        }
+        loop {
+            if cursor.goto_next_sibling() {
+                continue 'walk;
+            }
+            if !cursor.goto_parent() || cursor.node() == node {
+                break 'walk;
+            }
+        }
+    }
+    stack.first().copied()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fail(v: Verdict) -> String {
+        match v {
+            Verdict::Fail(f) => f,
+            other => panic!("expected a failure, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn valid_code_passes() {
+        let cases = [
+            ("python", "def f(x):\n    return x + 1\n"),
+            ("py", ""),
+            ("rust", "fn main() { println!(\"hi\"); }"),
+            ("rs", "struct A { b: u8 }"),
+            ("javascript", "const f = (x) => x * 2;\n"),
+            ("JS", "function g() { return [1, 2]; }"),
+            (
+                "typescript",
+                "function f(x: number): string { return `${x}`; }",
+            ),
+            ("ts", "interface A { b?: string }"),
+            ("json", "{\"a\": [1, 2, {\"b\": null}]}"),
+        ];
+        for (lang, src) in cases {
+            assert_eq!(syntax(lang, src), Verdict::Pass, "{lang}: {src}");
+        }
+    }
+
+    #[test]
+    fn missing_token() {
+        let f = fail(syntax("python", "x = 1\nprint(foo(1, 2)\n"));
+        assert!(f.starts_with("the python code has a syntax error:"), "{f}");
+        assert!(
+            f.contains("line 2, column 6: `(` is never closed (expected a matching `)`)"),
+            "{f}"
+        );
+        assert!(f.contains("   2 | print(foo(1, 2)"), "{f}");
+    }
+
+    #[test]
+    fn unexpected_text() {
+        let f = fail(syntax("rust", "fn main() {\n    let x = = 3;\n}\n"));
+        assert!(f.contains("line 2, column"), "{f}");
+        assert!(f.contains("unexpected `") || f.contains("missing"), "{f}");
+        assert!(f.contains("   2 |     let x = = 3;"), "{f}");
+        let f = fail(syntax("json", "{\"a\": 1,, \"b\": 2}"));
+        assert!(f.contains("line 1, column 8: unexpected `,`"), "{f}");
+        let f = fail(syntax("typescript", "let x: number = ;\n"));
+        assert!(f.contains("line 1, column"), "{f}");
+    }
+
+    #[test]
+    fn many_errors_are_capped() {
+        let src = "def f(:\n  pass\ndef g(:\n  pass\ndef h(:\n  pass\ndef i(:\n  pass\n";
+        let f = fail(syntax("python", src));
+        assert!(f.contains("syntax errors:"), "{f}");
+        assert!(f.matches("\nline ").count() <= MAX_REPORTED, "{f}");
+        assert!(f.contains("more)"), "{f}");
+    }
+
+    #[test]
+    fn columns_count_characters() {
+        let f = fail(syntax("javascript", "const s = \"é\"; let = ;\n"));
+        assert!(f.contains("line 1, column 20: unexpected `=`"), "{f}");
+        let f = fail(syntax("json", "[\"é\" 1]"));
+        assert!(f.contains("line 1, column 6: unexpected `1`"), "{f}");
+    }
+
+    #[test]
+    fn unknown_language_is_fatal() {
+        match syntax("cobol", "x") {
+            Verdict::Fatal(f) => {
+                assert!(f.contains("`cobol`"), "{f}");
+                for l in languages() {
+                    assert!(f.contains(l), "{f}");
+                }
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn deep_nesting_does_not_overflow() {
+        let src = "[".repeat(100_000);
+        let f = fail(syntax("json", &src));
+        assert!(f.contains("line 1"), "{f}");
+        let src = format!("x = {}1{}", "(".repeat(20_000), ")".repeat(19_999));
+        let _ = fail(syntax("python", &src));
+    }
+
+    #[test]
+    fn parsers_work_on_other_threads() {
+        let handle = std::thread::spawn(|| syntax("rust", "fn f() {}"));
+        assert_eq!(handle.join().ok(), Some(Verdict::Pass));
+        assert_eq!(canonical(" Python "), Some("python"));
+        assert_eq!(canonical("go"), None);
+    }
+}
