@@ -9,6 +9,7 @@
 pub mod generators;
 pub mod json;
 pub mod process;
+pub mod python;
 mod register;
 pub mod syntax;
 pub mod text;

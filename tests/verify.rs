@@ -62,7 +62,7 @@ fn tree(labels: Vec<usize>, rng: &mut impl FnMut(usize) -> usize, depth: usize) 
         .into_iter()
         .map(|g| tree(g, rng, depth + 1))
         .collect();
-    if kind % 2 == 0 {
+    if kind.is_multiple_of(2) {
         Ord::Seq(children)
     } else {
         Ord::Par(children)

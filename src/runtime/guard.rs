@@ -256,7 +256,7 @@ pub fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
 /// `1500ms` → `1.5s`, for messages.
 pub fn show_duration(d: Duration) -> String {
     let ms = d.as_millis();
-    if ms % 1000 == 0 {
+    if ms.is_multiple_of(1000) {
         format!("{}s", ms / 1000)
     } else if ms > 1000 {
         format!("{:.1}s", ms as f64 / 1000.0)

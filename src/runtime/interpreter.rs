@@ -52,6 +52,10 @@ pub struct Log {
     pub attempt_numbers: Vec<u32>,
 }
 
+/// A generator standing in for every other: its implementation, its
+/// arguments and its own timeout.
+pub type Replacing = (Arc<dyn Generator>, Vec<Value>, Option<Duration>);
+
 /// One run of a program: everything the interpreter's functions share.
 pub struct Run<'p> {
     pub program: &'p Program,
@@ -61,7 +65,7 @@ pub struct Run<'p> {
     pub generator_args: Vec<Vec<Value>>,
     /// A generator replacing every generator of the run (a test's
     /// `:with`), with its arguments and timeout.
-    pub replacement: Option<(Arc<dyn Generator>, Vec<Value>, Option<Duration>)>,
+    pub replacement: Option<Replacing>,
     pub resources: Vec<Semaphore>,
     pub workdir: PathBuf,
     pub observer: Option<Observer>,

@@ -503,7 +503,7 @@ mod tests {
         match command_guard(
             "echo working; sleep 10",
             "x",
-            Duration::from_millis(300),
+            Duration::from_millis(1500),
             &cwd(),
         )
         .await

@@ -3,6 +3,7 @@
 //! so every signature here is empty.
 
 use super::generators::{Cmd, Replay};
+use super::python::{run_tests, Runner};
 use super::{json, process, syntax, text};
 use crate::engine::Engine;
 use crate::runtime::{Value, Verdict};
@@ -42,6 +43,16 @@ fn register_code_guards(engine: &mut Engine) {
         .register_guard("json_syntax", "", |c| json::json_syntax(&c.text()))
         .register_guard("json_schema", "", |c| {
             json::json_schema(&c.text(), c.str_arg(0))
+        })
+        .register_async_guard("pytest", "", |c| {
+            Box::pin(async move {
+                run_tests(Runner::Pytest, &c.text(), c.str_arg(0), c.duration_arg(1)).await
+            })
+        })
+        .register_async_guard("unittest", "", |c| {
+            Box::pin(async move {
+                run_tests(Runner::Unittest, &c.text(), c.str_arg(0), c.duration_arg(1)).await
+            })
         })
         .register_async_guard("command", "", |c| {
             Box::pin(async move {
