@@ -345,7 +345,10 @@ task feature_{t}(spec: Text, ctx: Text) -> Impl {{
 /// A program with `n` actions (`n` a multiple of 10) and `n / 10` tasks;
 /// each task follows the ten actions it uses, as a person would write it.
 fn program(n: usize) -> String {
-    assert!(n.is_multiple_of(10) && n > 0, "n must be a positive multiple of 10");
+    assert!(
+        n.is_multiple_of(10) && n > 0,
+        "n must be a positive multiple of 10"
+    );
     let mut rng = Lcg(0x5eed_0000 ^ n as u64);
     let mut out = String::with_capacity(n * 700);
     out.push_str(HEADER);

@@ -135,3 +135,108 @@ fn compile_writes_json_that_reads_back() {
     assert_eq!(o.status.code(), Some(1));
     assert!(o.stdout.is_empty() || !stdout(&o).trim_start().starts_with('{'));
 }
+
+#[test]
+fn run_reports_a_failed_workflow_with_exit_one_and_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let flow = dir.path().join("f.guardflow");
+    std::fs::write(
+        &flow,
+        "use std.{contains}\ngenerator g = replay(\"r.jsonl\")\n\
+         action a(s: Text) -> Text { :generate g \"{s}\" :guard contains(\"yes\") :retry 1 }\n\
+         task t(s: Text) { method m { :subtasks (x: a(s)) } }\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("r.jsonl"),
+        "{\"action\": \"a\", \"attempt\": 1, \"output\": \"no\"}\n{\"action\": \"a\", \"attempt\": 2, \"output\": \"nope\"}\n",
+    )
+    .unwrap();
+    let f = flow.to_string_lossy();
+    let o = run(&["run", &f, "--input", "s=hi"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("all 2 attempts were rejected"),
+        "{}",
+        stderr(&o)
+    );
+    // --json: one event per line, the report last
+    let o = run(&["run", &f, "--input", "s=hi", "--json"]);
+    let lines: Vec<serde_json::Value> = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect();
+    assert_eq!(lines[0]["event"], "run_started");
+    let report = &lines.last().unwrap()["report"];
+    assert_eq!(report["success"], false);
+    assert_eq!(report["generator_calls"], 2);
+    assert_eq!(
+        report["attempts"][1]["prompt"],
+        "hi\n\nYour previous answer was rejected:\ncontains: the text does not contain `yes`; it must contain it exactly"
+    );
+}
+
+#[test]
+fn run_usage_errors_exit_two_with_a_clear_message() {
+    // the one top-level task is the default
+    let o = run(&["run", "examples/planning.guardflow"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("`prepare` needs `goal: Text`: give it with `--input goal=VALUE`"),
+        "{}",
+        stderr(&o)
+    );
+    let o = run(&[
+        "run",
+        "examples/planning.guardflow",
+        "--task",
+        "prepare",
+        "--input",
+        "nothing",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("write NAME=VALUE"), "{}", stderr(&o));
+    let o = run(&["run", "examples/planning.guardflow", "--task", "prepar"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("did you mean `prepare`?"),
+        "{}",
+        stderr(&o)
+    );
+    let o = run(&["run", "no/such.guardflow"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("cannot read `no/such.guardflow`: no such file"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn test_reports_failures_like_a_test_runner() {
+    let dir = tempfile::tempdir().unwrap();
+    let flow = dir.path().join("f.guardflow");
+    std::fs::write(
+        &flow,
+        "use std.{contains}\ngenerator g = replay(\"r.jsonl\")\n\
+         action a() -> Text { :generate g \"p\" :guard contains(\"yes\") :retry 0 }\n\
+         test \"passes\" { :run a() :with replay(\"r.jsonl\") :expect success, calls == 1 }\n\
+         test \"expects too little\" { :run a() :with replay(\"r.jsonl\") :expect success, calls == 0 }\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("r.jsonl"),
+        "{\"action\": \"a\", \"attempt\": 1, \"output\": \"yes\"}\n",
+    )
+    .unwrap();
+    let o = run(&["test", "--color", "never", &flow.to_string_lossy()]);
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(out.contains(":: passes ... ok"), "{out}");
+    assert!(out.contains(":: expects too little ... FAILED"), "{out}");
+    assert!(
+        out.contains("expected calls == 0, but the run made 1"),
+        "{out}"
+    );
+    assert!(out.trim_end().ends_with("1 passed, 1 failed"), "{out}");
+}
