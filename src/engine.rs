@@ -283,10 +283,10 @@ impl Engine {
             .into_iter()
             .map(|b| b.cost.map(|c| c.generator_calls))
             .collect();
-        let workdir = Path::new(name)
-            .parent()
-            .map(Path::to_path_buf)
-            .unwrap_or_default();
+        let workdir = match Path::new(name).parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
         Ok(Workflow {
             program,
             sources: checked.sources,

@@ -266,28 +266,51 @@ fn a_sequence_runs_one_at_a_time_in_order() {
 }
 
 #[test]
-fn a_failing_branch_cancels_its_siblings() {
-    let f = fixture(None, |r| match r.action.as_str() {
-        "slow" => Ok("never checked".into()),
-        _ => Ok("no".into()),
+fn a_failing_branch_cancels_its_siblings_and_kills_their_programs() {
+    let dir = tempfile::tempdir().unwrap();
+    let pidfile = dir.path().join("pid");
+    let seen = pidfile.clone();
+    // `fails` answers once the sibling's program is running
+    let f = fixture(None, move |_| {
+        for _ in 0..1000 {
+            if std::fs::read_to_string(&seen).is_ok_and(|s| s.ends_with('\n')) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Ok("no".into())
     });
-    // `slow` waits a minute: only cancellation ends the run early
+    // `slow` runs a program that would sleep a minute
     let w = compile(
         &f,
-        "generator slow_gen = cmd(\"sleep 60; echo done\")\n\
-         action slow() -> Text { :generate slow_gen \"p\" :guard non_empty :retry 0 :timeout 2m }\n\
-         action fails() -> Text { :generate g \"p\" :guard is(\"yes\") :retry 0 }\n\
-         task t() { method m { :subtasks (a: slow(), b: fails()) :ordering (a || b) } }",
+        &format!(
+            "generator slow_gen = cmd(\"echo $$ > {}; sleep 60; echo done\")\n\
+             action slow() -> Text {{ :generate slow_gen \"p\" :guard non_empty :retry 0 :timeout 2m }}\n\
+             action fails() -> Text {{ :generate g \"p\" :guard is(\"yes\") :retry 0 }}\n\
+             task t() {{ method m {{ :subtasks (a: slow(), b: fails()) :ordering (a || b) }} }}",
+            pidfile.display()
+        ),
     );
-    let started = std::time::Instant::now();
     let r = run(&f, &w, "t");
     assert!(!r.success);
-    // the sleeping branch never finished an attempt: it was dropped
+    // the sleeping branch never finished an attempt: it was dropped ...
     assert!(r.attempts.iter().all(|a| a.action != "slow"));
-    assert!(
-        started.elapsed() < Duration::from_secs(50),
-        "the sibling was not cancelled"
-    );
+    // ... and its program killed (gone, or a zombie nobody reaped yet)
+    let pid = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .to_string();
+    // (SIGKILL lands asynchronously: allow it a moment to take effect)
+    let mut stat = String::new();
+    for _ in 0..500 {
+        stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let state = stat.rsplit(") ").next().and_then(|s| s.chars().next());
+        if matches!(state, None | Some('Z') | Some('X')) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    panic!("the sibling's program {pid} still runs: {stat}");
 }
 
 #[test]
