@@ -240,3 +240,52 @@ fn test_reports_failures_like_a_test_runner() {
     );
     assert!(out.trim_end().ends_with("1 passed, 1 failed"), "{out}");
 }
+
+#[test]
+fn ctrl_c_cancels_the_run_kills_its_programs_and_prints_the_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let pidfile = dir.path().join("pid");
+    let flow = dir.path().join("f.guardflow");
+    std::fs::write(
+        &flow,
+        format!(
+            "use std.{{non_empty}}\ngenerator g = cmd(\"echo $$ > {}; sleep 60\", timeout: 2m)\n\
+             action a() -> Text {{ :generate g \"p\" :guard non_empty :retry 0 }}\n\
+             task t() {{ method m {{ :subtasks (x: a()) }} }}\n",
+            pidfile.display()
+        ),
+    )
+    .unwrap();
+    let child = Command::new(bin())
+        .args(["run", &flow.to_string_lossy()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut pid = String::new();
+    for _ in 0..1000 {
+        pid = std::fs::read_to_string(&pidfile).unwrap_or_default();
+        if pid.ends_with('\n') {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let pid = pid.trim().to_string();
+    assert!(!pid.is_empty(), "the generator never started");
+    // SAFETY: signalling a child we spawned
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("cancelled by Ctrl-C"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("generator calls: 1"), "{}", stderr(&o));
+    let mut stat = String::new();
+    for _ in 0..500 {
+        stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let state = stat.rsplit(") ").next().and_then(|s| s.chars().next());
+        if matches!(state, None | Some('Z') | Some('X')) {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    panic!("the generator's program {pid} outlived the run: {stat}");
+}
