@@ -1,0 +1,117 @@
+//! Verification at scale: a generated program of N actions in nested
+//! fork-join with data edges, in N/100 recursive tasks with `:max-depth`,
+//! checked fully: parse, names and types, deadlock and termination, and
+//! every task's bounds.
+//!
+//! Targets (issue): N = 100,000 (1,000 recursive tasks) in at most 1 s,
+//! and 10x the program at most 12x the time (compare N = 10,000).
+//!
+//! `cargo bench --bench verify`.
+
+use std::fmt::Write as _;
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput};
+use guardflow::check::check_source;
+use guardflow::check::verify::bounds::task_bounds;
+
+const SIZES: [usize; 2] = [10_000, 100_000];
+
+/// 100 actions per task, in 25 blocks `(a ; (b || c) ; d)` in sequence;
+/// `b` and `c` read `a`, `d` reads `b`, the next block reads `d`; then
+/// the task calls itself on the last artifact (depth 2), with a base
+/// method to fall back on.
+fn program(n: usize) -> String {
+    let mut s = String::from("use std.{non_empty, max_len}\ngenerator g = llm(model: \"m\")\n");
+    for i in 0..n {
+        let _ = writeln!(
+            s,
+            "action a{i}(x: Text) -> Text {{ :generate g \"step {i}: {{x}}\" :guard non_empty && max_len(4000) :retry 2 :timeout 30s :max-tokens 500 :p 0.8 }}"
+        );
+    }
+    for t in 0..n / 100 {
+        let base = t * 100;
+        let _ = writeln!(
+            s,
+            "task t{t}(x: Text) -> Text :max-depth 2 {{\n  method deep {{\n    :subtasks ("
+        );
+        let mut prev = "x".to_string();
+        let mut order = Vec::new();
+        for b in 0..25 {
+            let k = base + b * 4;
+            let l = |j: usize| format!("s{}", b * 4 + j);
+            let _ = writeln!(
+                s,
+                "      {}: a{k}({prev}), {}: a{}({}), {}: a{}({}), {}: a{}({}),",
+                l(0),
+                l(1),
+                k + 1,
+                l(0),
+                l(2),
+                k + 2,
+                l(0),
+                l(3),
+                k + 3,
+                l(1)
+            );
+            order.push(format!("({} ; ({} || {}) ; {})", l(0), l(1), l(2), l(3)));
+            prev = l(3);
+        }
+        let _ = writeln!(s, "      r: t{t}({prev}),\n    )");
+        let _ = writeln!(
+            s,
+            "    :ordering ({} ; r)\n    :result r\n  }}",
+            order.join(" ; ")
+        );
+        let _ = writeln!(
+            s,
+            "  method base {{\n    :subtasks (b: a{base}(x))\n    :result b\n  }}\n}}"
+        );
+    }
+    s
+}
+
+fn check_fully(name: &str, src: &str) -> usize {
+    let checked = check_source(name, src);
+    let program = checked.program.expect("checks");
+    let verified = checked.verified.expect("verified");
+    let bounds = task_bounds(&program, &verified.graphs, Some(0.99));
+    bounds.len()
+}
+
+fn main() {
+    let mut c = Criterion::default().configure_from_args();
+    let test_mode = std::env::args().any(|a| a == "--test");
+    let sizes: &[usize] = if test_mode { &SIZES[..1] } else { &SIZES };
+    let mut group = c.benchmark_group("verify");
+    group
+        .sample_size(10)
+        .sampling_mode(SamplingMode::Flat)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(5));
+    for &n in sizes {
+        let src = program(n);
+        let name = format!("verify_{n}.guardflow");
+        {
+            let checked = check_source(&name, &src);
+            let errors: Vec<_> = checked
+                .diagnostics
+                .iter()
+                .filter(|d| d.is_error())
+                .collect();
+            assert!(
+                errors.is_empty(),
+                "the generated program has errors: {:?}",
+                errors.first()
+            );
+            assert_eq!(check_fully(&name, &src), n / 100);
+        }
+        group.throughput(Throughput::Elements(n as u64));
+        group.bench_with_input(BenchmarkId::from_parameter(n), &src, |b, src| {
+            b.iter(|| check_fully(&name, black_box(src)))
+        });
+    }
+    group.finish();
+    c.final_summary();
+}
