@@ -106,6 +106,24 @@ fn main() {
                 errors.first()
             );
             assert_eq!(check_fully(&name, &src), n / 100);
+            // where the time goes, once
+            let t0 = std::time::Instant::now();
+            let (_, errors) = guardflow::syntax::parse(guardflow::source::FileId(9), &src);
+            let parse = t0.elapsed();
+            assert!(errors.is_empty());
+            let t0 = std::time::Instant::now();
+            let checked = check_source(&name, &src);
+            let check = t0.elapsed();
+            let (p, v) = (checked.program.unwrap(), checked.verified.unwrap());
+            let t0 = std::time::Instant::now();
+            task_bounds(&p, &v.graphs, None);
+            let bounds = t0.elapsed();
+            let t0 = std::time::Instant::now();
+            task_bounds(&p, &v.graphs, Some(0.99));
+            let target = t0.elapsed();
+            eprintln!(
+                "n={n}: parse {parse:?}; check (parse, resolve, verify) {check:?}; bounds {bounds:?}; bounds with --target {target:?}"
+            );
         }
         group.throughput(Throughput::Elements(n as u64));
         group.bench_with_input(BenchmarkId::from_parameter(n), &src, |b, src| {
