@@ -83,17 +83,19 @@ impl Resolver<'_> {
         // labels first: any subtask may name any label (ordering against
         // data flow is the deadlock checker's business)
         let mut callees = Vec::with_capacity(subtasks_ast.len());
-        let mut seen: Vec<&ast::Ident> = Vec::new();
+        let mut seen: std::collections::HashMap<&str, &ast::Ident> =
+            std::collections::HashMap::with_capacity(subtasks_ast.len());
         for s in subtasks_ast {
-            if let Some(first) = seen.iter().find(|l| l.name == s.label.name) {
+            if let Some(first) = seen.get(s.label.name.as_str()) {
                 self.errors.push(CheckError::DuplicateLabel {
                     name: s.label.name.clone(),
                     span: s.label.span,
                     first: first.span,
                 });
                 ok = false;
+            } else {
+                seen.insert(&s.label.name, &s.label);
             }
-            seen.push(&s.label);
             let sym = self.lookup_callable(&s.call.callee);
             let sig = sym.and_then(|sym| self.callable_sig(sym));
             let ty = sig.as_ref().and_then(|(_, out, _)| out.clone());

@@ -1,6 +1,8 @@
 //! Values: literals, names in scope, string templates, and binding call
 //! arguments to parameters.
 
+use std::collections::HashMap;
+
 use super::Resolver;
 use crate::check::error::{CheckError, NameKind};
 use crate::check::ir::{self, Operand, Template, TemplatePart, Ty, Value};
@@ -13,6 +15,9 @@ pub(super) struct Scope {
     params: Vec<(String, Ty, Span, bool)>,
     /// Subtask labels of the enclosing method: (label, artifact type, callee).
     labels: Vec<(String, Option<Ty>, String)>,
+    /// `labels` by name (the first of a name), so lookups stay O(1) in
+    /// methods with many subtasks.
+    label_index: HashMap<String, usize>,
     inputs: bool,
     feedback: bool,
 }
@@ -23,6 +28,7 @@ impl Scope {
         Scope {
             params: Vec::new(),
             labels: Vec::new(),
+            label_index: HashMap::new(),
             inputs: false,
             feedback: false,
         }
@@ -54,6 +60,9 @@ impl Scope {
     }
 
     pub(super) fn add_label(&mut self, label: String, ty: Option<Ty>, callee: String) {
+        self.label_index
+            .entry(label.clone())
+            .or_insert(self.labels.len());
         self.labels.push((label, ty, callee));
     }
 
@@ -66,7 +75,7 @@ impl Scope {
     }
 
     pub(super) fn label_index(&self, name: &str) -> Option<usize> {
-        self.labels.iter().position(|(l, _, _)| l == name)
+        self.label_index.get(name).copied()
     }
 }
 
