@@ -78,11 +78,13 @@ impl Progress {
         }
     }
 
-    /// Clears what is still spinning (a cancelled run).
+    /// Stops what is still spinning (a cancelled run) and clears the
+    /// view, so the summary that follows stands alone.
     pub fn finish(&self) {
         let mut active = self.active.lock().unwrap_or_else(|e| e.into_inner());
         for (_, bar) in active.drain() {
             bar.abandon();
         }
+        let _ = self.bars.clear();
     }
 }
