@@ -3,6 +3,7 @@
 //! - `interpreter`: tasks, methods, orderings, fork-join, escalation;
 //! - `action`: the action pair (generate → convert → guard, with retries);
 //! - `guard`: guard expressions;
+//! - `convert`: a generator's text to the declared type;
 //! - `eval`: operands, prompt templates, feedback policies;
 //! - `inputs`: program inputs and task arguments from outside;
 //! - `registry`: the interfaces that guards, generators and effects
@@ -12,6 +13,7 @@
 //! [`crate::engine`] is the public way in.
 
 pub mod action;
+pub mod convert;
 pub mod eval;
 pub mod event;
 pub mod guard;

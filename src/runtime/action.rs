@@ -4,9 +4,9 @@
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
-use crate::check::ir::{Action, ActionId, Ty};
-use crate::stdlib::json;
+use crate::check::ir::{Action, ActionId};
 
+use super::convert::convert;
 use super::eval::{feedback_text, render, Env};
 use super::event::{AttemptRecord, Event};
 use super::guard::{self, show_duration};
@@ -302,61 +302,4 @@ impl Run<'_> {
 enum GenFailure {
     Fatal(String),
     Retry(String),
-}
-
-/// The generator's text as an artifact of type `ty`; `Err` is feedback.
-pub fn convert(text: &str, ty: &Ty) -> Result<Value, String> {
-    match ty {
-        Ty::Text => Ok(Value::String(text.to_string())),
-        Ty::Code { lang } => json::extract_code(text, lang).map(Value::String),
-        Ty::Json { of } => json::convert_json(text, of),
-        Ty::Enum { tags } => {
-            let t = text
-                .trim()
-                .trim_matches(|c| c == '"' || c == '`' || c == '\'');
-            if tags.iter().any(|tag| tag == t) {
-                Ok(Value::String(t.to_string()))
-            } else {
-                Err(format!(
-                    "the answer must be exactly one of {}, not `{}`",
-                    tags.join(", "),
-                    abbreviate(text.trim())
-                ))
-            }
-        }
-        Ty::Int | Ty::Duration => text.trim().parse::<u64>().map(Value::from).map_err(|_| {
-            format!(
-                "the answer must be a whole number, not `{}`",
-                abbreviate(text.trim())
-            )
-        }),
-        Ty::Float => text
-            .trim()
-            .parse::<f64>()
-            .ok()
-            .and_then(serde_json::Number::from_f64)
-            .map(Value::Number)
-            .ok_or_else(|| {
-                format!(
-                    "the answer must be a number, not `{}`",
-                    abbreviate(text.trim())
-                )
-            }),
-        Ty::Bool => match text.trim() {
-            "true" => Ok(Value::Bool(true)),
-            "false" => Ok(Value::Bool(false)),
-            other => Err(format!(
-                "the answer must be `true` or `false`, not `{}`",
-                abbreviate(other)
-            )),
-        },
-        Ty::List { .. } | Ty::Record { .. } => json::convert_json(text, ty),
-    }
-}
-
-fn abbreviate(text: &str) -> String {
-    match text.char_indices().nth(60) {
-        Some((i, _)) => format!("{}…", &text[..i]),
-        None => text.to_string(),
-    }
 }

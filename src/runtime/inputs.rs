@@ -9,36 +9,12 @@ use crate::check::ir::{InputSource, Param, Program, Ty};
 use super::eval::constant;
 use super::value::Value;
 
-/// A value given as text (`--input name=value`) read as type `ty`.
+/// A value given as text (`--input name=value`) read as type `ty`: as
+/// an artifact of that type would be, but code is taken as it is.
 pub fn parse_as(ty: &Ty, text: &str) -> Result<Value, String> {
     match ty {
-        Ty::Text | Ty::Code { .. } => Ok(Value::String(text.to_string())),
-        Ty::Enum { tags } => {
-            if tags.iter().any(|t| t == text.trim()) {
-                Ok(Value::String(text.trim().to_string()))
-            } else {
-                Err(format!("expected one of {}, got `{text}`", tags.join(", ")))
-            }
-        }
-        Ty::Int | Ty::Duration => text
-            .trim()
-            .parse::<u64>()
-            .map(Value::from)
-            .map_err(|_| format!("expected a whole number, got `{text}`")),
-        Ty::Float => text
-            .trim()
-            .parse::<f64>()
-            .ok()
-            .and_then(serde_json::Number::from_f64)
-            .map(Value::Number)
-            .ok_or_else(|| format!("expected a number, got `{text}`")),
-        Ty::Bool => match text.trim() {
-            "true" => Ok(Value::Bool(true)),
-            "false" => Ok(Value::Bool(false)),
-            _ => Err(format!("expected `true` or `false`, got `{text}`")),
-        },
-        Ty::Json { of } => crate::stdlib::json::convert_json(text, of),
-        Ty::List { .. } | Ty::Record { .. } => crate::stdlib::json::convert_json(text, ty),
+        Ty::Code { .. } => Ok(Value::String(text.to_string())),
+        _ => super::convert::convert(text, ty),
     }
 }
 
