@@ -8,6 +8,7 @@
 //! an exhaustive explorer of the outcomes reaches.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 
 use guardflow::check::check_source;
 use guardflow::check::verify::bounds::task_bounds;
@@ -212,13 +213,21 @@ fn deadlock_program(n: usize, ordering: &Ord, reads: &[Vec<usize>]) -> String {
     src
 }
 
+/// Generated workflows the soundness property must hold for in every run
+/// (a requirement; about 20 s in a debug build).
+const SOUNDNESS_CASES: u32 = 10_000;
+
 #[test]
 fn deadlock_verdicts_match_an_exhaustive_explorer() {
+    let wanted = cases(SOUNDNESS_CASES);
     let mut runner = TestRunner::new(Config {
-        cases: cases(10_000),
+        cases: wanted,
         failure_persistence: None,
         ..Config::default()
     });
+    // cases run, and how many of them deadlock
+    let ran = AtomicU32::new(0);
+    let deadlocked = AtomicU32::new(0);
     let strategy = (2usize..=7, any::<u64>());
     let result = runner.run(&strategy, |(n, seed)| {
         let mut state = seed | 1;
@@ -230,10 +239,23 @@ fn deadlock_verdicts_match_an_exhaustive_explorer() {
             (state % m.max(1) as u64) as usize
         };
         let ordering = tree((0..n).collect(), &mut rng, 0);
+        let before = precedence(&ordering, n);
+        // reads: mostly of a subtask ordered before the reader (fine),
+        // sometimes of any subtask (often a deadlock), so that both
+        // verdicts are common and one bad read among good ones is too
         let mut reads: Vec<Vec<usize>> = vec![Vec::new(); n];
-        for r in reads.iter_mut() {
+        for (j, r) in reads.iter_mut().enumerate() {
+            let earlier: Vec<usize> = (0..n)
+                .filter(|&i| i != j && before[i][j] && !before[j][i])
+                .collect();
             for _ in 0..rng(3) {
-                let i = rng(n);
+                let i = if rng(6) == 0 {
+                    rng(n)
+                } else if !earlier.is_empty() {
+                    earlier[rng(earlier.len())]
+                } else {
+                    continue;
+                };
                 if !r.contains(&i) {
                     r.push(i);
                 }
@@ -252,7 +274,11 @@ fn deadlock_verdicts_match_an_exhaustive_explorer() {
             .collect();
         prop_assert!(other.is_empty(), "unexpected findings {other:?} in\n{src}");
         let checker = codes.iter().any(|c| c.starts_with("E030"));
-        let explorer = explorer_deadlocks(n, &precedence(&ordering, n), &reads);
+        let explorer = explorer_deadlocks(n, &before, &reads);
+        ran.fetch_add(1, Relaxed);
+        if explorer {
+            deadlocked.fetch_add(1, Relaxed);
+        }
         prop_assert_eq!(
             checker,
             explorer,
@@ -266,6 +292,14 @@ fn deadlock_verdicts_match_an_exhaustive_explorer() {
     if let Err(e) = result {
         panic!("{e}");
     }
+    let (ran, deadlocked) = (ran.into_inner(), deadlocked.into_inner());
+    assert!(ran >= wanted, "only {ran} of {wanted} cases ran");
+    eprintln!("{deadlocked} of {ran} cases deadlock");
+    // both verdicts must be common, or agreeing says little
+    assert!(
+        deadlocked * 10 >= ran && (ran - deadlocked) * 10 >= ran,
+        "{deadlocked} of {ran} cases deadlock: the generator is lopsided"
+    );
 }
 
 // ─── exactness of the bounds ────────────────────────────────────────────

@@ -1,7 +1,9 @@
 //! Deadlock freedom: orderings, data flow against orderings, resources.
 
+use std::collections::{HashMap, VecDeque};
+
 use petgraph::algo::tarjan_scc;
-use petgraph::graph::DiGraph;
+use petgraph::graph::{DiGraph, EdgeIndex, NodeIndex};
 use petgraph::visit::EdgeRef;
 
 use super::error::{Step, VerifyError};
@@ -36,28 +38,10 @@ pub(super) fn method_order(
                 continue;
             }
             cyclic = true;
-            // walk the cycle inside the component, from its first node
-            let members: Vec<_> = scc.clone();
-            let start = members[0];
-            let mut cycle = vec![start];
-            let mut current = start;
-            loop {
-                let next = g
-                    .neighbors(current)
-                    .find(|n| members.contains(n) && (*n == start || !cycle.contains(n)));
-                match next {
-                    Some(n) if n == start => break,
-                    Some(n) => {
-                        cycle.push(n);
-                        current = n;
-                    }
-                    None => break,
-                }
-            }
-            let steps = cycle
-                .iter()
-                .map(|&n| {
-                    let sub = g[n];
+            let steps = cycle_in(&g, &scc)
+                .into_iter()
+                .map(|(_, from, _)| {
+                    let sub = g[from];
                     let span = method
                         .subtasks
                         .get(sub as usize)
@@ -109,6 +93,7 @@ pub(super) fn method_order(
                 read: e.span,
                 fork: graph.fork_span(e.from, e.to).unwrap_or(method.span),
                 producer_span: method.subtasks[e.from as usize].span,
+                partial: graph.fork_is_partial(e.from, e.to),
             }),
         }
     }
@@ -262,14 +247,9 @@ pub(super) fn resources(program: &Program, calls: &CallGraph, out: &mut Vec<Veri
             continue;
         }
         let mut cycle = Vec::new();
-        let start = scc[0];
-        let mut current = start;
-        let mut visited = vec![start];
-        while let Some(edge) = g.edges(current).find(|e| {
-            scc.contains(&e.target()) && (e.target() == start || !visited.contains(&e.target()))
-        }) {
-            let (m_span, s_span, who) = edge.weight();
-            let (r1, r2) = (g[current], g[edge.target()]);
+        for (e, from, to) in cycle_in(&g, &scc) {
+            let (m_span, s_span, who) = &g[e];
+            let (r1, r2) = (g[from], g[to]);
             cycle.push(Step::new(
                 *m_span,
                 format!("{who} holds `{}`", program.resources[r1].name),
@@ -278,14 +258,47 @@ pub(super) fn resources(program: &Program, calls: &CallGraph, out: &mut Vec<Veri
                 *s_span,
                 format!("and waits here for `{}`", program.resources[r2].name),
             ));
-            if edge.target() == start {
-                break;
-            }
-            current = edge.target();
-            visited.push(current);
         }
         out.push(VerifyError::HoldAndWait { cycle });
     }
+}
+
+/// The edges of a shortest cycle through the first node of a strongly
+/// connected component (a self-loop when it has one node), in order.
+/// Breadth-first from that node, edges in the order they were added, so
+/// the witness follows the source.
+fn cycle_in<N, E>(g: &DiGraph<N, E>, scc: &[NodeIndex]) -> Vec<(EdgeIndex, NodeIndex, NodeIndex)> {
+    let Some(&start) = scc.iter().min() else {
+        return Vec::new();
+    };
+    // how each node was first reached: (edge, from)
+    let mut via: HashMap<NodeIndex, (EdgeIndex, NodeIndex)> = HashMap::new();
+    let mut queue = VecDeque::from([start]);
+    while let Some(n) = queue.pop_front() {
+        let mut edges: Vec<_> = g
+            .edges(n)
+            .filter(|e| scc.contains(&e.target()))
+            .map(|e| (e.id(), e.target()))
+            .collect();
+        edges.sort();
+        for (e, to) in edges {
+            if to == start {
+                let mut cycle = vec![(e, n, start)];
+                let mut at = n;
+                while let Some(&(back, from)) = via.get(&at) {
+                    cycle.push((back, from, at));
+                    at = from;
+                }
+                cycle.reverse();
+                return cycle;
+            }
+            if let std::collections::hash_map::Entry::Vacant(v) = via.entry(to) {
+                v.insert((e, n));
+                queue.push_back(to);
+            }
+        }
+    }
+    Vec::new()
 }
 
 /// Two effect actions on one resource in branches that may run together.
@@ -302,31 +315,33 @@ pub(super) fn parallel_effects(
         Callee::Task(t) => t.index(),
         Callee::Action(a) => n_tasks + a.index(),
     };
-    let report = |r: usize, a: u32, b: u32, fork: Span, out: &mut Vec<VerifyError>| {
-        let witness = |s: u32| {
-            let sub = &method.subtasks[s as usize];
-            let effect = effects[node(sub.callee)]
-                .iter()
-                .find(|(res, _)| *res == r)
-                .map(|(_, sp)| *sp);
-            let mut steps = vec![Step::new(
-                sub.span,
-                format!("`{}` runs an effect on it", sub.label),
-            )];
-            if let Some(e) = effect {
-                if e != sub.span {
-                    steps.push(Step::new(e, "the effect"));
+    let report =
+        |r: usize, a: u32, b: u32, fork: Span, partial: bool, out: &mut Vec<VerifyError>| {
+            let witness = |s: u32| {
+                let sub = &method.subtasks[s as usize];
+                let effect = effects[node(sub.callee)]
+                    .iter()
+                    .find(|(res, _)| *res == r)
+                    .map(|(_, sp)| *sp);
+                let mut steps = vec![Step::new(
+                    sub.span,
+                    format!("`{}` runs an effect on it", sub.label),
+                )];
+                if let Some(e) = effect {
+                    if e != sub.span {
+                        steps.push(Step::new(e, "the effect"));
+                    }
                 }
-            }
-            steps
+                steps
+            };
+            out.push(VerifyError::ParallelEffects {
+                resource: program.resources[r].name.clone(),
+                first: witness(a),
+                second: witness(b),
+                fork,
+                partial,
+            });
         };
-        out.push(VerifyError::ParallelEffects {
-            resource: program.resources[r].name.clone(),
-            first: witness(a),
-            second: witness(b),
-            fork,
-        });
-    };
     let _ = task;
     for (fork, branches) in graph.parallel_groups() {
         // the first branch seen using each resource
@@ -337,7 +352,7 @@ pub(super) fn parallel_effects(
                     match first[r] {
                         None => first[r] = Some((b, s)),
                         Some((fb, fs)) if fb != b => {
-                            report(r, fs, s, fork, out);
+                            report(r, fs, s, fork, false, out);
                             first[r] = Some((b, s)); // report each resource once per pair of branches
                         }
                         _ => {}
@@ -355,7 +370,7 @@ pub(super) fn parallel_effects(
                 let ea = &effects[node(method.subtasks[a as usize].callee)];
                 let eb = &effects[node(method.subtasks[b as usize].callee)];
                 if let Some(&(r, _)) = ea.iter().find(|(r, _)| eb.iter().any(|(q, _)| q == r)) {
-                    report(r, a, b, group.span, out);
+                    report(r, a, b, group.span, true, out);
                 }
             }
         }

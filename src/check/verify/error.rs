@@ -41,6 +41,8 @@ pub enum VerifyError {
         read: Span,
         fork: Span,
         producer_span: Span,
+        /// They part in a partial order, not in a parallel group.
+        partial: bool,
     },
     /// E0304: an acquisition can never be granted because ancestors on
     /// the way to it already hold the pool.
@@ -70,8 +72,10 @@ pub enum VerifyError {
         at: Span,
         generator_span: Span,
     },
-    /// E0403
-    UnboundedRecursion { cycle: Vec<Step> },
+    /// E0403: the tasks of the cycle (the first at its name, each other
+    /// at the subtask that calls it) and the subtask that calls the first
+    /// again.
+    UnboundedRecursion { cycle: Vec<Step>, back: Span },
     /// E0404
     EscalationNotUpstream {
         subtask: String,
@@ -94,6 +98,8 @@ pub enum VerifyError {
         first: Vec<Step>,
         second: Vec<Step>,
         fork: Span,
+        /// They part in a partial order, not in a parallel group.
+        partial: bool,
     },
     /// W0005
     NeverChosen {
@@ -158,16 +164,27 @@ impl VerifyError {
                 read,
                 fork,
                 producer_span,
-            } => Diagnostic::new(
-                Code::E0303,
-                format!("`{reader}` reads `{producer}`, which is not ordered before it"),
-                *read,
-                format!("`{reader}` may start before `{producer}` has an artifact"),
-            )
-            .with_label(*producer_span, format!("`{producer}` runs in another branch"))
-            .with_label(*fork, "the branches part here and join only at the end")
-            .with_note("an artifact reaches a subtask only through the ordering: the join never supplies it to a sibling")
-            .with_help(format!("order `{producer}` before `{reader}`, e.g. `({producer} ; {reader})`")),
+                partial,
+            } => {
+                let d = Diagnostic::new(
+                    Code::E0303,
+                    format!("`{reader}` reads `{producer}`, which is not ordered before it"),
+                    *read,
+                    format!("`{reader}` may start before `{producer}` has an artifact"),
+                );
+                if *partial {
+                    // `;` inside a partial order would be E0007
+                    d.with_label(*producer_span, format!("no `<` puts `{producer}` before `{reader}`"))
+                        .with_label(*fork, "this partial order leaves them unordered")
+                        .with_note("an artifact reaches a subtask only through the ordering: a subtask starts when what it is ordered after has finished")
+                        .with_help(format!("add `{producer} < {reader}` to the partial order"))
+                } else {
+                    d.with_label(*producer_span, format!("`{producer}` runs in another branch"))
+                        .with_label(*fork, "the branches part here and join only at the end")
+                        .with_note("an artifact reaches a subtask only through the ordering: the join never supplies it to a sibling")
+                        .with_help(format!("order `{producer}` before `{reader}`, e.g. `({producer} ; {reader})`"))
+                }
+            }
             HeldByAncestor {
                 resource,
                 need,
@@ -234,7 +251,7 @@ impl VerifyError {
             )
             .with_label(*generator_span, format!("`{generator}` has no timeout of its own"))
             .with_help("add `:timeout DURATION` to the action, or `:default-timeout DURATION` to the file"),
-            UnboundedRecursion { cycle } => {
+            UnboundedRecursion { cycle, back } => {
                 let names: Vec<&str> = cycle.iter().map(|s| s.what.as_str()).collect();
                 let mut d = Diagnostic::new(
                     Code::E0403,
@@ -249,6 +266,10 @@ impl VerifyError {
                 for (i, step) in cycle.iter().enumerate().skip(1) {
                     d = d.with_label(step.span, format!("{}. calls `{}`", i + 1, step.what));
                 }
+                d = d.with_label(
+                    *back,
+                    format!("{}. calls `{}` again", cycle.len() + 1, names[0]),
+                );
                 d.with_help("add `:max-depth N` to one task of the cycle, after its parameters")
             }
             EscalationNotUpstream {
@@ -290,19 +311,33 @@ impl VerifyError {
                 first,
                 second,
                 fork,
+                partial,
             } => {
+                let (other, fork_label, help) = if *partial {
+                    // `;` inside a partial order would be E0007
+                    (
+                        "so does this one, and no `<` orders the two",
+                        "this partial order leaves them unordered",
+                        "order the two subtasks with `<`",
+                    )
+                } else {
+                    (
+                        "so does this one, in a parallel branch",
+                        "the branches part here",
+                        "order the two branches with `;`",
+                    )
+                };
                 let mut d = Diagnostic::new(
                     Code::E0407,
                     format!("two effects on `{resource}` may run at the same time"),
                     first.last().map_or(*fork, |s| s.span),
                     "this effect holds it",
                 )
-                .with_label(second.last().map_or(*fork, |s| s.span), "so does this one, in a parallel branch");
+                .with_label(second.last().map_or(*fork, |s| s.span), other);
                 for step in first.iter().rev().skip(1).chain(second.iter().rev().skip(1)) {
                     d = d.with_label(step.span, step.what.clone());
                 }
-                d.with_label(*fork, "the branches part here")
-                    .with_help("order the two branches with `;`")
+                d.with_label(*fork, fork_label).with_help(help)
             }
             NeverChosen { method, pre, task } => Diagnostic::new(
                 Code::W0005,

@@ -225,6 +225,18 @@ impl MethodGraph {
 
     /// The span of the ordering group where `a` and `b` part ways.
     pub fn fork_span(&self, a: u32, b: u32) -> Option<Span> {
+        self.fork(a, b).map(|x| self.nodes[x as usize].span)
+    }
+
+    /// Whether `a` and `b` part ways in a partial order (rather than in a
+    /// sequence or a parallel group).
+    pub fn fork_is_partial(&self, a: u32, b: u32) -> bool {
+        self.fork(a, b)
+            .is_some_and(|x| matches!(self.nodes[x as usize].kind, NodeKind::Partial(_)))
+    }
+
+    /// The node where `a` and `b` part ways: their lowest common ancestor.
+    fn fork(&self, a: u32, b: u32) -> Option<u32> {
         let mut x = *self.leaf_of.get(a as usize)?;
         let mut y = *self.leaf_of.get(b as usize)?;
         if x == u32::MAX || y == u32::MAX {
@@ -237,7 +249,7 @@ impl MethodGraph {
                 y = self.nodes[y as usize].parent?.0;
             }
         }
-        Some(self.nodes[x as usize].span)
+        Some(x)
     }
 
     /// The parallel groups, each with the subtasks below each of its

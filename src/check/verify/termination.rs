@@ -162,6 +162,8 @@ fn recursion(program: &Program, calls: &CallGraph, out: &mut Vec<VerifyError>) {
                         path.push(u);
                     }
                     1 if !reported[u] => {
+                        // the call from `t` back to `u` closes the cycle
+                        let back = succ[t][*i - 1].1;
                         let from = path.iter().position(|&x| x == u).unwrap_or(0);
                         let cycle: Vec<usize> = path[from..].to_vec();
                         for &c in &cycle {
@@ -183,7 +185,7 @@ fn recursion(program: &Program, calls: &CallGraph, out: &mut Vec<VerifyError>) {
                                 Step::new(span, program.tasks[c].name.clone())
                             })
                             .collect();
-                        out.push(VerifyError::UnboundedRecursion { cycle: steps });
+                        out.push(VerifyError::UnboundedRecursion { cycle: steps, back });
                     }
                     _ => {}
                 }

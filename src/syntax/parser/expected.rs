@@ -107,7 +107,7 @@ fn found_at(src: &str, at: usize) -> (String, usize) {
     let len = if tok == Token::Error {
         text.chars().next().map_or(1, char::len_utf8)
     } else {
-        range.end
+        range.len()
     };
     (what, range.start + len)
 }
