@@ -391,4 +391,48 @@ mod tests {
         let partial = format!(":ordering ({})", pairs.join(", "));
         assert!(outline(&partial).too_deep.is_empty());
     }
+
+    #[test]
+    fn depth_counts_what_the_grammar_nests() {
+        let too_deep = |src: String| !outline(&src).too_deep.is_empty();
+        // `<` after any name, spaced or not, after a keyword or a `:name`
+        assert!(too_deep(format!("type T = {}Text", "Json <".repeat(65))));
+        assert!(too_deep(format!("type T = {}Text", "on<".repeat(65))));
+        assert!(too_deep(format!("input i:{}Text", "Json<".repeat(65))));
+        // each `!` is a level; `&&` ends them
+        assert!(too_deep(format!(":guard {}x", "!".repeat(65))));
+        assert!(too_deep(format!(":guard {}x", "! ".repeat(65))));
+        assert!(!too_deep(format!(
+            ":guard {}",
+            vec!["!!x"; 100].join(" && ")
+        )));
+        // a chain in a partial order nests nothing
+        let chain: Vec<String> = (0..200).map(|i| format!("s{i}")).collect();
+        assert!(!too_deep(format!(":ordering ({})", chain.join(" < "))));
+        // the `)` in `"\⏎)"` is in the string, for pest as for the lexer
+        let calls = "f(\"\\\n)\", ".repeat(65);
+        assert!(too_deep(format!(":guard {calls}1{}", ")".repeat(65))));
+    }
+
+    #[test]
+    fn strings_end_where_the_grammar_ends_them() {
+        let kinds = |src: &str| tokens(src).map(|(t, r)| (t, r.len())).collect::<Vec<_>>();
+        // a line break escaped by `\` continues the string
+        assert_eq!(
+            kinds("\"a\\\nb\" x"),
+            [(Token::String, 6), (Token::Ident, 1)]
+        );
+        // an unterminated string ends at the end of its line
+        assert_eq!(kinds("\"ab (\n)"), [(Token::String, 5), (Token::RParen, 1)]);
+        // `{` runs to `}` or `"`: the `\` there escapes nothing
+        assert_eq!(
+            kinds("\"{\\\"}\""),
+            [(Token::String, 4), (Token::RBrace, 1), (Token::String, 1)]
+        );
+        // a triple string ends at the first `"""`, also inside `{`
+        assert_eq!(
+            kinds("\"\"\"a\"b{\"\"\" x"),
+            [(Token::TripleString, 10), (Token::Ident, 1)]
+        );
+    }
 }

@@ -174,6 +174,16 @@ task t(spec: Text) -> Code<python> {
     }
 
     #[test]
+    fn unclosed_groups_in_an_unknown_property_take_linear_time() {
+        // each unclosed `(` used to double the time: 2^60 steps here
+        let src = format!("action a() -> Text {{\n  :frob {}x\n}}\n", "(".repeat(60));
+        let (file, errors) = parse(FileId(0), &src);
+        assert_eq!(file.items.len(), 1);
+        assert_eq!(errors.len(), 1, "{errors:#?}");
+        assert!(matches!(errors[0], SyntaxError::UnknownProperty { .. }));
+    }
+
+    #[test]
     fn recovers_after_a_broken_item() {
         let src = "action a( -> T {}\ntype X = Text\naction b() -> {\n}\ntype Y = Int\n";
         let (file, errors) = parse(FileId(0), src);
