@@ -399,6 +399,14 @@ impl Engine {
             Callee::Task(t) => workflow.worst_case_calls[t.index()],
             Callee::Action(_) => None,
         };
+        // the attempt log never outgrows the worst case: reserve it once
+        // instead of moving every record each time the log doubles
+        if let Some(w) = worst {
+            let hint = w.min(1 << 20) as usize;
+            let mut log = run.log();
+            log.attempts.reserve(hint);
+            log.artifacts.reserve(hint);
+        }
         Ok(Started {
             run,
             callee,
@@ -469,7 +477,12 @@ impl Engine {
                 .iter()
                 .map(|r| tokio::sync::Semaphore::new(r.size.min(u32::MAX as u64 / 2) as usize))
                 .collect(),
-            workdir: workflow.workdir.clone(),
+            workdir: Arc::from(workflow.workdir.as_path()),
+            output_types: program
+                .actions
+                .iter()
+                .map(|a| Arc::from(a.output.to_string()))
+                .collect(),
             observer: self.observer.clone(),
             guard_timeout: program.defaults.timeout_ms.map(Duration::from_millis),
             counters: Counters::default(),

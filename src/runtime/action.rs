@@ -155,7 +155,7 @@ impl Run<'_> {
             guard_ms: 0,
         };
         let t0 = Instant::now();
-        let generated = self.generate(action, &record, feedback).await;
+        let generated = self.generate(id, action, &record, feedback).await;
         record.generate_ms = t0.elapsed().as_millis() as u64;
         let response = match generated {
             Ok(r) => r,
@@ -234,6 +234,7 @@ impl Run<'_> {
 
     async fn generate(
         &self,
+        id: ActionId,
         action: &Action,
         record: &AttemptRecord,
         feedback: Option<String>,
@@ -273,7 +274,7 @@ impl Run<'_> {
             feedback,
             max_tokens: action.max_tokens.or(self.program.defaults.max_tokens),
             args,
-            output_type: action.output.to_string(),
+            output_type: self.output_types[id.index()].clone(),
             workdir: self.workdir.clone(),
         };
         let call = generator.generate(request);

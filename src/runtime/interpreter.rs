@@ -8,7 +8,7 @@
 //! cancels its siblings by dropping them, and dropping a future that runs
 //! a program kills that program's process group.
 
-use std::path::PathBuf;
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -67,7 +67,9 @@ pub struct Run<'p> {
     /// `:with`), with its arguments and timeout.
     pub replacement: Option<Replacing>,
     pub resources: Vec<Semaphore>,
-    pub workdir: PathBuf,
+    pub workdir: Arc<Path>,
+    /// Each action's output type in guardflow syntax, by `ActionId`.
+    pub output_types: Vec<Arc<str>>,
     pub observer: Option<Observer>,
     /// The longest a host guard may take (`:default-timeout`).
     pub guard_timeout: Option<Duration>,

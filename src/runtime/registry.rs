@@ -2,7 +2,7 @@
 //! effects written in Rust, by the standard library or by a host.
 
 use std::future::Future;
-use std::path::PathBuf;
+use std::path::Path;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,7 +19,7 @@ pub struct GuardCall {
     pub subject: Value,
     pub args: Vec<Value>,
     /// The directory relative paths are read from (the workflow's).
-    pub workdir: PathBuf,
+    pub workdir: Arc<Path>,
 }
 
 impl GuardCall {
@@ -85,8 +85,8 @@ pub struct GenRequest {
     /// The generator's arguments, one per declared parameter.
     pub args: Vec<Value>,
     /// The action's declared output type, in guardflow syntax.
-    pub output_type: String,
-    pub workdir: PathBuf,
+    pub output_type: Arc<str>,
+    pub workdir: Arc<Path>,
 }
 
 impl GenRequest {
@@ -160,7 +160,7 @@ where
 pub struct EffectCall {
     pub command: String,
     pub args: Vec<Value>,
-    pub workdir: PathBuf,
+    pub workdir: Arc<Path>,
 }
 
 /// An effect kind (`shell`, or a host's): runs a proposed command and

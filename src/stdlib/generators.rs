@@ -155,7 +155,7 @@ impl Generator for Cmd {
                 ),
                 (
                     "GUARDFLOW_OUTPUT_TYPE".to_string(),
-                    request.output_type.clone(),
+                    request.output_type.to_string(),
                 ),
             ];
             if let Some(n) = request.max_tokens {
@@ -165,7 +165,7 @@ impl Generator for Cmd {
                 command: program.clone(),
                 stdin: request.prompt.into_bytes(),
                 env,
-                cwd: request.workdir.clone(),
+                cwd: request.workdir.to_path_buf(),
                 timeout,
             };
             let out = process::run(spec)
