@@ -399,14 +399,8 @@ impl Engine {
             Callee::Task(t) => workflow.worst_case_calls[t.index()],
             Callee::Action(_) => None,
         };
-        // the attempt log never outgrows the worst case: reserve it once
-        // instead of moving every record each time the log doubles
-        if let Some(w) = worst {
-            let hint = w.min(1 << 20) as usize;
-            let mut log = run.log();
-            log.attempts.reserve(hint);
-            log.artifacts.reserve(hint);
-        }
+        let mut run = run;
+        run.log_hint = worst.map_or(0, |w| w.min(1 << 20) as usize);
         Ok(Started {
             run,
             callee,
@@ -492,6 +486,7 @@ impl Engine {
                 ..Log::default()
             }),
             started: Instant::now(),
+            log_hint: 0,
         })
     }
 }

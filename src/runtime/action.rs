@@ -73,7 +73,7 @@ impl Run<'_> {
                 .await
                 .map_err(|reason| self.fail(id, &path, reason))?;
             self.emit(|| Event::Attempt(Box::new(record.clone())));
-            self.log().attempts.push(record);
+            self.record(record);
             match verdict {
                 Verdict::Pass => {
                     let value = artifact.unwrap_or(Value::Null);
@@ -107,6 +107,21 @@ impl Run<'_> {
             retries + 1
         );
         Err(self.fail(id, &path, reason))
+    }
+
+    /// Appends to the attempt log. Past 1,024 records a full log grows
+    /// straight to the worst case, so long runs move their records once
+    /// rather than at every doubling.
+    fn record(&self, record: AttemptRecord) {
+        let mut log = self.log();
+        let (len, cap) = (log.attempts.len(), log.attempts.capacity());
+        if len == cap && len >= 1024 && self.log_hint > len {
+            log.attempts.reserve_exact(self.log_hint - len);
+            let committed = log.artifacts.len();
+            log.artifacts
+                .reserve_exact(self.log_hint.saturating_sub(committed));
+        }
+        log.attempts.push(record);
     }
 
     fn fail(&self, id: ActionId, path: &str, reason: String) -> ActionEnd {

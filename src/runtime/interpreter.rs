@@ -76,6 +76,9 @@ pub struct Run<'p> {
     pub counters: Counters,
     pub log: Mutex<Log>,
     pub started: Instant,
+    /// The most attempts the run can record (the checker's worst case):
+    /// a long log grows to it at once instead of doubling.
+    pub log_hint: usize,
 }
 
 impl<'p> Run<'p> {
