@@ -262,30 +262,12 @@ fn ctrl_c_cancels_the_run_kills_its_programs_and_prints_the_summary() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let mut pid = String::new();
-    for _ in 0..1000 {
-        pid = std::fs::read_to_string(&pidfile).unwrap_or_default();
-        if pid.ends_with('\n') {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
-    let pid = pid.trim().to_string();
-    assert!(!pid.is_empty(), "the generator never started");
+    let pid = crate::support::wait_for_pid(&pidfile).expect("the generator never started");
     // SAFETY: signalling a child we spawned
     unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
     let o = child.wait_with_output().unwrap();
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert!(stderr(&o).contains("cancelled by Ctrl-C"), "{}", stderr(&o));
     assert!(stderr(&o).contains("generator calls: 1"), "{}", stderr(&o));
-    let mut stat = String::new();
-    for _ in 0..500 {
-        stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        let state = stat.rsplit(") ").next().and_then(|s| s.chars().next());
-        if matches!(state, None | Some('Z') | Some('X')) {
-            return;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
-    panic!("the generator's program {pid} outlived the run: {stat}");
+    crate::support::assert_process_ends(&pid, "the generator's program");
 }

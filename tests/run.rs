@@ -272,12 +272,7 @@ fn a_failing_branch_cancels_its_siblings_and_kills_their_programs() {
     let seen = pidfile.clone();
     // `fails` answers once the sibling's program is running
     let f = fixture(None, move |_| {
-        for _ in 0..1000 {
-            if std::fs::read_to_string(&seen).is_ok_and(|s| s.ends_with('\n')) {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        crate::support::wait_for_pid(&seen);
         Ok("no".into())
     });
     // `slow` runs a program that would sleep a minute
@@ -301,16 +296,7 @@ fn a_failing_branch_cancels_its_siblings_and_kills_their_programs() {
         .trim()
         .to_string();
     // (SIGKILL lands asynchronously: allow it a moment to take effect)
-    let mut stat = String::new();
-    for _ in 0..500 {
-        stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        let state = stat.rsplit(") ").next().and_then(|s| s.chars().next());
-        if matches!(state, None | Some('Z') | Some('X')) {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    panic!("the sibling's program {pid} still runs: {stat}");
+    crate::support::assert_process_ends(&pid, "the sibling's program");
 }
 
 #[test]

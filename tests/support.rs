@@ -35,3 +35,31 @@ pub fn render_all(checked: &Checked) -> String {
 pub fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_guardflow"))
 }
+
+/// The pid a program wrote (`echo $$ > FILE`), once the line is complete;
+/// waits up to 10 s for it.
+pub fn wait_for_pid(file: &Path) -> Option<String> {
+    for _ in 0..1000 {
+        let text = std::fs::read_to_string(file).unwrap_or_default();
+        if text.ends_with('\n') {
+            return Some(text.trim().to_string());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    None
+}
+
+/// Fails unless process `pid` ends (or is a zombie nobody reaped yet)
+/// within 5 s: SIGKILL lands asynchronously.
+pub fn assert_process_ends(pid: &str, what: &str) {
+    let mut stat = String::new();
+    for _ in 0..500 {
+        stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let state = stat.rsplit(") ").next().and_then(|s| s.chars().next());
+        if matches!(state, None | Some('Z') | Some('X')) {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    panic!("{what} {pid} still runs: {stat}");
+}

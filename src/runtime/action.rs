@@ -1,7 +1,6 @@
 //! The action pair: precondition → generate → convert → guard, retried
 //! with the guard's feedback up to `:retry` more times.
 
-use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
 use crate::check::ir::{Action, ActionId};
@@ -150,7 +149,6 @@ impl Run<'_> {
             log.calls[id.index()].generator_calls += 1;
             log.attempt_numbers[id.index()]
         };
-        self.counters.generator_calls.fetch_add(1, Relaxed);
         let prompt = render(&action.prompt, &env, feedback.as_deref())?;
         let role = match &action.role {
             Some(t) => Some(render(t, &env, None)?),

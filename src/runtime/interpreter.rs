@@ -35,9 +35,10 @@ pub struct Bindings {
     pub effects: Vec<Option<EffectImpl>>,
 }
 
+/// Guard runs, counted where guards are called (generator calls are
+/// counted per action in the log).
 #[derive(Default)]
 pub struct Counters {
-    pub generator_calls: AtomicU64,
     pub guard_runs: AtomicU64,
 }
 
@@ -348,7 +349,6 @@ impl<'p> Run<'p> {
         let sub = &scope.method.subtasks[index];
         let path = join_path(scope.path, &sub.label);
         let mut escalations = 0u64;
-        let mut upstream_feedback = None;
         let value = loop {
             let args = self.subtask_args(scope, sub)?;
             let may_escalate = sub
@@ -359,7 +359,8 @@ impl<'p> Run<'p> {
                 Callee::Action(a) => {
                     let opts = ActionOpts {
                         escalate_after: may_escalate.map(|e| e.after),
-                        upstream_feedback: upstream_feedback.take(),
+                        // a fresh start, also after an escalation
+                        upstream_feedback: None,
                     };
                     self.run_action(a, args, path.clone(), opts).await
                 }
@@ -395,7 +396,6 @@ impl<'p> Run<'p> {
                         sub.label
                     );
                     self.regenerate(scope, target, note).await?;
-                    upstream_feedback = None;
                 }
             }
         };
@@ -444,6 +444,7 @@ impl<'p> Run<'p> {
     ) -> RunReport {
         let mut log = self.log();
         let log = std::mem::take(&mut *log);
+        let generator_calls = log.calls.iter().map(|c| c.generator_calls).sum();
         let actions = self
             .program
             .actions
@@ -464,7 +465,7 @@ impl<'p> Run<'p> {
             artifacts: log.artifacts,
             attempts: log.attempts,
             actions,
-            generator_calls: self.counters.generator_calls.load(Relaxed),
+            generator_calls,
             guard_runs: self.counters.guard_runs.load(Relaxed),
             elapsed_ms: self.started.elapsed().as_millis() as u64,
             worst_case_calls,

@@ -49,3 +49,12 @@ impl Verdict {
         }
     }
 }
+
+/// The feedback of a `Fail`, for tests; panics on anything else.
+#[cfg(test)]
+pub(crate) fn expect_fail(v: Verdict) -> String {
+    match v {
+        Verdict::Fail(f) => f,
+        other => panic!("expected a failure, got {other:?}"),
+    }
+}

@@ -379,12 +379,7 @@ fn opening_fence(line: &str) -> Option<(char, usize, String, usize)> {
 mod tests {
     use super::*;
 
-    fn fail(v: Verdict) -> String {
-        match v {
-            Verdict::Fail(f) => f,
-            other => panic!("expected a failure, got {other:?}"),
-        }
-    }
+    use crate::runtime::value::expect_fail as fail;
 
     fn person() -> Ty {
         Ty::Record {

@@ -256,12 +256,7 @@ fn unclosed_bracket<'t>(node: Node<'t>) -> Option<(usize, &'t str)> {
 mod tests {
     use super::*;
 
-    fn fail(v: Verdict) -> String {
-        match v {
-            Verdict::Fail(f) => f,
-            other => panic!("expected a failure, got {other:?}"),
-        }
-    }
+    use crate::runtime::value::expect_fail as fail;
 
     #[test]
     fn valid_code_passes() {

@@ -386,12 +386,7 @@ pub fn no_secrets(subject: &str) -> Verdict {
 mod tests {
     use super::*;
 
-    fn fail(v: Verdict) -> String {
-        match v {
-            Verdict::Fail(f) => f,
-            other => panic!("expected a failure, got {other:?}"),
-        }
-    }
+    use crate::runtime::value::expect_fail as fail;
 
     #[test]
     fn positions() {
