@@ -10,4 +10,4 @@ pub mod lexer;
 mod parser;
 
 pub use error::SyntaxError;
-pub use parser::parse;
+pub use parser::{parse, parse_with_pest_only};

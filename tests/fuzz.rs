@@ -107,6 +107,20 @@ fn check_and_render(name: &str, text: &str) -> Checked {
     checked
 }
 
+/// The fast path and pest alone read `text` the same: the same items and
+/// the same errors (the fast path never decides what is an error).
+fn same_parse(text: &str) {
+    let file = guardflow::source::FileId(0);
+    let (fast, fast_errors) = guardflow::syntax::parse(file, text);
+    let (pest, pest_errors) = guardflow::syntax::parse_with_pest_only(file, text);
+    assert_eq!(fast, pest, "the two parsers disagree on:\n{text}");
+    assert_eq!(
+        format!("{fast_errors:?}"),
+        format!("{pest_errors:?}"),
+        "the two parsers report different errors on:\n{text}"
+    );
+}
+
 /// A span lies inside its file, in order, on character boundaries.
 fn assert_span_ok(sources: &SourceMap, span: Span, which: &str, d: &Diagnostic) {
     let files = sources.files().count();
@@ -459,7 +473,9 @@ proptest! {
         for m in &mutations {
             apply(&mut bytes, m);
         }
-        check_and_render(name, &repair(&bytes, lossy));
+        let text = repair(&bytes, lossy);
+        same_parse(&text);
+        check_and_render(name, &text);
     }
 }
 
@@ -472,7 +488,9 @@ proptest! {
         tokens in tokens(120),
         gaps in prop::collection::vec(any::<u8>(), 120),
     ) {
-        check_and_render("fuzz.guardflow", &join(&tokens, &gaps));
+        let text = join(&tokens, &gaps);
+        same_parse(&text);
+        check_and_render("fuzz.guardflow", &text);
     }
 
     /// An item keyword, then random tokens: gets past the item dispatch
@@ -497,6 +515,7 @@ proptest! {
             .iter()
             .map(|(start, body)| format!("{start}{}\n", join(body, &gaps)))
             .collect();
+        same_parse(&text);
         check_and_render("fuzz.guardflow", &text);
     }
 

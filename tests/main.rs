@@ -6,6 +6,7 @@ mod exact_bounds;
 mod examples;
 mod fuzz;
 mod ir;
+mod parse_paths;
 mod run;
 mod support;
 mod ui;

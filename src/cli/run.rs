@@ -84,8 +84,11 @@ pub fn run(args: Args) -> u8 {
     };
     let report = rt.block_on(async {
         tokio::select! {
-            report = started.execute() => report,
+            // Ctrl-C first: its handler is installed when it is first
+            // polled, and that must be before the run starts programs
+            biased;
             _ = tokio::signal::ctrl_c() => started.cancelled("cancelled by Ctrl-C"),
+            report = started.execute() => report,
         }
     });
     if let Some(p) = progress {

@@ -260,9 +260,25 @@ pub fn tokens(src: &str) -> impl Iterator<Item = (Token, std::ops::Range<usize>)
 /// one E0006 diagnostic instead of a stack overflow.
 pub const MAX_DEPTH: usize = 64;
 
+/// A token of the parser's view: its class and byte range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tok {
+    pub kind: Token,
+    pub start: u32,
+    pub end: u32,
+}
+
+/// Whether a token is trivia to the grammar: a `//` comment, or a `////`
+/// line (a comment, not a doc comment).
+pub fn is_comment(kind: Token, text: &str) -> bool {
+    kind == Token::Comment || (kind == Token::DocComment && text.starts_with("////"))
+}
+
 /// What the parser needs to know before pest runs.
 #[derive(Debug, Default)]
 pub struct Outline {
+    /// Every token but comments, in order: what the fast path reads.
+    pub tokens: Vec<Tok>,
     /// Offsets of tokens that begin a line and can begin an item.
     pub item_starts: Vec<u32>,
     /// Offsets of the first bracket that nests deeper than [`MAX_DEPTH`],
@@ -294,7 +310,15 @@ pub fn outline(src: &str) -> Outline {
     // inside the group of an `:ordering`: the depth outside that group
     let mut ordering: Option<usize> = None;
     let soft = |t: Option<&Token>| matches!(t, Some(Token::Less | Token::Not));
+    out.tokens.reserve(src.len() / 5);
     for (tok, span) in tokens(src) {
+        if !is_comment(tok, &src[span.clone()]) {
+            out.tokens.push(Tok {
+                kind: tok,
+                start: span.start as u32,
+                end: span.end as u32,
+            });
+        }
         if src.as_bytes()[last_end..span.start].contains(&b'\n') {
             line_has_token = false;
         }

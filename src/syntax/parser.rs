@@ -6,7 +6,9 @@
 
 mod convert;
 mod expected;
+mod fast;
 mod literal;
+mod strings;
 
 use pest::Parser as _;
 
@@ -21,8 +23,23 @@ struct GuardflowParser;
 
 /// Parses one file. Never fails: what cannot be parsed becomes errors and
 /// the rest of the file is still read.
+///
+/// Each item is first read by the fast path ([`fast`], straight from the
+/// lexer's tokens); what it does not accept (every error, and a few rare
+/// shapes) is parsed by pest, which explains what is wrong.
 pub fn parse(file: FileId, src: &str) -> (ast::File, Vec<SyntaxError>) {
+    parse_with(file, src, true)
+}
+
+/// [`parse`] with pest alone, for the tests that hold the fast path to it.
+#[doc(hidden)]
+pub fn parse_with_pest_only(file: FileId, src: &str) -> (ast::File, Vec<SyntaxError>) {
+    parse_with(file, src, false)
+}
+
+fn parse_with(file: FileId, src: &str, use_fast_path: bool) -> (ast::File, Vec<SyntaxError>) {
     let outline = lexer::outline(src);
+    let mut fast = fast::Fast::new(src, file, &outline.tokens);
     let mut errors = Vec::new();
     let mut items = Vec::new();
     let mut doc: Option<(String, Span)> = None;
@@ -47,23 +64,29 @@ pub fn parse(file: FileId, src: &str) -> (ast::File, Vec<SyntaxError>) {
                 continue;
             }
         }
+        if use_fast_path {
+            if let Some((parsed, end)) = fast.item_at(pos) {
+                let span = Span::new(file, pos, end);
+                match parsed {
+                    None => add_doc_line(&mut doc, &src[pos..end], span),
+                    Some(kind) => items.push(ast::Item {
+                        doc: doc.take().map(|(text, _)| text),
+                        kind,
+                        span,
+                    }),
+                }
+                pos = skip_trivia(src, end.max(pos + 1));
+                continue;
+            }
+        }
         match GuardflowParser::parse(Rule::item, &src[pos..]) {
             Ok(mut pairs) => {
                 let Some(pair) = pairs.next() else { break };
-                let end = pos + pair.as_span().end();
+                let end = pos + pair.as_span().start() + content_len(pair.as_str());
                 let mut conv = convert::Converter::new(file, pos, &mut errors, src);
                 if pair.as_rule() == Rule::doc_line {
                     let span = conv.span(&pair);
-                    let line = pair.as_str().trim_start_matches('/');
-                    let line = line.strip_prefix(' ').unwrap_or(line);
-                    doc = Some(match doc.take() {
-                        Some((mut text, first)) => {
-                            text.push('\n');
-                            text.push_str(line);
-                            (text, first.to(span))
-                        }
-                        None => (line.to_string(), span),
-                    });
+                    add_doc_line(&mut doc, pair.as_str(), span);
                 } else if let Some(kind) = conv.item(pair) {
                     items.push(ast::Item {
                         doc: doc.take().map(|(text, _)| text),
@@ -88,6 +111,36 @@ pub fn parse(file: FileId, src: &str) -> (ast::File, Vec<SyntaxError>) {
         errors.push(SyntaxError::DanglingDoc { span });
     }
     (ast::File { items }, errors)
+}
+
+/// Adds a `///` line to the doc comment being collected.
+fn add_doc_line(doc: &mut Option<(String, Span)>, raw: &str, span: Span) {
+    let line = raw.trim_start_matches('/');
+    let line = line.strip_prefix(' ').unwrap_or(line);
+    *doc = Some(match doc.take() {
+        Some((mut text, first)) => {
+            text.push('\n');
+            text.push_str(line);
+            (text, first.to(span))
+        }
+        None => (line.to_string(), span),
+    });
+}
+
+/// The length of a pest pair's text without what pest skipped after the
+/// last thing the rule matched: when an optional part at a rule's end does
+/// not match, its span still covers the whitespace and `//` comments read
+/// before trying it.
+fn content_len(text: &str) -> usize {
+    let trimmed = text.trim_end();
+    if !trimmed.contains("//") {
+        return trimmed.len();
+    }
+    // a pair starts at a token, so its text lexes as it does in the file
+    lexer::tokens(text)
+        .filter(|(t, range)| !lexer::is_comment(*t, &text[range.clone()]))
+        .last()
+        .map_or(0, |(_, range)| range.end)
 }
 
 fn next_item_start(starts: &[u32], from: u32) -> Option<u32> {
@@ -181,6 +234,54 @@ task t(spec: Text) -> Code<python> {
         assert_eq!(file.items.len(), 1);
         assert_eq!(errors.len(), 1, "{errors:#?}");
         assert!(matches!(errors[0], SyntaxError::UnknownProperty { .. }));
+    }
+
+    /// The fast path reads every item of the examples and the test
+    /// programs that pass: pest is left only errors and rare shapes.
+    #[test]
+    fn the_fast_path_reads_every_well_formed_item() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut seen = 0;
+        for dir in ["examples", "tests/pass", "stdlib"] {
+            for entry in std::fs::read_dir(root.join(dir)).unwrap().flatten() {
+                let path = entry.path();
+                if path.extension().is_none_or(|e| e != "guardflow") {
+                    continue;
+                }
+                let src = std::fs::read_to_string(&path).unwrap();
+                let outline = lexer::outline(&src);
+                let mut fast = fast::Fast::new(&src, FileId(0), &outline.tokens);
+                let mut pos = skip_trivia(&src, 0);
+                while pos < src.len() {
+                    let Some((_, end)) = fast.item_at(pos) else {
+                        let line = src[..pos].lines().count() + 1;
+                        panic!("{}:{line}: the fast path gave up", path.display());
+                    };
+                    seen += 1;
+                    pos = skip_trivia(&src, end);
+                }
+            }
+        }
+        assert!(seen > 200, "only {seen} items");
+    }
+
+    #[test]
+    fn a_triple_string_loses_its_common_indentation_only() {
+        let src =
+            "input code: Text = \"\"\"\n    def f():\n        return 1\n\n    f()\n    \"\"\"\n";
+        for (file, errors) in [parse(FileId(0), src), parse_with_pest_only(FileId(0), src)] {
+            assert!(errors.is_empty(), "{errors:?}");
+            let ast::ItemKind::Input(input) = &file.items[0].kind else {
+                panic!("{:?}", file.items[0]);
+            };
+            let Some(ast::Expr::String(s)) = &input.default else {
+                panic!("{input:?}");
+            };
+            assert_eq!(
+                s.as_plain().as_deref(),
+                Some("def f():\n    return 1\n\nf()")
+            );
+        }
     }
 
     #[test]

@@ -6,6 +6,7 @@
 use pest::iterators::Pair;
 
 use super::literal::{self, Number};
+use super::strings::StringBuilder;
 use super::{explain_property, Rule};
 use crate::diagnostics::suggest::edit_distance;
 use crate::source::{FileId, Span};
@@ -148,11 +149,16 @@ impl<'e, 's> Converter<'e, 's> {
         }
     }
 
-    /// The pair's span without the whitespace pest keeps at its end when
-    /// an optional part after it did not match.
+    /// The pair's span without the whitespace and comments pest keeps at
+    /// its end when an optional part after it did not match.
     pub(in crate::syntax) fn span(&self, pair: &P) -> Span {
         let s = pair.as_span();
-        let len = pair.as_str().trim_end().len();
+        let len = if inside_string(pair.as_rule()) {
+            // text, not tokens: there is nothing pest skipped
+            pair.as_str().trim_end().len()
+        } else {
+            super::content_len(pair.as_str())
+        };
         Span::new(
             self.file,
             self.base + s.start(),
@@ -1334,49 +1340,23 @@ impl<'e, 's> Converter<'e, 's> {
             };
         };
         let triple = inner.as_rule() == Rule::triple_string;
-        let raw = inner.as_str();
         let quote = if triple { 3 } else { 1 };
-        // common indentation of a triple string's lines after the first
-        let indent = if triple {
-            raw.lines()
-                .skip(1)
-                .filter(|l| !l.trim().is_empty() && !l.trim_start().starts_with("\"\"\""))
-                .map(|l| l.len() - l.trim_start_matches([' ', '\t']).len())
-                .min()
-                .unwrap_or(0)
-        } else {
-            0
-        };
-        let mut parts: Vec<StringPart> = Vec::new();
-        let mut text = String::new();
-        let mut at_line_start = false;
+        let mut builder = StringBuilder::new(inner.as_str(), triple);
         for p in kids(inner) {
             let pspan = self.span(&p);
             match p.as_rule() {
-                Rule::plain_text | Rule::triple_text => {
-                    for c in p.as_str().chars() {
-                        if at_line_start && (c == ' ' || c == '\t') && column_of(&text) < indent {
-                            continue;
-                        }
-                        at_line_start = c == '\n';
-                        text.push(c);
-                    }
-                }
-                Rule::escape => {
-                    at_line_start = false;
-                    match literal::escape(p.as_str()) {
-                        Some(c) => text.push(c),
-                        None => self.errors.push(SyntaxError::InvalidEscape {
+                Rule::plain_text | Rule::triple_text => builder.text(p.as_str()),
+                Rule::escape => match literal::escape(p.as_str()) {
+                    Some(c) => builder.escaped(c),
+                    None => {
+                        builder.nothing();
+                        self.errors.push(SyntaxError::InvalidEscape {
                             span: pspan,
                             escape: p.as_str().to_string(),
-                        }),
+                        })
                     }
-                }
+                },
                 Rule::interpolation => {
-                    at_line_start = false;
-                    if !text.is_empty() {
-                        parts.push(StringPart::Text(std::mem::take(&mut text)));
-                    }
                     let path = kids(p).next();
                     let mut idents = Vec::new();
                     if let Some(path) = path {
@@ -1389,10 +1369,10 @@ impl<'e, 's> Converter<'e, 's> {
                             offset += seg.len() + 1;
                         }
                     }
-                    parts.push(StringPart::Interpolation(idents));
+                    builder.interpolation(idents);
                 }
                 Rule::bad_interpolation | Rule::bad_triple_interpolation => {
-                    at_line_start = false;
+                    builder.nothing();
                     self.errors.push(SyntaxError::BadInterpolation {
                         span: pspan,
                         text: p.as_str().to_string(),
@@ -1414,36 +1394,25 @@ impl<'e, 's> Converter<'e, 's> {
                 _ => self.unexpected(&p),
             }
         }
-        if !text.is_empty() {
-            parts.push(StringPart::Text(text));
+        StringLit {
+            parts: builder.finish(),
+            span,
         }
-        if triple {
-            trim_triple(&mut parts);
-        }
-        StringLit { parts, span }
     }
 }
 
-/// The column (in characters) at the end of `text`'s last line.
-fn column_of(text: &str) -> usize {
-    text.len() - text.rfind('\n').map_or(0, |i| i + 1)
-}
-
-/// A triple string drops the newline after its opening quotes and the
-/// whitespace line before its closing quotes.
-fn trim_triple(parts: &mut Vec<StringPart>) {
-    if let Some(StringPart::Text(first)) = parts.first_mut() {
-        let trimmed = first.trim_start_matches([' ', '\t']);
-        if let Some(rest) = trimmed.strip_prefix('\n') {
-            *first = rest.to_string();
-        }
-    }
-    if let Some(StringPart::Text(last)) = parts.last_mut() {
-        let trimmed = last.trim_end_matches([' ', '\t']);
-        let trimmed = trimmed.strip_suffix('\n').unwrap_or(trimmed);
-        *last = trimmed.to_string();
-    }
-    parts.retain(|p| !matches!(p, StringPart::Text(t) if t.is_empty()));
+/// The rules of a string literal's inside.
+fn inside_string(rule: Rule) -> bool {
+    matches!(
+        rule,
+        Rule::plain_text
+            | Rule::triple_text
+            | Rule::escape
+            | Rule::interpolation
+            | Rule::interp_path
+            | Rule::bad_interpolation
+            | Rule::bad_triple_interpolation
+    )
 }
 
 fn prop_label(name: &str) -> &'static str {
