@@ -7,6 +7,16 @@
 //! and 10x the program at most 12x the time (compare N = 10,000).
 //!
 //! `cargo bench --bench verify`.
+//!
+//! Without criterion, for profilers (`valgrind --tool=callgrind`, `perf`):
+//!
+//! ```text
+//! GUARDFLOW_BENCH_RUN=full:10000:1 target/release/deps/verify-*   # phase:N:iterations
+//! GUARDFLOW_BENCH_DUMP=10000 target/release/deps/verify-* > v.guardflow
+//! ```
+//!
+//! `phase` is `parse`, `check` (parse, resolve, verify) or `full` (check
+//! and every task's bounds with a target).
 
 use std::fmt::Write as _;
 use std::hint::black_box;
@@ -80,7 +90,41 @@ fn check_fully(name: &str, src: &str) -> usize {
     bounds.len()
 }
 
+/// `GUARDFLOW_BENCH_RUN=phase:n:iterations`: one phase in a loop, without
+/// criterion, for profilers.
+fn run_plain(spec: &str) {
+    let mut parts = spec.split(':');
+    let phase = parts.next().unwrap_or("full").to_string();
+    let n: usize = parts.next().and_then(|s| s.parse().ok()).unwrap_or(10_000);
+    let iters: usize = parts.next().and_then(|s| s.parse().ok()).unwrap_or(1);
+    let src = program(n);
+    let name = format!("verify_{n}.guardflow");
+    let start = std::time::Instant::now();
+    for _ in 0..iters {
+        match phase.as_str() {
+            "parse" => drop(black_box(guardflow::syntax::parse(
+                guardflow::source::FileId(0),
+                black_box(&src),
+            ))),
+            "check" => drop(black_box(check_source(&name, black_box(&src)))),
+            _ => drop(black_box(check_fully(&name, black_box(&src)))),
+        }
+    }
+    eprintln!(
+        "{phase} n={n}: {:?} per iteration",
+        start.elapsed() / iters.max(1) as u32
+    );
+}
+
 fn main() {
+    if let Ok(n) = std::env::var("GUARDFLOW_BENCH_DUMP") {
+        print!("{}", program(n.parse().expect("GUARDFLOW_BENCH_DUMP=N")));
+        return;
+    }
+    if let Ok(spec) = std::env::var("GUARDFLOW_BENCH_RUN") {
+        run_plain(&spec);
+        return;
+    }
     let mut c = Criterion::default().configure_from_args();
     let test_mode = std::env::args().any(|a| a == "--test");
     let sizes: &[usize] = if test_mode { &SIZES[..1] } else { &SIZES };

@@ -582,8 +582,11 @@ pub fn task_bounds(
 }
 
 /// Per task, the smallest R in 0..=1000 such that every action retrying
-/// R times gives at least `goal`: probabilities only grow with R, so a
-/// binary search suffices.
+/// R times gives at least `goal`. Probabilities only grow with R, so a
+/// galloping search finds it: R = 0, 1, 3, 7, … until the goal is met,
+/// then a binary search below. Most goals need a small R, so this takes a
+/// handful of evaluations of the program, each shared by every task that
+/// asks for the same R.
 fn retry_for(
     program: &Program,
     graphs: &[Vec<MethodGraph>],
@@ -592,35 +595,111 @@ fn retry_for(
 ) -> Vec<Option<Option<u64>>> {
     const MAX_R: u64 = 1000;
     let n = program.tasks.len();
-    let p_at = |r: u64| -> Vec<Option<f64>> {
-        compute(program, graphs, calls, Some(r))
-            .into_iter()
-            .map(|v| v.and_then(|v| v.p))
-            .collect()
-    };
-    let top = p_at(MAX_R);
-    let mut lo = vec![0u64; n];
-    let mut hi = vec![MAX_R; n];
-    // one evaluation of the program serves every task asking for that R
     let mut cache: HashMap<u64, Vec<Option<f64>>> = HashMap::new();
-    for _ in 0..11 {
-        let mids: Vec<u64> = (0..n).map(|t| lo[t] + (hi[t] - lo[t]) / 2).collect();
+    let mut p_at = |r: u64, t: usize| -> Option<f64> {
+        cache
+            .entry(r)
+            .or_insert_with(|| {
+                compute(program, graphs, calls, Some(r))
+                    .into_iter()
+                    .map(|v| v.and_then(|v| v.p))
+                    .collect()
+            })
+            .get(t)
+            .copied()
+            .flatten()
+    };
+    // gallop: the first R of 0, 1, 3, 7, …, MAX_R meeting the goal
+    let mut lo = vec![0u64; n];
+    let mut hi: Vec<Option<u64>> = vec![None; n];
+    let mut done = vec![false; n];
+    let mut r = 0u64;
+    loop {
         for t in 0..n {
-            if lo[t] >= hi[t] {
+            if done[t] {
                 continue;
             }
-            let p = cache.entry(mids[t]).or_insert_with(|| p_at(mids[t]))[t];
-            match p {
-                Some(p) if p >= goal => hi[t] = mids[t],
-                _ => lo[t] = mids[t] + 1,
+            match p_at(r, t) {
+                Some(p) if p >= goal => {
+                    hi[t] = Some(r);
+                    done[t] = true;
+                }
+                // no probability (an action without `:p`): none at any R
+                None => done[t] = true,
+                Some(_) => lo[t] = r + 1,
             }
         }
+        if r == MAX_R || done.iter().all(|d| *d) {
+            break;
+        }
+        r = (r * 2 + 1).min(MAX_R);
     }
     (0..n)
-        .map(|t| match top[t] {
-            None => None,
-            Some(p) if p < goal => Some(None),
-            Some(_) => Some(Some(lo[t].min(hi[t]))),
+        .map(|t| {
+            let Some(mut h) = hi[t] else {
+                // never met: out of reach (Some(None)), or no probability
+                return p_at(MAX_R, t).map(|_| None);
+            };
+            let mut l = lo[t].min(h);
+            while l < h {
+                let mid = l + (h - l) / 2;
+                match p_at(mid, t) {
+                    Some(p) if p >= goal => h = mid,
+                    _ => l = mid + 1,
+                }
+            }
+            Some(Some(h))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The galloping search finds what trying every R in turn finds.
+    #[test]
+    fn retry_for_target_is_the_smallest_r_reaching_the_goal() {
+        let src = r#"
+use std.{non_empty}
+generator g = llm(model: "m")
+action a(x: Text) -> Text { :generate g "{x}" :guard non_empty :retry 1 :p 0.6 }
+action b(x: Text) -> Text { :generate g "{x}" :guard non_empty :retry 1 :p 0.9 }
+action c(x: Text) -> Text { :generate g "{x}" :guard non_empty :retry 1 }
+task one(x: Text) -> Text { method m { :subtasks (s: a(x)) :result s } }
+task many(x: Text) -> Text {
+  method m {
+    :subtasks (s1: a(x), s2: b(s1), s3: a(s2), s4: b(s3), s5: a(s4))
+    :ordering (s1 ; s2 ; s3 ; s4 ; s5)
+    :result s5
+  }
+}
+task unknown(x: Text) -> Text { method m { :subtasks (s: c(x)) :result s } }
+"#;
+        let checked = crate::check::check_source("t.guardflow", src);
+        assert!(!checked.has_errors(), "{:#?}", checked.diagnostics);
+        let program = checked.program.unwrap();
+        let graphs = checked.verified.unwrap().graphs;
+        let calls = CallGraph::new(&program);
+        let p = |r: u64| -> Vec<Option<f64>> {
+            compute(&program, &graphs, &calls, Some(r))
+                .into_iter()
+                .map(|v| v.and_then(|v| v.p))
+                .collect()
+        };
+        let by_r: Vec<Vec<Option<f64>>> = (0..=1000).map(p).collect();
+        for goal in [0.3, 0.6, 0.9, 0.99, 0.999_999, 1.0] {
+            let found = retry_for(&program, &graphs, &calls, goal);
+            for (t, got) in found.iter().enumerate() {
+                let want = match by_r[0][t] {
+                    None => None,
+                    Some(_) => Some((0..=1000u64).find(|&r| by_r[r as usize][t] >= Some(goal))),
+                };
+                assert_eq!(*got, want, "task {t}, goal {goal}");
+            }
+        }
+        // the probabilities of `one`: reached at 0 for 0.3, later for more
+        let one = retry_for(&program, &graphs, &calls, 0.99)[0];
+        assert_eq!(one, Some(Some(5)));
+    }
 }
