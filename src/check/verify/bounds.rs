@@ -691,10 +691,8 @@ task unknown(x: Text) -> Text { method m { :subtasks (s: c(x)) :result s } }
         for goal in [0.3, 0.6, 0.9, 0.99, 0.999_999, 1.0] {
             let found = retry_for(&program, &graphs, &calls, goal);
             for (t, got) in found.iter().enumerate() {
-                let want = match by_r[0][t] {
-                    None => None,
-                    Some(_) => Some((0..=1000u64).find(|&r| by_r[r as usize][t] >= Some(goal))),
-                };
+                let want =
+                    by_r[0][t].map(|_| (0..=1000u64).find(|&r| by_r[r as usize][t] >= Some(goal)));
                 assert_eq!(*got, want, "task {t}, goal {goal}");
             }
         }
