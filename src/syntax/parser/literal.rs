@@ -13,7 +13,14 @@ pub(super) enum Number {
 }
 
 pub(super) fn number(text: &str) -> Number {
-    let clean: String = text.chars().filter(|&c| c != '_').collect();
+    let clean: std::borrow::Cow<str> = if text.contains('_') {
+        text.chars()
+            .filter(|&c| c != '_')
+            .collect::<String>()
+            .into()
+    } else {
+        text.into()
+    };
     let unit_start = clean
         .find(|c: char| c.is_ascii_alphabetic())
         .unwrap_or(clean.len());
