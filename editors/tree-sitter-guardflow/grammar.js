@@ -57,6 +57,11 @@ function commaSep(rule) {
   return optional(commaSep1(rule));
 }
 
+/// A name in a type position.
+function typeName($) {
+  return alias($.identifier, $.type_identifier);
+}
+
 const PREC = { or: 1, and: 2, not: 3 };
 
 const guardflow = grammar({
@@ -108,7 +113,7 @@ const guardflow = grammar({
 
     type_declaration: $ => seq(
       kw('type'),
-      field('name', $.type_identifier),
+      field('name', typeName($)),
       '=',
       field('type', $._type),
     ),
@@ -169,12 +174,11 @@ const guardflow = grammar({
 
     _type: $ => choice($.union_type, $._type_atom),
     union_type: $ => seq($._type_atom, repeat1(seq('|', $._type_atom))),
-    _type_atom: $ => choice($.list_type, $.record_type, $.generic_type, $.type_identifier),
-    generic_type: $ => seq(field('name', $.type_identifier), '<', field('argument', $._type), '>'),
+    _type_atom: $ => choice($.list_type, $.record_type, $.generic_type, typeName($)),
+    generic_type: $ => seq(field('name', typeName($)), '<', field('argument', $._type), '>'),
     list_type: $ => seq('[', $._type, ']'),
     record_type: $ => seq('{', commaSep($.field_declaration), '}'),
     field_declaration: $ => seq(field('name', $.identifier), ':', field('type', $._type)),
-    type_identifier: $ => alias($.identifier, $.type_identifier),
 
     // ─── actions ─────────────────────────────────────────────────────────
 

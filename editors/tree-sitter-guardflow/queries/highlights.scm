@@ -1,15 +1,48 @@
-; Guardflow highlights. Specific patterns come first: tree-sitter's
-; highlighter (and Helix) take the first pattern that matches a node.
+; Guardflow highlights. General patterns come first, specific ones after:
+; where several patterns match a node, the last one wins (tree-sitter's
+; highlighter, Neovim).
+
+; Operators and punctuation
+[
+  "->"
+  "||"
+  "&&"
+  "!"
+  "|"
+  "*"
+  "="
+  "<"
+  ">"
+  "<="
+  ">="
+  "=="
+  ";"
+] @operator
+[
+  "("
+  ")"
+  "["
+  "]"
+  "{"
+  "}"
+] @punctuation.bracket
+[
+  ","
+  "."
+  ":"
+] @punctuation.delimiter
+
+; Names
+(identifier) @variable
 
 ; Comments
 (doc_comment) @comment.documentation
 (comment) @comment
 
 ; Strings
-(interpolation
-  "{" @punctuation.special
-  path: (interpolation_path) @variable
-  "}" @punctuation.special)
+(interpolation "{" @punctuation.special)
+(interpolation "}" @punctuation.special)
+(interpolation_path) @variable
 (escape_sequence) @string.escape
 (string) @string
 
@@ -72,32 +105,3 @@
 (call function: (identifier) @function.call)
 (argument name: (identifier) @variable.parameter)
 
-; Operators and punctuation
-[
-  "->"
-  "||"
-  "&&"
-  "!"
-  "|"
-  "*"
-  "="
-  "<"
-  ">"
-  "<="
-  ">="
-  "=="
-  ";"
-] @operator
-[
-  "("
-  ")"
-  "["
-  "]"
-  "{"
-  "}"
-] @punctuation.bracket
-[
-  ","
-  "."
-  ":"
-] @punctuation.delimiter
