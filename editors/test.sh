@@ -55,6 +55,17 @@ test_tree_sitter() {
   # `parse` fails when a file has an ERROR or MISSING node
   "$ts" parse --quiet $(guardflow_files)
   echo "parsed $(guardflow_files | wc -l) files without errors"
+  # the other queries compile against the grammar and find what they are for
+  local sample=$root/editors/test/sample.guardflow folds definitions
+  "$ts" query queries/locals.scm $(guardflow_files) >/dev/null
+  "$ts" query queries/folds.scm $(guardflow_files) >/dev/null
+  folds=$("$ts" query queries/folds.scm "$sample" | grep -c 'capture: 0 - fold' || true)
+  definitions=$("$ts" query queries/locals.scm "$sample" | grep -c 'local.definition' || true)
+  if [ "$folds" -lt 10 ] || [ "$definitions" -lt 8 ]; then
+    echo "queries: $folds folds, $definitions local definitions in the sample" >&2
+    exit 1
+  fi
+  echo "queries: $folds folds and $definitions local definitions in the sample"
 }
 
 test_vim() {

@@ -23,13 +23,19 @@ fn words<'a>(it: impl IntoIterator<Item = &'a str>) -> Words {
 /// The text between `start` and the next `end` after it.
 fn between<'a>(text: &'a str, start: &str, end: &str) -> &'a str {
     let from = text.find(start).unwrap_or_else(|| panic!("no {start:?}")) + start.len();
-    let len = text[from..].find(end).unwrap_or_else(|| panic!("no {end:?} after {start:?}"));
+    let len = text[from..]
+        .find(end)
+        .unwrap_or_else(|| panic!("no {end:?} after {start:?}"));
     &text[from..from + len]
 }
 
 /// Every `"…"` string in `text`.
 fn quoted(text: &str, quote: char) -> Words {
-    text.split(quote).skip(1).step_by(2).map(str::to_string).collect()
+    text.split(quote)
+        .skip(1)
+        .step_by(2)
+        .map(str::to_string)
+        .collect()
 }
 
 // ─── the language ─────────────────────────────────────────────────────────
@@ -47,7 +53,9 @@ fn pest() -> Sets {
     let mut keywords = Words::new();
     let mut properties = Words::new();
     for line in text.lines() {
-        let Some((rule, body)) = line.split_once('=') else { continue };
+        let Some((rule, body)) = line.split_once('=') else {
+            continue;
+        };
         let literal = quoted(body, '"').into_iter().next();
         match (rule.trim(), literal) {
             (r, Some(word)) if r.starts_with("kw_") => {
@@ -62,7 +70,11 @@ fn pest() -> Sets {
         }
     }
     let combinators = quoted(between(&text, "combinator_name = @{", "~"), '"');
-    Sets { keywords, properties, combinators }
+    Sets {
+        keywords,
+        properties,
+        combinators,
+    }
 }
 
 // ─── the editors ──────────────────────────────────────────────────────────
@@ -94,7 +106,11 @@ fn textmate() -> Sets {
         repo["combinators"]["match"].as_str().expect("combinators"),
         r"\b(",
     );
-    Sets { keywords, properties, combinators }
+    Sets {
+        keywords,
+        properties,
+        combinators,
+    }
 }
 
 fn tree_sitter() -> Sets {
@@ -112,8 +128,16 @@ fn vim() -> Sets {
     let mut keywords = Words::new();
     for line in text.lines() {
         let mut parts = line.split_whitespace();
-        if let (Some("syntax"), Some("keyword"), Some(group)) = (parts.next(), parts.next(), parts.next()) {
-            if ["guardflowImport", "guardflowDeclaration", "guardflowKeyword"].contains(&group) {
+        if let (Some("syntax"), Some("keyword"), Some(group)) =
+            (parts.next(), parts.next(), parts.next())
+        {
+            if [
+                "guardflowImport",
+                "guardflowDeclaration",
+                "guardflowKeyword",
+            ]
+            .contains(&group)
+            {
                 keywords.extend(parts.map(str::to_string));
             }
         }
@@ -137,7 +161,10 @@ fn emacs() -> Sets {
     Sets {
         keywords: list("guardflow-keywords"),
         properties: list("guardflow-properties"),
-        combinators: quoted(between(&text, "(defconst guardflow-combinators '(", ")"), '"'),
+        combinators: quoted(
+            between(&text, "(defconst guardflow-combinators '(", ")"),
+            '"',
+        ),
     }
 }
 
@@ -154,7 +181,12 @@ fn assert_same(what: &str, editor: &str, expected: &Words, got: &Words) {
 fn the_lexer_knows_the_keywords_of_the_grammar() {
     let grammar = pest();
     assert_eq!(grammar.keywords.len(), 15, "{:?}", grammar.keywords);
-    assert_same("keywords", "the lexer's KEYWORDS", &grammar.keywords, &words(KEYWORDS.iter().copied()));
+    assert_same(
+        "keywords",
+        "the lexer's KEYWORDS",
+        &grammar.keywords,
+        &words(KEYWORDS.iter().copied()),
+    );
     // and each has its own token
     let text = read("src/syntax/lexer.rs");
     let tokens: Words = text
@@ -164,14 +196,22 @@ fn the_lexer_knows_the_keywords_of_the_grammar() {
         .filter(|w| !w.is_empty() && w.chars().all(|c| c.is_ascii_lowercase()))
         .filter(|w| w != "true" && w != "false")
         .collect();
-    assert_same("keywords", "the lexer's #[token]s", &grammar.keywords, &tokens);
+    assert_same(
+        "keywords",
+        "the lexer's #[token]s",
+        &grammar.keywords,
+        &tokens,
+    );
 }
 
 #[test]
 fn every_editor_grammar_has_the_keywords_properties_and_combinators_of_pest() {
     let grammar = pest();
     assert!(grammar.properties.len() >= 27, "{:?}", grammar.properties);
-    assert_eq!(grammar.combinators, words(["all", "any", "majority", "par"]));
+    assert_eq!(
+        grammar.combinators,
+        words(["all", "any", "majority", "par"])
+    );
     for (editor, sets) in [
         ("the TextMate grammar", textmate()),
         ("the tree-sitter grammar", tree_sitter()),
@@ -180,7 +220,12 @@ fn every_editor_grammar_has_the_keywords_properties_and_combinators_of_pest() {
     ] {
         assert_same("keywords", editor, &grammar.keywords, &sets.keywords);
         assert_same("properties", editor, &grammar.properties, &sets.properties);
-        assert_same("combinators", editor, &grammar.combinators, &sets.combinators);
+        assert_same(
+            "combinators",
+            editor,
+            &grammar.combinators,
+            &sets.combinators,
+        );
     }
 }
 
@@ -253,12 +298,18 @@ fn expand(body: &str) -> String {
 
 fn assert_parses(what: &str, src: &str) {
     let (_, errors) = guardflow::syntax::parse(FileId(0), src);
-    assert!(errors.is_empty(), "{what} does not parse: {errors:?}\n{src}");
+    assert!(
+        errors.is_empty(),
+        "{what} does not parse: {errors:?}\n{src}"
+    );
 }
 
 #[test]
 fn snippet_placeholders_expand_to_their_defaults() {
-    assert_eq!(expand("a ${1:b} ${2|c,d|}$0 \\$ ${3:x{${4:y}\\}}"), "a b c $ x{y}");
+    assert_eq!(
+        expand("a ${1:b} ${2|c,d|}$0 \\$ ${3:x{${4:y}\\}}"),
+        "a b c $ x{y}"
+    );
 }
 
 #[test]
