@@ -7,7 +7,8 @@
 #   tree-sitter  generate, the corpus and highlight tests, and every
 #                example parses with no ERROR or MISSING node
 #   vim          syntax groups at chosen places (synIDattr), filetype
-#                detection and the ftplugin
+#                detection and the ftplugin; re-indenting every workflow
+#                changes nothing
 #   emacs        byte-compiles without warnings; ERT: faces, indentation,
 #                comments
 #
@@ -72,6 +73,8 @@ test_vim() {
   need vim "apt-get install vim"
   vim -Nu NONE -i NONE -es -S editors/vim/test/syntax.vim -- editors/test/sample.guardflow
   echo "vim: syntax, filetype and ftplugin checks passed"
+  vim -Nu NONE -i NONE -es -S editors/vim/test/indent.vim -- $(guardflow_files)
+  echo "vim: re-indenting $(guardflow_files | wc -l) files changed nothing"
 }
 
 test_emacs() {

@@ -64,6 +64,9 @@ syntax keyword guardflowTodo TODO FIXME XXX NOTE contained
 syntax match guardflowComment "//.*$" contains=guardflowTodo,@Spell
 syntax match guardflowDocComment "///\%(/\)\@!.*$" contains=guardflowTodo,@Spell
 
+" """ strings span lines: always parse from the start (files are small)
+syntax sync fromstart
+
 " Blocks fold
 syntax region guardflowBlock start=/{/ end=/}/ transparent fold
 
