@@ -2,6 +2,7 @@
 
 mod cli;
 mod docs;
+mod editors;
 mod exact_bounds;
 mod examples;
 mod fuzz;

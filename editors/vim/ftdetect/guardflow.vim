@@ -1,0 +1,2 @@
+" Guardflow files: *.guardflow
+autocmd BufRead,BufNewFile *.guardflow setfiletype guardflow
