@@ -2,10 +2,13 @@
 
 mod cli;
 mod docs;
+mod effects;
 mod exact_bounds;
 mod examples;
 mod fuzz;
+mod human;
 mod ir;
+mod llm;
 mod run;
 mod support;
 mod ui;

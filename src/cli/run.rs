@@ -41,10 +41,16 @@ pub struct Args {
     /// Colour the output
     #[arg(long, value_enum, default_value = "auto")]
     color: ColorChoice,
+    /// Approve every artifact the `human` guard would ask a person about
+    #[arg(long, short = 'y')]
+    yes: bool,
 }
 
 pub fn run(args: Args) -> u8 {
     let mut engine = Engine::new();
+    if args.yes {
+        crate::stdlib::register_human_guard(&mut engine, true);
+    }
     let workflow = match engine.compile_file(&args.file) {
         Ok(w) => w,
         Err(e) => {
@@ -247,6 +253,13 @@ fn print_summary(report: &RunReport, color: bool) {
         "  {dim}generator calls: {}{bound}; guard runs: {}{reset}",
         report.generator_calls, report.guard_runs
     );
+    let tokens = |f: fn(&crate::runtime::AttemptRecord) -> Option<u64>| {
+        report.attempts.iter().filter_map(f).sum::<u64>()
+    };
+    let (completion, prompt) = (tokens(|a| a.tokens), tokens(|a| a.prompt_tokens));
+    if completion + prompt > 0 {
+        eprintln!("  {dim}tokens: {prompt} prompt, {completion} generated{reset}");
+    }
     if let Some(result) = &report.result {
         println!("{}", text_of(result));
     }
