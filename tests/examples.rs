@@ -156,3 +156,94 @@ fn the_tdd_example_runs_against_a_model_server() {
         "{prompt}"
     );
 }
+
+fn json_events(args: &[&str]) -> Vec<serde_json::Value> {
+    let o = std::process::Command::new(crate::support::bin())
+        .args(args)
+        .arg("--json")
+        .output()
+        .expect("runs");
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+/// The bug-fix flow escalates from the patch to the localisation: two
+/// failed patches (pytest, for real), then `locate` again with pytest's
+/// report in its prompt, then a patch that passes.
+#[test]
+fn the_bugfix_example_escalates_from_the_patch_to_the_localisation() {
+    let events = json_events(&[
+        "run",
+        "examples/bugfix.guardflow",
+        "--input",
+        "report=last_item([1, 2, 3]) raises IndexError",
+        "--input",
+        "code=def first_item(xs):\n    return xs[0]\n\ndef last_item(xs):\n    return xs[len(xs)]\n",
+        "--replay",
+        "examples/fixtures/bugfix.jsonl",
+    ]);
+    let trail: Vec<String> = events
+        .iter()
+        .filter_map(|e| match e["event"].as_str() {
+            Some("attempt") => Some(format!(
+                "{} {} {}",
+                e["action"].as_str()?,
+                e["attempt"],
+                e["verdict"].as_str()?
+            )),
+            Some("escalated") => Some(format!("escalated to {}", e["target"].as_str()?)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        trail,
+        [
+            "reproduce 1 pass",
+            "locate 1 pass",
+            "patch 1 fail",
+            "patch 2 fail",
+            "escalated to l",
+            "locate 2 pass",
+            "patch 3 pass",
+        ]
+    );
+    let relocate = events
+        .iter()
+        .find(|e| e["event"] == "attempt" && e["action"] == "locate" && e["attempt"] == 2)
+        .expect("the second localisation");
+    let prompt = relocate["prompt"].as_str().unwrap_or("");
+    assert!(
+        prompt.contains("A later step, `p`, kept failing"),
+        "{prompt}"
+    );
+    assert!(prompt.contains("test_last_item"), "{prompt}");
+}
+
+/// The operations flow runs its effects for real: the piped proposal is
+/// refused by the `:pre-guard` (no outcome), the next one runs.
+#[test]
+fn the_triage_example_runs_its_effects() {
+    let events = json_events(&[
+        "run",
+        "examples/triage.guardflow",
+        "--input",
+        "log=fixtures/service.log",
+        "--replay",
+        "examples/fixtures/triage.jsonl",
+    ]);
+    let attempts: Vec<&serde_json::Value> =
+        events.iter().filter(|e| e["event"] == "attempt").collect();
+    assert_eq!(attempts.len(), 3);
+    assert!(attempts[0].get("outcome").is_none(), "{}", attempts[0]);
+    assert_eq!(attempts[1]["outcome"]["stdout"], "2\n", "{}", attempts[1]);
+    let tail = attempts[2]["outcome"]["stdout"].as_str().unwrap_or("");
+    assert_eq!(tail.lines().count(), 5, "{tail}");
+}

@@ -57,7 +57,7 @@ fn the_human_generator_reads_answers_ending_at_a_single_dot() {
         dir.path(),
         r#"human(prompt: "You are the writer.")"#,
         r#"contains("ok")"#,
-        ":retry 1",
+        ":retry 1 :timeout 30s",
     );
     let ran = run(
         dir.path(),
@@ -80,7 +80,7 @@ fn the_human_generator_reads_answers_ending_at_a_single_dot() {
 #[test]
 fn the_human_generator_fails_clearly_when_input_ends() {
     let dir = tempfile::tempdir().expect("tempdir");
-    write_flow(dir.path(), "human()", "true", ":retry 2");
+    write_flow(dir.path(), "human()", "true", ":retry 2 :timeout 30s");
     let ran = run(dir.path(), &[], Some(""));
     assert_eq!(ran.code, Some(1), "{}", ran.all());
     assert!(

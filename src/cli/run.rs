@@ -260,6 +260,18 @@ fn print_summary(report: &RunReport, color: bool) {
     if completion + prompt > 0 {
         eprintln!("  {dim}tokens: {prompt} prompt, {completion} generated{reset}");
     }
+    for a in &report.attempts {
+        let Some(outcome) = &a.outcome else { continue };
+        let field = |k: &str| outcome.get(k).map(|v| text_of(v).into_owned());
+        let command = field("command").unwrap_or_default();
+        let code = field("exit_code").unwrap_or_default();
+        eprintln!("  {}: ran `{command}`, exit status {code}", a.action);
+        let out = field("stdout").unwrap_or_default();
+        let out = crate::stdlib::process::tail(&out, 10, 2000);
+        for line in out.lines().filter(|l| !l.is_empty()) {
+            eprintln!("    {dim}{line}{reset}");
+        }
+    }
     if let Some(result) = &report.result {
         println!("{}", text_of(result));
     }

@@ -432,15 +432,7 @@ impl Generator for Llm {
             let mut tries = 0u32;
             loop {
                 let left = deadline.saturating_duration_since(Instant::now());
-                let outcome = if left.is_zero() {
-                    Exchange::Transient {
-                        message: format!("no answer within {}", show_duration(timeout)),
-                        after: None,
-                        unreachable: false,
-                    }
-                } else {
-                    self.exchange(client, &endpoint, &body, left).await
-                };
+                let outcome = self.exchange(client, &endpoint, &body, left).await;
                 let (message, after, unreachable) = match outcome {
                     Exchange::Answer(a) => return Ok(a),
                     Exchange::Garbage(m) => return Err(GenError::retryable(m)),
