@@ -89,9 +89,12 @@ pub fn run(args: Args) -> u8 {
         Err(e) => return super::fail(e),
     };
     let report = rt.block_on(async {
+        // the Ctrl-C handler is installed when its branch is first polled:
+        // before the run starts anything that a Ctrl-C should cancel
         tokio::select! {
-            report = started.execute() => report,
+            biased;
             _ = tokio::signal::ctrl_c() => started.cancelled("cancelled by Ctrl-C"),
+            report = started.execute() => report,
         }
     });
     if let Some(p) = progress {
