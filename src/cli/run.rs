@@ -72,7 +72,7 @@ pub fn run(args: Args) -> u8 {
             }
         });
         None
-    } else if std::io::stderr().is_terminal() {
+    } else if std::io::stderr().is_terminal() && !asks_a_person(&workflow.program, args.yes) {
         let p = Arc::new(Progress::new());
         let q = p.clone();
         engine.on_event(move |e| q.event(e));
@@ -277,5 +277,67 @@ fn print_summary(report: &RunReport, color: bool) {
     }
     if let Some(result) = &report.result {
         println!("{}", text_of(result));
+    }
+}
+
+/// Whether a run may ask a person on the terminal (a `human` generator,
+/// or the `human` guard without `--yes`): then the live view, which
+/// redraws stderr, stays off so the questions stay readable.
+fn asks_a_person(program: &Program, yes: bool) -> bool {
+    use crate::check::ir::ExternKind;
+    let human = |kind: ExternKind| {
+        program
+            .externs
+            .iter()
+            .position(|e| e.kind == kind && e.name == "human")
+    };
+    if let Some(g) = human(ExternKind::Generator) {
+        if program.generators.iter().any(|i| i.kind.index() == g) {
+            return true;
+        }
+    }
+    let Some(guard) = human(ExternKind::Guard).filter(|_| !yes) else {
+        return false;
+    };
+    // a guard call refers to it as {"kind": "extern", "id": N}
+    let want = serde_json::json!({"kind": "extern", "id": guard});
+    fn mentions(v: &serde_json::Value, want: &serde_json::Value) -> bool {
+        match v {
+            serde_json::Value::Object(m) => {
+                (m.get("kind") == want.get("kind") && m.get("id") == want.get("id") && m.len() == 2)
+                    || m.values().any(|x| mentions(x, want))
+            }
+            serde_json::Value::Array(a) => a.iter().any(|x| mentions(x, want)),
+            _ => false,
+        }
+    }
+    serde_json::to_value(program).is_ok_and(|v| {
+        ["actions", "guards"]
+            .iter()
+            .any(|k| v.get(*k).is_some_and(|x| mentions(x, &want)))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::asks_a_person;
+
+    fn program(generator: &str, guard: &str) -> crate::check::ir::Program {
+        let source = format!(
+            "use std.{{human, non_empty}}\ngenerator g = {generator}\n\
+             action a() -> Text {{ :generate g \"p\" :guard non_empty && {guard} :retry 0 :timeout 1m }}\n"
+        );
+        crate::check::check_source("t.guardflow", &source)
+            .program
+            .expect("checks")
+    }
+
+    #[test]
+    fn the_live_view_stays_off_when_a_person_may_be_asked() {
+        let replay = r#"replay("r.jsonl")"#;
+        assert!(!asks_a_person(&program(replay, "true"), false));
+        assert!(asks_a_person(&program(replay, "human(\"ok?\")"), false));
+        assert!(!asks_a_person(&program(replay, "human(\"ok?\")"), true));
+        assert!(asks_a_person(&program("human()", "true"), true));
     }
 }
