@@ -10,6 +10,7 @@ mod human;
 mod ir;
 mod llm;
 mod run;
+mod runners;
 mod support;
 mod ui;
 mod verify;
