@@ -125,7 +125,13 @@ fn the_tdd_example_runs_against_a_model_server() {
     ])
     .env("GUARDFLOW_LLM_BASE_URL", server.url())
     .env_remove("GUARDFLOW_LLM_API_KEY")
-    .env_remove("OPENAI_API_KEY");
+    .env_remove("OPENAI_API_KEY")
+    .env_remove("HTTP_PROXY")
+    .env_remove("http_proxy")
+    .env_remove("HTTPS_PROXY")
+    .env_remove("https_proxy")
+    .env_remove("ALL_PROXY")
+    .env_remove("all_proxy");
     let ran = crate::support::run_bounded(cmd, std::time::Duration::from_secs(300));
     assert_eq!(ran.code, Some(0), "{}", ran.all());
     assert!(

@@ -24,7 +24,13 @@ fn run_flow(source: &str, base: &str, extra: &[&str]) -> Ran {
         .args(extra)
         .env("GUARDFLOW_LLM_BASE_URL", base)
         .env("GUARDFLOW_LLM_API_KEY", KEY)
-        .env_remove("OPENAI_API_KEY");
+        .env_remove("OPENAI_API_KEY")
+        .env_remove("HTTP_PROXY")
+        .env_remove("http_proxy")
+        .env_remove("HTTPS_PROXY")
+        .env_remove("https_proxy")
+        .env_remove("ALL_PROXY")
+        .env_remove("all_proxy");
     let ran = run_bounded(cmd, Duration::from_secs(120));
     assert!(
         !ran.all().contains(KEY),
