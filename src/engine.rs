@@ -477,6 +477,16 @@ impl Engine {
                 .iter()
                 .map(|a| Arc::from(a.output.to_string()))
                 .collect(),
+            output_schemas: program
+                .actions
+                .iter()
+                .map(|a| match &a.output {
+                    crate::check::ir::Ty::Json { .. } => {
+                        Some(Arc::new(crate::stdlib::json::schema_of(&a.output)))
+                    }
+                    _ => None,
+                })
+                .collect(),
             observer: self.observer.clone(),
             guard_timeout: program.defaults.timeout_ms.map(Duration::from_millis),
             counters: Counters::default(),

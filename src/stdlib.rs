@@ -7,14 +7,18 @@
 //! API a host uses.
 
 pub mod generators;
+pub mod human;
+pub mod imports;
 pub mod json;
+pub mod llm;
 pub mod process;
 pub mod python;
 mod register;
+pub mod shell;
 pub mod syntax;
 pub mod text;
 
-pub use register::register;
+pub use register::{register, register_human_guard};
 
 /// (display name, text) of every standard library file; the prelude first.
 pub const FILES: &[(&str, &str)] = &[

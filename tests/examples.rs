@@ -58,7 +58,13 @@ fn the_examples_tests_pass() {
         out.contains("test examples/tdd.guardflow :: tdd succeeds on the recorded run ... ok"),
         "{out}"
     );
-    assert!(out.trim_end().ends_with("3 passed, 0 failed"), "{out}");
+    for name in [
+        "examples/bugfix.guardflow :: a wrong localisation is revised after the patch fails twice ... ok",
+        "examples/triage.guardflow :: a proposal outside the allowed commands is refused before it runs ... ok",
+    ] {
+        assert!(out.contains(name), "{out}");
+    }
+    assert!(out.trim_end().ends_with("5 passed, 0 failed"), "{out}");
 }
 
 /// `examples/embed.rs`, built by `cargo test`, runs and succeeds.
@@ -91,4 +97,159 @@ fn the_embedding_example_runs() {
     assert!(out.contains("success: true, generator calls: 2"), "{out}");
     assert!(out.contains("def add(a: int, b: int) -> int:"), "{out}");
     assert!(err.contains("write_function attempt 1: Fail typed_defs: line 1: `def add(a: int, b: int):` has no return type annotation"), "{err}");
+}
+
+/// The TDD pipeline against a model server on loopback: the server
+/// answers with the recorded completions, pytest judges the code for real
+/// (the first implementation fails a test, the second passes).
+#[test]
+fn the_tdd_example_runs_against_a_model_server() {
+    use crate::support::model_server::{ModelServer, Reply};
+    let recording = std::fs::read_to_string("examples/fixtures/tdd.jsonl").expect("recording");
+    let script: Vec<Reply> = recording
+        .lines()
+        .filter(|l| l.trim_start().starts_with('{'))
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).expect("a recorded line");
+            Reply::chat(v["output"].as_str().expect("an output"))
+        })
+        .collect();
+    assert_eq!(script.len(), 3);
+    let server = ModelServer::start(script);
+    let mut cmd = std::process::Command::new(crate::support::bin());
+    cmd.args([
+        "run",
+        "examples/tdd.guardflow",
+        "--input",
+        "spec=a Stack class with push, pop, peek and is_empty",
+    ])
+    .env("GUARDFLOW_LLM_BASE_URL", server.url())
+    .env_remove("GUARDFLOW_LLM_API_KEY")
+    .env_remove("OPENAI_API_KEY")
+    .env_remove("HTTP_PROXY")
+    .env_remove("http_proxy")
+    .env_remove("HTTPS_PROXY")
+    .env_remove("https_proxy")
+    .env_remove("ALL_PROXY")
+    .env_remove("all_proxy");
+    let ran = crate::support::run_bounded(cmd, std::time::Duration::from_secs(300));
+    assert_eq!(ran.code, Some(0), "{}", ran.all());
+    assert!(
+        ran.stdout.contains("return self.items.pop()"),
+        "{}",
+        ran.all()
+    );
+    assert!(ran.stderr.contains("`tdd` succeeded"), "{}", ran.stderr);
+    assert!(
+        ran.stderr.contains("tokens: 33 prompt, 21 generated"),
+        "{}",
+        ran.stderr
+    );
+    let seen = server.requests();
+    assert_eq!(seen.len(), 3);
+    let first = seen[0].json();
+    assert_eq!(first["model"], "qwen2.5-coder:7b");
+    assert_eq!(
+        first["messages"][0]["content"],
+        "You are a careful Python test engineer."
+    );
+    assert_eq!(first["max_tokens"], 1200);
+    // pytest's report went back to the model with the second implementation request
+    let third = seen[2].json();
+    let prompt = third["messages"][1]["content"].as_str().unwrap_or("");
+    assert!(
+        prompt.contains("test_push_then_pop_returns_the_last_item"),
+        "{prompt}"
+    );
+}
+
+fn json_events(args: &[&str]) -> Vec<serde_json::Value> {
+    let o = std::process::Command::new(crate::support::bin())
+        .args(args)
+        .arg("--json")
+        .output()
+        .expect("runs");
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+/// The bug-fix flow escalates from the patch to the localisation: two
+/// failed patches (pytest, for real), then `locate` again with pytest's
+/// report in its prompt, then a patch that passes.
+#[test]
+fn the_bugfix_example_escalates_from_the_patch_to_the_localisation() {
+    let events = json_events(&[
+        "run",
+        "examples/bugfix.guardflow",
+        "--input",
+        "report=last_item([1, 2, 3]) raises IndexError",
+        "--input",
+        "code=def first_item(xs):\n    return xs[0]\n\ndef last_item(xs):\n    return xs[len(xs)]\n",
+        "--replay",
+        "examples/fixtures/bugfix.jsonl",
+    ]);
+    let trail: Vec<String> = events
+        .iter()
+        .filter_map(|e| match e["event"].as_str() {
+            Some("attempt") => Some(format!(
+                "{} {} {}",
+                e["action"].as_str()?,
+                e["attempt"],
+                e["verdict"].as_str()?
+            )),
+            Some("escalated") => Some(format!("escalated to {}", e["target"].as_str()?)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        trail,
+        [
+            "reproduce 1 pass",
+            "locate 1 pass",
+            "patch 1 fail",
+            "patch 2 fail",
+            "escalated to l",
+            "locate 2 pass",
+            "patch 3 pass",
+        ]
+    );
+    let relocate = events
+        .iter()
+        .find(|e| e["event"] == "attempt" && e["action"] == "locate" && e["attempt"] == 2)
+        .expect("the second localisation");
+    let prompt = relocate["prompt"].as_str().unwrap_or("");
+    assert!(
+        prompt.contains("A later step, `p`, kept failing"),
+        "{prompt}"
+    );
+    assert!(prompt.contains("test_last_item"), "{prompt}");
+}
+
+/// The operations flow runs its effects for real: the piped proposal is
+/// refused by the `:pre-guard` (no outcome), the next one runs.
+#[test]
+fn the_triage_example_runs_its_effects() {
+    let events = json_events(&[
+        "run",
+        "examples/triage.guardflow",
+        "--input",
+        "log=fixtures/service.log",
+        "--replay",
+        "examples/fixtures/triage.jsonl",
+    ]);
+    let attempts: Vec<&serde_json::Value> =
+        events.iter().filter(|e| e["event"] == "attempt").collect();
+    assert_eq!(attempts.len(), 3);
+    assert!(attempts[0].get("outcome").is_none(), "{}", attempts[0]);
+    assert_eq!(attempts[1]["outcome"]["stdout"], "2\n", "{}", attempts[1]);
+    let tail = attempts[2]["outcome"]["stdout"].as_str().unwrap_or("");
+    assert_eq!(tail.lines().count(), 5, "{tail}");
 }

@@ -3,12 +3,16 @@
 mod cli;
 mod docs;
 mod editors;
+mod effects;
 mod exact_bounds;
 mod examples;
 mod fuzz;
+mod human;
 mod ir;
+mod llm;
 mod parse_paths;
 mod run;
+mod runners;
 mod support;
 mod ui;
 mod verify;

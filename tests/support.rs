@@ -1,6 +1,9 @@
 //! Helpers shared by the test modules.
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use guardflow::check::{self, Checked};
 use guardflow::diagnostics;
@@ -62,4 +65,89 @@ pub fn assert_process_ends(pid: &str, what: &str) {
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
     panic!("{what} {pid} still runs: {stat}");
+}
+
+/// A scripted model server on loopback.
+pub mod model_server;
+
+/// What a run printed.
+pub struct Ran {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Ran {
+    pub fn all(&self) -> String {
+        format!("{}\n{}", self.stdout, self.stderr)
+    }
+
+    /// The `attempt` events of a `--json` run.
+    pub fn attempts(&self) -> Vec<serde_json::Value> {
+        self.events()
+            .into_iter()
+            .filter(|e| e["event"] == "attempt")
+            .collect()
+    }
+
+    pub fn events(&self) -> Vec<serde_json::Value> {
+        self.stdout
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+}
+
+/// Runs `cmd` to its end, killing it (and failing) after `limit`.
+pub fn run_bounded(cmd: Command, limit: Duration) -> Ran {
+    run_bounded_input(cmd, None, limit)
+}
+
+/// Like [`run_bounded`], with `input` piped to standard input (then
+/// closed); `None` gives no standard input at all.
+pub fn run_bounded_input(mut cmd: Command, input: Option<&str>, limit: Duration) -> Ran {
+    cmd.stdin(if input.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    })
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("spawns guardflow");
+    if let (Some(text), Some(mut stdin)) = (input, child.stdin.take()) {
+        let text = text.to_string();
+        std::thread::spawn(move || {
+            use std::io::Write;
+            let _ = stdin.write_all(text.as_bytes());
+        });
+    }
+    let mut out = child.stdout.take().expect("stdout");
+    let mut err = child.stderr.take().expect("stderr");
+    let o = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = out.read_to_string(&mut s);
+        s
+    });
+    let e = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = err.read_to_string(&mut s);
+        s
+    });
+    let start = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("waits") {
+            break s;
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("guardflow still ran after {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    Ran {
+        code: status.code(),
+        stdout: o.join().unwrap_or_default(),
+        stderr: e.join().unwrap_or_default(),
+    }
 }

@@ -41,10 +41,16 @@ pub struct Args {
     /// Colour the output
     #[arg(long, value_enum, default_value = "auto")]
     color: ColorChoice,
+    /// Approve every artifact the `human` guard would ask a person about
+    #[arg(long, short = 'y')]
+    yes: bool,
 }
 
 pub fn run(args: Args) -> u8 {
     let mut engine = Engine::new();
+    if args.yes {
+        crate::stdlib::register_human_guard(&mut engine, true);
+    }
     let workflow = match engine.compile_file(&args.file) {
         Ok(w) => w,
         Err(e) => {
@@ -66,7 +72,7 @@ pub fn run(args: Args) -> u8 {
             }
         });
         None
-    } else if std::io::stderr().is_terminal() {
+    } else if std::io::stderr().is_terminal() && !asks_a_person(&workflow.program, args.yes) {
         let p = Arc::new(Progress::new());
         let q = p.clone();
         engine.on_event(move |e| q.event(e));
@@ -83,9 +89,9 @@ pub fn run(args: Args) -> u8 {
         Err(e) => return super::fail(e),
     };
     let report = rt.block_on(async {
+        // the Ctrl-C handler is installed when its branch is first polled:
+        // before the run starts anything that a Ctrl-C should cancel
         tokio::select! {
-            // Ctrl-C first: its handler is installed when it is first
-            // polled, and that must be before the run starts programs
             biased;
             _ = tokio::signal::ctrl_c() => started.cancelled("cancelled by Ctrl-C"),
             report = started.execute() => report,
@@ -250,7 +256,88 @@ fn print_summary(report: &RunReport, color: bool) {
         "  {dim}generator calls: {}{bound}; guard runs: {}{reset}",
         report.generator_calls, report.guard_runs
     );
+    let tokens = |f: fn(&crate::runtime::AttemptRecord) -> Option<u64>| {
+        report.attempts.iter().filter_map(f).sum::<u64>()
+    };
+    let (completion, prompt) = (tokens(|a| a.tokens), tokens(|a| a.prompt_tokens));
+    if completion + prompt > 0 {
+        eprintln!("  {dim}tokens: {prompt} prompt, {completion} generated{reset}");
+    }
+    for a in &report.attempts {
+        let Some(outcome) = &a.outcome else { continue };
+        let field = |k: &str| outcome.get(k).map(|v| text_of(v).into_owned());
+        let command = field("command").unwrap_or_default();
+        let code = field("exit_code").unwrap_or_default();
+        eprintln!("  {}: ran `{command}`, exit status {code}", a.action);
+        let out = field("stdout").unwrap_or_default();
+        let out = crate::stdlib::process::tail(&out, 10, 2000);
+        for line in out.lines().filter(|l| !l.is_empty()) {
+            eprintln!("    {dim}{line}{reset}");
+        }
+    }
     if let Some(result) = &report.result {
         println!("{}", text_of(result));
+    }
+}
+
+/// Whether a run may ask a person on the terminal (a `human` generator,
+/// or the `human` guard without `--yes`): then the live view, which
+/// redraws stderr, stays off so the questions stay readable.
+fn asks_a_person(program: &Program, yes: bool) -> bool {
+    use crate::check::ir::ExternKind;
+    let human = |kind: ExternKind| {
+        program
+            .externs
+            .iter()
+            .position(|e| e.kind == kind && e.name == "human")
+    };
+    if let Some(g) = human(ExternKind::Generator) {
+        if program.generators.iter().any(|i| i.kind.index() == g) {
+            return true;
+        }
+    }
+    let Some(guard) = human(ExternKind::Guard).filter(|_| !yes) else {
+        return false;
+    };
+    // a guard call refers to it as {"kind": "extern", "id": N}
+    let want = serde_json::json!({"kind": "extern", "id": guard});
+    fn mentions(v: &serde_json::Value, want: &serde_json::Value) -> bool {
+        match v {
+            serde_json::Value::Object(m) => {
+                (m.get("kind") == want.get("kind") && m.get("id") == want.get("id") && m.len() == 2)
+                    || m.values().any(|x| mentions(x, want))
+            }
+            serde_json::Value::Array(a) => a.iter().any(|x| mentions(x, want)),
+            _ => false,
+        }
+    }
+    serde_json::to_value(program).is_ok_and(|v| {
+        ["actions", "guards"]
+            .iter()
+            .any(|k| v.get(*k).is_some_and(|x| mentions(x, &want)))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::asks_a_person;
+
+    fn program(generator: &str, guard: &str) -> crate::check::ir::Program {
+        let source = format!(
+            "use std.{{human, non_empty}}\ngenerator g = {generator}\n\
+             action a() -> Text {{ :generate g \"p\" :guard non_empty && {guard} :retry 0 :timeout 1m }}\n"
+        );
+        crate::check::check_source("t.guardflow", &source)
+            .program
+            .expect("checks")
+    }
+
+    #[test]
+    fn the_live_view_stays_off_when_a_person_may_be_asked() {
+        let replay = r#"replay("r.jsonl")"#;
+        assert!(!asks_a_person(&program(replay, "true"), false));
+        assert!(asks_a_person(&program(replay, "human(\"ok?\")"), false));
+        assert!(!asks_a_person(&program(replay, "human(\"ok?\")"), true));
+        assert!(asks_a_person(&program("human()", "true"), true));
     }
 }

@@ -164,6 +164,8 @@ impl Run<'_> {
             verdict: super::event::VerdictKind::Fail,
             feedback: String::new(),
             tokens: None,
+            prompt_tokens: None,
+            outcome: None,
             generate_ms: 0,
             guard_ms: 0,
         };
@@ -184,8 +186,11 @@ impl Run<'_> {
             }
         };
         record.tokens = response.tokens;
+        record.prompt_tokens = response.prompt_tokens;
         let t1 = Instant::now();
-        let (verdict, artifact) = self.judge(id, action, env, &response.text).await;
+        let (verdict, artifact) = self
+            .judge(id, action, env, &response.text, &mut record)
+            .await;
         record.guard_ms = t1.elapsed().as_millis() as u64;
         record.output = Some(response.text);
         record.verdict = verdict_kind(&verdict);
@@ -201,6 +206,7 @@ impl Run<'_> {
         action: &Action,
         env: Env<'_>,
         text: &str,
+        record: &mut AttemptRecord,
     ) -> (Verdict, Option<Value>) {
         let artifact = match convert(text, &action.output) {
             Ok(v) => v,
@@ -240,8 +246,16 @@ impl Run<'_> {
             Ok(o) => o,
             Err(e) => return (Verdict::Fatal(format!("{name}: {e}")), None),
         };
+        record.outcome = Some(outcome.clone());
         let v = guard::evaluate(self, &action.guard, &outcome, env).await;
         self.log().calls[id.index()].guard_runs += 1;
+        // an effect that ran is never run again unless `:idempotent`
+        let v = match v {
+            Verdict::Fail(f) if !action.idempotent => Verdict::Fatal(format!(
+                "{f} (the effect ran and is not `:idempotent`, so it is not retried)"
+            )),
+            v => v,
+        };
         (v, Some(artifact))
     }
 
@@ -288,6 +302,8 @@ impl Run<'_> {
             max_tokens: action.max_tokens.or(self.program.defaults.max_tokens),
             args,
             output_type: self.output_types[id.index()].clone(),
+            output_schema: self.output_schemas[id.index()].clone(),
+            timeout,
             workdir: self.workdir.clone(),
         };
         let call = generator.generate(request);

@@ -93,7 +93,14 @@ pub struct AttemptRecord {
     pub output: Option<String>,
     pub verdict: VerdictKind,
     pub feedback: String,
+    /// Tokens generated (the completion), when the generator reports it.
     pub tokens: Option<u64>,
+    /// Tokens of the prompt, when the generator reports it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prompt_tokens: Option<u64>,
+    /// What an effect action's effect reported (its `Outcome`), when it ran.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<Value>,
     pub generate_ms: u64,
     pub guard_ms: u64,
 }

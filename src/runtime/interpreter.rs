@@ -71,6 +71,8 @@ pub struct Run<'p> {
     pub workdir: Arc<Path>,
     /// Each action's output type in guardflow syntax, by `ActionId`.
     pub output_types: Vec<Arc<str>>,
+    /// Per action, the JSON Schema of a `Json<T>` output.
+    pub output_schemas: Vec<Option<Arc<Value>>>,
     pub observer: Option<Observer>,
     /// The longest a host guard may take (`:default-timeout`).
     pub guard_timeout: Option<Duration>,

@@ -86,6 +86,13 @@ pub struct GenRequest {
     pub args: Vec<Value>,
     /// The action's declared output type, in guardflow syntax.
     pub output_type: Arc<str>,
+    /// The JSON Schema of a `Json<T>` output, for generators that can
+    /// constrain their answer to it; `None` for other types.
+    pub output_schema: Option<Arc<Value>>,
+    /// How long this call may take (the action's `:timeout`, else the
+    /// generator's own); the runtime cuts the call off after it, so a
+    /// generator that retries internally stops within it.
+    pub timeout: Option<Duration>,
     pub workdir: Arc<Path>,
 }
 
@@ -102,6 +109,8 @@ pub struct GenResponse {
     pub text: String,
     /// Tokens generated, when the generator knows.
     pub tokens: Option<u64>,
+    /// Tokens of the prompt, when the generator knows.
+    pub prompt_tokens: Option<u64>,
 }
 
 impl GenResponse {
@@ -109,6 +118,7 @@ impl GenResponse {
         GenResponse {
             text: text.into(),
             tokens: None,
+            prompt_tokens: None,
         }
     }
 }

@@ -118,6 +118,7 @@ impl Generator for Replay {
                 (Some(out), None) => Ok(GenResponse {
                     text: out.clone(),
                     tokens: entry.tokens,
+                    prompt_tokens: None,
                 }),
                 (None, None) => Err(GenError::fatal("an entry without output")),
             }

@@ -104,7 +104,26 @@ async fn read_into(from: Option<impl AsyncRead + Unpin>, into: &mut Vec<u8>) {
 /// before it completes. An error means the shell could not be started
 /// (for example, a missing working directory).
 pub async fn run(spec: Spec) -> io::Result<Output> {
+    run_in(spec, None).await
+}
+
+/// Like [`run`], but in an environment cleared of everything except the
+/// variables named in `keep` (taken from this process's environment) and
+/// `spec.env`.
+pub async fn run_clean(spec: Spec, keep: &[&str]) -> io::Result<Output> {
+    run_in(spec, Some(keep)).await
+}
+
+async fn run_in(spec: Spec, keep: Option<&[&str]>) -> io::Result<Output> {
     let mut command = Command::new("sh");
+    if let Some(keep) = keep {
+        command.env_clear();
+        for name in keep {
+            if let Some(value) = std::env::var_os(name) {
+                command.env(name, value);
+            }
+        }
+    }
     command
         .arg("-c")
         .arg(&spec.command)

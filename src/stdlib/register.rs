@@ -4,7 +4,9 @@
 
 use super::generators::{Cmd, Replay};
 use super::python::{run_tests, Runner};
-use super::{json, process, syntax, text};
+use super::{imports, json, process, syntax, text};
+use std::sync::Arc;
+
 use crate::engine::Engine;
 use crate::runtime::{Value, Verdict};
 
@@ -14,6 +16,9 @@ pub fn register(engine: &mut Engine) {
     register_effect_guards(engine);
     engine.register_generator("replay", "", Replay::default());
     engine.register_generator("cmd", "", Cmd);
+    engine.register_generator("llm", "", super::llm::Llm::default());
+    engine.register_generator("human", "", super::human::Human);
+    engine.register_effect("shell", "", Arc::new(|c| Box::pin(super::shell::shell(c))));
 }
 
 fn register_text_guards(engine: &mut Engine) {
@@ -41,6 +46,9 @@ fn register_code_guards(engine: &mut Engine) {
         .register_guard("js_syntax", "", |c| syntax::syntax("javascript", &c.text()))
         .register_guard("ts_syntax", "", |c| syntax::syntax("typescript", &c.text()))
         .register_guard("json_syntax", "", |c| json::json_syntax(&c.text()))
+        .register_guard("imports_allowed", "", |c| {
+            imports::imports_allowed(c.str_arg(0), &c.text(), &c.list_arg(1), &c.list_arg(2))
+        })
         .register_guard("json_schema", "", |c| {
             json::json_schema(&c.text(), c.str_arg(0))
         })
@@ -63,7 +71,14 @@ fn register_code_guards(engine: &mut Engine) {
         });
 }
 
+/// Binds the `human` guard; with `yes` it approves every artifact
+/// without asking (`guardflow run --yes`).
+pub fn register_human_guard(engine: &mut Engine, yes: bool) {
+    engine.register_async_guard("human", "", super::human::guard(yes));
+}
+
 fn register_effect_guards(engine: &mut Engine) {
+    register_human_guard(engine, false);
     engine
         .register_guard("allowed_commands", "", |c| {
             let command = c.text();

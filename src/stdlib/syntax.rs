@@ -92,6 +92,183 @@ pub fn syntax(lang: &str, source: &str) -> Verdict {
     })
 }
 
+/// One import of a source file: the module it names and its 1-based line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Import {
+    pub module: String,
+    pub line: usize,
+    /// The statement's first line, for feedback.
+    pub statement: String,
+}
+
+/// The imports of `source` in `lang` (python, javascript, typescript,
+/// rust): Python `import`/`from … import` and `__import__("m")`,
+/// `importlib.import_module("m")`; JavaScript and TypeScript `import …
+/// from`, `export … from`, `require("m")`, `import("m")`; Rust `use`
+/// paths and `extern crate`. Found in the tree even where the code has
+/// syntax errors elsewhere.
+pub fn imports(lang: &str, source: &str) -> Result<Vec<Import>, String> {
+    let name = match canonical(lang) {
+        Some(n @ ("python" | "javascript" | "typescript" | "rust")) => n,
+        _ => {
+            return Err(format!(
+                "imports_allowed does not know the language `{}`; it reads python, javascript, typescript and rust",
+                lang.trim()
+            ))
+        }
+    };
+    PARSERS.with(|parsers| {
+        let mut parsers = parsers
+            .try_borrow_mut()
+            .map_err(|_| "the parser was re-entered on one thread".to_string())?;
+        let parser = match parsers.entry(name) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(v) => {
+                let mut parser = Parser::new();
+                let set = grammar(name).map(|g| parser.set_language(&g));
+                if !matches!(set, Some(Ok(()))) {
+                    return Err(format!("the {name} grammar could not be loaded"));
+                }
+                v.insert(parser)
+            }
+        };
+        let bytes = source.as_bytes();
+        let started = Instant::now();
+        let mut give_up = |_: &tree_sitter::ParseState| {
+            if started.elapsed() > PARSE_BUDGET {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        };
+        let options = ParseOptions::new().progress_callback(&mut give_up);
+        let tree = parser.parse_with_options(
+            &mut |i, _| bytes.get(i..).unwrap_or_default(),
+            None,
+            Some(options),
+        );
+        let Some(tree) = tree else {
+            parser.reset();
+            return Err(format!(
+                "the {name} code could not be parsed within {}s",
+                PARSE_BUDGET.as_secs()
+            ));
+        };
+        Ok(collect_imports(tree.root_node(), name, source))
+    })
+}
+
+/// Walks the tree iteratively (no input overflows the stack).
+fn collect_imports(root: Node<'_>, lang: &str, source: &str) -> Vec<Import> {
+    let text = |n: Node<'_>| source.get(n.byte_range()).unwrap_or_default().to_string();
+    let string_value = |n: Node<'_>| {
+        let t = text(n);
+        t.trim_matches(|c| c == '"' || c == '\'' || c == '`')
+            .to_string()
+    };
+    let mut out = Vec::new();
+    let mut push = |node: Node<'_>, module: String, stmt: Node<'_>| {
+        let module: String = module.split_whitespace().collect();
+        if module.is_empty() {
+            return;
+        }
+        let line = node.start_position().row + 1;
+        let statement = text(stmt)
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_string();
+        out.push(Import {
+            module,
+            line,
+            statement: shorten(&statement, 80),
+        });
+    };
+    let mut cursor = root.walk();
+    'walk: loop {
+        let n = cursor.node();
+        match (lang, n.kind()) {
+            ("python", "import_statement") => {
+                let mut c = n.walk();
+                for child in n.named_children(&mut c) {
+                    let name = match child.kind() {
+                        "aliased_import" => child.child_by_field_name("name"),
+                        "dotted_name" => Some(child),
+                        _ => None,
+                    };
+                    if let Some(name) = name {
+                        push(name, text(name), n);
+                    }
+                }
+            }
+            ("python", "import_from_statement") => {
+                if let Some(m) = n.child_by_field_name("module_name") {
+                    push(m, text(m), n);
+                }
+            }
+            ("python", "call") => {
+                let f = n.child_by_field_name("function").map(text);
+                if matches!(f.as_deref(), Some("__import__" | "importlib.import_module")) {
+                    if let Some(arg) = n
+                        .child_by_field_name("arguments")
+                        .and_then(|a| a.named_child(0))
+                        .filter(|a| a.kind() == "string")
+                    {
+                        push(arg, string_value(arg), n);
+                    }
+                }
+            }
+            ("javascript" | "typescript", "import_statement" | "export_statement") => {
+                if let Some(src) = n.child_by_field_name("source") {
+                    push(src, string_value(src), n);
+                }
+            }
+            ("typescript", "import_require_clause") => {
+                if let Some(src) = n.child_by_field_name("source") {
+                    push(src, string_value(src), n);
+                }
+            }
+            ("javascript" | "typescript", "call_expression") => {
+                let f = n.child_by_field_name("function");
+                let is_import = f.is_some_and(|f| f.kind() == "import" || text(f) == "require");
+                if is_import {
+                    if let Some(arg) = n
+                        .child_by_field_name("arguments")
+                        .and_then(|a| a.named_child(0))
+                        .filter(|a| a.kind() == "string" || a.kind() == "template_string")
+                    {
+                        push(arg, string_value(arg), n);
+                    }
+                }
+            }
+            ("rust", "use_declaration") => {
+                if let Some(arg) = n.child_by_field_name("argument") {
+                    push(arg, text(arg), n);
+                }
+            }
+            ("rust", "extern_crate_declaration") => {
+                if let Some(name) = n.child_by_field_name("name") {
+                    push(name, text(name), n);
+                }
+            }
+            _ => {}
+        }
+        if cursor.goto_first_child() {
+            continue;
+        }
+        loop {
+            if cursor.goto_next_sibling() {
+                continue 'walk;
+            }
+            if !cursor.goto_parent() {
+                break 'walk;
+            }
+        }
+    }
+    out
+}
+
 fn check(parser: &mut Parser, name: &str, source: &str) -> Verdict {
     let bytes = source.as_bytes();
     let started = Instant::now();

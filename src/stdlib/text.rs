@@ -265,12 +265,19 @@ struct SecretPattern {
 fn secret_patterns() -> &'static [SecretPattern] {
     static PATTERNS: OnceLock<Vec<SecretPattern>> = OnceLock::new();
     PATTERNS.get_or_init(|| {
-        let table: [(&str, &str, bool); 8] = [
+        let table: [(&str, &str, bool); 11] = [
             ("AWS access key ID", r"\b((?:AKIA|ASIA|ABIA|ACCA)[0-9A-Z]{16})\b", false),
             ("GitHub token", r"\b(gh[pousr]_[A-Za-z0-9]{36,})\b", false),
             ("GitHub fine-grained token", r"\b(github_pat_[A-Za-z0-9_]{22,})", false),
             ("OpenAI-style API key", r"\b(sk-(?:[A-Za-z0-9]+-)?[A-Za-z0-9_\-]{20,})", true),
             ("Slack token", r"\b(xox[abposre]-[A-Za-z0-9\-]{10,})", false),
+            ("Google API key", r"\b(AIza[0-9A-Za-z_\-]{35})", false),
+            ("Stripe secret key", r"\b((?:sk|rk)_live_[0-9A-Za-z]{20,})", false),
+            (
+                "JSON web token",
+                r"\b(eyJ[A-Za-z0-9_\-]{10,}\.eyJ[A-Za-z0-9_\-]{10,}\.[A-Za-z0-9_\-]{10,})",
+                false,
+            ),
             (
                 "private key",
                 r"(-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----)",
@@ -529,6 +536,21 @@ mod tests {
                 "slack xoxb-123456789012-abcdefABCDEF",
                 "Slack token",
                 "xoxb-1234",
+            ),
+            (
+                "maps = AIzaSyA1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q",
+                "Google API key",
+                "AIzaSyA1b2",
+            ),
+            (
+                "stripe.api_key = sk_live_4eC39HqLyjWDarjtT1zdp7dc",
+                "Stripe secret key",
+                "sk_live_4eC",
+            ),
+            (
+                "Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
+                "JSON web token",
+                "eyJhbGciOi",
             ),
             (
                 "-----BEGIN RSA PRIVATE KEY-----\nMIIE",
