@@ -7,6 +7,7 @@ mod check;
 mod compile;
 mod explain;
 mod files;
+mod fmt;
 mod graph;
 mod progress;
 mod run;
@@ -44,6 +45,7 @@ enum Command {
     Check(check::Args),
     Compile(compile::Args),
     Explain(explain::Args),
+    Fmt(fmt::Args),
     Graph(graph::Args),
     Run(run::Args),
     Test(test::Args),
@@ -100,6 +102,7 @@ pub fn main() -> ExitCode {
         Command::Check(args) => check::run(args),
         Command::Compile(args) => compile::run(args),
         Command::Explain(args) => explain::run(args),
+        Command::Fmt(args) => fmt::run(args),
         Command::Graph(args) => graph::run(args),
         Command::Run(args) => run::run(args),
         Command::Test(args) => test::run(args),

@@ -4,6 +4,7 @@ mod cli;
 mod docs;
 mod exact_bounds;
 mod examples;
+mod fmt;
 mod fuzz;
 mod ir;
 mod run;
