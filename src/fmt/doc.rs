@@ -281,6 +281,6 @@ mod tests {
     #[test]
     fn blank_lines_have_no_trailing_spaces() {
         let d = vec![Doc::Indent, text("a"), Doc::Blank, text("b"), Doc::Dedent];
-        assert_eq!(print(&d), "  a\n\n  b\n");
+        assert_eq!(print(&d), "a\n\n  b\n");
     }
 }
