@@ -9,6 +9,7 @@ mod explain;
 mod files;
 mod fmt;
 mod graph;
+mod lsp;
 mod progress;
 mod run;
 mod test;
@@ -47,6 +48,7 @@ enum Command {
     Explain(explain::Args),
     Fmt(fmt::Args),
     Graph(graph::Args),
+    Lsp(lsp::Args),
     Run(run::Args),
     Test(test::Args),
 }
@@ -104,6 +106,7 @@ pub fn main() -> ExitCode {
         Command::Explain(args) => explain::run(args),
         Command::Fmt(args) => fmt::run(args),
         Command::Graph(args) => graph::run(args),
+        Command::Lsp(args) => lsp::run(args),
         Command::Run(args) => run::run(args),
         Command::Test(args) => test::run(args),
     };

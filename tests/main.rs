@@ -7,6 +7,7 @@ mod examples;
 mod fmt;
 mod fuzz;
 mod ir;
+mod lsp;
 mod run;
 mod support;
 mod ui;
