@@ -163,6 +163,9 @@ task tdd(spec: Text) -> Code<python> {
 }
 
 generator coder = llm(model: "m")
+
+type Dup = Text
+type Dup = Text
 "#;
 
 #[test]
@@ -225,6 +228,16 @@ fn the_language_server_answers_a_client_over_pipes() {
     };
     assert_eq!(codes(&diags), codes(&cli));
 
+    // a secondary label is related information at its place
+    let twice = diags
+        .iter()
+        .find(|d| d["range"]["start"] == pos(SRC, "Dup", 1, 0))
+        .unwrap_or_else(|| panic!("no finding at the second Dup: {diags:#?}"));
+    let related = &twice["relatedInformation"][0];
+    assert_eq!(related["location"]["uri"], json!(uri));
+    assert_eq!(related["location"]["range"]["start"], pos(SRC, "Dup", 0, 0));
+    assert_eq!(related["message"], json!("first defined here"));
+
     // hover: signature and doc comment of the action at its use
     let hover = c.request(
         "textDocument/hover",
@@ -243,6 +256,20 @@ fn the_language_server_answers_a_client_over_pipes() {
     );
     let text = hover["contents"]["value"].as_str().expect("markdown");
     assert!(text.contains("extern guard python_syntax"), "{text}");
+
+    // hover on a subtask label and on a type
+    let hover = c.request(
+        "textDocument/hover",
+        json!({"textDocument": doc, "position": pos(SRC, ":result u", 0, 8)}),
+    );
+    let text = hover["contents"]["value"].as_str().expect("markdown");
+    assert!(text.contains("u: write_tests(spec)"), "{text}");
+    let hover = c.request(
+        "textDocument/hover",
+        json!({"textDocument": doc, "position": pos(SRC, "Dup", 0, 0)}),
+    );
+    let text = hover["contents"]["value"].as_str().expect("markdown");
+    assert!(text.contains("type Dup = Text"), "{text}");
 
     // definition of a subtask label used in the ordering
     let def = c.request(
@@ -331,7 +358,7 @@ fn the_language_server_answers_a_client_over_pipes() {
         .iter()
         .filter_map(|s| s["name"].as_str())
         .collect();
-    assert_eq!(names, ["write_tests", "tdd", "coder"]);
+    assert_eq!(names, ["write_tests", "tdd", "coder", "Dup", "Dup"]);
     assert_eq!(symbols[1]["children"][0]["name"], json!("m"));
     assert_eq!(symbols[1]["children"][0]["children"][1]["name"], json!("u"));
 

@@ -292,8 +292,10 @@ impl Builder<'_> {
 
     fn method(&mut self, m: &Method, task: Span) {
         // the method's span may start at its doc comment
-        let start = self.src[m.span.range()]
-            .find("method")
+        let start = self
+            .src
+            .get(m.span.range())
+            .and_then(|t| t.find("method"))
             .map_or(m.span.start, |i| m.span.start + i as u32);
         let full = Span { start, ..m.span };
         self.def(
