@@ -14,6 +14,7 @@ use guardflow::fmt::{self, verify, FormatError};
 use guardflow::source::FileId;
 use guardflow::syntax::{self, lexer};
 use proptest::prelude::*;
+use proptest::strategy::ValueTree;
 
 use crate::support::{bin, guardflow_files};
 
@@ -337,4 +338,192 @@ fn respacing_keeps_programs_parsing() {
         .filter(|toks| parses(&respace(toks, &gaps)))
         .count();
     assert_eq!(parsing, corpus.len());
+}
+
+/// Pieces of guardflow, put together at random: mostly not programs.
+const SOUP: &[&str] = &[
+    "action",
+    "task",
+    "method",
+    "type",
+    "guard",
+    "use",
+    "std",
+    ".",
+    "{",
+    "}",
+    "(",
+    ")",
+    "[",
+    "]",
+    ":",
+    ",",
+    ";",
+    "||",
+    "&&",
+    "!",
+    "<",
+    ">",
+    "=",
+    "->",
+    "|",
+    "*",
+    "a",
+    "b",
+    "T",
+    "Text",
+    "\"s\"",
+    "\"\"\"x\n\"\"\"",
+    "3",
+    "2s",
+    ":retry",
+    ":guard",
+    ":generate",
+    ":subtasks",
+    ":ordering",
+    "// c\n",
+    "/// d\n",
+    " ",
+    "\n",
+    "é",
+    "😀",
+];
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: 256,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
+
+    #[test]
+    fn formatting_any_text_returns_a_result_and_never_panics(
+        pieces in prop::collection::vec(0..SOUP.len(), 0..80),
+        raw in ".{0,200}",
+    ) {
+        for src in [pieces.iter().map(|&i| SOUP[i]).collect::<String>(), raw] {
+            match fmt::format("soup.guardflow", &src) {
+                Ok(out) => {
+                    // whatever parses is formatted faithfully and stably
+                    verify::same_meaning(&src, &out).expect("same meaning");
+                    prop_assert_eq!(format(&out), out);
+                }
+                Err(FormatError::Syntax { .. }) => prop_assert!(!parses(&src)),
+                Err(FormatError::Internal(e)) => prop_assert!(false, "internal: {}", e),
+            }
+        }
+    }
+}
+
+// ─── generated programs ──────────────────────────────────────────────────
+
+fn guard_expr() -> impl Strategy<Value = String> {
+    let leaf = prop_oneof![
+        Just("python_syntax".to_string()),
+        Just("g()".to_string()),
+        Just("true".to_string()),
+        Just("contains(x, \"def test_\", 3)".to_string()),
+        Just(
+            "a_rather_long_guard_name_that_forces_lines_to_break(limit: 20_000, timeout: 60s)"
+                .to_string()
+        ),
+        Just("h(a: [1, 2.5, \"s\"], b: f(y))".to_string()),
+    ];
+    leaf.prop_recursive(5, 48, 3, |inner| {
+        prop_oneof![
+            (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("{a} && {b}")),
+            (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("{a} || {b}")),
+            inner.clone().prop_map(|a| format!("!{a}")),
+            inner.clone().prop_map(|a| format!("({a})")),
+            prop::collection::vec(inner, 1..4).prop_map(|v| format!("all({})", v.join(", "))),
+        ]
+    })
+}
+
+fn type_expr() -> impl Strategy<Value = String> {
+    let leaf = prop_oneof![
+        Just("Text".to_string()),
+        Just("Code<python>".to_string()),
+        Just("Low | Medium | High".to_string()),
+    ];
+    leaf.prop_recursive(4, 24, 3, |inner| {
+        prop_oneof![
+            inner.clone().prop_map(|t| format!("[{t}]")),
+            inner.clone().prop_map(|t| format!("Json<{t}>")),
+            prop::collection::vec(inner, 0..4).prop_map(|fields| {
+                let fields: Vec<String> = fields
+                    .iter()
+                    .enumerate()
+                    .map(|(i, t)| format!("field_number_{i}: {t}"))
+                    .collect();
+                format!("{{{}}}", fields.join(", "))
+            }),
+        ]
+    })
+}
+
+fn ordering() -> impl Strategy<Value = String> {
+    let leaf = prop_oneof![
+        Just("a".to_string()),
+        Just("b".to_string()),
+        Just("c".to_string())
+    ];
+    let partial = Just("(a < b < c, a < c)".to_string());
+    prop_oneof![
+        partial,
+        leaf.prop_recursive(4, 24, 3, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 2..4)
+                    .prop_map(|v| format!("({})", v.join(" ; "))),
+                prop::collection::vec(inner.clone(), 2..4)
+                    .prop_map(|v| format!("({})", v.join(" || "))),
+                inner.prop_map(|o| format!("({o})")),
+            ]
+        })
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: 256,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
+
+    #[test]
+    fn generated_programs_format_to_the_same_meaning(
+        ty in type_expr(),
+        out in type_expr(),
+        body in guard_expr(),
+        guard in guard_expr(),
+        order in ordering(),
+        comment in any::<bool>(),
+    ) {
+        let note = if comment { "// a note\n" } else { "" };
+        let src = format!(
+            "type T = {ty}\n{note}guard g0(x: Text) = {body}\n\
+             action act(x: {ty}) -> {out} {{\n{note}:generate gen \"p {{x}}\"\n:guard {guard}\n}}\n\
+             task t(x: Text) {{\nmethod m {{\n:subtasks (a: act(x), b: act(x), c: act(x))\n{note}:ordering {order}\n}}\n}}\n"
+        );
+        prop_assume!(parses(&src));
+        round_trip(&src);
+    }
+}
+
+#[test]
+fn generated_programs_parse() {
+    // the property above only means something if its programs parse
+    let mut runner = proptest::test_runner::TestRunner::deterministic();
+    let strategy = (type_expr(), guard_expr(), ordering());
+    let mut parsing = 0;
+    for _ in 0..50 {
+        let (ty, g, o) = strategy.new_tree(&mut runner).expect("value").current();
+        let src = format!(
+            "type T = {ty}\nguard g0 = {g}\ntask t() {{\nmethod m {{\n:subtasks (a: x(), b: x(), c: x())\n:ordering {o}\n}}\n}}\n"
+        );
+        if parses(&src) {
+            parsing += 1;
+        }
+    }
+    assert!(parsing >= 45, "only {parsing} of 50 parse");
 }

@@ -824,9 +824,12 @@ impl<'a> Layout<'a> {
                 } else {
                     "||"
                 };
+                // continuation lines indented; the first operand is not
                 self.docs.push(Doc::GroupStart);
-                self.docs.push(Doc::Indent);
                 for (i, item) in items.iter().enumerate() {
+                    if i == 1 {
+                        self.docs.push(Doc::Indent);
+                    }
                     if i > 0 {
                         self.docs.push(Doc::Line);
                         self.tok(op);
@@ -834,7 +837,9 @@ impl<'a> Layout<'a> {
                     }
                     self.gexpr(item);
                 }
-                self.docs.push(Doc::Dedent);
+                if items.len() > 1 {
+                    self.docs.push(Doc::Dedent);
+                }
                 self.docs.push(Doc::GroupEnd);
             }
             GuardExpr::Combinator(c, args, _) => {
