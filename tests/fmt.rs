@@ -527,3 +527,18 @@ fn generated_programs_parse() {
     }
     assert!(parsing >= 45, "only {parsing} of 50 parse");
 }
+
+#[test]
+fn triple_quoted_strings_move_with_their_line_and_keep_their_value() {
+    let src = "action a() -> Text {\n      :generate g \"\"\"\n          Write {x}.\n\n            indented more\n          \"\"\"\n      :guard true\n}\n";
+    let out = round_trip(src);
+    assert_eq!(
+        out,
+        "action a() -> Text {\n  :generate g \"\"\"\n      Write {x}.\n\n        indented more\n      \"\"\"\n  :guard true\n}\n"
+    );
+    // a line left of where the string would move stays as it is
+    let src =
+        "action a() -> Text {\n      :generate g \"\"\"\n  a\n      \"\"\"\n      :guard true\n}\n";
+    let out = round_trip(src);
+    assert!(out.contains("\"\"\"\n  a\n      \"\"\""), "{out}");
+}

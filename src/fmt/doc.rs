@@ -15,6 +15,13 @@ pub const INDENT: usize = 2;
 pub enum Doc {
     /// Text printed as is. Only verbatim string literals hold newlines.
     Text(String),
+    /// A multi-line literal whose lines after the first move by as much as
+    /// its first line's indentation changes from `indent` (in the source);
+    /// printed as is when a line has too little indentation to move.
+    Block {
+        text: String,
+        indent: usize,
+    },
     /// A space, unless it would start a line.
     Space,
     /// A space when its group is flat, a newline when it is broken.
@@ -57,6 +64,20 @@ pub fn print(docs: &[Doc]) -> String {
         let flat = modes.last().copied().unwrap_or(false);
         match doc {
             Doc::Text(t) => {
+                write_text(&mut out, &mut pending, &mut column, line_indent, started, t);
+                started = true;
+            }
+            Doc::Block { text, indent: from } => {
+                // the indentation of the line the block starts on
+                let current = if pending > 0 {
+                    line_indent
+                } else {
+                    let last = &out[out.rfind('\n').map_or(0, |i| i + 1)..];
+                    last.len() - last.trim_start_matches(' ').len()
+                };
+                let delta = current as isize - *from as isize;
+                let moved = shift(text, delta);
+                let t = moved.as_deref().unwrap_or(text);
                 write_text(&mut out, &mut pending, &mut column, line_indent, started, t);
                 started = true;
             }
@@ -152,6 +173,31 @@ pub fn print(docs: &[Doc]) -> String {
     out
 }
 
+/// `text` with the lines after the first moved right (`delta` > 0) or left;
+/// `None` when a line has too few leading spaces to move left. Lines of
+/// blanks become empty.
+fn shift(text: &str, delta: isize) -> Option<String> {
+    let mut lines = text.split('\n');
+    let mut out = lines.next().unwrap_or("").to_string();
+    for line in lines {
+        out.push('\n');
+        if line.trim().is_empty() {
+            continue;
+        }
+        if delta >= 0 {
+            out.extend(std::iter::repeat_n(' ', delta as usize));
+            out.push_str(line);
+        } else {
+            let n = delta.unsigned_abs();
+            if !line.starts_with(&" ".repeat(n)) {
+                return None;
+            }
+            out.push_str(&line[n..]);
+        }
+    }
+    Some(out)
+}
+
 fn write_text(
     out: &mut String,
     pending: &mut usize,
@@ -189,7 +235,7 @@ fn fits(docs: &[Doc], width: usize) -> bool {
     let mut used = 0usize;
     for doc in docs {
         match doc {
-            Doc::Text(t) => match t.find('\n') {
+            Doc::Text(t) | Doc::Block { text: t, .. } => match t.find('\n') {
                 Some(i) => return used + t[..i].chars().count() <= width,
                 None => used += t.chars().count(),
             },

@@ -13,10 +13,14 @@ use crate::source::Span;
 use crate::syntax::ast::*;
 
 /// The layout of `file`, parsed from `src`; an error names the first place
-/// where the AST and the source disagree (a formatter bug).
-pub fn layout(src: &str, file: &File) -> Result<Vec<Doc>, String> {
+/// where the AST and the source disagree (a formatter bug). With
+/// `reindent`, the lines of a triple-quoted string shift with the
+/// indentation of the line it starts on (the string's value is the same:
+/// the parser removes the common indentation).
+pub fn layout(src: &str, file: &File, reindent: bool) -> Result<Vec<Doc>, String> {
     let mut l = Layout {
         src,
+        reindent,
         pos: 0,
         docs: Vec::new(),
         fresh: true,
@@ -42,6 +46,8 @@ pub fn layout(src: &str, file: &File) -> Result<Vec<Doc>, String> {
 
 struct Layout<'a> {
     src: &'a str,
+    /// Whether triple-quoted strings move with their line's indentation.
+    reindent: bool,
     /// Everything before this byte offset has been written.
     pos: usize,
     docs: Vec<Doc>,
@@ -198,7 +204,24 @@ impl<'a> Layout<'a> {
             return;
         }
         let text = &self.src[span.range()];
-        self.docs.push(Doc::Text(text.to_string()));
+        let line_start = self.src[..span.start as usize]
+            .rfind('\n')
+            .map_or(0, |i| i + 1);
+        let lead = &self.src[line_start..span.start as usize];
+        let lead = &lead[..lead.len() - lead.trim_start().len()];
+        if self.reindent
+            && text.starts_with("\"\"\"")
+            && text.contains('\n')
+            && !lead.contains('\t')
+        {
+            // a triple-quoted string moves with the line it starts on
+            self.docs.push(Doc::Block {
+                text: text.to_string(),
+                indent: lead.len(),
+            });
+        } else {
+            self.docs.push(Doc::Text(text.to_string()));
+        }
         self.pos = span.end as usize;
         self.fresh = false;
     }
