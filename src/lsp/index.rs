@@ -431,3 +431,69 @@ impl Builder<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::FileId;
+
+    fn index(src: &str) -> Index {
+        let (file, errors) = crate::syntax::parse(FileId(0), src);
+        assert!(errors.is_empty(), "{errors:#?}");
+        Index::build(src, &file)
+    }
+
+    /// The definition the `nth` occurrence of `name` names, as the text
+    /// from its start.
+    fn target<'a>(src: &'a str, idx: &Index, name: &str, nth: usize) -> Option<&'a str> {
+        let at = src.match_indices(name).nth(nth)?.0 as u32;
+        let (def, _, _) = idx.at(at)?;
+        Some(&src[idx.defs[def?].span.start as usize..])
+    }
+
+    #[test]
+    fn namespaces_are_apart_and_params_stay_in_their_item() {
+        let src = "guard check = true\n\
+                   action check(x: Text) -> Text {\n  :generate g \"{x}\"\n  :guard check\n}\n\
+                   action other(x: Text) -> Text {\n  :generate g \"{x}\"\n  :guard check\n}\n";
+        let idx = index(src);
+        // `:guard check` names the guard, not the action
+        assert!(target(src, &idx, "check", 2)
+            .unwrap()
+            .starts_with("check = true"));
+        // `{x}` in `other` names other's parameter
+        let other_x = src.find("other(x").unwrap() + 6;
+        let at = src.match_indices("{x}").nth(1).unwrap().0 as u32 + 1;
+        let def = idx.at(at).unwrap().0.unwrap();
+        assert_eq!(idx.defs[def].span.start as usize, other_x);
+    }
+
+    #[test]
+    fn labels_resolve_within_their_method() {
+        let src = "task t() {\n  method m1 {\n    :subtasks (a: x(), b: y(a))\n    :ordering (a ; b)\n  }\n  \
+                   method m2 {\n    :subtasks (a: x())\n    :ordering a\n  }\n}\n";
+        let idx = index(src);
+        let first_a = src.find("a: x()").unwrap();
+        let second_a = src.match_indices("a: x()").nth(1).unwrap().0;
+        // `y(a)` and `(a ; b)` in m1 name m1's `a`; `:ordering a` in m2 names m2's
+        for (at, def) in [
+            (src.find("y(a)").unwrap() + 2, first_a),
+            (src.find("(a ; b)").unwrap() + 1, first_a),
+            (src.find(":ordering a").unwrap() + 10, second_a),
+        ] {
+            let (target, name, _) = idx.at(at as u32).unwrap();
+            assert_eq!(name, "a");
+            assert_eq!(
+                idx.defs[target.unwrap()].span.start as usize,
+                def,
+                "a at {at}"
+            );
+        }
+        let first = idx
+            .defs
+            .iter()
+            .position(|d| d.span.start as usize == first_a)
+            .unwrap();
+        assert_eq!(idx.references(first).count(), 2);
+    }
+}
