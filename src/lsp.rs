@@ -63,8 +63,14 @@ pub fn serve_stdio() -> Result<(), String> {
 
 /// Serves one client on `connection`, from `initialize` to `exit`.
 pub fn serve(connection: &Connection) -> Result<(), String> {
-    let caps = serde_json::to_value(capabilities()).map_err(|e| e.to_string())?;
-    connection.initialize(caps).map_err(|e| e.to_string())?;
+    let (id, _params) = connection.initialize_start().map_err(|e| e.to_string())?;
+    let result = serde_json::json!({
+        "capabilities": capabilities(),
+        "serverInfo": {"name": "guardflow", "version": env!("CARGO_PKG_VERSION")},
+    });
+    connection
+        .initialize_finish(id, result)
+        .map_err(|e| e.to_string())?;
     let mut server = Server::default();
     for msg in &connection.receiver {
         match msg {

@@ -182,6 +182,7 @@ fn the_language_server_answers_a_client_over_pipes() {
         json!({"processId": null, "rootUri": null, "capabilities": {}}),
     );
     assert_eq!(init["capabilities"]["hoverProvider"], json!(true));
+    assert_eq!(init["serverInfo"]["name"], json!("guardflow"));
     assert_eq!(init["capabilities"]["textDocumentSync"], json!(1));
     c.notify("initialized", json!({}));
 
@@ -424,4 +425,17 @@ fn wait_exit(child: &mut Child) -> Option<i32> {
         std::thread::sleep(Duration::from_millis(10));
     }
     panic!("guardflow lsp did not exit");
+}
+
+#[test]
+fn fmt_and_lsp_help_teach_with_examples() {
+    for sub in ["fmt", "lsp"] {
+        let o = Command::new(bin())
+            .args([sub, "--help"])
+            .output()
+            .expect("run");
+        assert_eq!(o.status.code(), Some(0), "{sub}");
+        let help = String::from_utf8_lossy(&o.stdout);
+        assert!(help.contains("Examples:"), "{sub} --help has no examples");
+    }
 }
