@@ -7,7 +7,9 @@ mod check;
 mod compile;
 mod explain;
 mod files;
+mod fmt;
 mod graph;
+mod lsp;
 mod progress;
 mod run;
 mod test;
@@ -44,7 +46,9 @@ enum Command {
     Check(check::Args),
     Compile(compile::Args),
     Explain(explain::Args),
+    Fmt(fmt::Args),
     Graph(graph::Args),
+    Lsp(lsp::Args),
     Run(run::Args),
     Test(test::Args),
 }
@@ -100,7 +104,9 @@ pub fn main() -> ExitCode {
         Command::Check(args) => check::run(args),
         Command::Compile(args) => compile::run(args),
         Command::Explain(args) => explain::run(args),
+        Command::Fmt(args) => fmt::run(args),
         Command::Graph(args) => graph::run(args),
+        Command::Lsp(args) => lsp::run(args),
         Command::Run(args) => run::run(args),
         Command::Test(args) => test::run(args),
     };

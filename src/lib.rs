@@ -14,6 +14,8 @@ pub mod check;
 pub mod cli;
 pub mod diagnostics;
 pub mod engine;
+pub mod fmt;
+pub mod lsp;
 pub mod runtime;
 pub mod source;
 pub mod stdlib;

@@ -1,0 +1,259 @@
+//! What the server answers about a document: hover, definition,
+//! references, completion, symbols and formatting.
+
+use std::sync::OnceLock;
+
+use lsp_types::{
+    CompletionItem, CompletionItemKind, DocumentSymbol, Hover, HoverContents, Location,
+    MarkupContent, MarkupKind, Position, Range, SymbolKind, TextEdit,
+};
+
+use super::document::Document;
+use super::index::{Def, Index, Kind};
+use crate::source::FileId;
+use crate::syntax::{self, ast, lexer};
+
+/// The standard library's definitions, for hover and completion of the
+/// names a program imports.
+fn std_index() -> &'static [Def] {
+    static STD: OnceLock<Vec<Def>> = OnceLock::new();
+    STD.get_or_init(|| {
+        crate::stdlib::FILES
+            .iter()
+            .flat_map(|(_, text)| {
+                let (file, _) = syntax::parse(FileId(0), text);
+                Index::build(text, &file)
+                    .defs
+                    .into_iter()
+                    .filter(|d| d.scope.is_none())
+            })
+            .collect()
+    })
+}
+
+fn find_std(name: &str) -> Option<&'static Def> {
+    std_index().iter().find(|d| d.name == name)
+}
+
+fn markdown(def: &Def) -> String {
+    let mut out = format!("```guardflow\n{}\n```", def.signature);
+    if let Some(doc) = &def.doc {
+        out.push_str("\n\n");
+        out.push_str(doc);
+    }
+    out
+}
+
+pub fn hover(doc: &Document, pos: Position) -> Option<Hover> {
+    let offset = doc.lines.offset(&doc.text, pos) as u32;
+    let (target, name, span) = doc.index.at(offset)?;
+    let def = match target {
+        Some(i) => &doc.index.defs[i],
+        None => find_std(name)?,
+    };
+    Some(Hover {
+        contents: HoverContents::Markup(MarkupContent {
+            kind: MarkupKind::Markdown,
+            value: markdown(def),
+        }),
+        range: Some(doc.range(span)),
+    })
+}
+
+pub fn definition(doc: &Document, pos: Position) -> Option<Location> {
+    let offset = doc.lines.offset(&doc.text, pos) as u32;
+    let (target, _, _) = doc.index.at(offset)?;
+    let def = &doc.index.defs[target?];
+    Some(Location::new(doc.uri.clone(), doc.range(def.span)))
+}
+
+pub fn references(doc: &Document, pos: Position, include_declaration: bool) -> Vec<Location> {
+    let offset = doc.lines.offset(&doc.text, pos) as u32;
+    let Some((Some(target), _, _)) = doc.index.at(offset) else {
+        return Vec::new();
+    };
+    let mut spans = Vec::new();
+    if include_declaration {
+        spans.push(doc.index.defs[target].span);
+    }
+    spans.extend(doc.index.references(target).map(|r| r.span));
+    spans
+        .into_iter()
+        .map(|s| Location::new(doc.uri.clone(), doc.range(s)))
+        .collect()
+}
+
+const ACTION_PROPS: &[&str] = &[
+    ":generate",
+    ":role",
+    ":guard",
+    ":retry",
+    ":pre",
+    ":pre-guard",
+    ":effect",
+    ":idempotent",
+    ":timeout",
+    ":uses",
+    ":feedback",
+    ":max-tokens",
+    ":p",
+];
+const TASK_PROPS: &[&str] = &[
+    ":pre",
+    ":subtasks",
+    ":ordering",
+    ":result",
+    ":uses",
+    ":on-fail",
+    ":escalate-to",
+    ":max-escalations",
+    ":max-depth",
+];
+const TEST_PROPS: &[&str] = &[":run", ":with", ":expect"];
+const FILE_PROPS: &[&str] = &[
+    ":default-retry",
+    ":default-timeout",
+    ":default-p",
+    ":default-max-tokens",
+];
+
+pub fn completion(doc: &Document, pos: Position) -> Vec<CompletionItem> {
+    let offset = doc.lines.offset(&doc.text, pos);
+    let before = &doc.text[..offset];
+    let word = before
+        .trim_end_matches(|c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        .len();
+    if before[..word].ends_with(':') && !before[..word].ends_with("::") {
+        let props = match doc
+            .ast
+            .items
+            .iter()
+            .find(|i| i.span.start as usize <= offset && offset <= i.span.end as usize)
+            .map(|i| &i.kind)
+        {
+            Some(ast::ItemKind::Action(_)) => ACTION_PROPS,
+            Some(ast::ItemKind::Task(_)) => TASK_PROPS,
+            Some(ast::ItemKind::Test(_)) => TEST_PROPS,
+            _ => FILE_PROPS,
+        };
+        return props
+            .iter()
+            .map(|p| CompletionItem {
+                label: p.to_string(),
+                kind: Some(CompletionItemKind::PROPERTY),
+                insert_text: Some(p[1..].to_string()),
+                filter_text: Some(p[1..].to_string()),
+                ..Default::default()
+            })
+            .collect();
+    }
+    let mut items: Vec<CompletionItem> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    let defs = doc.index.visible(offset as u32).chain(std_index().iter());
+    for def in defs {
+        if def.kind == Kind::Method || !seen.insert(def.name.clone()) {
+            continue;
+        }
+        items.push(CompletionItem {
+            label: def.name.clone(),
+            kind: Some(completion_kind(def.kind)),
+            detail: Some(def.signature.clone()),
+            documentation: def.doc.clone().map(lsp_types::Documentation::String),
+            ..Default::default()
+        });
+    }
+    for kw in lexer::KEYWORDS {
+        if seen.insert(kw.to_string()) {
+            items.push(CompletionItem {
+                label: kw.to_string(),
+                kind: Some(CompletionItemKind::KEYWORD),
+                ..Default::default()
+            });
+        }
+    }
+    items
+}
+
+fn completion_kind(kind: Kind) -> CompletionItemKind {
+    match kind {
+        Kind::Type => CompletionItemKind::STRUCT,
+        Kind::Guard => CompletionItemKind::FUNCTION,
+        Kind::Generator => CompletionItemKind::CONSTRUCTOR,
+        Kind::Effect => CompletionItemKind::EVENT,
+        Kind::Resource => CompletionItemKind::CONSTANT,
+        Kind::Action | Kind::Task => CompletionItemKind::METHOD,
+        Kind::Value => CompletionItemKind::VARIABLE,
+        Kind::Label => CompletionItemKind::FIELD,
+        Kind::Method => CompletionItemKind::METHOD,
+    }
+}
+
+fn symbol_kind(kind: Kind) -> SymbolKind {
+    match kind {
+        Kind::Type => SymbolKind::STRUCT,
+        Kind::Guard => SymbolKind::FUNCTION,
+        Kind::Generator => SymbolKind::CONSTRUCTOR,
+        Kind::Effect => SymbolKind::EVENT,
+        Kind::Resource => SymbolKind::CONSTANT,
+        Kind::Action | Kind::Task | Kind::Method => SymbolKind::METHOD,
+        Kind::Value => SymbolKind::VARIABLE,
+        Kind::Label => SymbolKind::FIELD,
+    }
+}
+
+#[allow(deprecated)] // `DocumentSymbol::deprecated` must be written
+fn symbol(doc: &Document, def: &Def, children: Vec<DocumentSymbol>) -> DocumentSymbol {
+    DocumentSymbol {
+        name: def.name.clone(),
+        detail: Some(def.signature.clone()),
+        kind: symbol_kind(def.kind),
+        tags: None,
+        deprecated: None,
+        range: doc.range(def.full),
+        selection_range: doc.range(def.span),
+        children: (!children.is_empty()).then_some(children),
+    }
+}
+
+/// The file's items; a task's methods below it, a method's labels below it.
+pub fn symbols(doc: &Document) -> Vec<DocumentSymbol> {
+    let defs = &doc.index.defs;
+    let inside = |outer: &Def, inner: &Def| inner.scope == Some(outer.full);
+    defs.iter()
+        .filter(|d| d.scope.is_none())
+        .map(|item| {
+            let methods = defs
+                .iter()
+                .filter(|m| m.kind == Kind::Method && inside(item, m))
+                .map(|m| {
+                    let labels = defs
+                        .iter()
+                        .filter(|l| {
+                            l.kind == Kind::Label
+                                && m.full.start <= l.span.start
+                                && l.span.end <= m.full.end
+                        })
+                        .map(|l| symbol(doc, l, Vec::new()))
+                        .collect();
+                    symbol(doc, m, labels)
+                })
+                .collect();
+            symbol(doc, item, methods)
+        })
+        .collect()
+}
+
+/// The whole document in the canonical layout as one edit; none when it
+/// is already formatted or does not parse.
+pub fn formatting(doc: &Document) -> Vec<TextEdit> {
+    match crate::fmt::format(&doc.name, &doc.text) {
+        Ok(out) if out != doc.text => vec![TextEdit {
+            range: Range::new(
+                Position::new(0, 0),
+                doc.lines.position(&doc.text, doc.text.len()),
+            ),
+            new_text: out,
+        }],
+        _ => Vec::new(),
+    }
+}

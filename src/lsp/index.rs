@@ -1,0 +1,499 @@
+//! Names in one file: where each is defined and where it is used,
+//! computed from the AST alone (the resolver is not involved). Namespaces
+//! follow the language's: a name used as a guard only finds guards. Params
+//! are visible in their item, subtask labels in their method.
+
+use crate::source::Span;
+use crate::syntax::ast::*;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Type,
+    Guard,
+    Generator,
+    Effect,
+    Resource,
+    /// actions and tasks
+    Action,
+    Task,
+    /// inputs and parameters
+    Value,
+    Label,
+    Method,
+}
+
+#[derive(Debug, Clone)]
+pub struct Def {
+    pub name: String,
+    pub kind: Kind,
+    /// The name where it is defined.
+    pub span: Span,
+    /// The whole definition.
+    pub full: Span,
+    /// The header as written (`action a(x: Text) -> Text`).
+    pub signature: String,
+    pub doc: Option<String>,
+    /// Where the name is visible; `None` for the whole file.
+    pub scope: Option<Span>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Ref {
+    pub name: String,
+    pub kinds: &'static [Kind],
+    pub span: Span,
+    /// The definition it names, if this file defines it.
+    pub target: Option<usize>,
+}
+
+#[derive(Debug, Default)]
+pub struct Index {
+    pub defs: Vec<Def>,
+    pub refs: Vec<Ref>,
+}
+
+const GUARD: &[Kind] = &[Kind::Guard];
+const GENERATOR: &[Kind] = &[Kind::Generator];
+const EFFECT: &[Kind] = &[Kind::Effect];
+const TYPE: &[Kind] = &[Kind::Type];
+const RESOURCE: &[Kind] = &[Kind::Resource];
+const CALLABLE: &[Kind] = &[Kind::Action, Kind::Task];
+const VALUE: &[Kind] = &[Kind::Label, Kind::Value];
+const LABEL: &[Kind] = &[Kind::Label];
+const IMPORTED: &[Kind] = &[Kind::Guard, Kind::Generator, Kind::Effect, Kind::Type];
+
+impl Index {
+    pub fn build(src: &str, file: &File) -> Index {
+        let mut b = Builder {
+            src,
+            index: Index::default(),
+        };
+        for item in &file.items {
+            b.item(item);
+        }
+        let mut index = b.index;
+        for i in 0..index.refs.len() {
+            index.refs[i].target = index.resolve(&index.refs[i]);
+        }
+        index
+    }
+
+    /// The innermost definition visible at the reference.
+    fn resolve(&self, r: &Ref) -> Option<usize> {
+        self.defs
+            .iter()
+            .enumerate()
+            .filter(|(_, d)| d.name == r.name && r.kinds.contains(&d.kind))
+            .filter(|(_, d)| {
+                d.scope
+                    .is_none_or(|s| s.start <= r.span.start && r.span.end <= s.end)
+            })
+            .min_by_key(|(_, d)| d.scope.map_or(u32::MAX, |s| s.end - s.start))
+            .map(|(i, _)| i)
+    }
+
+    /// The definition a name at `offset` is or names, with the name's span
+    /// there; an unresolved reference gives its name only.
+    pub fn at(&self, offset: u32) -> Option<(Option<usize>, &str, Span)> {
+        let hit = |s: Span| s.start <= offset && offset <= s.end;
+        if let Some((i, d)) = self.defs.iter().enumerate().find(|(_, d)| hit(d.span)) {
+            return Some((Some(i), &d.name, d.span));
+        }
+        self.refs
+            .iter()
+            .find(|r| hit(r.span))
+            .map(|r| (r.target, r.name.as_str(), r.span))
+    }
+
+    /// Every use of definition `def`.
+    pub fn references(&self, def: usize) -> impl Iterator<Item = &Ref> {
+        self.refs.iter().filter(move |r| r.target == Some(def))
+    }
+
+    /// The definitions visible at `offset`.
+    pub fn visible(&self, offset: u32) -> impl Iterator<Item = &Def> {
+        self.defs
+            .iter()
+            .filter(move |d| d.scope.is_none_or(|s| s.start <= offset && offset <= s.end))
+    }
+}
+
+struct Builder<'a> {
+    src: &'a str,
+    index: Index,
+}
+
+impl Builder<'_> {
+    fn text(&self, from: u32, to: u32) -> String {
+        let text = self.src.get(from as usize..to as usize).unwrap_or("");
+        // one line: runs of blanks and line breaks become one space
+        text.split_whitespace().collect::<Vec<_>>().join(" ")
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn def(
+        &mut self,
+        name: &Ident,
+        kind: Kind,
+        full: Span,
+        signature_end: u32,
+        doc: Option<&String>,
+        scope: Option<Span>,
+    ) {
+        let signature = self.text(full.start, signature_end);
+        self.index.defs.push(Def {
+            name: name.name.clone(),
+            kind,
+            span: name.span,
+            full,
+            signature,
+            doc: doc.cloned(),
+            scope,
+        });
+    }
+
+    fn reference(&mut self, name: &Ident, kinds: &'static [Kind]) {
+        self.index.refs.push(Ref {
+            name: name.name.clone(),
+            kinds,
+            span: name.span,
+            target: None,
+        });
+    }
+
+    fn item(&mut self, item: &Item) {
+        let doc = item.doc.as_ref();
+        let span = item.span;
+        match &item.kind {
+            ItemKind::Use(Use::Std(names)) => {
+                for n in names {
+                    self.reference(n, IMPORTED);
+                }
+            }
+            ItemKind::Use(Use::File(_)) | ItemKind::Default(_) => {}
+            ItemKind::Input(i) => {
+                self.def(&i.name, Kind::Value, span, span.end, doc, None);
+                self.ty(&i.ty);
+                if let Some(e) = &i.default {
+                    self.expr(e);
+                }
+            }
+            ItemKind::Type(t) => {
+                self.def(&t.name, Kind::Type, span, span.end, doc, None);
+                self.ty(&t.ty);
+            }
+            ItemKind::Generator(g) => {
+                self.def(&g.name, Kind::Generator, span, span.end, doc, None);
+                self.call(&g.kind, GENERATOR);
+            }
+            ItemKind::Guard(g) => {
+                let end = g
+                    .subject
+                    .as_ref()
+                    .map_or_else(|| self.header_end(g.name.span.end), |s| s.span().end);
+                self.def(&g.name, Kind::Guard, span, end, doc, None);
+                self.params(&g.params, span);
+                if let Some(s) = &g.subject {
+                    self.ty(s);
+                }
+                self.gexpr(&g.body);
+            }
+            ItemKind::Extern(e) => {
+                let kind = match e.kind {
+                    ExternKind::Guard => Kind::Guard,
+                    ExternKind::Generator => Kind::Generator,
+                    ExternKind::Effect => Kind::Effect,
+                };
+                self.def(&e.name, kind, span, span.end, doc, None);
+                self.params(&e.params, span);
+                if let Some(s) = &e.subject {
+                    self.ty(s);
+                }
+            }
+            ItemKind::Resource(r) => {
+                self.def(&r.name, Kind::Resource, span, span.end, doc, None);
+            }
+            ItemKind::Action(a) => {
+                self.def(&a.name, Kind::Action, span, a.output.span().end, doc, None);
+                self.params(&a.params, span);
+                self.ty(&a.output);
+                let p = &a.props;
+                if let Some(g) = &p.generate {
+                    self.call(&g.generator, GENERATOR);
+                    self.string(&g.prompt);
+                }
+                if let Some(r) = &p.role {
+                    self.string(r);
+                }
+                for g in [&p.guard, &p.pre, &p.pre_guard].into_iter().flatten() {
+                    self.gexpr(g);
+                }
+                if let Some(e) = &p.effect {
+                    self.call(e, EFFECT);
+                }
+                for u in &p.uses {
+                    self.reference(&u.name, RESOURCE);
+                }
+            }
+            ItemKind::Task(t) => {
+                let end = t
+                    .max_depth
+                    .map(|d| d.span.end)
+                    .or(t.output.as_ref().map(|o| o.span().end))
+                    .unwrap_or_else(|| self.header_end(t.name.span.end));
+                self.def(&t.name, Kind::Task, span, end, doc, None);
+                self.params(&t.params, span);
+                if let Some(o) = &t.output {
+                    self.ty(o);
+                }
+                for m in &t.methods {
+                    self.method(m, span);
+                }
+            }
+            ItemKind::Test(t) => {
+                for c in [&t.run].into_iter().flatten() {
+                    self.call(c, CALLABLE);
+                }
+                if let Some(c) = &t.with {
+                    self.call(c, GENERATOR);
+                }
+                for e in &t.expect {
+                    if let Expectation::Satisfies(g, _) = e {
+                        self.gexpr(g);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The end of the parameter list that follows `from`, if one does.
+    fn header_end(&self, from: u32) -> u32 {
+        let rest = self.src.get(from as usize..).unwrap_or("");
+        let trimmed = rest.trim_start();
+        if !trimmed.starts_with('(') {
+            return from;
+        }
+        let skipped = (rest.len() - trimmed.len()) as u32;
+        let mut depth = 0i32;
+        for (i, c) in trimmed.char_indices() {
+            match c {
+                '(' | '[' | '{' => depth += 1,
+                ')' | ']' | '}' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        return from + skipped + i as u32 + 1;
+                    }
+                }
+                _ => {}
+            }
+        }
+        from
+    }
+
+    fn method(&mut self, m: &Method, task: Span) {
+        // the method's span may start at its doc comment
+        let start = self
+            .src
+            .get(m.span.range())
+            .and_then(|t| t.find("method"))
+            .map_or(m.span.start, |i| m.span.start + i as u32);
+        let full = Span { start, ..m.span };
+        self.def(
+            &m.name,
+            Kind::Method,
+            full,
+            m.name.span.end,
+            m.doc.as_ref(),
+            Some(task),
+        );
+        if let Some(g) = &m.pre {
+            self.gexpr(g);
+        }
+        if let Some(subtasks) = &m.subtasks {
+            for s in &subtasks.value {
+                self.def(
+                    &s.label,
+                    Kind::Label,
+                    s.span,
+                    s.call.span.end,
+                    None,
+                    Some(m.span),
+                );
+                self.call(&s.call, CALLABLE);
+                if let Some(e) = &s.escalation {
+                    self.reference(&e.target, LABEL);
+                }
+            }
+        }
+        if let Some(o) = &m.ordering {
+            self.ordering(o);
+        }
+        if let Some(r) = &m.result {
+            self.reference(r, LABEL);
+        }
+        for u in &m.uses {
+            self.reference(&u.name, RESOURCE);
+        }
+    }
+
+    fn ordering(&mut self, o: &Ordering) {
+        match o {
+            Ordering::Label(l) => self.reference(l, LABEL),
+            Ordering::Seq(items, _) | Ordering::Par(items, _) => {
+                for i in items {
+                    self.ordering(i);
+                }
+            }
+            Ordering::Partial(chains, _) => {
+                for l in chains.iter().flatten() {
+                    self.reference(l, LABEL);
+                }
+            }
+        }
+    }
+
+    fn params(&mut self, params: &[Param], item: Span) {
+        for p in params {
+            self.def(&p.name, Kind::Value, p.span, p.span.end, None, Some(item));
+            self.ty(&p.ty);
+            if let Some(d) = &p.default {
+                self.expr(d);
+            }
+        }
+    }
+
+    fn ty(&mut self, ty: &TypeExpr) {
+        match ty {
+            TypeExpr::Named { name, arg, .. } => {
+                self.reference(name, TYPE);
+                if let Some(a) = arg {
+                    self.ty(a);
+                }
+            }
+            TypeExpr::List(t, _) => self.ty(t),
+            TypeExpr::Record(fields, _) => {
+                for f in fields {
+                    self.ty(&f.ty);
+                }
+            }
+            TypeExpr::Enum(..) => {}
+        }
+    }
+
+    fn gexpr(&mut self, g: &GuardExpr) {
+        match g {
+            GuardExpr::Call(c) => self.call(c, GUARD),
+            GuardExpr::Bool(..) => {}
+            GuardExpr::Not(inner, _) => self.gexpr(inner),
+            GuardExpr::And(items, _)
+            | GuardExpr::Or(items, _)
+            | GuardExpr::Combinator(_, items, _) => {
+                for i in items {
+                    self.gexpr(i);
+                }
+            }
+        }
+    }
+
+    fn call(&mut self, c: &Call, kinds: &'static [Kind]) {
+        self.reference(&c.callee, kinds);
+        for a in c.args.iter().flatten() {
+            self.expr(&a.value);
+        }
+    }
+
+    fn expr(&mut self, e: &Expr) {
+        match e {
+            Expr::String(s) => self.string(s),
+            Expr::List(items, _) => {
+                for i in items {
+                    self.expr(i);
+                }
+            }
+            // a bare name is a value; `file("…")` and the like are built in
+            Expr::Call(c) if c.args.is_none() => self.reference(&c.callee, VALUE),
+            Expr::Call(c) => {
+                for a in c.args.iter().flatten() {
+                    self.expr(&a.value);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn string(&mut self, s: &StringLit) {
+        for part in &s.parts {
+            if let StringPart::Interpolation(path) = part {
+                if let Some(first) = path.first() {
+                    self.reference(first, VALUE);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::FileId;
+
+    fn index(src: &str) -> Index {
+        let (file, errors) = crate::syntax::parse(FileId(0), src);
+        assert!(errors.is_empty(), "{errors:#?}");
+        Index::build(src, &file)
+    }
+
+    /// The definition the `nth` occurrence of `name` names, as the text
+    /// from its start.
+    fn target<'a>(src: &'a str, idx: &Index, name: &str, nth: usize) -> Option<&'a str> {
+        let at = src.match_indices(name).nth(nth)?.0 as u32;
+        let (def, _, _) = idx.at(at)?;
+        Some(&src[idx.defs[def?].span.start as usize..])
+    }
+
+    #[test]
+    fn namespaces_are_apart_and_params_stay_in_their_item() {
+        let src = "guard check = true\n\
+                   action check(x: Text) -> Text {\n  :generate g \"{x}\"\n  :guard check\n}\n\
+                   action other(x: Text) -> Text {\n  :generate g \"{x}\"\n  :guard check\n}\n";
+        let idx = index(src);
+        // `:guard check` names the guard, not the action
+        assert!(target(src, &idx, "check", 2)
+            .unwrap()
+            .starts_with("check = true"));
+        // `{x}` in `other` names other's parameter
+        let other_x = src.find("other(x").unwrap() + 6;
+        let at = src.match_indices("{x}").nth(1).unwrap().0 as u32 + 1;
+        let def = idx.at(at).unwrap().0.unwrap();
+        assert_eq!(idx.defs[def].span.start as usize, other_x);
+    }
+
+    #[test]
+    fn labels_resolve_within_their_method() {
+        let src = "task t() {\n  method m1 {\n    :subtasks (a: x(), b: y(a))\n    :ordering (a ; b)\n  }\n  \
+                   method m2 {\n    :subtasks (a: x())\n    :ordering a\n  }\n}\n";
+        let idx = index(src);
+        let first_a = src.find("a: x()").unwrap();
+        let second_a = src.match_indices("a: x()").nth(1).unwrap().0;
+        // `y(a)` and `(a ; b)` in m1 name m1's `a`; `:ordering a` in m2 names m2's
+        for (at, def) in [
+            (src.find("y(a)").unwrap() + 2, first_a),
+            (src.find("(a ; b)").unwrap() + 1, first_a),
+            (src.find(":ordering a").unwrap() + 10, second_a),
+        ] {
+            let (target, name, _) = idx.at(at as u32).unwrap();
+            assert_eq!(name, "a");
+            assert_eq!(
+                idx.defs[target.unwrap()].span.start as usize,
+                def,
+                "a at {at}"
+            );
+        }
+        let first = idx
+            .defs
+            .iter()
+            .position(|d| d.span.start as usize == first_a)
+            .unwrap();
+        assert_eq!(idx.references(first).count(), 2);
+    }
+}
