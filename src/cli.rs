@@ -2,13 +2,14 @@
 //! everywhere: 0 success, 1 findings with errors (or a failed run), 2 a
 //! usage or I/O error.
 
-mod bounds;
+pub(crate) mod bounds;
 mod check;
 mod compile;
 mod explain;
 mod files;
-mod graph;
+pub(crate) mod graph;
 mod progress;
+mod repl;
 mod run;
 mod test;
 
@@ -45,6 +46,7 @@ enum Command {
     Compile(compile::Args),
     Explain(explain::Args),
     Graph(graph::Args),
+    Repl(repl::Args),
     Run(run::Args),
     Test(test::Args),
 }
@@ -101,6 +103,7 @@ pub fn main() -> ExitCode {
         Command::Compile(args) => compile::run(args),
         Command::Explain(args) => explain::run(args),
         Command::Graph(args) => graph::run(args),
+        Command::Repl(args) => repl::run(args),
         Command::Run(args) => run::run(args),
         Command::Test(args) => test::run(args),
     };
@@ -108,7 +111,7 @@ pub fn main() -> ExitCode {
 }
 
 /// Prints a usage or I/O error the same way everywhere.
-fn fail(message: impl std::fmt::Display) -> u8 {
+pub(crate) fn fail(message: impl std::fmt::Display) -> u8 {
     eprintln!("error: {message}");
     EXIT_USAGE
 }

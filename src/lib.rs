@@ -14,6 +14,7 @@ pub mod check;
 pub mod cli;
 pub mod diagnostics;
 pub mod engine;
+pub mod repl;
 pub mod runtime;
 pub mod source;
 pub mod stdlib;
