@@ -106,38 +106,33 @@ fn script(repl: &mut commands::Repl, options: &Options) -> u8 {
             }
             None => None,
         };
-        let at_end = line.is_none();
-        if let Some(l) = line {
-            buf.push_str(&l);
-            buf.push('\n');
-            if input::needs_more(&buf) {
-                continue;
-            }
-        }
-        let text = std::mem::take(&mut buf);
-        if !text.trim().is_empty() {
-            if options.echo {
-                let mut lines = text.trim_end_matches('\n').lines();
-                let mut echo = format!("> {}\n", lines.next().unwrap_or(""));
-                for l in lines {
-                    echo.push_str(&format!(". {l}\n"));
+        let mut ready = Vec::new();
+        match &line {
+            Some(l) => {
+                if !buf.is_empty() && input::starts_new_input(&buf, l) {
+                    ready.push(std::mem::take(&mut buf));
                 }
-                print!("{echo}");
-                let _ = std::io::stdout().flush();
-            }
-            let reply = repl.handle(&text);
-            print_reply(&reply, false);
-            if reply.failed() {
-                failures += 1;
-                if !options.keep_going {
-                    return EXIT_FINDINGS;
+                buf.push_str(l);
+                buf.push('\n');
+                if !input::needs_more(&buf) {
+                    ready.push(std::mem::take(&mut buf));
                 }
             }
-            if reply.quit {
-                break;
+            None => ready.push(std::mem::take(&mut buf)),
+        }
+        for text in ready {
+            match handle_script_input(repl, options, &text) {
+                Step::Go => {}
+                Step::Failed => {
+                    failures += 1;
+                    if !options.keep_going {
+                        return EXIT_FINDINGS;
+                    }
+                }
+                Step::Quit => return if failures > 0 { EXIT_FINDINGS } else { EXIT_OK },
             }
         }
-        if at_end {
+        if line.is_none() {
             break;
         }
     }
@@ -145,6 +140,36 @@ fn script(repl: &mut commands::Repl, options: &Options) -> u8 {
         EXIT_FINDINGS
     } else {
         EXIT_OK
+    }
+}
+
+enum Step {
+    Go,
+    Failed,
+    Quit,
+}
+
+fn handle_script_input(repl: &mut commands::Repl, options: &Options, text: &str) -> Step {
+    if text.trim().is_empty() {
+        return Step::Go;
+    }
+    if options.echo {
+        let mut lines = text.trim_end_matches('\n').lines();
+        let mut echo = format!("> {}\n", lines.next().unwrap_or(""));
+        for l in lines {
+            echo.push_str(&format!(". {l}\n"));
+        }
+        print!("{echo}");
+        let _ = std::io::stdout().flush();
+    }
+    let reply = repl.handle(text);
+    print_reply(&reply, false);
+    if reply.failed() {
+        Step::Failed
+    } else if reply.quit {
+        Step::Quit
+    } else {
+        Step::Go
     }
 }
 

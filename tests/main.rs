@@ -6,6 +6,7 @@ mod exact_bounds;
 mod examples;
 mod fuzz;
 mod ir;
+mod repl;
 mod run;
 mod support;
 mod ui;

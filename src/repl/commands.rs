@@ -223,9 +223,12 @@ impl Repl {
         let built = self.session.build(extra);
         if built.checked.has_errors() {
             let mut reply = Reply::out(self.render_errors(&built.checked));
-            reply.error = Some(
-                "the session has errors; fix them (or redefine the item) and try again".into(),
-            );
+            reply.error = Some(match extra {
+                Some(_) => "the expression does not check (in this session)".into(),
+                None => {
+                    "the session has errors; fix them (or redefine the item) and try again".into()
+                }
+            });
             return Err(reply);
         }
         Ok(built)
@@ -460,7 +463,7 @@ impl Repl {
         Reply::out(out)
     }
 
-    fn task<'p>(&self, program: &'p Program, name: &str) -> Result<TaskId, Reply> {
+    fn task(&self, program: &Program, name: &str) -> Result<TaskId, Reply> {
         if name.is_empty() {
             return Err(Reply::error("which task?"));
         }
@@ -648,7 +651,8 @@ impl Repl {
         };
         let started = match self.engine.start(&workflow, &config) {
             Ok(s) => s,
-            Err(e) => return Reply::error(e.to_string()),
+            // said for the command line; here inputs are NAME=VALUE
+            Err(e) => return Reply::error(e.to_string().replace("--input ", "")),
         };
         let report = self.rt.block_on(async {
             tokio::select! {
@@ -781,9 +785,10 @@ fn run_config(words: &[String], workflow: &Workflow, engine: &Engine) -> Result<
         };
         match w.as_str() {
             "--replay" => {
-                let path = std::path::absolute(next()?).map_err(|e| format!("--replay: {e}"))?;
+                let given = next()?;
+                let path = std::path::absolute(&given).map_err(|e| format!("--replay: {e}"))?;
                 if !path.is_file() {
-                    return Err(format!("--replay: `{}`: no such file", path.display()));
+                    return Err(format!("--replay: `{given}`: no such file"));
                 }
                 replacement = Some(Replacement {
                     generator: "replay".into(),

@@ -117,7 +117,6 @@ fn properties_at(before: &str) -> &'static [&'static str] {
     let mut stack: Vec<Option<Token>> = Vec::new();
     let mut last_item = None;
     let mut parens = 0usize;
-    let mut last_parens_depth = 0usize;
     for (tok, _) in tokens(before) {
         match tok {
             Token::Action | Token::Task | Token::Method | Token::Test => last_item = Some(tok),
@@ -125,15 +124,11 @@ fn properties_at(before: &str) -> &'static [&'static str] {
             Token::RBrace => {
                 stack.pop();
             }
-            Token::LParen => {
-                parens += 1;
-                last_parens_depth = parens;
-            }
+            Token::LParen => parens += 1,
             Token::RParen => parens = parens.saturating_sub(1),
             _ => {}
         }
     }
-    let _ = last_parens_depth;
     match stack.last().copied().flatten() {
         Some(Token::Action) => ACTION_PROPERTIES,
         Some(Token::Method) if parens > 0 => SUBTASK_PROPERTIES,
@@ -169,7 +164,7 @@ mod tests {
         assert_eq!(cands(":sh"), [":show"]);
         assert_eq!(cands(":show pl"), ["plan", "planner"]);
         assert_eq!(cands(":run pl"), ["plan"]);
-        assert_eq!(cands(":guard py"), ["python_syntax", "pytest"]);
+        assert_eq!(cands(":guard py"), ["pytest", "python_syntax"]);
         assert_eq!(cands("ac"), ["action"]);
         assert_eq!(complete(":show pl", 8, &names()).0, 6);
         assert!(complete(":load ex", 8, &names()).2);

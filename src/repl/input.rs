@@ -33,7 +33,7 @@ pub fn open_brackets(text: &str) -> Vec<char> {
 /// Whether `text` needs another line: an open bracket, an unterminated
 /// `"""` string, a `"…"` string whose line ends in `\`, or a last token
 /// that cannot end an item (`=`, `->`, `&&`, `||`, `;`, `,`, `<<<`).
-/// Commands other than `:type` and `:guard` take words and are always
+/// REPL commands other than `:type` and `:guard` take words and are always
 /// complete; after `:guard`'s `<<<` only an open string continues.
 pub fn needs_more(text: &str) -> bool {
     let trimmed = text.trim_start();
@@ -53,8 +53,10 @@ pub fn needs_more(text: &str) -> bool {
                         || (artifact.starts_with('"') && needs_more(artifact));
                 }
             }
-            n if n.starts_with("default-") => {}
-            _ => return false,
+            "load" | "reload" | "check" | "items" | "show" | "graph" | "bounds" | "run"
+            | "trace" | "help" | "quit" | "q" => return false,
+            // a property: an item, read as one
+            _ => {}
         }
     }
     let mut last = None;
@@ -100,6 +102,56 @@ pub fn needs_more(text: &str) -> bool {
     )
 }
 
+/// Whether `line`, coming while `pending` is unfinished, rather starts
+/// an input of its own: it begins at its first column with an item
+/// keyword, a doc comment or a command that is no property, and
+/// `pending` is held open by brackets, not by a string. So a broken item
+/// in a script does not swallow the rest of it.
+pub fn starts_new_input(pending: &str, line: &str) -> bool {
+    if line.starts_with(char::is_whitespace)
+        || in_string(pending)
+        || open_brackets(pending).is_empty()
+    {
+        return false;
+    }
+    if let Some(command) = line.strip_prefix(':') {
+        let name: String = command
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '-')
+            .collect();
+        return matches!(
+            name.as_str(),
+            "load"
+                | "reload"
+                | "check"
+                | "type"
+                | "items"
+                | "show"
+                | "graph"
+                | "bounds"
+                | "trace"
+                | "help"
+                | "quit"
+                | "q"
+        );
+    }
+    tokens(line).next().is_some_and(|(t, _)| t.starts_item())
+}
+
+/// Whether `text` ends inside a string that runs on to the next line.
+fn in_string(text: &str) -> bool {
+    tokens(text).any(|(tok, span)| {
+        let s = &text[span];
+        match tok {
+            Token::TripleString => s.len() < 6 || !s.ends_with("\"\"\"") || ends_escaped(s),
+            Token::String => {
+                s.ends_with('\\') && (s.len() < 2 || !s.ends_with('"') || ends_escaped(s))
+            }
+            _ => false,
+        }
+    })
+}
+
 /// Whether the closing quote of `s` is escaped by a `\` (an odd run).
 fn ends_escaped(s: &str) -> bool {
     let body = s.trim_end_matches('"');
@@ -131,6 +183,16 @@ mod tests {
         assert!(!needs_more("type T = Text )"));
         assert!(!needs_more("\"\"\"a\"\"\""));
         assert!(needs_more("x = \"a \\"));
+    }
+
+    #[test]
+    fn an_item_start_ends_a_broken_input() {
+        assert!(starts_new_input("action a( -> {\n", "action b() -> T {"));
+        assert!(starts_new_input("guard g = all(\n", ":type 1"));
+        assert!(!starts_new_input("guard g = all(\n", "  action"));
+        assert!(!starts_new_input("guard g = all(\n", ":guard x"));
+        assert!(!starts_new_input("x = \"\"\"\n", "task: write it"));
+        assert!(!starts_new_input("/// doc\n", "action a() -> T {"));
     }
 
     #[test]
