@@ -421,3 +421,33 @@ mod fuzz {
         }
     }
 }
+
+#[test]
+fn check_prints_what_guardflow_check_prints() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for file in [
+        "tests/ui/E0102_unknown_guard.guardflow",
+        "tests/ui/W0001_unused_action.guardflow",
+        "tests/pass/guards.guardflow",
+    ] {
+        let cli = Command::new(bin())
+            .args(["check", "--color", "never", file])
+            .current_dir(root)
+            .output()
+            .expect("run guardflow check");
+        let cli = String::from_utf8_lossy(&cli.stdout).into_owned();
+        let findings = cli.rsplit_once("checked 1 file").map_or("", |(f, _)| f);
+        assert_eq!(findings.is_empty(), file.contains("pass/"), "{cli}");
+        let (_, out) = repl(
+            &["--script", "--echo", "--keep-going"],
+            &format!(":load {file}\n:check\n"),
+            root,
+        );
+        let after = out.split_once("> :check\n").map_or("", |(_, a)| a);
+        assert!(
+            after.starts_with(findings),
+            "{file}:\n{after}\n---\n{findings}"
+        );
+        assert!(!after[findings.len()..].contains('╭'), "{after}");
+    }
+}
