@@ -304,6 +304,15 @@ fn the_interactive_prompt_in_a_pseudo_terminal() {
         .expect("the completed name shown");
     ready(&mut p);
 
+    // a `:property` completed where it fits: inside an action's braces
+    p.send("action other() -> Text {\r  :ret").expect("send");
+    p.send("\t").expect("tab");
+    p.expect("\x1b[36m:retry\x1b[0m")
+        .expect(":retry completed and coloured");
+    p.send(ControlCode::EndOfText).expect("ctrl-c");
+    p.expect("\x1b[?2004l").expect("the input ends");
+    ready(&mut p);
+
     // Ctrl-C drops the input being typed
     p.send("action half_typed(").expect("send");
     p.send(ControlCode::EndOfText).expect("ctrl-c");
@@ -327,6 +336,7 @@ fn the_interactive_prompt_in_a_pseudo_terminal() {
     p.send(ControlCode::EndOfText).expect("ctrl-c");
     p.expect("cancelled by Ctrl-C").expect("the run cancelled");
     crate::support::assert_process_ends(&pid, "the generator");
+    ready(&mut p);
     p.send(":type 2s\r").expect("send");
     p.expect("2s : Duration").expect("the REPL goes on");
     ready(&mut p);
