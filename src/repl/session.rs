@@ -74,6 +74,12 @@ impl Session {
     /// Reads `path` and adds it (again, if it is loaded already). Returns
     /// how many items it has.
     pub fn load(&mut self, path: &Path) -> Result<usize, String> {
+        // `./a` and `a` are one file
+        let path: PathBuf = path
+            .components()
+            .filter(|c| !matches!(c, std::path::Component::CurDir))
+            .collect();
+        let path = path.as_path();
         let text = FsLoader
             .read(path)
             .map_err(|reason| format!("cannot read `{}`: {reason}", path.display()))?;
