@@ -175,6 +175,23 @@ mod tests {
         assert!(highlight(":load x", None).starts_with(&format!("{COMMAND}:load{RESET}")));
     }
 
+    proptest::proptest! {
+        /// Any text, any cursor: the colours change nothing visible, and
+        /// completion and the continuation rule do not panic.
+        #[test]
+        fn any_input_keeps_its_text(line in "(\\PC|[\"{}()\\[\\]:;|&!/\\\\ \n]){0,60}", cursor in 0usize..80) {
+            let h = highlight(&line, Some(cursor));
+            proptest::prop_assert_eq!(plain(&h), line.clone());
+            let names = super::super::complete::Names {
+                items: vec![("a".into(), super::super::complete::NameKind::Task)],
+                std_guards: vec!["contains".into()],
+            };
+            let _ = super::super::complete::complete(&line, cursor, &names);
+            let _ = super::super::input::needs_more(&line);
+            let _ = super::super::input::starts_new_input(&line, &line);
+        }
+    }
+
     #[test]
     fn the_partner_of_the_bracket_at_the_cursor() {
         let line = "all(a, f(\")\"), [b])";
