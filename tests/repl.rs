@@ -232,9 +232,9 @@ fn a_run_is_cancelled_by_ctrl_c_in_script_mode_too() {
     let mut stdin = child.stdin.take().expect("stdin");
     stdin.write_all(script.as_bytes()).expect("write");
     let pid = crate::support::wait_for_pid(&pid_file).expect("the generator started");
-    // the handler is installed once a run waits; SIGINT now cancels it
-    std::thread::sleep(Duration::from_millis(200));
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    // the REPL listens for SIGINT from before the run starts
+    // SAFETY: signalling a child we spawned
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
     stdin.write_all(b":trace\n").expect("write");
     drop(stdin);
     let status = child.wait().expect("wait");
@@ -332,7 +332,6 @@ fn the_interactive_prompt_in_a_pseudo_terminal() {
     ))
     .expect("send");
     let pid = crate::support::wait_for_pid(&pid_file).expect("the generator started");
-    std::thread::sleep(Duration::from_millis(200));
     p.send(ControlCode::EndOfText).expect("ctrl-c");
     p.expect("cancelled by Ctrl-C").expect("the run cancelled");
     crate::support::assert_process_ends(&pid, "the generator");

@@ -161,8 +161,7 @@ impl Repl {
     /// end of the process.
     pub fn catch_ctrl_c(&self) {
         self.rt.block_on(async {
-            #[cfg(unix)]
-            let _ = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt());
+            drop(on_interrupt());
         });
     }
 
@@ -591,9 +590,10 @@ impl Repl {
             }
         };
         let verdict = self.rt.block_on(async {
+            let interrupted = on_interrupt();
             tokio::select! {
                 v = self.engine.evaluate_guard(&workflow, GUARD, &subject) => Some(v),
-                _ = tokio::signal::ctrl_c() => None,
+                _ = interrupted => None,
             }
         });
         match verdict {
@@ -655,9 +655,10 @@ impl Repl {
             Err(e) => return Reply::error(e.to_string().replace("--input ", "")),
         };
         let report = self.rt.block_on(async {
+            let interrupted = on_interrupt();
             tokio::select! {
                 report = started.execute() => report,
-                _ = tokio::signal::ctrl_c() => started.cancelled("cancelled by Ctrl-C"),
+                _ = interrupted => started.cancelled("cancelled by Ctrl-C"),
             }
         });
         let mut r = Reply::out(describe::summary(&report));
@@ -672,6 +673,22 @@ impl Repl {
         match &self.last {
             Some(report) => Reply::out(describe::trace(report)),
             None => Reply::error("nothing has run yet; `:run TASK` runs one"),
+        }
+    }
+}
+
+/// Ends at the next Ctrl-C (SIGINT). Listens from the call on, not from
+/// the first poll: call it before starting what it may cancel, so a
+/// Ctrl-C right after a program starts is not lost. Call it inside the
+/// runtime.
+fn on_interrupt() -> impl std::future::Future<Output = ()> {
+    let signal = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt());
+    async move {
+        match signal {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
         }
     }
 }
