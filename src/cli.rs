@@ -2,15 +2,16 @@
 //! everywhere: 0 success, 1 findings with errors (or a failed run), 2 a
 //! usage or I/O error.
 
-mod bounds;
+pub(crate) mod bounds;
 mod check;
 mod compile;
 mod explain;
 mod files;
 mod fmt;
-mod graph;
+pub(crate) mod graph;
 mod lsp;
 mod progress;
+mod repl;
 mod run;
 mod test;
 
@@ -49,6 +50,7 @@ enum Command {
     Fmt(fmt::Args),
     Graph(graph::Args),
     Lsp(lsp::Args),
+    Repl(repl::Args),
     Run(run::Args),
     Test(test::Args),
 }
@@ -107,6 +109,7 @@ pub fn main() -> ExitCode {
         Command::Fmt(args) => fmt::run(args),
         Command::Graph(args) => graph::run(args),
         Command::Lsp(args) => lsp::run(args),
+        Command::Repl(args) => repl::run(args),
         Command::Run(args) => run::run(args),
         Command::Test(args) => test::run(args),
     };
@@ -114,7 +117,7 @@ pub fn main() -> ExitCode {
 }
 
 /// Prints a usage or I/O error the same way everywhere.
-fn fail(message: impl std::fmt::Display) -> u8 {
+pub(crate) fn fail(message: impl std::fmt::Display) -> u8 {
     eprintln!("error: {message}");
     EXIT_USAGE
 }

@@ -369,6 +369,24 @@ impl Engine {
         Ok(self.start(workflow, &config)?.execute().await)
     }
 
+    /// Evaluates the guard definition `name` of the workflow on `subject`,
+    /// outside any action, as an action's `:guard` would (the REPL's
+    /// `:guard`). Program inputs resolve as for a run with none given.
+    pub async fn evaluate_guard(
+        &self,
+        workflow: &Workflow,
+        name: &str,
+        subject: &Value,
+    ) -> Result<Verdict, RunError> {
+        let program = &workflow.program;
+        let Some(def) = program.guards.iter().find(|g| g.name == name) else {
+            return Err(RunError(format!("there is no guard `{name}`")));
+        };
+        let run = self.prepare(workflow, &RunConfig::default())?;
+        let env = Env::new(&[], &run.inputs);
+        Ok(crate::runtime::guard::evaluate(&run, &def.body, subject, env).await)
+    }
+
     /// Prepares what `config` says; nothing runs until
     /// [`Started::execute`].
     pub fn start<'w>(

@@ -13,6 +13,7 @@ mod ir;
 mod llm;
 mod lsp;
 mod parse_paths;
+mod repl;
 mod run;
 mod runners;
 mod support;

@@ -16,9 +16,13 @@ pub fn print(file: &str, bounds: &[TaskBounds], format: Format, target: Option<f
         }
         return;
     }
+    print!("{}", table(file, bounds, target));
+}
+
+/// The table for people (also the REPL's `:bounds`).
+pub fn table(file: &str, bounds: &[TaskBounds], target: Option<f64>) -> String {
     if bounds.is_empty() {
-        println!("{file}: no tasks");
-        return;
+        return format!("{file}: no tasks\n");
     }
     let mut rows = vec![vec![
         "task".to_string(),
@@ -60,7 +64,7 @@ pub fn print(file: &str, bounds: &[TaskBounds], format: Format, target: Option<f
     let widths: Vec<usize> = (0..rows[0].len())
         .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
         .collect();
-    println!("{file}: worst case per task");
+    let mut out = format!("{file}: worst case per task\n");
     for row in rows {
         let cells: Vec<String> = row
             .iter()
@@ -73,8 +77,9 @@ pub fn print(file: &str, bounds: &[TaskBounds], format: Format, target: Option<f
                 }
             })
             .collect();
-        println!("  {}", cells.join("  ").trim_end());
+        out.push_str(&format!("  {}\n", cells.join("  ").trim_end()));
     }
+    out
 }
 
 fn count(n: u64) -> String {

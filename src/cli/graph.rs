@@ -133,7 +133,7 @@ fn escape(s: &str) -> String {
     s.replace('\\', "\\\\").replace('"', "\\\"")
 }
 
-fn dot(program: &Program, graphs: &[Vec<MethodGraph>], root: TaskId) -> String {
+pub(crate) fn dot(program: &Program, graphs: &[Vec<MethodGraph>], root: TaskId) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
