@@ -6,11 +6,16 @@ mod bounds;
 mod check;
 mod compile;
 mod explain;
+mod export;
 mod files;
 mod graph;
 mod progress;
 mod run;
+mod runs;
+mod show;
+mod stats;
 mod test;
+mod trace;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -47,6 +52,11 @@ enum Command {
     Graph(graph::Args),
     Run(run::Args),
     Test(test::Args),
+    Runs(runs::Args),
+    Show(show::Args),
+    Trace(trace::Args),
+    Export(export::Args),
+    Stats(stats::Args),
 }
 
 /// How findings are printed.
@@ -103,6 +113,11 @@ pub fn main() -> ExitCode {
         Command::Graph(args) => graph::run(args),
         Command::Run(args) => run::run(args),
         Command::Test(args) => test::run(args),
+        Command::Runs(args) => runs::run(args),
+        Command::Show(args) => show::run(args),
+        Command::Trace(args) => trace::run(args),
+        Command::Export(args) => export::run(args),
+        Command::Stats(args) => stats::run(args),
     };
     ExitCode::from(code)
 }

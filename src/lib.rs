@@ -17,4 +17,5 @@ pub mod engine;
 pub mod runtime;
 pub mod source;
 pub mod stdlib;
+pub mod store;
 pub mod syntax;

@@ -1,0 +1,290 @@
+//! The recorder: a run's sink. Each event is written as it happens; the
+//! transaction is committed before the run can do anything the store must
+//! know of (call a generator, commit an artifact, end). Events that only
+//! announce (a task, method or action started) ride along with the next
+//! commit.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Mutex, OnceLock};
+
+use rusqlite::{params, Connection};
+
+use super::lock::RunLock;
+use super::resume::Prior;
+use super::{content_hash, now_ms, StoreError};
+use crate::runtime::{Event, Sink, VerdictKind};
+
+/// Records one run into the store.
+pub struct Recorder {
+    id: String,
+    path: PathBuf,
+    inner: Mutex<Inner>,
+    failure: OnceLock<String>,
+}
+
+struct Inner {
+    conn: Connection,
+    session: i64,
+    seq: i64,
+    /// The (occurrence, index) of the latest attempt at each path.
+    current: HashMap<String, (u32, u32)>,
+    in_transaction: bool,
+    _lock: RunLock,
+}
+
+impl Recorder {
+    pub(super) fn new(
+        path: PathBuf,
+        conn: Connection,
+        id: String,
+        lock: RunLock,
+    ) -> Result<Recorder, StoreError> {
+        Recorder::open(path, conn, id, lock, 1, 1, HashMap::new())
+    }
+
+    pub(super) fn resumed(
+        path: PathBuf,
+        conn: Connection,
+        id: String,
+        lock: RunLock,
+        prior: &Prior,
+    ) -> Result<Recorder, StoreError> {
+        Recorder::open(
+            path,
+            conn,
+            id,
+            lock,
+            prior.sessions + 1,
+            prior.next_seq,
+            prior.current.clone(),
+        )
+    }
+
+    fn open(
+        path: PathBuf,
+        conn: Connection,
+        id: String,
+        lock: RunLock,
+        session: i64,
+        seq: i64,
+        current: HashMap<String, (u32, u32)>,
+    ) -> Result<Recorder, StoreError> {
+        conn.execute(
+            "INSERT INTO sessions (run_id, session, pid, started_ms) VALUES (?1, ?2, ?3, ?4)",
+            params![id, session, std::process::id(), now_ms()],
+        )
+        .map_err(|e| super::sqlite_error(&path, e))?;
+        Ok(Recorder {
+            id,
+            path,
+            inner: Mutex::new(Inner {
+                conn,
+                session,
+                seq,
+                current,
+                in_transaction: false,
+                _lock: lock,
+            }),
+            failure: OnceLock::new(),
+        })
+    }
+
+    /// The run's id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The store's file.
+    pub fn path(&self) -> &std::path::Path {
+        &self.path
+    }
+
+    fn write(&self, event: &Event) -> rusqlite::Result<()> {
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let inner = &mut *inner;
+        if !inner.in_transaction {
+            inner.conn.execute_batch("BEGIN IMMEDIATE")?;
+            inner.in_transaction = true;
+        }
+        let seq = inner.seq;
+        inner.seq += 1;
+        let (id, session, at) = (&self.id, inner.session, now_ms());
+        let conn = &inner.conn;
+        let commit = match event {
+            Event::AttemptStarted {
+                path,
+                action,
+                occurrence,
+                index,
+                attempt,
+                prompt,
+                role,
+            } => {
+                conn.prepare_cached(
+                    "INSERT INTO attempts (run_id, seq, session, at_ms, path, occurrence, idx, action, attempt, prompt, role)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                )?
+                .execute(params![
+                    id, seq, session, at, path, occurrence, index, action, attempt, prompt, role
+                ])?;
+                inner.current.insert(path.clone(), (*occurrence, *index));
+                true
+            }
+            Event::Attempt(a) => {
+                let (occurrence, index) = inner.current.get(&a.path).copied().unwrap_or((0, 0));
+                let hash = a.output.as_deref().map(|o| content_hash(o.as_bytes()));
+                conn.prepare_cached(
+                    "INSERT INTO verdicts (run_id, seq, session, at_ms, path, occurrence, idx, output, output_hash, verdict, feedback, tokens, generate_ms, guard_ms)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                )?
+                .execute(params![
+                    id,
+                    seq,
+                    session,
+                    at,
+                    a.path,
+                    occurrence,
+                    index,
+                    a.output,
+                    hash,
+                    verdict_name(a.verdict),
+                    a.feedback,
+                    a.tokens.map(|t| t.min(i64::MAX as u64) as i64),
+                    a.generate_ms.min(i64::MAX as u64) as i64,
+                    a.guard_ms.min(i64::MAX as u64) as i64,
+                ])?;
+                // a pass is followed at once by its commit: one transaction
+                a.verdict != VerdictKind::Pass
+            }
+            Event::Committed {
+                path,
+                action,
+                artifact,
+            } => {
+                let (occurrence, _) = inner.current.get(path).copied().unwrap_or((0, 0));
+                let text = artifact.to_string();
+                conn.prepare_cached(
+                    "INSERT INTO commits (run_id, seq, session, at_ms, path, occurrence, action, artifact, artifact_hash)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                )?
+                .execute(params![
+                    id,
+                    seq,
+                    session,
+                    at,
+                    path,
+                    occurrence,
+                    action,
+                    text,
+                    content_hash(text.as_bytes())
+                ])?;
+                true
+            }
+            Event::RunFinished {
+                success,
+                generator_calls,
+                guard_runs,
+                elapsed_ms,
+            } => {
+                conn.prepare_cached(
+                    "INSERT INTO finishes (run_id, seq, session, at_ms, success, generator_calls, guard_runs, elapsed_ms)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                )?
+                .execute(params![
+                    id,
+                    seq,
+                    session,
+                    at,
+                    success,
+                    (*generator_calls).min(i64::MAX as u64) as i64,
+                    (*guard_runs).min(i64::MAX as u64) as i64,
+                    (*elapsed_ms).min(i64::MAX as u64) as i64,
+                ])?;
+                true
+            }
+            other => {
+                let (kind, path, commit) = describe(other);
+                let body = serde_json::to_string(other).unwrap_or_default();
+                conn.prepare_cached(
+                    "INSERT INTO events (run_id, seq, session, at_ms, kind, path, body)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                )?
+                .execute(params![id, seq, session, at, kind, path, body])?;
+                commit
+            }
+        };
+        if commit {
+            inner.conn.execute_batch("COMMIT")?;
+            inner.in_transaction = false;
+        }
+        Ok(())
+    }
+}
+
+impl Sink for Recorder {
+    fn record(&self, event: &Event) {
+        if self.failure.get().is_some() {
+            return;
+        }
+        if let Err(e) = self.write(event) {
+            let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+            if inner.in_transaction {
+                let _ = inner.conn.execute_batch("ROLLBACK");
+                inner.in_transaction = false;
+            }
+            let _ = self
+                .failure
+                .set(format!("`{}`: {}", self.path.display(), explain(&e)));
+        }
+    }
+
+    fn failure(&self) -> Option<String> {
+        self.failure.get().cloned()
+    }
+}
+
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        let inner = self.inner.get_mut().unwrap_or_else(|e| e.into_inner());
+        if inner.in_transaction {
+            let _ = inner.conn.execute_batch("COMMIT");
+        }
+    }
+}
+
+fn explain(e: &rusqlite::Error) -> String {
+    match e.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::DiskFull) => format!("the disk is full ({e})"),
+        Some(rusqlite::ErrorCode::ReadOnly) => format!("it cannot be written ({e})"),
+        _ => e.to_string(),
+    }
+}
+
+pub(super) fn verdict_name(v: VerdictKind) -> &'static str {
+    match v {
+        VerdictKind::Pass => "pass",
+        VerdictKind::Fail => "fail",
+        VerdictKind::Fatal => "fatal",
+    }
+}
+
+/// An event's kind, path, and whether it is committed at once (it ends
+/// something) or with the next one (it only announces).
+fn describe(e: &Event) -> (&'static str, Option<&str>, bool) {
+    match e {
+        Event::RunStarted { .. } => ("run_started", None, true),
+        Event::TaskStarted { path, .. } => ("task_started", Some(path), false),
+        Event::MethodStarted { path, .. } => ("method_started", Some(path), false),
+        Event::MethodSkipped { path, .. } => ("method_skipped", Some(path), true),
+        Event::MethodFailed { path, .. } => ("method_failed", Some(path), true),
+        Event::ActionStarted { path, .. } => ("action_started", Some(path), false),
+        Event::AttemptStarted { path, .. } => ("attempt_started", Some(path), true),
+        Event::Attempt(a) => ("attempt", Some(&a.path), true),
+        Event::Escalated { path, .. } => ("escalated", Some(path), true),
+        Event::Committed { path, .. } => ("committed", Some(path), true),
+        Event::ActionFailed { path, .. } => ("action_failed", Some(path), true),
+        Event::TaskFinished { path, .. } => ("task_finished", Some(path), true),
+        Event::RunFinished { .. } => ("run_finished", None, true),
+    }
+}
