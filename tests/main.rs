@@ -7,6 +7,7 @@ mod examples;
 mod fuzz;
 mod ir;
 mod run;
+mod store;
 mod support;
 mod ui;
 mod verify;

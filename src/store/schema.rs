@@ -199,10 +199,22 @@ fn identify(conn: &Connection, path: &Path) -> Result<bool, StoreError> {
         path: path.to_path_buf(),
         reason,
     };
-    let read = |sql: &str| conn.query_row(sql, [], |r| r.get::<_, i64>(0));
-    let app = read("PRAGMA application_id").map_err(|e| foreign(describe(e)))?;
-    let version = read("PRAGMA user_version").map_err(|e| foreign(describe(e)))?;
-    let objects = read("SELECT count(*) FROM sqlite_master").map_err(|e| foreign(describe(e)))?;
+    let read = |sql: &str| {
+        conn.query_row(sql, [], |r| r.get::<_, i64>(0))
+            .map_err(|e| match e.sqlite_error_code() {
+                Some(rusqlite::ErrorCode::DatabaseCorrupt) => StoreError::Sqlite {
+                    path: path.to_path_buf(),
+                    reason: format!("the file is corrupt ({e}); it is left untouched"),
+                },
+                Some(rusqlite::ErrorCode::NotADatabase) => {
+                    foreign("not an SQLite database".to_string())
+                }
+                _ => foreign(e.to_string()),
+            })
+    };
+    let app = read("PRAGMA application_id")?;
+    let version = read("PRAGMA user_version")?;
+    let objects = read("SELECT count(*) FROM sqlite_master")?;
     if app == APPLICATION_ID {
         if version > VERSION {
             return Err(StoreError::Newer {
@@ -223,14 +235,6 @@ fn identify(conn: &Connection, path: &Path) -> Result<bool, StoreError> {
     } else {
         format!("an SQLite database of another program, application id {app:#x}")
     }))
-}
-
-fn describe(e: rusqlite::Error) -> String {
-    match e.sqlite_error_code() {
-        Some(rusqlite::ErrorCode::NotADatabase) => "not an SQLite database".to_string(),
-        Some(rusqlite::ErrorCode::DatabaseCorrupt) => "the file is corrupt".to_string(),
-        _ => e.to_string(),
-    }
 }
 
 /// A failed first write: a read-only file or directory reads better than

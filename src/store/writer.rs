@@ -288,3 +288,93 @@ fn describe(e: &Event) -> (&'static str, Option<&str>, bool) {
         Event::RunFinished { .. } => ("run_finished", None, true),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use crate::engine::{BoxFuture, Engine, GenError, GenRequest, GenResponse, Generator, RunConfig};
+    use crate::runtime::{Sink, Verdict};
+    use crate::store::{RunMeta, Store};
+
+    struct Echo;
+
+    impl Generator for Echo {
+        fn generate(&self, r: GenRequest) -> BoxFuture<'_, Result<GenResponse, GenError>> {
+            Box::pin(async move { Ok(GenResponse::text(format!("{}{}", r.prompt, "x".repeat(2000)))) })
+        }
+    }
+
+    /// A full disk, made real by SQLite's page limit: the run stops with
+    /// the store's error, calls no generator after it, and what was
+    /// committed before stays readable.
+    #[test]
+    fn a_full_disk_stops_the_run_and_keeps_what_was_committed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = dir.path().join("runs.db");
+        let mut engine = Engine::bare();
+        engine.register_guard("ok", "on Text", |_| Verdict::Pass);
+        engine.register_generator("echo", "()", Echo);
+        let mut src = String::from(
+            "generator g = echo()\naction step() -> Text { :generate g \"go\" :guard ok :retry 0 }\n\
+             task main() {\n  method m {\n    :subtasks (",
+        );
+        let labels: Vec<String> = (0..200).map(|i| format!("s{i}: step()")).collect();
+        src.push_str(&labels.join(", "));
+        src.push_str(")\n  }\n}\n");
+        let workflow = engine.compile("f.guardflow", &src).expect("compiles");
+        let config = RunConfig {
+            task: "main".into(),
+            ..RunConfig::default()
+        };
+        let mut started = engine.start(&workflow, &config).expect("starts");
+        let mut meta = RunMeta {
+            id: String::new(),
+            workflow: "f.guardflow".into(),
+            workflow_hash: String::new(),
+            task: "main".into(),
+            inputs: serde_json::Map::new(),
+            replacement: None,
+            worst_case_calls: None,
+            started_ms: 0,
+        };
+        let recorder = Store::open(&db).expect("open").start_run(&mut meta).expect("run");
+        {
+            let inner = recorder.inner.lock().expect("lock");
+            let pages: i64 = inner
+                .conn
+                .query_row("PRAGMA page_count", [], |r| r.get(0))
+                .expect("pages");
+            inner
+                .conn
+                .pragma_update(None, "max_page_count", pages + 8)
+                .expect("limit");
+        }
+        let recorder = Arc::new(recorder);
+        started.record_to(recorder.clone());
+        let rt = crate::engine::runtime().expect("runtime");
+        let report = rt.block_on(started.execute());
+        let why = recorder.failure().expect("the store failed");
+        assert!(why.contains("the disk is full"), "{why}");
+        assert!(!report.success);
+        assert!(
+            report.failure.as_deref().unwrap_or("").contains("the run store failed"),
+            "{:?}",
+            report.failure
+        );
+        // the attempt that found the store full was its last
+        assert!(report.generator_calls < 200, "{}", report.generator_calls);
+        drop(recorder);
+        let store = Store::open_read(&db).expect("reopen");
+        let committed: i64 = store
+            .connection()
+            .query_row("SELECT count(*) FROM commits", [], |r| r.get(0))
+            .expect("count");
+        assert!(committed >= 1, "{committed}");
+        // the write that failed was of the last call or two
+        let calls = report.generator_calls as i64;
+        assert!(committed < calls && calls <= committed + 2, "{committed} of {calls}");
+        let events = store.events(&meta.id).expect("events");
+        assert!(events.iter().any(|e| e["event"] == "committed"));
+    }
+}
