@@ -316,7 +316,7 @@ mod tests {
         engine.register_guard("ok", "on Text", |_| Verdict::Pass);
         engine.register_generator("echo", "()", Echo);
         let mut src = String::from(
-            "generator g = echo()\naction step() -> Text { :generate g \"go\" :guard ok :retry 0 }\n\
+            "generator g = echo()\naction step() -> Text { :generate g \"go\" :guard ok :retry 0 :timeout 10s }\n\
              task main() {\n  method m {\n    :subtasks (",
         );
         let labels: Vec<String> = (0..200).map(|i| format!("s{i}: step()")).collect();
