@@ -116,7 +116,9 @@ fn rows(c: &Connection, id: &str) -> i64 {
 
 fn commits(c: &Connection, id: &str) -> Vec<(String, i64, String)> {
     let mut stmt = c
-        .prepare("SELECT path, occurrence, artifact_hash FROM commits WHERE run_id = ?1 ORDER BY seq")
+        .prepare(
+            "SELECT path, occurrence, artifact_hash FROM commits WHERE run_id = ?1 ORDER BY seq",
+        )
         .expect("prepare");
     stmt.query_map([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .expect("query")
@@ -167,7 +169,11 @@ fn sigkill_at_fifty_points_then_resume_loses_and_repeats_nothing() {
         let calls = fx.root.join(format!("calls-{}", i + 1));
         let before = newest_run(&db);
         let mut child = fx
-            .guardflow(&["run", &flow, "-i", "goal=x"], &calls, ["0.02", "0.005", "0"][i as usize % 3])
+            .guardflow(
+                &["run", &flow, "-i", "goal=x"],
+                &calls,
+                ["0.02", "0.005", "0"][i as usize % 3],
+            )
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -204,7 +210,12 @@ fn sigkill_at_fifty_points_then_resume_loses_and_repeats_nothing() {
         let calls_before = lines(&calls).len();
 
         let o = fx.run(&["run", &flow, "--resume", &id], &calls);
-        assert_eq!(o.status.code(), Some(0), "kill point {i} ({point} rows): {}", text(&o));
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "kill point {i} ({point} rows): {}",
+            text(&o)
+        );
         assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "good merge");
 
         let after = commits(&db, &id);
@@ -235,7 +246,11 @@ fn sigkill_at_fifty_points_then_resume_loses_and_repeats_nothing() {
         let total = lines(&calls).len() as i64;
         assert!(total <= bound, "kill point {i}: {total} calls > {bound}");
         assert_eq!(
-            count(&db, "SELECT count(*) FROM finishes WHERE run_id = ?1 AND success", &id),
+            count(
+                &db,
+                "SELECT count(*) FROM finishes WHERE run_id = ?1 AND success",
+                &id
+            ),
             1
         );
         // every call was recorded as an attempt before it was made (a kill
@@ -289,24 +304,42 @@ fn a_second_writer_of_a_run_gets_exit_75() {
     let o = fx.run(&["run", &flow, "--resume", &id], &calls);
     assert_eq!(o.status.code(), Some(75), "{}", text(&o));
     assert!(
-        text(&o).contains(&format!("run {id} is being written by another process (pid {})", child.id())),
+        text(&o).contains(&format!(
+            "run {id} is being written by another process (pid {})",
+            child.id()
+        )),
         "{}",
         text(&o)
     );
     let listed = fx.run(&["runs"], &calls);
-    assert!(String::from_utf8_lossy(&listed.stdout).contains("running"), "{}", text(&listed));
+    assert!(
+        String::from_utf8_lossy(&listed.stdout).contains("running"),
+        "{}",
+        text(&listed)
+    );
     sigkill(&child);
     child.wait().expect("wait");
     let listed = fx.run(&["runs"], &calls);
-    assert!(String::from_utf8_lossy(&listed.stdout).contains("interrupted"), "{}", text(&listed));
+    assert!(
+        String::from_utf8_lossy(&listed.stdout).contains("interrupted"),
+        "{}",
+        text(&listed)
+    );
     let o = fx.run(&["run", &flow, "--resume", &id], &calls);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     // the killed attempt counts: plan passes at its third
-    let plan_calls = lines(&calls).iter().filter(|l| l.starts_with("plan")).count();
+    let plan_calls = lines(&calls)
+        .iter()
+        .filter(|l| l.starts_with("plan"))
+        .count();
     assert_eq!(plan_calls, 3);
     let again = fx.run(&["run", &flow, "--resume", &id], &calls);
     assert_eq!(again.status.code(), Some(2));
-    assert!(text(&again).contains("has already succeeded"), "{}", text(&again));
+    assert!(
+        text(&again).contains("has already succeeded"),
+        "{}",
+        text(&again)
+    );
 }
 
 /// Runs `guardflow run` and `guardflow runs` against `file` and checks
@@ -325,7 +358,12 @@ fn refused(fx: &Fixture, file: &Path, words: &str) {
         assert!(text(&o).contains(words), "{args:?}: {}", text(&o));
         assert!(!text(&o).contains("panicked"), "{}", text(&o));
     }
-    assert_eq!(std::fs::read(file).expect("read"), before, "{} was changed", file.display());
+    assert_eq!(
+        std::fs::read(file).expect("read"),
+        before,
+        "{} was changed",
+        file.display()
+    );
     assert!(lines(&calls).is_empty(), "a generator ran");
 }
 
@@ -334,9 +372,15 @@ fn foreign_newer_and_corrupt_files_are_refused_and_left_untouched() {
     let fx = Fixture::new();
     // not SQLite at all
     let junk = fx.root.join("junk.db");
-    let bytes: Vec<u8> = (0..8192u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    let bytes: Vec<u8> = (0..8192u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
     std::fs::write(&junk, &bytes).expect("write");
-    refused(&fx, &junk, "is not a guardflow run store (not an SQLite database)");
+    refused(
+        &fx,
+        &junk,
+        "is not a guardflow run store (not an SQLite database)",
+    );
     // another program's SQLite database
     let other = fx.root.join("other.db");
     {
@@ -344,29 +388,44 @@ fn foreign_newer_and_corrupt_files_are_refused_and_left_untouched() {
         c.execute_batch("CREATE TABLE notes (t TEXT); INSERT INTO notes VALUES ('mine');")
             .expect("fill");
     }
-    refused(&fx, &other, "an SQLite database of another program, with 1 tables");
+    refused(
+        &fx,
+        &other,
+        "an SQLite database of another program, with 1 tables",
+    );
     let app = fx.root.join("app.db");
     {
         let c = Connection::open(&app).expect("create");
-        c.execute_batch("PRAGMA application_id = 1234;").expect("fill");
+        c.execute_batch("PRAGMA application_id = 1234;")
+            .expect("fill");
     }
     refused(&fx, &app, "application id 0x4d2");
     // a store of a newer guardflow
     let newer = fx.root.join("newer.db");
     let calls = fx.root.join("calls-ok");
     let store = newer.to_string_lossy().into_owned();
-    let o = fx.run(&["run", &fx.flow(), "-i", "goal=x", "--store", &store], &calls);
+    let o = fx.run(
+        &["run", &fx.flow(), "-i", "goal=x", "--store", &store],
+        &calls,
+    );
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     {
         let c = Connection::open(&newer).expect("open");
         c.execute_batch("PRAGMA wal_checkpoint(TRUNCATE); PRAGMA journal_mode = DELETE; PRAGMA user_version = 99;")
             .expect("bump");
     }
-    refused(&fx, &newer, "has format version 99, newer than this guardflow reads (1)");
+    refused(
+        &fx,
+        &newer,
+        "has format version 99, newer than this guardflow reads (1)",
+    );
     // a store whose pages were overwritten
     let broken = fx.root.join("broken.db");
     let store = broken.to_string_lossy().into_owned();
-    let o = fx.run(&["run", &fx.flow(), "-i", "goal=x", "--store", &store], &calls);
+    let o = fx.run(
+        &["run", &fx.flow(), "-i", "goal=x", "--store", &store],
+        &calls,
+    );
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     {
         let c = Connection::open(&broken).expect("open");
@@ -388,7 +447,9 @@ fn foreign_newer_and_corrupt_files_are_refused_and_left_untouched() {
         let o = fx.run(&args, &calls);
         assert_eq!(o.status.code(), Some(2), "{args:?}: {}", text(&o));
         assert!(
-            text(&o).contains("the file is corrupt (database disk image is malformed); it is left untouched"),
+            text(&o).contains(
+                "the file is corrupt (database disk image is malformed); it is left untouched"
+            ),
             "{args:?}: {}",
             text(&o)
         );
@@ -404,12 +465,20 @@ fn an_unwritable_store_is_a_clear_error_before_any_call() {
     // a directory that cannot exist: its parent is a file
     std::fs::write(fx.root.join("plain"), "a file").expect("write");
     let o = fx.run(
-        &["run", &fx.flow(), "-i", "goal=x", "--store", "plain/runs.db"],
+        &[
+            "run",
+            &fx.flow(),
+            "-i",
+            "goal=x",
+            "--store",
+            "plain/runs.db",
+        ],
         &calls,
     );
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(
-        text(&o).contains("error: the run store `plain/runs.db`: cannot create the directory `plain`"),
+        text(&o)
+            .contains("error: the run store `plain/runs.db`: cannot create the directory `plain`"),
         "{}",
         text(&o)
     );
@@ -424,10 +493,17 @@ fn an_unwritable_store_is_a_clear_error_before_any_call() {
     let ro = fx.root.join("ro");
     std::fs::create_dir(&ro).expect("mkdir");
     std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o555)).expect("chmod");
-    let o = fx.run(&["run", &fx.flow(), "-i", "goal=x", "--store", "ro/runs.db"], &calls);
+    let o = fx.run(
+        &["run", &fx.flow(), "-i", "goal=x", "--store", "ro/runs.db"],
+        &calls,
+    );
     std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o755)).expect("chmod");
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
-    assert!(text(&o).contains("error: the run store `ro/runs.db`: cannot open it"), "{}", text(&o));
+    assert!(
+        text(&o).contains("error: the run store `ro/runs.db`: cannot open it"),
+        "{}",
+        text(&o)
+    );
     assert!(lines(&calls).is_empty(), "a generator ran");
 }
 
@@ -448,7 +524,11 @@ fn runs_show_trace_export_stats_and_bounds_from_runs() {
     let o = fx.run(&["run", &fx.flow(), "-i", "goal=x"], &calls);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let id = newest_run(&read(&fx.db())).expect("a run");
-    assert!(text(&o).contains(&format!("run {id} (recorded in")), "{}", text(&o));
+    assert!(
+        text(&o).contains(&format!("run {id} (recorded in")),
+        "{}",
+        text(&o)
+    );
 
     let o = fx.run(&["runs", "--format", "json"], &calls);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
@@ -468,7 +548,10 @@ fn runs_show_trace_export_stats_and_bounds_from_runs() {
         assert!(shown.contains(&format!("    {label}\n")), "{shown}");
     }
     assert_eq!(shown.matches("committed (sha256 ").count(), 4, "{shown}");
-    assert!(shown.contains("finished: succeeded after 8 generator calls"), "{shown}");
+    assert!(
+        shown.contains("finished: succeeded after 8 generator calls"),
+        "{shown}"
+    );
 
     let o = fx.run(&["trace", &id, "--format", "jsonl"], &calls);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
@@ -478,7 +561,9 @@ fn runs_show_trace_export_stats_and_bounds_from_runs() {
         .collect();
     let mut kinds: BTreeMap<String, usize> = BTreeMap::new();
     for e in &events {
-        *kinds.entry(e["event"].as_str().unwrap_or("").to_string()).or_default() += 1;
+        *kinds
+            .entry(e["event"].as_str().unwrap_or("").to_string())
+            .or_default() += 1;
     }
     assert_eq!(kinds["attempt_started"], 8);
     assert_eq!(kinds["attempt"], 8);
@@ -486,7 +571,10 @@ fn runs_show_trace_export_stats_and_bounds_from_runs() {
     assert_eq!(kinds["run_started"], 1);
     assert_eq!(kinds["run_finished"], 1);
     assert_eq!(kinds["action_started"], 4);
-    let seqs: Vec<i64> = events.iter().map(|e| e["seq"].as_i64().unwrap_or(0)).collect();
+    let seqs: Vec<i64> = events
+        .iter()
+        .map(|e| e["seq"].as_i64().unwrap_or(0))
+        .collect();
     assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
     assert_eq!(events[0]["event"], "run_started");
     let plan = events
@@ -509,10 +597,16 @@ fn runs_show_trace_export_stats_and_bounds_from_runs() {
         .map(|l| serde_json::from_str(l).expect("a JSON line"))
         .collect();
     assert_eq!(pairs.len(), 4);
-    let merge = pairs.iter().find(|p| p["action"] == "merge").expect("merge");
+    let merge = pairs
+        .iter()
+        .find(|p| p["action"] == "merge")
+        .expect("merge");
     assert_eq!(merge["messages"][0]["role"], "user");
     let prompt = merge["messages"][0]["content"].as_str().unwrap_or("");
-    assert!(prompt.starts_with("merge good left\n good right\n"), "{prompt}");
+    assert!(
+        prompt.starts_with("merge good left\n good right\n"),
+        "{prompt}"
+    );
     assert_eq!(merge["messages"][1]["role"], "assistant");
     assert_eq!(merge["messages"][1]["content"], "good merge\n");
     assert_eq!(
@@ -523,7 +617,10 @@ fn runs_show_trace_export_stats_and_bounds_from_runs() {
     let o = fx.run(&["stats"], &calls);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let stats = String::from_utf8_lossy(&o.stdout);
-    assert!(stats.contains("plan           2       1     1  0.500"), "{stats}");
+    assert!(
+        stats.contains("plan           2       1     1  0.500"),
+        "{stats}"
+    );
 
     let o = fx.run(&["check", &fx.flow(), "--bounds", "--from-runs"], &calls);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));

@@ -293,7 +293,9 @@ fn describe(e: &Event) -> (&'static str, Option<&str>, bool) {
 mod tests {
     use std::sync::Arc;
 
-    use crate::engine::{BoxFuture, Engine, GenError, GenRequest, GenResponse, Generator, RunConfig};
+    use crate::engine::{
+        BoxFuture, Engine, GenError, GenRequest, GenResponse, Generator, RunConfig,
+    };
     use crate::runtime::{Sink, Verdict};
     use crate::store::{RunMeta, Store};
 
@@ -301,7 +303,13 @@ mod tests {
 
     impl Generator for Echo {
         fn generate(&self, r: GenRequest) -> BoxFuture<'_, Result<GenResponse, GenError>> {
-            Box::pin(async move { Ok(GenResponse::text(format!("{}{}", r.prompt, "x".repeat(2000)))) })
+            Box::pin(async move {
+                Ok(GenResponse::text(format!(
+                    "{}{}",
+                    r.prompt,
+                    "x".repeat(2000)
+                )))
+            })
         }
     }
 
@@ -338,7 +346,10 @@ mod tests {
             worst_case_calls: None,
             started_ms: 0,
         };
-        let recorder = Store::open(&db).expect("open").start_run(&mut meta).expect("run");
+        let recorder = Store::open(&db)
+            .expect("open")
+            .start_run(&mut meta)
+            .expect("run");
         {
             let inner = recorder.inner.lock().expect("lock");
             let pages: i64 = inner
@@ -358,7 +369,11 @@ mod tests {
         assert!(why.contains("the disk is full"), "{why}");
         assert!(!report.success);
         assert!(
-            report.failure.as_deref().unwrap_or("").contains("the run store failed"),
+            report
+                .failure
+                .as_deref()
+                .unwrap_or("")
+                .contains("the run store failed"),
             "{:?}",
             report.failure
         );
@@ -373,7 +388,10 @@ mod tests {
         assert!(committed >= 1, "{committed}");
         // the write that failed was of the last call or two
         let calls = report.generator_calls as i64;
-        assert!(committed < calls && calls <= committed + 2, "{committed} of {calls}");
+        assert!(
+            committed < calls && calls <= committed + 2,
+            "{committed} of {calls}"
+        );
         let events = store.events(&meta.id).expect("events");
         assert!(events.iter().any(|e| e["event"] == "committed"));
     }
