@@ -5,8 +5,14 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering as AtomicOrdering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use guardflow::engine::{
+    BoxFuture, Engine, GenError, GenRequest, GenResponse, Generator, RunConfig, Verdict,
+};
+use guardflow::store::{RunMeta, Store};
 use rusqlite::{Connection, OpenFlags};
 
 use crate::support::bin;
@@ -632,4 +638,147 @@ fn runs_show_trace_export_stats_and_bounds_from_runs() {
     let o = fx.run(&["show", "nope"], &calls);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("has no run `nope`"), "{}", text(&o));
+}
+
+/// Answers by action and prompt; on call `stop_at` it never answers and
+/// says so, standing for a process that died there.
+struct Scripted {
+    calls: Arc<AtomicUsize>,
+    stop_at: usize,
+    stopped: Arc<tokio::sync::Notify>,
+}
+
+impl Generator for Scripted {
+    fn generate(&self, r: GenRequest) -> BoxFuture<'_, Result<GenResponse, GenError>> {
+        Box::pin(async move {
+            let n = self.calls.fetch_add(1, AtomicOrdering::SeqCst) + 1;
+            if n == self.stop_at {
+                self.stopped.notify_one();
+                std::future::pending::<()>().await;
+            }
+            let text = match r.action.as_str() {
+                "spec" if r.attempt == 1 => "v1",
+                "spec" => "v2",
+                _ if r.prompt.contains("v2") => "good",
+                _ => "bad",
+            };
+            Ok(GenResponse::text(text))
+        })
+    }
+}
+
+const ESCALATING: &str = "generator g = scripted()\n\
+    action spec() -> Text { :generate g \"spec\" :guard ok :retry 2 :timeout 10s }\n\
+    action implement(s: Text) -> Text { :generate g \"implement {s}\" :guard ok :retry 3 :timeout 10s }\n\
+    task main() -> Text { method m {\n\
+      :subtasks (t: spec(), i: implement(t) :escalate-to t after 2 :max-escalations 1)\n\
+      :result i\n\
+    } }\n";
+
+fn scripted_engine(calls: &Arc<AtomicUsize>, stop_at: usize) -> (Engine, Arc<tokio::sync::Notify>) {
+    let stopped = Arc::new(tokio::sync::Notify::new());
+    let mut e = Engine::bare();
+    e.register_guard("ok", "on Text", |c| {
+        if c.text().contains("bad") {
+            Verdict::fail("bad")
+        } else {
+            Verdict::Pass
+        }
+    });
+    e.register_generator(
+        "scripted",
+        "()",
+        Scripted {
+            calls: calls.clone(),
+            stop_at,
+            stopped: stopped.clone(),
+        },
+    );
+    (e, stopped)
+}
+
+/// Escalation regenerates an upstream artifact (a second occurrence of its
+/// path); a run stopped at every one of its calls resumes to the same
+/// result, within the bound, committing each occurrence once.
+#[test]
+fn resume_replays_escalation_stopped_at_every_call() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let (e, _) = scripted_engine(&calls, 0);
+    let w = e.compile("f.guardflow", ESCALATING).expect("compiles");
+    let bound = w.worst_case_calls[0].expect("bounded");
+    let rt = guardflow::engine::runtime().expect("runtime");
+    let config = || RunConfig {
+        task: "main".into(),
+        ..RunConfig::default()
+    };
+    let whole = rt.block_on(e.run_config(&w, config())).expect("runs");
+    assert!(whole.success);
+    assert_eq!(whole.result, Some("good".into()));
+    assert_eq!(whole.generator_calls, 5);
+    for stop_at in 1..=5 {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = dir.path().join("runs.db");
+        let calls = Arc::new(AtomicUsize::new(0));
+        let (e, stopped) = scripted_engine(&calls, stop_at);
+        let mut started = e.start(&w, &config()).expect("starts");
+        let mut meta = RunMeta {
+            id: String::new(),
+            workflow: "f.guardflow".into(),
+            workflow_hash: String::new(),
+            task: "main".into(),
+            inputs: serde_json::Map::new(),
+            replacement: None,
+            worst_case_calls: Some(bound),
+            started_ms: 0,
+        };
+        let recorder = Store::open(&db)
+            .and_then(|s| s.start_run(&mut meta))
+            .expect("store");
+        started.record_to(Arc::new(recorder));
+        let finished = rt.block_on(async {
+            tokio::select! {
+                r = started.execute() => Some(r),
+                _ = stopped.notified() => None,
+            }
+        });
+        assert!(finished.is_none(), "stop at {stop_at}: the run ended first");
+        drop(started);
+
+        let (_, resume, recorder) = Store::open(&db)
+            .and_then(|s| s.resume_run(&meta.id))
+            .expect("resume");
+        let (e, _) = scripted_engine(&calls, 0);
+        let mut started = e.start(&w, &config()).expect("starts");
+        started.resume(resume);
+        started.record_to(Arc::new(recorder));
+        let report = rt.block_on(started.execute());
+        drop(started);
+        assert!(report.success, "stop at {stop_at}: {:?}", report.failure);
+        assert_eq!(report.result, Some("good".into()), "stop at {stop_at}");
+        let total = calls.load(AtomicOrdering::SeqCst) as u64;
+        assert!(total <= bound, "stop at {stop_at}: {total} > {bound}");
+        let db = read(&db);
+        let committed = commits(&db, &meta.id);
+        let keys: BTreeSet<(String, i64)> =
+            committed.iter().map(|(p, o, _)| (p.clone(), *o)).collect();
+        assert_eq!(
+            keys.len(),
+            committed.len(),
+            "stop at {stop_at}: {committed:?}"
+        );
+        // stopped in spec's first attempt, the resumed run's first spec is
+        // its second attempt ("v2"): no escalation is needed
+        let want: BTreeSet<(String, i64)> = if stop_at == 1 {
+            vec![("main/m/t".to_string(), 1), ("main/m/i".to_string(), 1)]
+        } else {
+            vec![
+                ("main/m/t".to_string(), 1),
+                ("main/m/t".to_string(), 2),
+                ("main/m/i".to_string(), 2),
+            ]
+        }
+        .into_iter()
+        .collect();
+        assert_eq!(keys, want, "stop at {stop_at}");
+    }
 }

@@ -112,6 +112,11 @@ impl Run<'_> {
                 Verdict::Fail(f) => {
                     failures_in_a_row += 1;
                     if opts.escalate_after == Some(failures_in_a_row) {
+                        // an interrupted attempt has nothing to say upstream
+                        let f = match history.last() {
+                            Some(h) if f == INTERRUPTED => h.clone(),
+                            _ => f,
+                        };
                         return Err(ActionEnd::Escalate(f));
                     }
                     if f != INTERRUPTED {

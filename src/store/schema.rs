@@ -43,7 +43,7 @@ CREATE TABLE events (
     path TEXT,
     body TEXT NOT NULL,
     PRIMARY KEY (run_id, seq)
-);
+) WITHOUT ROWID;
 CREATE TABLE attempts (
     run_id TEXT NOT NULL,
     seq INTEGER NOT NULL,
@@ -57,7 +57,7 @@ CREATE TABLE attempts (
     prompt TEXT NOT NULL,
     role TEXT,
     PRIMARY KEY (run_id, path, occurrence, idx)
-);
+) WITHOUT ROWID;
 CREATE TABLE verdicts (
     run_id TEXT NOT NULL,
     seq INTEGER NOT NULL,
@@ -74,7 +74,7 @@ CREATE TABLE verdicts (
     generate_ms INTEGER NOT NULL,
     guard_ms INTEGER NOT NULL,
     PRIMARY KEY (run_id, path, occurrence, idx)
-);
+) WITHOUT ROWID;
 CREATE TABLE commits (
     run_id TEXT NOT NULL,
     seq INTEGER NOT NULL,
@@ -86,7 +86,7 @@ CREATE TABLE commits (
     artifact TEXT NOT NULL,
     artifact_hash TEXT NOT NULL,
     PRIMARY KEY (run_id, path, occurrence)
-);
+) WITHOUT ROWID;
 CREATE TABLE finishes (
     run_id TEXT NOT NULL,
     seq INTEGER NOT NULL,
@@ -97,7 +97,7 @@ CREATE TABLE finishes (
     guard_runs INTEGER NOT NULL,
     elapsed_ms INTEGER NOT NULL,
     PRIMARY KEY (run_id, seq)
-);
+) WITHOUT ROWID;
 ";
 
 /// Opens (or creates) a store for writing.
@@ -136,7 +136,8 @@ pub fn open_write(path: &Path) -> Result<Connection, StoreError> {
             "it cannot use write-ahead logging (mode {mode})"
         )));
     }
-    conn.execute_batch("PRAGMA synchronous = NORMAL")
+    // checkpoints (the only fsyncs) are the recorder's background thread's
+    conn.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 0")
         .map_err(sqlite)?;
     if fresh {
         let mut ddl = String::from("BEGIN IMMEDIATE;\n");

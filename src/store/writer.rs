@@ -21,6 +21,46 @@ pub struct Recorder {
     path: PathBuf,
     inner: Mutex<Inner>,
     failure: OnceLock<String>,
+    checkpointer: Option<Checkpointer>,
+}
+
+/// Copies the write-ahead log into the database on a thread of its own,
+/// every quarter second: checkpoints are the only writes that wait for
+/// the disk (`fsync`), and the run should not.
+struct Checkpointer {
+    stop: std::sync::mpsc::Sender<()>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Checkpointer {
+    fn start(path: &std::path::Path) -> Option<Checkpointer> {
+        let conn = Connection::open_with_flags(
+            path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .ok()?;
+        let _ = conn.busy_timeout(std::time::Duration::from_secs(5));
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("guardflow-checkpoint".into())
+            .spawn(move || {
+                use std::sync::mpsc::RecvTimeoutError;
+                let interval = std::time::Duration::from_millis(250);
+                loop {
+                    let done = !matches!(
+                        stopped.recv_timeout(interval),
+                        Err(RecvTimeoutError::Timeout)
+                    );
+                    // a failed checkpoint loses nothing: the log keeps it all
+                    let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+                    if done {
+                        break;
+                    }
+                }
+            })
+            .ok()?;
+        Some(Checkpointer { stop, thread })
+    }
 }
 
 struct Inner {
@@ -75,6 +115,7 @@ impl Recorder {
             params![id, session, std::process::id(), now_ms()],
         )
         .map_err(|e| super::sqlite_error(&path, e))?;
+        let path_for_checkpoints = path.clone();
         Ok(Recorder {
             id,
             path,
@@ -87,6 +128,7 @@ impl Recorder {
                 _lock: lock,
             }),
             failure: OnceLock::new(),
+            checkpointer: Checkpointer::start(&path_for_checkpoints),
         })
     }
 
@@ -249,6 +291,10 @@ impl Drop for Recorder {
         let inner = self.inner.get_mut().unwrap_or_else(|e| e.into_inner());
         if inner.in_transaction {
             let _ = inner.conn.execute_batch("COMMIT");
+        }
+        if let Some(c) = self.checkpointer.take() {
+            drop(c.stop);
+            let _ = c.thread.join();
         }
     }
 }
