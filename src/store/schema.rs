@@ -128,6 +128,12 @@ pub fn open_write(path: &Path) -> Result<Connection, StoreError> {
     let fresh = identify(&conn, path)?;
     let sqlite = |e: rusqlite::Error| super::sqlite_error(path, e);
     conn.busy_timeout(Duration::from_secs(30)).map_err(sqlite)?;
+    if fresh {
+        // small pages: each commit appends whole pages to the log, and a
+        // commit of an attempt changes a few rows
+        conn.execute_batch("PRAGMA page_size = 1024")
+            .map_err(|e| writable(path, e))?;
+    }
     let mode: String = conn
         .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
         .map_err(|e| writable(path, e))?;

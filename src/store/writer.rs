@@ -70,7 +70,37 @@ struct Inner {
     /// The (occurrence, index) of the latest attempt at each path.
     current: HashMap<String, (u32, u32)>,
     in_transaction: bool,
+    /// Events that only announce, written with the next event that ends
+    /// something, or in batches: a kill may lose the latest of them, never
+    /// an attempt, a verdict or a commit.
+    announcements: Vec<Announcement>,
     _lock: RunLock,
+}
+
+struct Announcement {
+    seq: i64,
+    at: i64,
+    kind: &'static str,
+    path: Option<String>,
+    body: String,
+}
+
+const ANNOUNCEMENTS_PER_WRITE: usize = 32;
+
+impl Inner {
+    fn flush_announcements(&mut self, id: &str, session: i64) -> rusqlite::Result<()> {
+        if self.announcements.is_empty() {
+            return Ok(());
+        }
+        let mut stmt = self.conn.prepare_cached(
+            "INSERT INTO events (run_id, seq, session, at_ms, kind, path, body)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )?;
+        for a in self.announcements.drain(..) {
+            stmt.execute(params![id, a.seq, session, a.at, a.kind, a.path, a.body])?;
+        }
+        Ok(())
+    }
 }
 
 impl Recorder {
@@ -125,6 +155,7 @@ impl Recorder {
                 seq,
                 current,
                 in_transaction: false,
+                announcements: Vec::new(),
                 _lock: lock,
             }),
             failure: OnceLock::new(),
@@ -145,15 +176,36 @@ impl Recorder {
     fn write(&self, event: &Event) -> rusqlite::Result<()> {
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         let inner = &mut *inner;
+        let seq = inner.seq;
+        inner.seq += 1;
+        let (id, session, at) = (&self.id, inner.session, now_ms());
+        let (kind, path, ends) = describe(event);
+        let hot = matches!(
+            event,
+            Event::AttemptStarted { .. } | Event::Attempt(_) | Event::Committed { .. }
+        );
+        if !hot && !ends {
+            inner.announcements.push(Announcement {
+                seq,
+                at,
+                kind,
+                path: path.map(str::to_string),
+                body: serde_json::to_string(event).unwrap_or_default(),
+            });
+            if inner.announcements.len() < ANNOUNCEMENTS_PER_WRITE {
+                return Ok(());
+            }
+        }
         if !inner.in_transaction {
             inner.conn.execute_batch("BEGIN IMMEDIATE")?;
             inner.in_transaction = true;
         }
-        let seq = inner.seq;
-        inner.seq += 1;
-        let (id, session, at) = (&self.id, inner.session, now_ms());
+        if !hot || inner.announcements.len() >= ANNOUNCEMENTS_PER_WRITE {
+            inner.flush_announcements(id, session)?;
+        }
         let conn = &inner.conn;
         let commit = match event {
+            _ if !hot && !ends => true,
             Event::AttemptStarted {
                 path,
                 action,
@@ -246,14 +298,13 @@ impl Recorder {
                 true
             }
             other => {
-                let (kind, path, commit) = describe(other);
                 let body = serde_json::to_string(other).unwrap_or_default();
                 conn.prepare_cached(
                     "INSERT INTO events (run_id, seq, session, at_ms, kind, path, body)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 )?
                 .execute(params![id, seq, session, at, kind, path, body])?;
-                commit
+                true
             }
         };
         if commit {
@@ -289,6 +340,13 @@ impl Sink for Recorder {
 impl Drop for Recorder {
     fn drop(&mut self) {
         let inner = self.inner.get_mut().unwrap_or_else(|e| e.into_inner());
+        if self.failure.get().is_none() && !inner.announcements.is_empty() {
+            if !inner.in_transaction && inner.conn.execute_batch("BEGIN IMMEDIATE").is_ok() {
+                inner.in_transaction = true;
+            }
+            let session = inner.session;
+            let _ = inner.flush_announcements(&self.id, session);
+        }
         if inner.in_transaction {
             let _ = inner.conn.execute_batch("COMMIT");
         }
