@@ -6,18 +6,25 @@
 //! - `fork_join/1000x10ms`: 1,000 branches whose generator sleeps 10 ms
 //!   (target: 20 ms for the whole join);
 //! - memory: the bytes allocated per pending branch while 1,000 branches
-//!   wait, beyond their artifacts (target: 2 KB), printed once.
+//!   wait, beyond their artifacts (target: 2 KB), printed once;
+//! - `chain_store/{off,on}/10000`: the chain of 10,000 actions without and
+//!   with the run store recording it (a fresh run in one SQLite file per
+//!   iteration): the difference per element is the store's overhead per
+//!   attempt (target: at most 50 µs).
 //!
-//! `cargo bench --bench runtime`.
+//! `cargo bench --bench runtime`; the store alone: `-- chain_store`.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicBool, AtomicIsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use guardflow::engine::{
-    BoxFuture, Engine, GenError, GenRequest, GenResponse, Generator, Verdict, Workflow,
+    BoxFuture, Engine, GenError, GenRequest, GenResponse, Generator, RunConfig, Verdict, Workflow,
 };
+use guardflow::runtime::Sink;
+use guardflow::store::{RunMeta, Store};
 
 /// Counts live heap bytes, to measure memory per pending branch.
 struct Counting;
@@ -148,5 +155,52 @@ fn fork_join(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, chain, fork_join);
+fn chain_store(c: &mut Criterion) {
+    const N: usize = 10_000;
+    let e = engine(None);
+    let w = compile(&e, N, false);
+    let rt = guardflow::engine::runtime().expect("runtime");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("runs.db");
+    let config = || RunConfig {
+        task: "main".into(),
+        inputs: [("x".to_string(), "a".into())].into_iter().collect(),
+        replacement: None,
+    };
+    let mut g = c.benchmark_group("chain_store");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(N as u64));
+    g.bench_function("off/10000", |b| {
+        b.iter(|| {
+            let r = rt.block_on(e.run_config(&w, config())).expect("runs");
+            assert!(r.success && r.generator_calls == N as u64);
+        })
+    });
+    g.bench_function("on/10000", |b| {
+        b.iter(|| {
+            let mut started = e.start(&w, &config()).expect("starts");
+            let mut meta = RunMeta {
+                id: String::new(),
+                workflow: "bench.guardflow".into(),
+                workflow_hash: String::new(),
+                task: "main".into(),
+                inputs: serde_json::Map::new(),
+                replacement: None,
+                worst_case_calls: started.worst_case_calls,
+                started_ms: 0,
+            };
+            let recorder = Store::open(&db)
+                .and_then(|s| s.start_run(&mut meta))
+                .expect("store");
+            let recorder = Arc::new(recorder);
+            started.record_to(recorder.clone());
+            let r = rt.block_on(started.execute());
+            assert!(r.success && r.generator_calls == N as u64);
+            assert!(recorder.failure().is_none(), "{:?}", recorder.failure());
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, chain, fork_join, chain_store);
 criterion_main!(benches);

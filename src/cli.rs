@@ -6,6 +6,7 @@ pub(crate) mod bounds;
 mod check;
 mod compile;
 mod explain;
+mod export;
 mod files;
 mod fmt;
 pub(crate) mod graph;
@@ -13,7 +14,11 @@ mod lsp;
 mod progress;
 mod repl;
 mod run;
+mod runs;
+mod show;
+mod stats;
 mod test;
+mod trace;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -53,6 +58,11 @@ enum Command {
     Repl(repl::Args),
     Run(run::Args),
     Test(test::Args),
+    Runs(runs::Args),
+    Show(show::Args),
+    Trace(trace::Args),
+    Export(export::Args),
+    Stats(stats::Args),
 }
 
 /// How findings are printed.
@@ -112,6 +122,11 @@ pub fn main() -> ExitCode {
         Command::Repl(args) => repl::run(args),
         Command::Run(args) => run::run(args),
         Command::Test(args) => test::run(args),
+        Command::Runs(args) => runs::run(args),
+        Command::Show(args) => show::run(args),
+        Command::Trace(args) => trace::run(args),
+        Command::Export(args) => export::run(args),
+        Command::Stats(args) => stats::run(args),
     };
     ExitCode::from(code)
 }

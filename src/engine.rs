@@ -34,7 +34,7 @@ use crate::diagnostics::{self, Diagnostic};
 use crate::runtime::eval::{operand, Env};
 use crate::runtime::interpreter::{Bindings, Counters, Log, Run};
 use crate::runtime::report::ActionCalls;
-use crate::runtime::{inputs, Event, Observer, RunReport};
+use crate::runtime::{inputs, Event, Observer, Resume, RunReport, Sink};
 use crate::source::SourceMap;
 
 pub use crate::runtime::registry::{
@@ -161,6 +161,28 @@ impl Started<'_> {
             self.worst_case_calls,
         )
         .await
+    }
+
+    /// Records the run durably in `sink` (the run store): every event is
+    /// recorded before the run goes on, and once recording fails no
+    /// further generator is called.
+    pub fn record_to(&mut self, sink: Arc<dyn Sink>) {
+        self.run.sink = Some(sink);
+    }
+
+    /// Continues from what an earlier process of this run recorded:
+    /// committed artifacts are reused, recorded attempts count against
+    /// their retry budgets, attempt numbers go on from the highest.
+    pub fn resume(&mut self, resume: Resume) {
+        {
+            let mut log = self.run.log();
+            for (i, a) in self.run.program.actions.iter().enumerate() {
+                if let Some(n) = resume.attempt_numbers.get(&a.name) {
+                    log.attempt_numbers[i] = log.attempt_numbers[i].max(*n);
+                }
+            }
+        }
+        self.run.resume = Some(resume);
     }
 
     /// The report of a run stopped from outside (Ctrl-C): what it did
@@ -515,6 +537,8 @@ impl Engine {
             }),
             started: Instant::now(),
             log_hint: 0,
+            sink: None,
+            resume: None,
         })
     }
 }

@@ -20,4 +20,5 @@ pub mod repl;
 pub mod runtime;
 pub mod source;
 pub mod stdlib;
+pub mod store;
 pub mod syntax;

@@ -8,7 +8,8 @@
 //! - `inputs`: program inputs and task arguments from outside;
 //! - `registry`: the interfaces that guards, generators and effects
 //!   implement;
-//! - `event`, `report`: what a run tells while it runs and after.
+//! - `event`, `report`: what a run tells while it runs and after;
+//! - `sink`, `resume`: recording a run durably and resuming it.
 //!
 //! [`crate::engine`] is the public way in.
 
@@ -21,8 +22,12 @@ pub mod inputs;
 pub mod interpreter;
 pub mod registry;
 pub mod report;
+pub mod resume;
+pub mod sink;
 pub mod value;
 
 pub use event::{AttemptRecord, Event, Observer, VerdictKind};
 pub use report::{ActionCalls, RunReport};
+pub use resume::Resume;
+pub use sink::Sink;
 pub use value::{text_of, Value, Verdict};

@@ -16,6 +16,7 @@ mod parse_paths;
 mod repl;
 mod run;
 mod runners;
+mod store;
 mod support;
 mod ui;
 mod verify;

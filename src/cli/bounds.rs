@@ -112,3 +112,31 @@ pub fn duration(ms: u64) -> String {
     }
     parts.join(" ")
 }
+
+/// `program` with each action's `:p` replaced by its measured success
+/// probability per attempt in the store at `store`, where it has any
+/// finished attempt; and a line saying what was measured.
+pub fn measured(
+    program: &crate::check::ir::Program,
+    store: &std::path::Path,
+) -> Result<(crate::check::ir::Program, String), crate::store::StoreError> {
+    let stats = crate::store::Store::open_read(store)?.stats()?;
+    let mut program = program.clone();
+    let mut used = Vec::new();
+    for a in &mut program.actions {
+        if let Some((s, p)) = stats.get(&a.name).and_then(|s| s.p().map(|p| (s, p))) {
+            a.p = Some(p);
+            used.push(format!("{} {p:.3} ({}/{})", a.name, s.passed, s.attempts));
+        }
+    }
+    let note = if used.is_empty() {
+        format!("`{}` records no attempt of these actions", store.display())
+    } else {
+        format!(
+            "success per attempt measured in `{}`: {}",
+            store.display(),
+            used.join(", ")
+        )
+    };
+    Ok((program, note))
+}

@@ -33,6 +33,13 @@ pub struct Args {
     /// that reaches this probability of success (e.g. 0.99)
     #[arg(long, value_name = "P", requires = "bounds", value_parser = probability)]
     target: Option<f64>,
+    /// With --bounds: take each action's success probability per attempt
+    /// from the recorded runs (`guardflow stats`) instead of `:p`
+    #[arg(long, requires = "bounds")]
+    from_runs: bool,
+    /// With --from-runs: the run store (default: the one beside each file)
+    #[arg(long, value_name = "PATH", requires = "from_runs")]
+    store: Option<std::path::PathBuf>,
 }
 
 fn probability(s: &str) -> Result<f64, String> {
@@ -59,6 +66,25 @@ pub fn run(args: Args) -> u8 {
         if args.bounds {
             match (&checked.program, &checked.verified, checked.has_errors()) {
                 (Some(program), Some(verified), false) => {
+                    let measured;
+                    let program = if args.from_runs {
+                        let store = match &args.store {
+                            Some(s) => crate::store::resolve(s),
+                            None => crate::store::default_path(path),
+                        };
+                        match super::bounds::measured(program, &store) {
+                            Ok((p, note)) => {
+                                if args.format == Format::Human {
+                                    println!("{}: {note}", path.display());
+                                }
+                                measured = p;
+                                &measured
+                            }
+                            Err(e) => return super::fail(e),
+                        }
+                    } else {
+                        program
+                    };
                     let bounds = crate::check::verify::bounds::task_bounds(
                         program,
                         &verified.graphs,

@@ -10,7 +10,8 @@ use super::progress::Progress;
 use super::{ColorChoice, EXIT_FINDINGS, EXIT_OK};
 use crate::check::ir::{Callee, Program};
 use crate::engine::{Engine, Replacement, RunConfig, Workflow};
-use crate::runtime::{inputs, text_of, RunReport, Value};
+use crate::runtime::{inputs, text_of, Resume, RunReport, Sink, Value};
+use crate::store::{self, Recorder, RunMeta, Store, StoreError};
 
 /// Check a workflow, then run one of its tasks.
 #[derive(clap::Args)]
@@ -44,6 +45,31 @@ pub struct Args {
     /// Approve every artifact the `human` guard would ask a person about
     #[arg(long, short = 'y')]
     yes: bool,
+    /// Record the run in this store: a file, or a directory meaning its
+    /// `.guardflow/runs.db` (default: `.guardflow/runs.db` beside the
+    /// workflow)
+    #[arg(long, value_name = "PATH")]
+    store: Option<PathBuf>,
+    /// Do not record the run
+    #[arg(long, conflicts_with_all = ["store", "resume"])]
+    no_store: bool,
+    /// Continue a run that was interrupted (killed, power lost) from what
+    /// it committed; its task, inputs and --replay are those it started
+    /// with
+    #[arg(long, value_name = "RUN_ID", conflicts_with_all = ["task", "inputs", "replay"])]
+    resume: Option<String>,
+}
+
+/// Another process writes the run (EX_TEMPFAIL): try again later.
+pub const EXIT_LOCKED: u8 = 75;
+
+/// A store error as an exit code: 75 when another process holds the run.
+fn store_fail(e: StoreError) -> u8 {
+    eprintln!("error: {e}");
+    match e {
+        StoreError::Locked { .. } => EXIT_LOCKED,
+        _ => super::EXIT_USAGE,
+    }
 }
 
 pub fn run(args: Args) -> u8 {
@@ -61,9 +87,21 @@ pub fn run(args: Args) -> u8 {
             };
         }
     };
-    let config = match config(&args, &workflow) {
-        Ok(c) => c,
-        Err(e) => return super::fail(e),
+    let store_path = match &args.store {
+        Some(s) => store::resolve(s),
+        None => store::default_path(&args.file),
+    };
+    let (config, recording) = if let Some(id) = &args.resume {
+        match resumed(&args, &store_path, id) {
+            Ok((c, r)) => (c, Some(r)),
+            Err(code) => return code,
+        }
+    } else {
+        let config = match config(&args, &workflow) {
+            Ok(c) => c,
+            Err(e) => return super::fail(e),
+        };
+        (config, None)
     };
     let progress = if args.json {
         engine.on_event(|e| {
@@ -80,10 +118,25 @@ pub fn run(args: Args) -> u8 {
     } else {
         None
     };
-    let started = match engine.start(&workflow, &config) {
+    let mut started = match engine.start(&workflow, &config) {
         Ok(s) => s,
         Err(e) => return super::fail(e),
     };
+    let recorder = match recording {
+        Some((resume, recorder)) => {
+            started.resume(resume);
+            Some(recorder)
+        }
+        None if args.no_store => None,
+        None => match new_run(&args, &store_path, &config, started.worst_case_calls) {
+            Ok(r) => Some(r),
+            Err(e) => return store_fail(e),
+        },
+    };
+    if let Some(r) = &recorder {
+        started.record_to(r.clone());
+        eprintln!("run {} (recorded in {})", r.id(), r.path().display());
+    }
     let rt = match crate::engine::runtime() {
         Ok(rt) => rt,
         Err(e) => return super::fail(e),
@@ -109,11 +162,98 @@ pub fn run(args: Args) -> u8 {
     } else {
         print_summary(&report, args.color.enabled());
     }
+    if let Some(r) = &recorder {
+        if let Some(why) = r.failure() {
+            eprintln!(
+                "error: the run store failed, so the run stopped: {why}\n                   what was committed before is kept; once the store can be written, \
+                 continue with `guardflow run {} --resume {}`",
+                args.file.display(),
+                r.id()
+            );
+            return super::EXIT_USAGE;
+        }
+    }
     if report.success {
         EXIT_OK
     } else {
         EXIT_FINDINGS
     }
+}
+
+/// Records a new run: what it was started with, for `--resume`.
+fn new_run(
+    args: &Args,
+    store_path: &std::path::Path,
+    config: &RunConfig,
+    worst_case_calls: Option<u64>,
+) -> Result<Arc<Recorder>, StoreError> {
+    let (workflow, workflow_hash) = identity(&args.file)?;
+    let mut meta = RunMeta {
+        id: String::new(),
+        workflow,
+        workflow_hash,
+        task: config.task.clone(),
+        inputs: config
+            .inputs
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        replacement: config
+            .replacement
+            .as_ref()
+            .map(|r| (r.generator.clone(), r.args.clone())),
+        worst_case_calls,
+        started_ms: store::now_ms(),
+    };
+    Ok(Arc::new(Store::open(store_path)?.start_run(&mut meta)?))
+}
+
+/// The run `id` taken over to resume it: its configuration, what it
+/// recorded, and its recorder. Fails (with the exit code) when the run
+/// is unknown, finished, locked, or the workflow changed since.
+fn resumed(
+    args: &Args,
+    store_path: &std::path::Path,
+    id: &str,
+) -> Result<(RunConfig, (Resume, Arc<Recorder>)), u8> {
+    let store = Store::open(store_path).map_err(store_fail)?;
+    let meta = store.run_meta(id).map_err(store_fail)?;
+    let (_, hash) = identity(&args.file).map_err(store_fail)?;
+    if hash != meta.workflow_hash {
+        return Err(super::fail(format!(
+            "`{}` changed since run {id} started (from `{}`); a run resumes only with the workflow it started with",
+            args.file.display(),
+            meta.workflow
+        )));
+    }
+    if let Some(success) = store.finished(id).map_err(store_fail)? {
+        return Err(super::fail(format!(
+            "run {id} has already {}; there is nothing to resume",
+            if success { "succeeded" } else { "failed" }
+        )));
+    }
+    let (meta, resume, recorder) = store.resume_run(id).map_err(store_fail)?;
+    let config = RunConfig {
+        task: meta.task,
+        inputs: meta.inputs.into_iter().collect(),
+        replacement: meta
+            .replacement
+            .map(|(generator, args)| Replacement { generator, args }),
+    };
+    Ok((config, (resume, Arc::new(recorder))))
+}
+
+/// A workflow's absolute path and the SHA-256 of its text.
+fn identity(file: &std::path::Path) -> Result<(String, String), StoreError> {
+    let text = std::fs::read(file).map_err(|e| StoreError::Io {
+        path: file.to_path_buf(),
+        reason: crate::check::io_reason(&e),
+    })?;
+    let abs = std::path::absolute(file).unwrap_or_else(|_| file.to_path_buf());
+    Ok((
+        abs.to_string_lossy().into_owned(),
+        store::content_hash(&text),
+    ))
 }
 
 fn config(args: &Args, workflow: &Workflow) -> Result<RunConfig, String> {

@@ -7,10 +7,11 @@ use crate::check::ir::{Action, ActionId};
 
 use super::convert::convert;
 use super::eval::{feedback_text, render, Env};
-use super::event::{AttemptRecord, Event};
+use super::event::{AttemptRecord, Event, VerdictKind};
 use super::guard::{self, show_duration};
 use super::interpreter::{verdict_kind, Run};
 use super::registry::{EffectCall, GenRequest, GenResponse};
+use super::resume::{PriorAction, PriorAttempt, INTERRUPTED};
 use super::value::{text_of, Value, Verdict};
 
 /// How an action may end short of committing an artifact.
@@ -42,6 +43,17 @@ impl Run<'_> {
         opts: ActionOpts,
     ) -> Result<Value, ActionEnd> {
         let action = &self.program.actions[id.index()];
+        let occurrence = self.next_occurrence(&path);
+        let prior = self
+            .resume
+            .as_ref()
+            .and_then(|r| r.take(&path, occurrence, &action.name));
+        let prior = match prior {
+            Some(p) if p.committed.is_some() => return Ok(self.reuse(id, path, p)),
+            Some(p) => p.attempts,
+            None => Vec::new(),
+        };
+        let mut prior = prior.into_iter();
         self.emit(|| Event::ActionStarted {
             path: path.clone(),
             action: action.name.clone(),
@@ -65,13 +77,20 @@ impl Run<'_> {
             history.push(up);
         }
         let mut failures_in_a_row = 0u64;
-        for _ in 0..=retries {
-            let feedback = feedback_text(&history, action.feedback);
-            let (record, verdict, artifact) = self
-                .attempt(id, action, env, &path, feedback)
-                .await
-                .map_err(|reason| self.fail(id, &path, reason))?;
-            self.emit(|| Event::Attempt(Box::new(record.clone())));
+        for index in 1..=retries.saturating_add(1) {
+            let (record, verdict, artifact) = match prior.next() {
+                Some(p) => self.replay(id, action, p),
+                None => {
+                    let feedback = feedback_text(&history, action.feedback);
+                    let index = u32::try_from(index).unwrap_or(u32::MAX);
+                    let (record, verdict, artifact) = self
+                        .attempt(id, action, env, (&path, occurrence, index), feedback)
+                        .await
+                        .map_err(|reason| self.fail(id, &path, reason))?;
+                    self.emit(|| Event::Attempt(Box::new(record.clone())));
+                    (record, verdict, artifact)
+                }
+            };
             self.record(record);
             match verdict {
                 Verdict::Pass => {
@@ -93,9 +112,16 @@ impl Run<'_> {
                 Verdict::Fail(f) => {
                     failures_in_a_row += 1;
                     if opts.escalate_after == Some(failures_in_a_row) {
+                        // an interrupted attempt has nothing to say upstream
+                        let f = match history.last() {
+                            Some(h) if f == INTERRUPTED => h.clone(),
+                            _ => f,
+                        };
                         return Err(ActionEnd::Escalate(f));
                     }
-                    history.push(f);
+                    if f != INTERRUPTED {
+                        history.push(f);
+                    }
                 }
             }
         }
@@ -106,6 +132,53 @@ impl Run<'_> {
             retries + 1
         );
         Err(self.fail(id, &path, reason))
+    }
+
+    /// An action whose artifact an earlier process of the run committed:
+    /// its attempts go into the log, its artifact is used as it is, and no
+    /// generator or guard is called.
+    fn reuse(&self, id: ActionId, path: String, prior: PriorAction) -> Value {
+        let value = prior.committed.unwrap_or(Value::Null);
+        for p in prior.attempts {
+            self.log().calls[id.index()].generator_calls += 1;
+            self.record(p.record);
+        }
+        let mut log = self.log();
+        log.calls[id.index()].committed += 1;
+        log.artifacts.push((path, value.clone()));
+        value
+    }
+
+    /// An attempt an earlier process of the run recorded, taken as it
+    /// was; one it was interrupted in is recorded now as a failure without
+    /// feedback. A pass whose commit was not recorded commits now.
+    fn replay(
+        &self,
+        id: ActionId,
+        action: &Action,
+        prior: PriorAttempt,
+    ) -> (AttemptRecord, Verdict, Option<Value>) {
+        self.log().calls[id.index()].generator_calls += 1;
+        let kind = prior.verdict_kind();
+        let mut record = prior.record;
+        let verdict = match kind {
+            Some(VerdictKind::Pass) => {
+                let text = record.output.as_deref().unwrap_or("");
+                match convert(text, &action.output) {
+                    Ok(v) => return (record, Verdict::Pass, Some(v)),
+                    Err(f) => Verdict::Fail(f),
+                }
+            }
+            Some(VerdictKind::Fail) => Verdict::Fail(record.feedback.clone()),
+            Some(VerdictKind::Fatal) => Verdict::Fatal(record.feedback.clone()),
+            None => {
+                record.verdict = VerdictKind::Fail;
+                record.feedback = INTERRUPTED.to_string();
+                self.emit(|| Event::Attempt(Box::new(record.clone())));
+                Verdict::Fail(INTERRUPTED.to_string())
+            }
+        };
+        (record, verdict, None)
     }
 
     /// Appends to the attempt log. Past 1,024 records a full log grows
@@ -140,7 +213,7 @@ impl Run<'_> {
         id: ActionId,
         action: &Action,
         env: Env<'_>,
-        path: &str,
+        (path, occurrence, index): (&str, u32, u32),
         feedback: Option<String>,
     ) -> Result<(AttemptRecord, Verdict, Option<Value>), String> {
         let attempt = {
@@ -161,7 +234,7 @@ impl Run<'_> {
             prompt,
             role,
             output: None,
-            verdict: super::event::VerdictKind::Fail,
+            verdict: VerdictKind::Fail,
             feedback: String::new(),
             tokens: None,
             prompt_tokens: None,
@@ -169,6 +242,18 @@ impl Run<'_> {
             generate_ms: 0,
             guard_ms: 0,
         };
+        self.emit(|| Event::AttemptStarted {
+            path: path.to_string(),
+            action: action.name.clone(),
+            occurrence,
+            index,
+            attempt,
+            prompt: record.prompt.clone(),
+            role: record.role.clone(),
+        });
+        if let Some(why) = self.sink_failure() {
+            return Err(format!("`{}`: the run store failed: {why}", action.name));
+        }
         let t0 = Instant::now();
         let generated = self.generate(id, action, &record, feedback).await;
         record.generate_ms = t0.elapsed().as_millis() as u64;

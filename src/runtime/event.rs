@@ -49,6 +49,19 @@ pub enum Event {
         path: String,
         action: String,
     },
+    /// An attempt is about to call its generator. `occurrence` counts
+    /// the runs of an action at `path` (escalation runs a path again);
+    /// `index` is the attempt within that run, from 1; `attempt` the
+    /// action's attempt number in the whole run.
+    AttemptStarted {
+        path: String,
+        action: String,
+        occurrence: u32,
+        index: u32,
+        attempt: u32,
+        prompt: String,
+        role: Option<String>,
+    },
     Attempt(Box<AttemptRecord>),
     /// After `after` failed attempts, an upstream artifact is regenerated.
     Escalated {

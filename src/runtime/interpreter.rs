@@ -25,6 +25,8 @@ use super::event::{AttemptRecord, Event, Observer};
 use super::guard;
 use super::registry::{EffectImpl, Generator, GuardImpl};
 use super::report::{ActionCalls, RunReport};
+use super::resume::Resume;
+use super::sink::Sink;
 use super::value::{Value, Verdict};
 
 /// The implementations bound to a program's externs, by `ExternId`.
@@ -51,6 +53,9 @@ pub struct Log {
     pub calls: Vec<ActionCalls>,
     /// Attempts started so far, by `ActionId`.
     pub attempt_numbers: Vec<u32>,
+    /// Runs of an action so far, by path (kept only when the run is
+    /// recorded or resumed).
+    pub occurrences: std::collections::HashMap<String, u32>,
 }
 
 /// A generator standing in for every other: its implementation, its
@@ -82,13 +87,42 @@ pub struct Run<'p> {
     /// The most attempts the run can record (the checker's worst case):
     /// a long log grows to it at once instead of doubling.
     pub log_hint: usize,
+    /// Where the run is recorded durably (the run store).
+    pub sink: Option<Arc<dyn Sink>>,
+    /// What an earlier process of this run recorded.
+    pub resume: Option<Resume>,
 }
 
 impl<'p> Run<'p> {
     pub fn emit(&self, make: impl FnOnce() -> Event) {
-        if let Some(o) = &self.observer {
-            o(&make());
+        match (&self.observer, &self.sink) {
+            (None, None) => {}
+            (Some(o), None) => o(&make()),
+            (o, Some(s)) => {
+                let e = make();
+                s.record(&e);
+                if let Some(o) = o {
+                    o(&e);
+                }
+            }
         }
+    }
+
+    /// Why the sink failed, once it has.
+    pub fn sink_failure(&self) -> Option<String> {
+        self.sink.as_ref().and_then(|s| s.failure())
+    }
+
+    /// The next occurrence of an action at `path`, from 1; 0 when nobody
+    /// records or resumes the run.
+    pub fn next_occurrence(&self, path: &str) -> u32 {
+        if self.sink.is_none() && self.resume.is_none() && self.observer.is_none() {
+            return 0;
+        }
+        let mut log = self.log();
+        let n = log.occurrences.entry(path.to_string()).or_insert(0);
+        *n += 1;
+        *n
     }
 
     pub fn log(&self) -> std::sync::MutexGuard<'_, Log> {

@@ -1,0 +1,83 @@
+//! `guardflow runs`: the runs a store recorded.
+
+use std::path::PathBuf;
+
+use super::{Format, EXIT_OK};
+use crate::store::{self, Store};
+
+/// List the recorded runs: status, duration, generator calls
+#[derive(clap::Args)]
+#[command(
+    after_help = "Examples:\n  guardflow runs\n  guardflow runs --store examples/\n  guardflow runs --format json | jq -r 'select(.status == \"interrupted\") | .id'\n\nStatus: succeeded, failed, running (a process holds it), interrupted (resume it with \
+`guardflow run FILE --resume ID`).\n\nExit status: 0 listed, 2 no store or an unreadable one."
+)]
+pub struct Args {
+    /// The run store: a file, a workflow (its store), or a directory (its
+    /// `.guardflow/runs.db`)
+    #[arg(long, value_name = "PATH", default_value = ".")]
+    pub store: PathBuf,
+    /// A table, or one JSON object per run
+    #[arg(long, value_enum, default_value = "human")]
+    format: Format,
+}
+
+pub fn run(args: Args) -> u8 {
+    let path = store::resolve(&args.store);
+    let runs = match Store::open_read(&path).and_then(|s| s.runs()) {
+        Ok(r) => r,
+        Err(e) => return super::fail(e),
+    };
+    if args.format == Format::Json {
+        for r in &runs {
+            if let Ok(line) = serde_json::to_string(r) {
+                println!("{line}");
+            }
+        }
+        return EXIT_OK;
+    }
+    if runs.is_empty() {
+        println!("{}: no runs", path.display());
+        return EXIT_OK;
+    }
+    let mut rows = vec![[
+        "run".to_string(),
+        "started (UTC)".to_string(),
+        "task".to_string(),
+        "status".to_string(),
+        "duration".to_string(),
+        "calls".to_string(),
+        "workflow".to_string(),
+    ]];
+    for r in &runs {
+        let calls = match r.worst_case_calls {
+            Some(w) => format!("{} / {w}", r.calls),
+            None => r.calls.to_string(),
+        };
+        let status = if r.sessions > 1 {
+            format!("{} (resumed {}×)", r.status, r.sessions - 1)
+        } else {
+            r.status.clone()
+        };
+        rows.push([
+            r.id.clone(),
+            store::utc_time(r.started_ms),
+            r.task.clone(),
+            status,
+            super::bounds::duration(r.duration_ms.max(0) as u64),
+            calls,
+            r.workflow.clone(),
+        ]);
+    }
+    let widths: Vec<usize> = (0..rows[0].len())
+        .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
+        .collect();
+    for row in rows {
+        let cells: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        println!("{}", cells.join("  ").trim_end());
+    }
+    EXIT_OK
+}

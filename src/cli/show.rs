@@ -1,0 +1,226 @@
+//! `guardflow show`: one run as a tree of tasks, methods, actions and
+//! attempts, with verdicts and feedback.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use serde_json::Value;
+
+use super::EXIT_OK;
+use crate::store::{self, Store};
+
+/// Show a recorded run: its tasks, methods, actions, attempts, verdicts
+/// and feedback
+#[derive(clap::Args)]
+#[command(
+    after_help = "Examples:\n  guardflow show 20261127-081503-3fa2\n  guardflow show RUN_ID --store examples/ --prompts\n\nA resumed run shows each later process as a new session; the decomposition it \
+re-entered is shown again there, its reused artifacts are not.\n\nExit status: 0 shown, 2 no such run or store."
+)]
+pub struct Args {
+    /// The run (see `guardflow runs`)
+    #[arg(value_name = "RUN_ID")]
+    run: String,
+    /// Also print each attempt's prompt and output in full
+    #[arg(long)]
+    prompts: bool,
+    /// The run store: a file, a workflow (its store), or a directory
+    #[arg(long, value_name = "PATH", default_value = ".")]
+    store: PathBuf,
+}
+
+pub fn run(args: Args) -> u8 {
+    let path = store::resolve(&args.store);
+    let store = match Store::open_read(&path) {
+        Ok(s) => s,
+        Err(e) => return super::fail(e),
+    };
+    let (meta, events, summary) = match store.run_meta(&args.run).and_then(|m| {
+        let events = store.events(&args.run)?;
+        let summary = store.runs()?.into_iter().find(|r| r.id == args.run);
+        Ok((m, events, summary))
+    }) {
+        Ok(x) => x,
+        Err(e) => return super::fail(e),
+    };
+    let status = summary.as_ref().map_or("?", |s| s.status.as_str());
+    println!(
+        "run {}: `{}` of {}, {status}; started {} UTC",
+        meta.id,
+        meta.task,
+        meta.workflow,
+        store::utc_time(meta.started_ms)
+    );
+    print!("{}", tree(&events, args.prompts));
+    EXIT_OK
+}
+
+fn s<'a>(e: &'a Value, key: &str) -> &'a str {
+    e.get(key).and_then(Value::as_str).unwrap_or("")
+}
+
+fn first_line(text: &str) -> &str {
+    text.lines().next().unwrap_or("")
+}
+
+/// The events as a tree: each path under its parent, in the order paths
+/// first appeared; a path's own lines (attempts, verdicts, commits) in
+/// the order they happened.
+pub fn tree(events: &[Value], full: bool) -> String {
+    let mut order: Vec<String> = Vec::new();
+    let mut lines: HashMap<String, Vec<String>> = HashMap::new();
+    let mut headers: HashMap<String, String> = HashMap::new();
+    let mut tail: Vec<String> = Vec::new();
+    // attempts started and not yet judged, by path
+    let mut pending: HashMap<String, i64> = HashMap::new();
+    for e in events {
+        let now = e.get("session").and_then(Value::as_i64).unwrap_or(1);
+        let path = s(e, "path").to_string();
+        if !path.is_empty() && !lines.contains_key(&path) {
+            order.push(path.clone());
+            lines.insert(path.clone(), Vec::new());
+        }
+        let mut line = |text: String| {
+            let text = if now > 1 {
+                format!("{text}  [session {now}]")
+            } else {
+                text
+            };
+            if let Some(l) = lines.get_mut(&path) {
+                l.push(text);
+            }
+        };
+        match s(e, "event") {
+            "task_started" => {
+                headers
+                    .entry(path.clone())
+                    .or_insert_with(|| format!("task {}", s(e, "task")));
+            }
+            "method_started" => {
+                headers
+                    .entry(path.clone())
+                    .or_insert_with(|| format!("method {}", s(e, "method")));
+            }
+            "method_skipped" | "method_failed" => {
+                headers
+                    .entry(path.clone())
+                    .or_insert_with(|| format!("method {}", s(e, "method")));
+                let what = if s(e, "event") == "method_skipped" {
+                    "skipped"
+                } else {
+                    "failed"
+                };
+                line(format!("{what}: {}", first_line(s(e, "reason"))));
+            }
+            "action_started" => {
+                headers.entry(path.clone()).or_insert_with(|| {
+                    format!(
+                        "{} = {}",
+                        path.rsplit('/').next().unwrap_or(&path),
+                        s(e, "action")
+                    )
+                });
+            }
+            "attempt_started" => {
+                let n = e.get("attempt").and_then(Value::as_i64).unwrap_or(0);
+                if let Some(old) = pending.insert(path.clone(), n) {
+                    line(format!("attempt {old}: interrupted"));
+                }
+                if full {
+                    line(format!(
+                        "prompt of attempt {n}:\n{}",
+                        block(s(e, "prompt"), "  ")
+                    ));
+                }
+            }
+            "attempt" => {
+                pending.remove(&path);
+                let n = e.get("attempt").and_then(Value::as_i64).unwrap_or(0);
+                let ms = e.get("generate_ms").and_then(Value::as_i64).unwrap_or(0)
+                    + e.get("guard_ms").and_then(Value::as_i64).unwrap_or(0);
+                line(match s(e, "verdict") {
+                    "pass" => format!("attempt {n}: passed ({ms} ms)"),
+                    "fatal" => format!("attempt {n}: fatal: {}", first_line(s(e, "feedback"))),
+                    _ => format!("attempt {n}: rejected: {}", first_line(s(e, "feedback"))),
+                });
+                if full {
+                    line(format!(
+                        "output of attempt {n}:\n{}",
+                        block(s(e, "output"), "  ")
+                    ));
+                }
+            }
+            "committed" => {
+                let hash = s(e, "artifact_hash");
+                line(format!(
+                    "committed (sha256 {})",
+                    &hash[..hash.len().min(12)]
+                ));
+            }
+            "escalated" => line(format!(
+                "escalated to `{}`: {}",
+                s(e, "target"),
+                first_line(s(e, "feedback"))
+            )),
+            "action_failed" => line(format!("failed: {}", first_line(s(e, "reason")))),
+            "run_finished" => tail.push(format!(
+                "finished: {} after {} generator calls{}",
+                if e.get("success").and_then(Value::as_bool) == Some(true) {
+                    "succeeded"
+                } else {
+                    "failed"
+                },
+                e.get("generator_calls")
+                    .and_then(Value::as_i64)
+                    .unwrap_or(0),
+                if now > 1 {
+                    format!(" (session {now})")
+                } else {
+                    String::new()
+                }
+            )),
+            _ => {}
+        }
+    }
+    for (path, n) in pending {
+        if let Some(l) = lines.get_mut(&path) {
+            l.push(format!("attempt {n}: interrupted"));
+        }
+    }
+    let parent = |p: &str| p.rsplit_once('/').map(|(a, _)| a.to_string());
+    let mut out = String::new();
+    let mut stack: Vec<(String, usize)> = order
+        .iter()
+        .filter(|p| parent(p).is_none_or(|q| !lines.contains_key(&q)))
+        .rev()
+        .map(|p| (p.clone(), 0))
+        .collect();
+    while let Some((path, depth)) = stack.pop() {
+        let pad = "  ".repeat(depth);
+        let header = headers.get(&path).cloned().unwrap_or_else(|| path.clone());
+        out.push_str(&format!("{pad}{header}\n"));
+        for l in lines.get(&path).into_iter().flatten() {
+            out.push_str(&format!(
+                "{pad}  {}\n",
+                l.replace('\n', &format!("\n{pad}  "))
+            ));
+        }
+        for child in order
+            .iter()
+            .filter(|c| parent(c).as_deref() == Some(path.as_str()))
+            .rev()
+        {
+            stack.push((child.clone(), depth + 1));
+        }
+    }
+    for t in tail {
+        out.push_str(&format!("{t}\n"));
+    }
+    out
+}
+
+fn block(text: &str, indent: &str) -> String {
+    text.lines()
+        .map(|l| format!("{indent}{l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}

@@ -1,0 +1,356 @@
+//! The run store: every run recorded in an embedded SQLite database,
+//! append-only, so a killed run can be resumed and every attempt studied
+//! afterwards.
+//!
+//! - `schema`: opening a store (refusing foreign or newer files), the
+//!   tables;
+//! - `writer`: the [`Recorder`], a run's sink: each event committed
+//!   before the run goes on;
+//! - `resume`: what an interrupted run recorded, for the runtime;
+//! - `read`: listing runs, one run's events, training pairs, statistics;
+//! - `lock`: one writer per run.
+//!
+//! See docs/store.md.
+
+mod lock;
+pub mod read;
+mod resume;
+mod schema;
+mod writer;
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::Connection;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::runtime::{Resume, Value};
+
+pub use lock::RunLock;
+pub use writer::Recorder;
+
+/// Where a workflow's runs are recorded unless told otherwise: beside it.
+pub fn default_path(workflow: &Path) -> PathBuf {
+    let dir = match workflow.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    dir.join(".guardflow").join("runs.db")
+}
+
+/// A `--store` argument: a directory means its `.guardflow/runs.db`, a
+/// workflow file the store beside it, anything else the database file.
+pub fn resolve(arg: &Path) -> PathBuf {
+    if arg.is_dir() {
+        arg.join(".guardflow").join("runs.db")
+    } else if arg.extension().is_some_and(|e| e == "guardflow") {
+        default_path(arg)
+    } else {
+        arg.to_path_buf()
+    }
+}
+
+/// Why the store cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreError {
+    /// The file or its directory cannot be created, opened or written.
+    Io {
+        path: PathBuf,
+        reason: String,
+    },
+    /// The file is not a guardflow run store; it is left as it is.
+    Foreign {
+        path: PathBuf,
+        reason: String,
+    },
+    /// Written by a newer guardflow.
+    Newer {
+        path: PathBuf,
+        version: i64,
+    },
+    /// SQLite failed (a corrupt file, a full disk).
+    Sqlite {
+        path: PathBuf,
+        reason: String,
+    },
+    /// Another process writes this run.
+    Locked {
+        run: String,
+        holder: String,
+    },
+    NoSuchRun {
+        path: PathBuf,
+        run: String,
+    },
+}
+
+impl std::fmt::Display for StoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreError::Io { path, reason } => {
+                write!(f, "the run store `{}`: {reason}", path.display())
+            }
+            StoreError::Foreign { path, reason } => write!(
+                f,
+                "`{}` is not a guardflow run store ({reason}); it is left untouched: \
+                 choose another file with --store",
+                path.display()
+            ),
+            StoreError::Newer { path, version } => write!(
+                f,
+                "the run store `{}` has format version {version}, newer than this guardflow \
+                 reads ({}); upgrade guardflow or choose another file with --store",
+                path.display(),
+                schema::VERSION
+            ),
+            StoreError::Sqlite { path, reason } => {
+                write!(f, "the run store `{}`: {reason}", path.display())
+            }
+            StoreError::Locked { run, holder } => write!(
+                f,
+                "run {run} is being written by another process ({holder}); \
+                 wait for it to finish or stop it first"
+            ),
+            StoreError::NoSuchRun { path, run } => write!(
+                f,
+                "the run store `{}` has no run `{run}` (list them with `guardflow runs`)",
+                path.display()
+            ),
+        }
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+/// What a run was started with, so that it can be resumed.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RunMeta {
+    pub id: String,
+    /// The workflow file, absolute.
+    pub workflow: String,
+    /// SHA-256 of the workflow's text when the run started.
+    pub workflow_hash: String,
+    pub task: String,
+    pub inputs: serde_json::Map<String, Value>,
+    /// A generator replacing every generator (`--replay`): its kind and
+    /// arguments.
+    pub replacement: Option<(String, Vec<Value>)>,
+    pub worst_case_calls: Option<u64>,
+    /// Milliseconds since the Unix epoch.
+    pub started_ms: i64,
+}
+
+/// An open store.
+pub struct Store {
+    path: PathBuf,
+    conn: Connection,
+}
+
+impl Store {
+    /// Opens the store at `path` for writing, creating it (and its
+    /// directory) when there is none.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        let conn = schema::open_write(path)?;
+        Ok(Store {
+            path: path.to_path_buf(),
+            conn,
+        })
+    }
+
+    /// Opens an existing store for reading.
+    pub fn open_read(path: &Path) -> Result<Store, StoreError> {
+        let conn = schema::open_read(path)?;
+        Ok(Store {
+            path: path.to_path_buf(),
+            conn,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
+    fn sqlite(&self, e: rusqlite::Error) -> StoreError {
+        sqlite_error(&self.path, e)
+    }
+
+    /// Records a new run and returns its recorder; `meta.id` is filled in.
+    pub fn start_run(self, meta: &mut RunMeta) -> Result<Recorder, StoreError> {
+        for salt in 0..8u32 {
+            meta.id = new_run_id(salt);
+            let inserted = self.conn.execute(
+                "INSERT OR IGNORE INTO runs (id, workflow, workflow_hash, task, config, worst_case_calls, started_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                rusqlite::params![
+                    meta.id,
+                    meta.workflow,
+                    meta.workflow_hash,
+                    meta.task,
+                    serde_json::to_string(&meta).unwrap_or_default(),
+                    meta.worst_case_calls.map(|w| w.min(i64::MAX as u64) as i64),
+                    meta.started_ms
+                ],
+            );
+            match inserted {
+                Ok(1) => {
+                    let lock = RunLock::acquire(&self.path, &meta.id)?;
+                    return Recorder::new(self.path, self.conn, meta.id.clone(), lock);
+                }
+                Ok(_) => continue,
+                Err(e) => return Err(self.sqlite(e)),
+            }
+        }
+        Err(StoreError::Sqlite {
+            path: self.path.clone(),
+            reason: "could not choose a fresh run id".to_string(),
+        })
+    }
+
+    /// The run `id` as it was started.
+    pub fn run_meta(&self, id: &str) -> Result<RunMeta, StoreError> {
+        let config: Option<String> = self
+            .conn
+            .query_row("SELECT config FROM runs WHERE id = ?1", [id], |r| r.get(0))
+            .map(Some)
+            .or_else(|e| match e {
+                rusqlite::Error::QueryReturnedNoRows => Ok(None),
+                e => Err(e),
+            })
+            .map_err(|e| self.sqlite(e))?;
+        let Some(config) = config else {
+            return Err(StoreError::NoSuchRun {
+                path: self.path.clone(),
+                run: id.to_string(),
+            });
+        };
+        serde_json::from_str(&config).map_err(|e| StoreError::Sqlite {
+            path: self.path.clone(),
+            reason: format!("run {id}: its recorded configuration is unreadable: {e}"),
+        })
+    }
+
+    /// Takes over run `id` to resume it: locks it, reads what it recorded
+    /// and returns the recorder that goes on writing it.
+    pub fn resume_run(self, id: &str) -> Result<(RunMeta, Resume, Recorder), StoreError> {
+        let meta = self.run_meta(id)?;
+        let lock = RunLock::acquire(&self.path, id)?;
+        let prior = resume::load(&self.conn, id).map_err(|e| self.sqlite(e))?;
+        let recorder = Recorder::resumed(self.path, self.conn, id.to_string(), lock, &prior)?;
+        Ok((meta, prior.resume, recorder))
+    }
+
+    /// Whether run `id` has finished, and how.
+    pub fn finished(&self, id: &str) -> Result<Option<bool>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT success FROM finishes WHERE run_id = ?1 ORDER BY seq DESC LIMIT 1",
+                [id],
+                |r| r.get::<_, bool>(0),
+            )
+            .map(Some)
+            .or_else(|e| match e {
+                rusqlite::Error::QueryReturnedNoRows => Ok(None),
+                e => Err(e),
+            })
+            .map_err(|e| self.sqlite(e))
+    }
+}
+
+/// SHA-256, in hex.
+pub fn content_hash(bytes: &[u8]) -> String {
+    let digest = Sha256::digest(bytes);
+    let mut s = String::with_capacity(64);
+    for b in digest.iter() {
+        s.push_str(&format!("{b:02x}"));
+    }
+    s
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+fn sqlite_error(path: &Path, e: rusqlite::Error) -> StoreError {
+    StoreError::Sqlite {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    }
+}
+
+/// `20261127-081503-3fa2`: the UTC time the run started and four hex
+/// digits from the process and the clock.
+fn new_run_id(salt: u32) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let mix = (now.subsec_nanos() ^ std::process::id().rotate_left(16) ^ salt.wrapping_mul(0x9e37))
+        & 0xffff;
+    format!("{}-{mix:04x}", utc_stamp(now.as_secs() as i64))
+}
+
+/// `YYYYMMDD-HHMMSS` in UTC.
+pub fn utc_stamp(secs: i64) -> String {
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}{m:02}{d:02}-{:02}{:02}{:02}",
+        rem / 3600,
+        (rem % 3600) / 60,
+        rem % 60
+    )
+}
+
+/// `YYYY-MM-DD HH:MM:SS` in UTC, from milliseconds.
+pub fn utc_time(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
+        rem / 3600,
+        (rem % 3600) / 60,
+        rem % 60
+    )
+}
+
+/// Howard Hinnant's days-to-civil.
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates() {
+        assert_eq!(utc_stamp(0), "19700101-000000");
+        assert_eq!(utc_time(1_795_737_600_000), "2026-11-27 00:00:00");
+        assert_eq!(utc_stamp(951_782_400 + 3661), "20000229-010101");
+    }
+
+    #[test]
+    fn hashes() {
+        assert_eq!(
+            content_hash(b"abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+}
