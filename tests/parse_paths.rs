@@ -66,3 +66,23 @@ fn spans_end_at_the_last_token_not_at_a_trailing_comment() {
         assert_eq!(&text[ty.start as usize..ty.end as usize], "Text");
     }
 }
+
+/// Found by the fuzz properties: the lexer skipped a form feed as
+/// whitespace, pest does not, so the fast path read what pest rejects.
+#[test]
+fn both_paths_agree_where_only_the_lexer_saw_whitespace() {
+    for text in [
+        "useuseinput\u{c}calls:generate",
+        "input x:\u{c}Text\n",
+        "type T =\u{c}Text\ntype U = Text\n",
+    ] {
+        let (fast, fast_errors) = syntax::parse(FileId(0), text);
+        let (pest, pest_errors) = syntax::parse_with_pest_only(FileId(0), text);
+        assert_eq!(fast, pest, "{text:?}");
+        assert_eq!(
+            format!("{fast_errors:?}"),
+            format!("{pest_errors:?}"),
+            "{text:?}"
+        );
+    }
+}

@@ -10,7 +10,8 @@ use logos::Logos;
 /// A token class. Keywords, property names and operators each have their
 /// own, so a highlighter can colour them without a parser.
 #[derive(Logos, Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[logos(skip r"[ \t\r\n\f]+")]
+// the grammar's WHITESPACE: a form feed is not whitespace to pest
+#[logos(skip r"[ \t\r\n]+")]
 pub enum Token {
     #[regex(r"///[^\n]*", allow_greedy = true)]
     DocComment,
