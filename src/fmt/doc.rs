@@ -228,17 +228,20 @@ fn write_text(
     }
 }
 
-/// Whether `docs`, printed flat, fit in `width` columns: no comment or
-/// hard break, and the text up to the first newline of a multi-line
-/// literal within the width.
+/// Whether `docs`, printed flat, fit in `width` columns: no comment, hard
+/// break or multi-line literal (a group holding a `"""` string breaks, so
+/// the string starts on a line of its own and its closing line ends
+/// nothing else), and the text within the width.
 fn fits(docs: &[Doc], width: usize) -> bool {
     let mut used = 0usize;
     for doc in docs {
         match doc {
-            Doc::Text(t) | Doc::Block { text: t, .. } => match t.find('\n') {
-                Some(i) => return used + t[..i].chars().count() <= width,
-                None => used += t.chars().count(),
-            },
+            Doc::Text(t) | Doc::Block { text: t, .. } => {
+                if t.contains('\n') {
+                    return false;
+                }
+                used += t.chars().count();
+            }
             Doc::Line | Doc::Space => used += 1,
             Doc::Soft | Doc::IfBreak(_) | Doc::GroupStart | Doc::GroupEnd => {}
             Doc::Indent | Doc::Dedent => {}
@@ -308,6 +311,15 @@ mod tests {
         assert_eq!(
             print(&call(&[&long, &long])),
             format!("f(\n  {long},\n  {long},\n)\n")
+        );
+    }
+
+    #[test]
+    fn a_group_holding_a_multi_line_string_breaks() {
+        let block = "\"\"\"\nline\n\"\"\"";
+        assert_eq!(
+            print(&call(&["a", block])),
+            format!("f(\n  a,\n  {block},\n)\n")
         );
     }
 

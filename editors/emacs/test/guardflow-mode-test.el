@@ -141,7 +141,7 @@
 
 (ert-deftest guardflow-mode-indents-every-example-as-written ()
   (dolist (dir '("examples" "tests/pass" "editors/test"))
-    (dolist (file (directory-files (guardflow-test-file dir) t "\\.guardflow\\'"))
+    (dolist (file (seq-filter #'file-regular-p (directory-files (guardflow-test-file dir) t "\\.guardflow\\'")))
       (with-temp-buffer
         (insert-file-contents file)
         (guardflow-mode)

@@ -1,7 +1,8 @@
 " Vim indent file
 " Language: Guardflow
 " One level (shiftwidth) per open bracket; a line after a trailing `=`,
-" and one starting with `&&` or `||` in that expression, one level more.
+" and one starting with `&&` or `||`, one level more (as `guardflow fmt`
+" lays them out).
 " Lines inside a """ string keep their indentation.
 
 if exists('b:did_indent')
@@ -89,6 +90,9 @@ function! GuardflowIndent(lnum) abort
     let l:ind -= l:sw
   endif
   if s:EndsWithEquals(l:prev)
+    let l:ind += l:sw
+  elseif s:StartsWithOperator(a:lnum) && !s:IsContinuation(l:prev)
+    " `:guard a` then `&& b`: the operator line one level deeper
     let l:ind += l:sw
   elseif s:IsContinuation(l:prev) && !s:StartsWithOperator(a:lnum)
     let l:ind -= l:sw
