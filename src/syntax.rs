@@ -8,6 +8,7 @@ pub mod ast;
 pub mod error;
 pub mod lexer;
 mod parser;
+pub mod properties;
 
 pub use error::SyntaxError;
 pub use parser::{parse, parse_with_pest_only};

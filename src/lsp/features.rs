@@ -83,39 +83,7 @@ pub fn references(doc: &Document, pos: Position, include_declaration: bool) -> V
         .collect()
 }
 
-const ACTION_PROPS: &[&str] = &[
-    ":generate",
-    ":role",
-    ":guard",
-    ":retry",
-    ":pre",
-    ":pre-guard",
-    ":effect",
-    ":idempotent",
-    ":timeout",
-    ":uses",
-    ":feedback",
-    ":max-tokens",
-    ":p",
-];
-const TASK_PROPS: &[&str] = &[
-    ":pre",
-    ":subtasks",
-    ":ordering",
-    ":result",
-    ":uses",
-    ":on-fail",
-    ":escalate-to",
-    ":max-escalations",
-    ":max-depth",
-];
-const TEST_PROPS: &[&str] = &[":run", ":with", ":expect"];
-const FILE_PROPS: &[&str] = &[
-    ":default-retry",
-    ":default-timeout",
-    ":default-p",
-    ":default-max-tokens",
-];
+use crate::syntax::properties as props;
 
 pub fn completion(doc: &Document, pos: Position) -> Vec<CompletionItem> {
     let offset = doc.lines.offset(&doc.text, pos);
@@ -131,10 +99,10 @@ pub fn completion(doc: &Document, pos: Position) -> Vec<CompletionItem> {
             .find(|i| i.span.start as usize <= offset && offset <= i.span.end as usize)
             .map(|i| &i.kind)
         {
-            Some(ast::ItemKind::Action(_)) => ACTION_PROPS,
-            Some(ast::ItemKind::Task(_)) => TASK_PROPS,
-            Some(ast::ItemKind::Test(_)) => TEST_PROPS,
-            _ => FILE_PROPS,
+            Some(ast::ItemKind::Action(_)) => props::ACTION.to_vec(),
+            Some(ast::ItemKind::Task(_)) => [props::METHOD, props::SUBTASK, props::TASK].concat(),
+            Some(ast::ItemKind::Test(_)) => props::TEST.to_vec(),
+            _ => props::FILE.to_vec(),
         };
         return props
             .iter()

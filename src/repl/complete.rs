@@ -21,38 +21,7 @@ pub struct Names {
     pub std_guards: Vec<String>,
 }
 
-const ACTION_PROPERTIES: &[&str] = &[
-    ":generate",
-    ":role",
-    ":guard",
-    ":retry",
-    ":pre",
-    ":pre-guard",
-    ":effect",
-    ":idempotent",
-    ":timeout",
-    ":uses",
-    ":feedback",
-    ":max-tokens",
-    ":p",
-];
-const METHOD_PROPERTIES: &[&str] = &[
-    ":pre",
-    ":subtasks",
-    ":ordering",
-    ":result",
-    ":uses",
-    ":on-fail",
-];
-const SUBTASK_PROPERTIES: &[&str] = &[":escalate-to", ":max-escalations"];
-const TASK_PROPERTIES: &[&str] = &[":max-depth"];
-const TEST_PROPERTIES: &[&str] = &[":run", ":with", ":expect"];
-const FILE_PROPERTIES: &[&str] = &[
-    ":default-retry",
-    ":default-timeout",
-    ":default-p",
-    ":default-max-tokens",
-];
+use crate::syntax::properties as props;
 
 /// The start of the word before `pos` and the candidates that complete
 /// it, sorted, without duplicates. File names (after `:load`) are left
@@ -79,7 +48,7 @@ pub fn complete(line: &str, pos: usize, names: &Names) -> (usize, Vec<String>, b
     if word.starts_with(':') {
         if first_word {
             out.extend(super::commands::COMMANDS.iter().map(|c| c.name.to_string()));
-            out.extend(FILE_PROPERTIES.iter().map(|s| s.to_string()));
+            out.extend(props::FILE.iter().map(|s| s.to_string()));
         } else {
             out.extend(properties_at(before).iter().map(|s| s.to_string()));
         }
@@ -130,13 +99,13 @@ fn properties_at(before: &str) -> &'static [&'static str] {
         }
     }
     match stack.last().copied().flatten() {
-        Some(Token::Action) => ACTION_PROPERTIES,
-        Some(Token::Method) if parens > 0 => SUBTASK_PROPERTIES,
-        Some(Token::Method) => METHOD_PROPERTIES,
-        Some(Token::Test) => TEST_PROPERTIES,
+        Some(Token::Action) => props::ACTION,
+        Some(Token::Method) if parens > 0 => props::SUBTASK,
+        Some(Token::Method) => props::METHOD,
+        Some(Token::Test) => props::TEST,
         Some(Token::Task) => &[],
-        _ if last_item == Some(Token::Task) => TASK_PROPERTIES,
-        _ => FILE_PROPERTIES,
+        _ if last_item == Some(Token::Task) => props::TASK,
+        _ => props::FILE,
     }
 }
 

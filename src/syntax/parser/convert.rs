@@ -1417,29 +1417,11 @@ fn inside_string(rule: Rule) -> bool {
 
 fn prop_label(name: &str) -> &'static str {
     // property names are a closed set; map to static labels for messages
-    const ALL: &[&str] = &[
-        ":generate",
-        ":role",
-        ":guard",
-        ":retry",
-        ":pre",
-        ":pre-guard",
-        ":effect",
-        ":idempotent",
-        ":timeout",
-        ":uses",
-        ":feedback",
-        ":max-tokens",
-        ":p",
-        ":subtasks",
-        ":ordering",
-        ":result",
-        ":on-fail",
-        ":run",
-        ":with",
-        ":expect",
-    ];
-    ALL.iter()
+    use crate::syntax::properties::{ACTION, METHOD, TEST};
+    ACTION
+        .iter()
+        .chain(METHOD)
+        .chain(TEST)
         .copied()
         .find(|l| &l[1..] == name)
         .unwrap_or(":property")

@@ -19,6 +19,7 @@ use super::strings::StringBuilder;
 use crate::source::{FileId, Span};
 use crate::syntax::ast::*;
 use crate::syntax::lexer::{Tok, Token};
+use crate::syntax::properties;
 
 /// Deeper nesting than this is left to pest (which reports it).
 const MAX_NESTING: usize = 256;
@@ -418,7 +419,7 @@ impl<'a> Fast<'a> {
         let mut props = ActionProps::default();
         let mut seen: u32 = 0;
         while let Some(prop) = self.property() {
-            let bit = ACTION_PROPS.iter().position(|p| *p == prop)?;
+            let bit = properties::ACTION.iter().position(|p| p[1..] == *prop)?;
             if seen & (1 << bit) != 0 {
                 return None;
             }
@@ -583,7 +584,7 @@ impl<'a> Fast<'a> {
         };
         let mut seen: u32 = 0;
         while let Some(prop) = self.property() {
-            let bit = METHOD_PROPS.iter().position(|p| *p == prop)?;
+            let bit = properties::METHOD.iter().position(|p| p[1..] == *prop)?;
             if seen & (1 << bit) != 0 {
                 return None;
             }
@@ -744,7 +745,7 @@ impl<'a> Fast<'a> {
         };
         let mut seen: u32 = 0;
         while let Some(prop) = self.property() {
-            let bit = TEST_PROPS.iter().position(|p| *p == prop)?;
+            let bit = properties::TEST.iter().position(|p| p[1..] == *prop)?;
             if seen & (1 << bit) != 0 {
                 return None;
             }
@@ -1158,21 +1159,3 @@ fn bare_name(ty: TypeExpr) -> Option<Ident> {
         _ => None,
     }
 }
-
-const ACTION_PROPS: &[&str] = &[
-    "generate",
-    "role",
-    "guard",
-    "retry",
-    "pre",
-    "pre-guard",
-    "effect",
-    "idempotent",
-    "timeout",
-    "uses",
-    "feedback",
-    "max-tokens",
-    "p",
-];
-const METHOD_PROPS: &[&str] = &["pre", "subtasks", "ordering", "result", "uses", "on-fail"];
-const TEST_PROPS: &[&str] = &["run", "with", "expect"];
