@@ -64,6 +64,25 @@ impl Program {
             .position(|a| a.name == name)
             .map(|i| ActionId(i as u32))
     }
+
+    /// The type of `name` as a parameter of the task or action `callable`,
+    /// or else of a program input: what a value given for it by name must
+    /// be (`--input`, the REPL's `:run`).
+    pub fn declared_type(&self, callable: &str, name: &str) -> Option<Ty> {
+        let params = match (self.task(callable), self.action(callable)) {
+            (Some(t), _) => &self.tasks[t.index()].params,
+            (None, Some(a)) => &self.actions[a.index()].params,
+            _ => return None,
+        };
+        params
+            .iter()
+            .find(|p| p.name == name)
+            .map(|p| p.ty.clone())
+            .or_else(|| {
+                let i = self.inputs.iter().find(|i| i.name == name)?;
+                Some(i.ty.clone())
+            })
+    }
 }
 
 macro_rules! id {

@@ -276,7 +276,7 @@ fn config(args: &Args, workflow: &Workflow) -> Result<RunConfig, String> {
             })?,
             None => value.to_string(),
         };
-        let ty = declared_type(program, &task, name).ok_or_else(|| {
+        let ty = program.declared_type(&task, name).ok_or_else(|| {
             format!(
                 "--input {name}: `{task}` has no parameter and the program no input named `{name}`"
             )
@@ -303,26 +303,6 @@ fn config(args: &Args, workflow: &Workflow) -> Result<RunConfig, String> {
         inputs: given,
         replacement,
     })
-}
-
-/// The type of `name` as a parameter of `task`, or a program input.
-fn declared_type(program: &Program, task: &str, name: &str) -> Option<crate::check::ir::Ty> {
-    let params = match (program.task(task), program.action(task)) {
-        (Some(t), _) => &program.tasks[t.index()].params,
-        (None, Some(a)) => &program.actions[a.index()].params,
-        _ => return None,
-    };
-    params
-        .iter()
-        .find(|p| p.name == name)
-        .map(|p| p.ty.clone())
-        .or_else(|| {
-            program
-                .inputs
-                .iter()
-                .find(|i| i.name == name)
-                .map(|i| i.ty.clone())
-        })
 }
 
 /// The one task that no other task calls.

@@ -862,7 +862,7 @@ fn run_config(words: &[String], workflow: &Workflow, engine: &Engine) -> Result<
             })?,
             None => value,
         };
-        let ty = declared_type(program, &task, &name).ok_or_else(|| {
+        let ty = program.declared_type(&task, &name).ok_or_else(|| {
             format!("`{task}` has no parameter and the program no input named `{name}`")
         })?;
         let v = inputs::parse_as(&ty, &text).map_err(|e| format!("{name}: {e}"))?;
@@ -873,24 +873,6 @@ fn run_config(words: &[String], workflow: &Workflow, engine: &Engine) -> Result<
         inputs: inputs_given,
         replacement,
     })
-}
-
-/// The type of `name` as a parameter of `task` (or action), or of a
-/// program input.
-fn declared_type(program: &Program, task: &str, name: &str) -> Option<Ty> {
-    let params = match (program.task(task), program.action(task)) {
-        (Some(t), _) => &program.tasks[t.index()].params,
-        (None, Some(a)) => &program.actions[a.index()].params,
-        _ => return None,
-    };
-    params
-        .iter()
-        .find(|p| p.name == name)
-        .map(|p| p.ty.clone())
-        .or_else(|| {
-            let i = program.inputs.iter().find(|i| i.name == name)?;
-            Some(i.ty.clone())
-        })
 }
 
 fn help() -> String {
