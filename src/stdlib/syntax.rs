@@ -132,23 +132,7 @@ pub fn imports(lang: &str, source: &str) -> Result<Vec<Import>, String> {
                 v.insert(parser)
             }
         };
-        let bytes = source.as_bytes();
-        let started = Instant::now();
-        let mut give_up = |_: &tree_sitter::ParseState| {
-            if started.elapsed() > PARSE_BUDGET {
-                ControlFlow::Break(())
-            } else {
-                ControlFlow::Continue(())
-            }
-        };
-        let options = ParseOptions::new().progress_callback(&mut give_up);
-        let tree = parser.parse_with_options(
-            &mut |i, _| bytes.get(i..).unwrap_or_default(),
-            None,
-            Some(options),
-        );
-        let Some(tree) = tree else {
-            parser.reset();
+        let Some(tree) = parse_within_budget(parser, source) else {
             return Err(format!(
                 "the {name} code could not be parsed within {}s",
                 PARSE_BUDGET.as_secs()
@@ -269,7 +253,9 @@ fn collect_imports(root: Node<'_>, lang: &str, source: &str) -> Vec<Import> {
     out
 }
 
-fn check(parser: &mut Parser, name: &str, source: &str) -> Verdict {
+/// Parses `source`, giving up after [`PARSE_BUDGET`] (the parser is then
+/// reset for its next use).
+fn parse_within_budget(parser: &mut Parser, source: &str) -> Option<tree_sitter::Tree> {
     let bytes = source.as_bytes();
     let started = Instant::now();
     let mut give_up = |_: &tree_sitter::ParseState| {
@@ -285,8 +271,14 @@ fn check(parser: &mut Parser, name: &str, source: &str) -> Verdict {
         None,
         Some(options),
     );
-    let Some(tree) = tree else {
+    if tree.is_none() {
         parser.reset();
+    }
+    tree
+}
+
+fn check(parser: &mut Parser, name: &str, source: &str) -> Verdict {
+    let Some(tree) = parse_within_budget(parser, source) else {
         return Verdict::fail(format!(
             "the {name} code could not be parsed within {}s; make it shorter or simpler",
             PARSE_BUDGET.as_secs()
