@@ -2,6 +2,9 @@
 //! everywhere: 0 success, 1 findings with errors (or a failed run), 2 a
 //! usage or I/O error.
 
+// standard output goes through `output` (no panic on a closed pipe)
+#![deny(clippy::print_stdout)]
+
 pub(crate) mod bounds;
 mod check;
 mod compile;
@@ -11,6 +14,7 @@ mod files;
 mod fmt;
 pub(crate) mod graph;
 mod lsp;
+pub(crate) mod output;
 mod progress;
 mod repl;
 mod run;
@@ -128,7 +132,7 @@ pub fn main() -> ExitCode {
         Command::Export(args) => export::run(args),
         Command::Stats(args) => stats::run(args),
     };
-    ExitCode::from(code)
+    ExitCode::from(if output::failed() { EXIT_USAGE } else { code })
 }
 
 /// Prints a usage or I/O error the same way everywhere.

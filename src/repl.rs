@@ -11,6 +11,9 @@
 //! from standard input, prints only the results, and stops with exit
 //! status 1 at the first error (or, with `--keep-going`, at the end).
 
+// standard output goes through `cli::output` (no panic on a closed pipe)
+#![deny(clippy::print_stdout)]
+
 mod commands;
 mod complete;
 mod describe;
@@ -19,6 +22,7 @@ mod highlight;
 mod input;
 mod session;
 
+use crate::cli::output::out;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 
@@ -159,7 +163,7 @@ fn handle_script_input(repl: &mut commands::Repl, options: &Options, text: &str)
         for l in lines {
             echo.push_str(&format!(". {l}\n"));
         }
-        print!("{echo}");
+        out!("{echo}");
         let _ = std::io::stdout().flush();
     }
     let reply = repl.handle(text);

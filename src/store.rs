@@ -6,12 +6,14 @@
 //!   tables;
 //! - `writer`: the [`Recorder`], a run's sink: each event committed
 //!   before the run goes on;
+//! - `journal`: the journal's rows read back, in order;
 //! - `resume`: what an interrupted run recorded, for the runtime;
 //! - `read`: listing runs, one run's events, training pairs, statistics;
 //! - `lock`: one writer per run.
 //!
 //! See docs/store.md.
 
+mod journal;
 mod lock;
 pub mod read;
 mod resume;
@@ -27,6 +29,7 @@ use sha2::{Digest, Sha256};
 use crate::runtime::{Resume, Value};
 
 pub use lock::RunLock;
+pub use schema::VERSION as FORMAT_VERSION;
 pub use writer::Recorder;
 
 /// Where a workflow's runs are recorded unless told otherwise: beside it.
@@ -183,8 +186,8 @@ impl Store {
         for salt in 0..8u32 {
             meta.id = new_run_id(salt);
             let inserted = self.conn.execute(
-                "INSERT OR IGNORE INTO runs (id, workflow, workflow_hash, task, config, worst_case_calls, started_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                "INSERT OR IGNORE INTO runs (id, number, workflow, workflow_hash, task, config, worst_case_calls, started_ms)
+                 VALUES (?1, (SELECT coalesce(max(number), 0) + 1 FROM runs), ?2, ?3, ?4, ?5, ?6, ?7)",
                 rusqlite::params![
                     meta.id,
                     meta.workflow,
@@ -262,10 +265,12 @@ impl Store {
 
 /// SHA-256, in hex.
 pub fn content_hash(bytes: &[u8]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let digest = Sha256::digest(bytes);
     let mut s = String::with_capacity(64);
     for b in digest.iter() {
-        s.push_str(&format!("{b:02x}"));
+        s.push(HEX[usize::from(b >> 4)] as char);
+        s.push(HEX[usize::from(b & 0xf)] as char);
     }
     s
 }
@@ -281,8 +286,16 @@ pub fn now_ms() -> i64 {
 fn sqlite_error(path: &Path, e: rusqlite::Error) -> StoreError {
     StoreError::Sqlite {
         path: path.to_path_buf(),
-        reason: e.to_string(),
+        reason: match e.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::DatabaseCorrupt) => corrupt(&e),
+            _ => e.to_string(),
+        },
     }
+}
+
+/// What a corrupt store is told as, wherever it is found.
+fn corrupt(e: &rusqlite::Error) -> String {
+    format!("the file is corrupt ({e}); it is left untouched")
 }
 
 /// `20261127-081503-3fa2`: the UTC time the run started and four hex

@@ -271,3 +271,43 @@ fn ctrl_c_cancels_the_run_kills_its_programs_and_prints_the_summary() {
     assert!(stderr(&o).contains("generator calls: 1"), "{}", stderr(&o));
     crate::support::assert_process_ends(&pid, "the generator's program");
 }
+
+/// A reader that leaves early (`guardflow compile big.guardflow | head`)
+/// ends the command quietly, with its own exit code: no panic, no error.
+#[test]
+fn a_reader_that_leaves_early_is_not_an_error() {
+    use std::io::Read;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("big.guardflow");
+    // far more JSON than a pipe holds, so the writer meets the closed pipe
+    let labels: Vec<String> = (0..3000).map(|i| format!("s{i}: step(x)")).collect();
+    let src = format!(
+        "use std.{{non_empty}}\ngenerator g = replay(\"a.jsonl\")\n\
+         action step(x: Text) -> Text {{ :generate g \"go {{x}}\" :guard non_empty :retry 0 }}\n\
+         task main(x: Text) {{\n  method m {{\n    :subtasks ({})\n  }}\n}}\n",
+        labels.join(", ")
+    );
+    std::fs::write(&file, src).expect("write");
+    let mut child = Command::new(bin())
+        .args(["compile", &file.to_string_lossy()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut first = [0u8; 64];
+    child
+        .stdout
+        .take()
+        .expect("stdout")
+        .read_exact(&mut first)
+        .expect("read");
+    // the pipe's reading end is dropped here
+    let o = child.wait_with_output().expect("wait");
+    assert!(
+        first.starts_with(b"{"),
+        "{}",
+        String::from_utf8_lossy(&first)
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(stderr(&o), "");
+}

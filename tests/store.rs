@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use guardflow::engine::{
     BoxFuture, Engine, GenError, GenRequest, GenResponse, Generator, RunConfig, Verdict,
 };
-use guardflow::store::{RunMeta, Store};
+use guardflow::store::{RunMeta, Store, FORMAT_VERSION};
 use rusqlite::{Connection, OpenFlags};
 
 use crate::support::bin;
@@ -423,7 +423,7 @@ fn foreign_newer_and_corrupt_files_are_refused_and_left_untouched() {
     refused(
         &fx,
         &newer,
-        "has format version 99, newer than this guardflow reads (1)",
+        &format!("has format version 99, newer than this guardflow reads ({FORMAT_VERSION})"),
     );
     // a store whose pages were overwritten
     let broken = fx.root.join("broken.db");
@@ -781,4 +781,159 @@ fn resume_replays_escalation_stopped_at_every_call() {
         .collect();
         assert_eq!(keys, want, "stop at {stop_at}");
     }
+}
+
+/// The tables of format version 1 (a table per kind of event).
+const VERSION_1: &str = "
+CREATE TABLE runs (id TEXT PRIMARY KEY, workflow TEXT NOT NULL, workflow_hash TEXT NOT NULL,
+    task TEXT NOT NULL, config TEXT NOT NULL, worst_case_calls INTEGER, started_ms INTEGER NOT NULL);
+CREATE TABLE sessions (run_id TEXT NOT NULL, session INTEGER NOT NULL, pid INTEGER NOT NULL,
+    started_ms INTEGER NOT NULL, PRIMARY KEY (run_id, session));
+CREATE TABLE events (run_id TEXT NOT NULL, seq INTEGER NOT NULL, session INTEGER NOT NULL,
+    at_ms INTEGER NOT NULL, kind TEXT NOT NULL, path TEXT, body TEXT NOT NULL,
+    PRIMARY KEY (run_id, seq)) WITHOUT ROWID;
+CREATE TABLE attempts (run_id TEXT NOT NULL, seq INTEGER NOT NULL, session INTEGER NOT NULL,
+    at_ms INTEGER NOT NULL, path TEXT NOT NULL, occurrence INTEGER NOT NULL, idx INTEGER NOT NULL,
+    action TEXT NOT NULL, attempt INTEGER NOT NULL, prompt TEXT NOT NULL, role TEXT,
+    PRIMARY KEY (run_id, path, occurrence, idx)) WITHOUT ROWID;
+CREATE TABLE verdicts (run_id TEXT NOT NULL, seq INTEGER NOT NULL, session INTEGER NOT NULL,
+    at_ms INTEGER NOT NULL, path TEXT NOT NULL, occurrence INTEGER NOT NULL, idx INTEGER NOT NULL,
+    output TEXT, output_hash TEXT, verdict TEXT NOT NULL, feedback TEXT NOT NULL, tokens INTEGER,
+    prompt_tokens INTEGER, outcome TEXT, generate_ms INTEGER NOT NULL, guard_ms INTEGER NOT NULL,
+    PRIMARY KEY (run_id, path, occurrence, idx)) WITHOUT ROWID;
+CREATE TABLE commits (run_id TEXT NOT NULL, seq INTEGER NOT NULL, session INTEGER NOT NULL,
+    at_ms INTEGER NOT NULL, path TEXT NOT NULL, occurrence INTEGER NOT NULL, action TEXT NOT NULL,
+    artifact TEXT NOT NULL, artifact_hash TEXT NOT NULL,
+    PRIMARY KEY (run_id, path, occurrence)) WITHOUT ROWID;
+CREATE TABLE finishes (run_id TEXT NOT NULL, seq INTEGER NOT NULL, session INTEGER NOT NULL,
+    at_ms INTEGER NOT NULL, success INTEGER NOT NULL, generator_calls INTEGER NOT NULL,
+    guard_runs INTEGER NOT NULL, elapsed_ms INTEGER NOT NULL, PRIMARY KEY (run_id, seq)) WITHOUT ROWID;
+CREATE TRIGGER attempts_append_only_delete BEFORE DELETE ON attempts
+    BEGIN SELECT RAISE(ABORT, 'the run store is append-only'); END;
+CREATE TRIGGER runs_append_only_delete BEFORE DELETE ON runs
+    BEGIN SELECT RAISE(ABORT, 'the run store is append-only'); END;
+PRAGMA application_id = 1195797623;
+PRAGMA user_version = 1;
+";
+
+/// A store of format version 1 holding an interrupted run (`plan` passed
+/// at its second attempt and committed) is moved to the journal when it is
+/// first read: every row is kept, and the run resumes from it without
+/// calling `plan`'s generator again.
+#[test]
+fn a_version_1_store_is_moved_to_the_journal_and_resumes() {
+    let fx = Fixture::new();
+    let db = fx.db();
+    std::fs::create_dir_all(db.parent().expect("dir")).expect("mkdir");
+    let id = "20261126-100000-abcd";
+    let meta = RunMeta {
+        id: id.to_string(),
+        workflow: fx.flow(),
+        workflow_hash: guardflow::store::content_hash(FLOW.as_bytes()),
+        task: "main".into(),
+        inputs: [("goal".to_string(), serde_json::json!("x"))]
+            .into_iter()
+            .collect(),
+        replacement: None,
+        worst_case_calls: Some(16),
+        started_ms: 1_795_600_000_000,
+    };
+    {
+        let c = Connection::open(&db).expect("create");
+        c.execute_batch(VERSION_1).expect("version 1 tables");
+        c.execute(
+            "INSERT INTO runs VALUES (?1, ?2, ?3, 'main', ?4, 16, 1795600000000)",
+            rusqlite::params![
+                id,
+                meta.workflow,
+                meta.workflow_hash,
+                serde_json::to_string(&meta).expect("json")
+            ],
+        )
+        .expect("run");
+        c.execute_batch(&format!(
+            "INSERT INTO sessions VALUES ('{id}', 1, 1, 1795600000000);
+             INSERT INTO events VALUES ('{id}', 1, 1, 1795600000001, 'run_started', NULL,
+                 '{{\"event\":\"run_started\",\"task\":\"main\",\"worst_case_calls\":16}}');
+             INSERT INTO attempts VALUES ('{id}', 2, 1, 1795600000002, 'main/m/p', 1, 1, 'plan', 1, 'plan x', NULL);
+             INSERT INTO verdicts VALUES ('{id}', 3, 1, 1795600000003, 'main/m/p', 1, 1, 'draft', 'h1',
+                 'fail', 'needs good', NULL, NULL, NULL, 1, 0);
+             INSERT INTO attempts VALUES ('{id}', 4, 1, 1795600000004, 'main/m/p', 1, 2, 'plan', 2, 'plan x again', NULL);
+             INSERT INTO verdicts VALUES ('{id}', 5, 1, 1795600000005, 'main/m/p', 1, 2, 'good plan', 'h2',
+                 'pass', '', NULL, NULL, NULL, 1, 0);
+             INSERT INTO commits VALUES ('{id}', 6, 1, 1795600000006, 'main/m/p', 1, 'plan', '\"good plan\"', 'h3');"
+        ))
+        .expect("rows");
+    }
+    let calls = fx.root.join("calls");
+    let store = db.to_string_lossy().into_owned();
+    let o = fx.run(&["runs", "--store", &store], &calls);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(out.contains(id) && out.contains("interrupted"), "{out}");
+    {
+        let c = read(&db);
+        let version: i64 = c
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .expect("version");
+        assert_eq!(version, guardflow::store::FORMAT_VERSION);
+        assert_eq!(
+            count(&c, "SELECT count(*) FROM run_journal WHERE run_id = ?1", id),
+            6
+        );
+        let old: i64 = c
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE name LIKE 'v1_%'",
+                [],
+                |r| r.get(0),
+            )
+            .expect("tables");
+        assert_eq!(old, 0, "the old tables are gone");
+    }
+    // the trace reads the moved rows, the verdicts joined to their prompts
+    let o = fx.run(
+        &["trace", "--store", &store, id, "--format", "jsonl"],
+        &calls,
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let events: Vec<serde_json::Value> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json"))
+        .collect();
+    let kinds: Vec<&str> = events
+        .iter()
+        .map(|e| e["event"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "run_started",
+            "attempt_started",
+            "attempt",
+            "attempt_started",
+            "attempt",
+            "committed"
+        ]
+    );
+    assert_eq!(events[4]["prompt"], "plan x again");
+    assert_eq!(events[4]["verdict"], "pass");
+    // the run goes on from what version 1 recorded
+    let o = fx.run(&["run", &fx.flow(), "--resume", id], &calls);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let called = lines(&calls);
+    assert!(
+        !called.iter().any(|l| l.starts_with("plan")),
+        "plan was called again: {called:?}"
+    );
+    assert_eq!(
+        called.len(),
+        6,
+        "left, right, merge at two attempts each: {called:?}"
+    );
+    let c = read(&db);
+    assert_eq!(
+        commits(&c, id).len(),
+        4,
+        "plan's commit from version 1 and the three new ones"
+    );
 }

@@ -2,6 +2,7 @@
 
 use super::Format;
 use crate::check::verify::bounds::TaskBounds;
+use crate::cli::output::{out, outln};
 
 /// A table for people, or one JSON object per task.
 pub fn print(file: &str, bounds: &[TaskBounds], format: Format, target: Option<f64>) {
@@ -12,11 +13,11 @@ pub fn print(file: &str, bounds: &[TaskBounds], format: Format, target: Option<f
                 obj.insert("type".into(), "bounds".into());
                 obj.insert("file".into(), file.into());
             }
-            println!("{v}");
+            outln!("{v}");
         }
         return;
     }
-    print!("{}", table(file, bounds, target));
+    out!("{}", table(file, bounds, target));
 }
 
 /// The table for people (also the REPL's `:bounds`).

@@ -1,6 +1,7 @@
 //! `guardflow check`: parse, resolve, type-check and verify, print the
 //! findings, and with `--bounds` the worst case of every task.
 
+use crate::cli::output::{out, outln};
 use std::path::PathBuf;
 
 use super::{files, ColorChoice, Format, EXIT_FINDINGS, EXIT_OK};
@@ -75,7 +76,7 @@ pub fn run(args: Args) -> u8 {
                         match super::bounds::measured(program, &store) {
                             Ok((p, note)) => {
                                 if args.format == Format::Human {
-                                    println!("{}: {note}", path.display());
+                                    outln!("{}: {note}", path.display());
                                 }
                                 measured = p;
                                 &measured
@@ -98,7 +99,7 @@ pub fn run(args: Args) -> u8 {
                     );
                 }
                 _ if args.format == Format::Human => {
-                    println!("{}: no bounds: the program has errors", path.display())
+                    outln!("{}: no bounds: the program has errors", path.display())
                 }
                 _ => {}
             }
@@ -117,9 +118,9 @@ pub fn run(args: Args) -> u8 {
             if paths.len() == 1 { "" } else { "s" }
         );
         if errors + warnings == 0 {
-            println!("checked {files}: no problems found");
+            outln!("checked {files}: no problems found");
         } else {
-            println!(
+            outln!(
                 "checked {files}: {errors} error{}, {warnings} warning{}",
                 if errors == 1 { "" } else { "s" },
                 if warnings == 1 { "" } else { "s" }
@@ -137,8 +138,8 @@ pub fn run(args: Args) -> u8 {
 pub fn print_findings(checked: &Checked, format: Format, color: bool) {
     for d in &checked.diagnostics {
         match format {
-            Format::Human => print!("{}", diagnostics::render(d, &checked.sources, color)),
-            Format::Json => println!("{}", diagnostics::render_json(d, &checked.sources)),
+            Format::Human => out!("{}", diagnostics::render(d, &checked.sources, color)),
+            Format::Json => outln!("{}", diagnostics::render_json(d, &checked.sources)),
         }
     }
 }

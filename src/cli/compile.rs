@@ -1,5 +1,6 @@
 //! `guardflow compile`: the checked program as versioned JSON.
 
+use crate::cli::output::outln;
 use std::path::PathBuf;
 
 use super::{files, ColorChoice, Format, EXIT_FINDINGS, EXIT_OK};
@@ -44,7 +45,7 @@ pub fn run(args: Args) -> u8 {
                 return super::fail(format!("{}: {}", path.display(), check::io_reason(&e)));
             }
         }
-        None => println!("{json}"),
+        None => outln!("{json}"),
     }
     EXIT_OK
 }

@@ -1,6 +1,7 @@
 //! `guardflow explain`: the page of a diagnostic code.
 
 use super::{EXIT_OK, EXIT_USAGE};
+use crate::cli::output::{out, outln};
 use crate::diagnostics::Code;
 
 /// Explain a diagnostic code: what it means, why, an example and the fix.
@@ -18,14 +19,14 @@ pub struct Args {
 pub fn run(args: Args) -> u8 {
     if args.list {
         for code in Code::ALL {
-            println!("{code}  {}", code.title());
+            outln!("{code}  {}", code.title());
         }
         return EXIT_OK;
     }
     let given = args.code.unwrap_or_default();
     match Code::parse(&given) {
         Some(code) => {
-            print!("{}", code.explanation());
+            out!("{}", code.explanation());
             EXIT_OK
         }
         None => {

@@ -1,5 +1,6 @@
 //! `guardflow export --sft`: accepted attempts as training pairs.
 
+use crate::cli::output::outln;
 use std::path::PathBuf;
 
 use super::EXIT_OK;
@@ -36,7 +37,7 @@ pub fn run(args: Args) -> u8 {
     };
     let _ = args.sft;
     for p in pairs {
-        println!("{p}");
+        outln!("{p}");
     }
     EXIT_OK
 }

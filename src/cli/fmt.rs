@@ -1,6 +1,7 @@
 //! `guardflow fmt`: rewrite files in the canonical layout, or with
 //! `--check` list the files that are not.
 
+use crate::cli::output::outln;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
@@ -37,7 +38,7 @@ pub fn run(args: Args) -> u8 {
         return match format_one("<stdin>", &text, color) {
             Some(out) if args.check => {
                 if out != text {
-                    println!("<stdin>");
+                    outln!("<stdin>");
                     EXIT_FINDINGS
                 } else {
                     EXIT_OK
@@ -74,7 +75,7 @@ pub fn run(args: Args) -> u8 {
             continue;
         }
         if args.check {
-            println!("{}", path.display());
+            outln!("{}", path.display());
             failed = true;
         } else if let Err(e) = std::fs::write(path, out) {
             return super::fail(format!("{}: {}", path.display(), io_reason(&e)));

@@ -1,6 +1,7 @@
 //! `guardflow graph`: a task's decomposition and orderings as Graphviz DOT
 //! or Mermaid, with deadlock witnesses marked.
 
+use crate::cli::output::out;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
@@ -71,7 +72,7 @@ pub fn run(args: Args) -> u8 {
         GraphFormat::Dot => dot(program, &verified.graphs, task),
         GraphFormat::Mermaid => mermaid(program, &verified.graphs, task),
     };
-    print!("{out}");
+    out!("{out}");
     report_errors(&checked)
 }
 

@@ -1,6 +1,7 @@
 //! `guardflow run`: check, then run a task, showing progress; print the
 //! summary and the result.
 
+use crate::cli::output::outln;
 use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -106,7 +107,7 @@ pub fn run(args: Args) -> u8 {
     let progress = if args.json {
         engine.on_event(|e| {
             if let Ok(line) = serde_json::to_string(e) {
-                println!("{line}");
+                outln!("{line}");
             }
         });
         None
@@ -157,7 +158,7 @@ pub fn run(args: Args) -> u8 {
         if let Ok(line) =
             serde_json::to_string(&serde_json::json!({"event": "report", "report": &report}))
         {
-            println!("{line}");
+            outln!("{line}");
         }
     } else {
         print_summary(&report, args.color.enabled());
@@ -396,7 +397,7 @@ fn print_summary(report: &RunReport, color: bool) {
         }
     }
     if let Some(result) = &report.result {
-        println!("{}", text_of(result));
+        outln!("{}", text_of(result));
     }
 }
 

@@ -1,5 +1,6 @@
 //! `guardflow runs`: the runs a store recorded.
 
+use crate::cli::output::outln;
 use std::path::PathBuf;
 
 use super::{Format, EXIT_OK};
@@ -30,13 +31,13 @@ pub fn run(args: Args) -> u8 {
     if args.format == Format::Json {
         for r in &runs {
             if let Ok(line) = serde_json::to_string(r) {
-                println!("{line}");
+                outln!("{line}");
             }
         }
         return EXIT_OK;
     }
     if runs.is_empty() {
-        println!("{}: no runs", path.display());
+        outln!("{}: no runs", path.display());
         return EXIT_OK;
     }
     let mut rows = vec![[
@@ -77,7 +78,7 @@ pub fn run(args: Args) -> u8 {
             .zip(&widths)
             .map(|(c, w)| format!("{c:<w$}"))
             .collect();
-        println!("{}", cells.join("  ").trim_end());
+        outln!("{}", cells.join("  ").trim_end());
     }
     EXIT_OK
 }

@@ -1,6 +1,7 @@
 //! `guardflow show`: one run as a tree of tasks, methods, actions and
 //! attempts, with verdicts and feedback.
 
+use crate::cli::output::{out, outln};
 use std::collections::HashMap;
 use std::path::PathBuf;
 
@@ -43,14 +44,14 @@ pub fn run(args: Args) -> u8 {
         Err(e) => return super::fail(e),
     };
     let status = summary.as_ref().map_or("?", |s| s.status.as_str());
-    println!(
+    outln!(
         "run {}: `{}` of {}, {status}; started {} UTC",
         meta.id,
         meta.task,
         meta.workflow,
         store::utc_time(meta.started_ms)
     );
-    print!("{}", tree(&events, args.prompts));
+    out!("{}", tree(&events, args.prompts));
     EXIT_OK
 }
 

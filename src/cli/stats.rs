@@ -1,5 +1,6 @@
 //! `guardflow stats`: measured success per attempt, per action.
 
+use crate::cli::output::outln;
 use std::path::PathBuf;
 
 use super::{Format, EXIT_OK};
@@ -36,12 +37,12 @@ pub fn run(args: Args) -> u8 {
                 "runs": s.runs,
                 "p": s.p(),
             });
-            println!("{line}");
+            outln!("{line}");
         }
         return EXIT_OK;
     }
     if stats.is_empty() {
-        println!("{}: no finished attempts", path.display());
+        outln!("{}: no finished attempts", path.display());
         return EXIT_OK;
     }
     let width = stats
@@ -50,12 +51,12 @@ pub fn run(args: Args) -> u8 {
         .max()
         .unwrap_or(0)
         .max(6);
-    println!(
+    outln!(
         "{:width$}  attempts  passed  runs  P(pass per attempt)",
         "action"
     );
     for (action, s) in &stats {
-        println!(
+        outln!(
             "{action:width$}  {:>8}  {:>6}  {:>4}  {}",
             s.attempts,
             s.passed,

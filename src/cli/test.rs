@@ -1,6 +1,7 @@
 //! `guardflow test`: run the `test` items of workflows offline and
 //! report like a test runner.
 
+use crate::cli::output::outln;
 use std::path::PathBuf;
 
 use super::{files, ColorChoice, EXIT_FINDINGS, EXIT_OK};
@@ -66,25 +67,25 @@ pub fn run(args: Args) -> u8 {
             let outcome: TestOutcome = rt.block_on(engine.run_test(&workflow, i));
             if outcome.problems.is_empty() {
                 passed += 1;
-                println!("test {label} ... {ok}ok{reset}");
+                outln!("test {label} ... {ok}ok{reset}");
             } else {
                 failed += 1;
-                println!("test {label} ... {bad}FAILED{reset}");
+                outln!("test {label} ... {bad}FAILED{reset}");
                 failures.push((label, outcome.problems));
             }
         }
     }
     if !failures.is_empty() {
-        println!("\nfailures:");
+        outln!("\nfailures:");
         for (label, problems) in &failures {
-            println!("\n---- {label} ----");
+            outln!("\n---- {label} ----");
             for p in problems {
-                println!("  {}", p.replace('\n', "\n  "));
+                outln!("  {}", p.replace('\n', "\n  "));
             }
         }
     }
-    println!();
-    println!("{passed} passed, {failed} failed");
+    outln!();
+    outln!("{passed} passed, {failed} failed");
     if failed == 0 {
         EXIT_OK
     } else {

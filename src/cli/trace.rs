@@ -1,5 +1,6 @@
 //! `guardflow trace`: every event of a run, one JSON object per line.
 
+use crate::cli::output::outln;
 use std::path::PathBuf;
 
 use super::EXIT_OK;
@@ -38,7 +39,7 @@ pub fn run(args: Args) -> u8 {
         Err(e) => return super::fail(e),
     };
     for e in events {
-        println!("{e}");
+        outln!("{e}");
     }
     EXIT_OK
 }

@@ -1,6 +1,7 @@
 //! The REPL's commands, and items typed at the prompt: each input gives a
 //! [`Reply`], which says whether it was an error.
 
+use crate::cli::output::outln;
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::path::Path;
@@ -145,7 +146,7 @@ impl Repl {
         let mut engine = Engine::new();
         engine.on_event(|e| {
             if let Some(line) = event_line(e) {
-                println!("{line}");
+                outln!("{line}");
             }
         });
         Ok(Repl {

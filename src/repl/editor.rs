@@ -2,6 +2,7 @@
 //! completion, multi-line input and a persistent history. The only place
 //! that knows rustyline.
 
+use crate::cli::output::outln;
 use std::borrow::Cow;
 use std::path::PathBuf;
 
@@ -152,7 +153,7 @@ pub fn interactive(repl: &mut Repl) -> u8 {
     if let Some(h) = &history {
         let _ = rl.load_history(h);
     }
-    println!(
+    outln!(
         "guardflow {} — :help for the commands, Ctrl-D to leave",
         env!("CARGO_PKG_VERSION")
     );

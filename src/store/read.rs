@@ -1,12 +1,13 @@
 //! Reading a store: the runs, one run's events in order, training pairs,
 //! per-action statistics.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
-use rusqlite::{params, Connection};
+use rusqlite::Connection;
 use serde::Serialize;
 use serde_json::{json, Value};
 
+use super::journal::{self, Entry};
 use super::lock::RunLock;
 use super::{Store, StoreError};
 
@@ -123,185 +124,147 @@ impl Store {
     }
 }
 
-fn events(conn: &Connection, id: &str) -> rusqlite::Result<Vec<Value>> {
-    let mut out: Vec<(i64, Value)> = Vec::new();
-    let stamp = |mut v: Value, seq: i64, session: i64, at: i64| {
-        if let Some(o) = v.as_object_mut() {
-            o.insert("seq".into(), seq.into());
-            o.insert("session".into(), session.into());
-            o.insert("at_ms".into(), at.into());
+/// What a verdict row needs of the attempt it judges.
+struct Started {
+    action: String,
+    attempt: i64,
+    prompt: String,
+    role: Option<String>,
+}
+
+impl Started {
+    fn of(e: &Entry) -> Started {
+        Started {
+            action: e.action.clone().unwrap_or_default(),
+            attempt: e.attempt.unwrap_or(0),
+            prompt: e.prompt.clone().unwrap_or_default(),
+            role: e.role.clone(),
         }
-        (seq, v)
-    };
-    let mut stmt =
-        conn.prepare("SELECT seq, session, at_ms, body FROM events WHERE run_id = ?1")?;
-    for row in stmt.query_map([id], |r| {
-        Ok((
-            r.get::<_, i64>(0)?,
-            r.get::<_, i64>(1)?,
-            r.get::<_, i64>(2)?,
-            r.get::<_, String>(3)?,
-        ))
-    })? {
-        let (seq, session, at, body) = row?;
-        let v = serde_json::from_str(&body).unwrap_or(Value::String(body));
-        out.push(stamp(v, seq, session, at));
     }
-    let mut stmt = conn.prepare(
-        "SELECT seq, session, at_ms, path, action, occurrence, idx, attempt, prompt, role
-         FROM attempts WHERE run_id = ?1",
-    )?;
-    for row in stmt.query_map([id], |r| {
-        Ok((
-            r.get::<_, i64>(0)?,
-            r.get::<_, i64>(1)?,
-            r.get::<_, i64>(2)?,
-            json!({
-                "event": "attempt_started",
-                "path": r.get::<_, String>(3)?,
-                "action": r.get::<_, String>(4)?,
-                "occurrence": r.get::<_, i64>(5)?,
-                "index": r.get::<_, i64>(6)?,
-                "attempt": r.get::<_, i64>(7)?,
-                "prompt": r.get::<_, String>(8)?,
-                "role": r.get::<_, Option<String>>(9)?,
-            }),
-        ))
-    })? {
-        let (seq, session, at, v) = row?;
-        out.push(stamp(v, seq, session, at));
-    }
-    let mut stmt = conn.prepare(
-        "SELECT v.seq, v.session, v.at_ms, v.path, a.action, a.attempt, a.prompt, a.role,
-                v.output, v.verdict, v.feedback, v.tokens, v.generate_ms, v.guard_ms, v.output_hash
-         FROM verdicts v LEFT JOIN attempts a
-           ON a.run_id = v.run_id AND a.path = v.path AND a.occurrence = v.occurrence AND a.idx = v.idx
-         WHERE v.run_id = ?1",
-    )?;
-    for row in stmt.query_map([id], |r| {
-        Ok((
-            r.get::<_, i64>(0)?,
-            r.get::<_, i64>(1)?,
-            r.get::<_, i64>(2)?,
-            json!({
-                "event": "attempt",
-                "path": r.get::<_, String>(3)?,
-                "action": r.get::<_, Option<String>>(4)?,
-                "attempt": r.get::<_, Option<i64>>(5)?,
-                "prompt": r.get::<_, Option<String>>(6)?,
-                "role": r.get::<_, Option<String>>(7)?,
-                "output": r.get::<_, Option<String>>(8)?,
-                "verdict": r.get::<_, String>(9)?,
-                "feedback": r.get::<_, String>(10)?,
-                "tokens": r.get::<_, Option<i64>>(11)?,
-                "generate_ms": r.get::<_, i64>(12)?,
-                "guard_ms": r.get::<_, i64>(13)?,
-                "output_hash": r.get::<_, Option<String>>(14)?,
-            }),
-        ))
-    })? {
-        let (seq, session, at, v) = row?;
-        out.push(stamp(v, seq, session, at));
-    }
-    let mut stmt = conn.prepare(
-        "SELECT seq, session, at_ms, path, action, artifact, artifact_hash, occurrence
-         FROM commits WHERE run_id = ?1",
-    )?;
-    for row in stmt.query_map([id], |r| {
-        let artifact: String = r.get(5)?;
-        Ok((
-            r.get::<_, i64>(0)?,
-            r.get::<_, i64>(1)?,
-            r.get::<_, i64>(2)?,
-            json!({
-                "event": "committed",
-                "path": r.get::<_, String>(3)?,
-                "action": r.get::<_, String>(4)?,
-                "artifact": serde_json::from_str::<Value>(&artifact).unwrap_or(Value::String(artifact)),
-                "artifact_hash": r.get::<_, String>(6)?,
-                "occurrence": r.get::<_, i64>(7)?,
-            }),
-        ))
-    })? {
-        let (seq, session, at, v) = row?;
-        out.push(stamp(v, seq, session, at));
-    }
-    let mut stmt = conn.prepare(
-        "SELECT seq, session, at_ms, success, generator_calls, guard_runs, elapsed_ms
-         FROM finishes WHERE run_id = ?1",
-    )?;
-    for row in stmt.query_map([id], |r| {
-        Ok((
-            r.get::<_, i64>(0)?,
-            r.get::<_, i64>(1)?,
-            r.get::<_, i64>(2)?,
-            json!({
+}
+
+fn events(conn: &Connection, id: &str) -> rusqlite::Result<Vec<Value>> {
+    let mut out = Vec::new();
+    let mut started: HashMap<(String, i64, i64), Started> = HashMap::new();
+    journal::for_each(conn, Some(id), |e| {
+        let mut v = match e.kind.as_str() {
+            "attempt_started" => {
+                let s = Started::of(&e);
+                let v = json!({
+                    "event": "attempt_started",
+                    "path": e.path,
+                    "action": s.action,
+                    "occurrence": e.occurrence,
+                    "index": e.idx,
+                    "attempt": s.attempt,
+                    "prompt": s.prompt,
+                    "role": s.role,
+                });
+                started.insert(e.attempt_key(), s);
+                v
+            }
+            "attempt" => {
+                let s = started.get(&e.attempt_key());
+                json!({
+                    "event": "attempt",
+                    "path": e.path,
+                    "action": s.map(|s| &s.action),
+                    "attempt": s.map(|s| s.attempt),
+                    "prompt": s.map(|s| &s.prompt),
+                    "role": s.and_then(|s| s.role.as_ref()),
+                    "output": e.output,
+                    "verdict": e.verdict,
+                    "feedback": e.feedback,
+                    "tokens": e.tokens,
+                    "generate_ms": e.generate_ms,
+                    "guard_ms": e.guard_ms,
+                    "output_hash": e.output_hash,
+                })
+            }
+            "committed" => {
+                let artifact = e.artifact.unwrap_or_default();
+                json!({
+                    "event": "committed",
+                    "path": e.path,
+                    "action": e.action,
+                    "artifact": serde_json::from_str::<Value>(&artifact).unwrap_or(Value::String(artifact)),
+                    "artifact_hash": e.artifact_hash,
+                    "occurrence": e.occurrence,
+                })
+            }
+            "run_finished" => json!({
                 "event": "run_finished",
-                "success": r.get::<_, bool>(3)?,
-                "generator_calls": r.get::<_, i64>(4)?,
-                "guard_runs": r.get::<_, i64>(5)?,
-                "elapsed_ms": r.get::<_, i64>(6)?,
+                "success": e.success,
+                "generator_calls": e.generator_calls,
+                "guard_runs": e.guard_runs,
+                "elapsed_ms": e.elapsed_ms,
             }),
-        ))
-    })? {
-        let (seq, session, at, v) = row?;
-        out.push(stamp(v, seq, session, at));
-    }
-    out.sort_by_key(|(seq, _)| *seq);
-    Ok(out.into_iter().map(|(_, v)| v).collect())
+            _ => {
+                let body = e.body.unwrap_or_default();
+                serde_json::from_str(&body).unwrap_or(Value::String(body))
+            }
+        };
+        if let Some(o) = v.as_object_mut() {
+            o.insert("seq".into(), e.seq.into());
+            o.insert("session".into(), e.session.into());
+            o.insert("at_ms".into(), e.at_ms.into());
+        }
+        out.push(v);
+        Ok(())
+    })?;
+    Ok(out)
 }
 
 fn sft_pairs(conn: &Connection, id: Option<&str>) -> rusqlite::Result<Vec<Value>> {
-    let mut stmt = conn.prepare(
-        "SELECT a.run_id, a.path, a.occurrence, a.idx, a.action, a.attempt, a.prompt, a.role,
-                v.output, v.verdict, v.feedback
-         FROM attempts a JOIN verdicts v
-           ON v.run_id = a.run_id AND v.path = a.path AND v.occurrence = a.occurrence AND v.idx = a.idx
-         WHERE ?1 IS NULL OR a.run_id = ?1
-         ORDER BY a.run_id, v.seq",
-    )?;
-    let rows = stmt.query_map(params![id], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            r.get::<_, String>(1)?,
-            r.get::<_, i64>(2)?,
-            r.get::<_, String>(4)?,
-            r.get::<_, i64>(5)?,
-            r.get::<_, String>(6)?,
-            r.get::<_, Option<String>>(7)?,
-            r.get::<_, Option<String>>(8)?,
-            r.get::<_, String>(9)?,
-            r.get::<_, String>(10)?,
-        ))
-    })?;
+    let mut started: HashMap<(String, i64, i64), Started> = HashMap::new();
     // rejected feedback so far, per run of an action
-    let mut feedback: BTreeMap<(String, String, i64), Vec<String>> = BTreeMap::new();
+    let mut feedback: HashMap<(String, i64), Vec<String>> = HashMap::new();
+    let mut run = String::new();
     let mut out = Vec::new();
-    for row in rows {
-        let (run, path, occurrence, action, attempt, prompt, role, output, verdict, fb) = row?;
-        let key = (run.clone(), path.clone(), occurrence);
-        if verdict != "pass" {
-            if fb != crate::runtime::resume::INTERRUPTED {
-                feedback.entry(key).or_default().push(fb);
+    journal::for_each(conn, id, |e| {
+        if e.run_id != run {
+            run = e.run_id.clone();
+            started.clear();
+            feedback.clear();
+        }
+        match e.kind.as_str() {
+            "attempt_started" => {
+                started.insert(e.attempt_key(), Started::of(&e));
             }
-            continue;
+            "attempt" => {
+                let key = e.attempt_key();
+                let Some(s) = started.get(&key) else {
+                    return Ok(());
+                };
+                let fb = e.feedback.unwrap_or_default();
+                let action_run = (key.0.clone(), key.1);
+                if e.verdict.as_deref() != Some("pass") {
+                    if fb != crate::runtime::resume::INTERRUPTED {
+                        feedback.entry(action_run).or_default().push(fb);
+                    }
+                    return Ok(());
+                }
+                let before = feedback.remove(&action_run).unwrap_or_default();
+                let mut messages = Vec::new();
+                if let Some(role) = &s.role {
+                    messages.push(json!({"role": "system", "content": role}));
+                }
+                messages.push(json!({"role": "user", "content": s.prompt}));
+                messages
+                    .push(json!({"role": "assistant", "content": e.output.unwrap_or_default()}));
+                out.push(json!({
+                    "messages": messages,
+                    "run": e.run_id,
+                    "path": key.0,
+                    "action": s.action,
+                    "attempt": s.attempt,
+                    "feedback": before,
+                }));
+            }
+            _ => {}
         }
-        let before = feedback.remove(&key).unwrap_or_default();
-        let mut messages = Vec::new();
-        if let Some(role) = role {
-            messages.push(json!({"role": "system", "content": role}));
-        }
-        messages.push(json!({"role": "user", "content": prompt}));
-        messages.push(json!({"role": "assistant", "content": output.unwrap_or_default()}));
-        out.push(json!({
-            "messages": messages,
-            "run": run,
-            "path": path,
-            "action": action,
-            "attempt": attempt,
-            "feedback": before,
-        }));
-    }
+        Ok(())
+    })?;
     Ok(out)
 }
 
@@ -323,23 +286,36 @@ impl ActionStats {
 }
 
 fn stats(conn: &Connection) -> rusqlite::Result<BTreeMap<String, ActionStats>> {
-    let mut stmt = conn.prepare(
-        "SELECT a.action, count(*), sum(v.verdict = 'pass'),
-                count(DISTINCT a.run_id || char(0) || a.path || char(0) || a.occurrence)
-         FROM attempts a JOIN verdicts v
-           ON v.run_id = a.run_id AND v.path = a.path AND v.occurrence = a.occurrence AND v.idx = a.idx
-         WHERE v.feedback != ?1
-         GROUP BY a.action ORDER BY a.action",
-    )?;
-    let rows = stmt.query_map([crate::runtime::resume::INTERRUPTED], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            ActionStats {
-                attempts: r.get::<_, i64>(1)?.max(0) as u64,
-                passed: r.get::<_, Option<i64>>(2)?.unwrap_or(0).max(0) as u64,
-                runs: r.get::<_, i64>(3)?.max(0) as u64,
-            },
-        ))
+    let mut started: HashMap<(String, i64, i64), String> = HashMap::new();
+    // the runs of an action that recorded a verdict, in this run
+    let mut judged: HashSet<(String, i64)> = HashSet::new();
+    let mut run = String::new();
+    let mut out: BTreeMap<String, ActionStats> = BTreeMap::new();
+    journal::for_each(conn, None, |e| {
+        if e.run_id != run {
+            run = e.run_id.clone();
+            started.clear();
+            judged.clear();
+        }
+        match e.kind.as_str() {
+            "attempt_started" => {
+                started.insert(e.attempt_key(), e.action.unwrap_or_default());
+            }
+            "attempt" if e.feedback.as_deref() != Some(crate::runtime::resume::INTERRUPTED) => {
+                let key = e.attempt_key();
+                let Some(action) = started.get(&key) else {
+                    return Ok(());
+                };
+                let stats = out.entry(action.clone()).or_default();
+                stats.attempts += 1;
+                stats.passed += u64::from(e.verdict.as_deref() == Some("pass"));
+                if judged.insert((key.0, key.1)) {
+                    stats.runs += 1;
+                }
+            }
+            _ => {}
+        }
+        Ok(())
     })?;
-    rows.collect()
+    Ok(out)
 }

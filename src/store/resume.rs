@@ -2,7 +2,9 @@
 
 use std::collections::HashMap;
 
-use rusqlite::{params, Connection};
+use rusqlite::Connection;
+
+use super::journal;
 
 use crate::runtime::resume::{PriorAction, PriorAttempt};
 use crate::runtime::{AttemptRecord, Resume, VerdictKind};
@@ -24,90 +26,91 @@ pub fn load(conn: &Connection, id: &str) -> rusqlite::Result<Prior> {
         |r| r.get(0),
     )?;
     let mut next_seq = 1i64;
-    for table in ["events", "attempts", "verdicts", "commits", "finishes"] {
-        let max: i64 = conn.query_row(
-            &format!("SELECT coalesce(max(seq), 0) FROM {table} WHERE run_id = ?1"),
-            [id],
-            |r| r.get(0),
-        )?;
-        next_seq = next_seq.max(max + 1);
-    }
     let mut actions: HashMap<(String, u32), PriorAction> = HashMap::new();
     let mut attempt_numbers: HashMap<String, u32> = HashMap::new();
     let mut current: HashMap<String, (u32, u32)> = HashMap::new();
-    let mut stmt = conn.prepare(
-        "SELECT a.path, a.occurrence, a.idx, a.action, a.attempt, a.prompt, a.role,
-                v.output, v.verdict, v.feedback, v.tokens, v.generate_ms, v.guard_ms,
-                v.prompt_tokens, v.outcome
-         FROM attempts a LEFT JOIN verdicts v
-           ON v.run_id = a.run_id AND v.path = a.path AND v.occurrence = a.occurrence AND v.idx = a.idx
-         WHERE a.run_id = ?1
-         ORDER BY a.path, a.occurrence, a.idx",
-    )?;
-    let rows = stmt.query_map(params![id], |r| {
-        let verdict: Option<String> = r.get(8)?;
-        let record = AttemptRecord {
-            path: r.get(0)?,
-            action: r.get(3)?,
-            attempt: r.get(4)?,
-            prompt: r.get(5)?,
-            role: r.get(6)?,
-            output: r.get(7)?,
-            verdict: match verdict.as_deref() {
-                Some("pass") => VerdictKind::Pass,
-                Some("fatal") => VerdictKind::Fatal,
-                _ => VerdictKind::Fail,
-            },
-            feedback: r.get::<_, Option<String>>(9)?.unwrap_or_default(),
-            tokens: r.get::<_, Option<i64>>(10)?.map(|t| t.max(0) as u64),
-            generate_ms: r.get::<_, Option<i64>>(11)?.unwrap_or(0).max(0) as u64,
-            guard_ms: r.get::<_, Option<i64>>(12)?.unwrap_or(0).max(0) as u64,
-            prompt_tokens: r.get::<_, Option<i64>>(13)?.map(|t| t.max(0) as u64),
-            outcome: r
-                .get::<_, Option<String>>(14)?
-                .and_then(|o| serde_json::from_str(&o).ok()),
-        };
-        let occurrence: u32 = r.get(1)?;
-        let index: u32 = r.get(2)?;
-        Ok((occurrence, index, record, verdict.is_some()))
-    })?;
-    for row in rows {
-        let (occurrence, index, record, finished) = row?;
-        let n = attempt_numbers.entry(record.action.clone()).or_insert(0);
-        *n = (*n).max(record.attempt);
-        let latest = current.entry(record.path.clone()).or_insert((0, 0));
-        if (occurrence, index) > *latest {
-            *latest = (occurrence, index);
+    // each attempt's place in its action's list, by (path, occurrence, index)
+    let mut started: HashMap<(String, i64, i64), usize> = HashMap::new();
+    let number = |n: Option<i64>| n.unwrap_or(0).clamp(0, i64::from(u32::MAX)) as u32;
+    let count = |n: Option<i64>| n.map(|t| t.max(0) as u64);
+    journal::for_each(conn, Some(id), |e| {
+        next_seq = next_seq.max(e.seq + 1);
+        match e.kind.as_str() {
+            "attempt_started" => {
+                let key = e.attempt_key();
+                let (occurrence, index) = (number(e.occurrence), number(e.idx));
+                let record = AttemptRecord {
+                    path: key.0.clone(),
+                    action: e.action.unwrap_or_default(),
+                    attempt: number(e.attempt),
+                    prompt: e.prompt.unwrap_or_default(),
+                    role: e.role,
+                    output: None,
+                    verdict: VerdictKind::Fail,
+                    feedback: String::new(),
+                    tokens: None,
+                    prompt_tokens: None,
+                    outcome: None,
+                    generate_ms: 0,
+                    guard_ms: 0,
+                };
+                let n = attempt_numbers.entry(record.action.clone()).or_insert(0);
+                *n = (*n).max(record.attempt);
+                let latest = current.entry(record.path.clone()).or_insert((0, 0));
+                if (occurrence, index) > *latest {
+                    *latest = (occurrence, index);
+                }
+                let prior = actions
+                    .entry((record.path.clone(), occurrence))
+                    .or_insert_with(|| PriorAction {
+                        action: record.action.clone(),
+                        ..PriorAction::default()
+                    });
+                started.insert(key, prior.attempts.len());
+                prior.attempts.push(PriorAttempt {
+                    record,
+                    finished: false,
+                });
+            }
+            "attempt" => {
+                let key = e.attempt_key();
+                let Some(prior) = actions.get_mut(&(key.0.clone(), number(e.occurrence))) else {
+                    return Ok(());
+                };
+                let Some(at) = started.get(&key).and_then(|&i| prior.attempts.get_mut(i)) else {
+                    return Ok(());
+                };
+                let r = &mut at.record;
+                r.output = e.output;
+                r.verdict = match e.verdict.as_deref() {
+                    Some("pass") => VerdictKind::Pass,
+                    Some("fatal") => VerdictKind::Fatal,
+                    _ => VerdictKind::Fail,
+                };
+                r.feedback = e.feedback.unwrap_or_default();
+                r.tokens = count(e.tokens);
+                r.prompt_tokens = count(e.prompt_tokens);
+                r.generate_ms = count(e.generate_ms).unwrap_or(0);
+                r.guard_ms = count(e.guard_ms).unwrap_or(0);
+                r.outcome = e.outcome.and_then(|o| serde_json::from_str(&o).ok());
+                at.finished = true;
+            }
+            "committed" => {
+                let artifact = e.artifact.unwrap_or_default();
+                let value =
+                    serde_json::from_str(&artifact).unwrap_or(serde_json::Value::String(artifact));
+                actions
+                    .entry((e.path.unwrap_or_default(), number(e.occurrence)))
+                    .or_insert_with(|| PriorAction {
+                        action: e.action.unwrap_or_default(),
+                        ..PriorAction::default()
+                    })
+                    .committed = Some(value);
+            }
+            _ => {}
         }
-        let prior = actions
-            .entry((record.path.clone(), occurrence))
-            .or_insert_with(|| PriorAction {
-                action: record.action.clone(),
-                ..PriorAction::default()
-            });
-        prior.attempts.push(PriorAttempt { record, finished });
-    }
-    let mut stmt =
-        conn.prepare("SELECT path, occurrence, action, artifact FROM commits WHERE run_id = ?1")?;
-    let rows = stmt.query_map(params![id], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            r.get::<_, u32>(1)?,
-            r.get::<_, String>(2)?,
-            r.get::<_, String>(3)?,
-        ))
+        Ok(())
     })?;
-    for row in rows {
-        let (path, occurrence, action, artifact) = row?;
-        let value = serde_json::from_str(&artifact).unwrap_or(serde_json::Value::String(artifact));
-        actions
-            .entry((path, occurrence))
-            .or_insert_with(|| PriorAction {
-                action,
-                ..PriorAction::default()
-            })
-            .committed = Some(value);
-    }
     Ok(Prior {
         resume: Resume {
             actions: std::sync::Mutex::new(actions),

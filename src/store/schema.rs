@@ -10,16 +10,21 @@ use super::StoreError;
 
 /// `PRAGMA application_id`: "GFlw".
 pub const APPLICATION_ID: i64 = 0x4746_6c77;
-/// `PRAGMA user_version`: the format of the tables.
-pub const VERSION: i64 = 1;
+/// `PRAGMA user_version`: the format of the tables. Version 1 had a
+/// table per kind of event; version 2 one journal, and views of the
+/// same names and columns. A version 1 store is moved to version 2 when
+/// it is opened for writing, and read as it is.
+pub const VERSION: i64 = 2;
 
-const TABLES: &[&str] = &[
-    "runs", "sessions", "events", "attempts", "verdicts", "commits", "finishes",
-];
+/// The tables of a new store; all append-only.
+const TABLES: &[&str] = &["runs", "sessions", "journal"];
 
+/// The columns of the journal that some kind of event fills; the views
+/// show each kind's own.
 const SCHEMA: &str = "
 CREATE TABLE runs (
     id TEXT PRIMARY KEY,
+    number INTEGER NOT NULL UNIQUE,
     workflow TEXT NOT NULL,
     workflow_hash TEXT NOT NULL,
     task TEXT NOT NULL,
@@ -34,73 +39,133 @@ CREATE TABLE sessions (
     started_ms INTEGER NOT NULL,
     PRIMARY KEY (run_id, session)
 );
-CREATE TABLE events (
-    run_id TEXT NOT NULL,
+";
+
+/// One row per event. Its key is the run's number times 2^32 plus the
+/// event's `seq`: a run's events are one range of keys, and a commit
+/// appends to the last page of one tree.
+const JOURNAL: &str = "
+CREATE TABLE journal (
+    key INTEGER PRIMARY KEY,
     seq INTEGER NOT NULL,
     session INTEGER NOT NULL,
     at_ms INTEGER NOT NULL,
     kind TEXT NOT NULL,
     path TEXT,
-    body TEXT NOT NULL,
-    PRIMARY KEY (run_id, seq)
-) WITHOUT ROWID;
-CREATE TABLE attempts (
-    run_id TEXT NOT NULL,
-    seq INTEGER NOT NULL,
-    session INTEGER NOT NULL,
-    at_ms INTEGER NOT NULL,
-    path TEXT NOT NULL,
-    occurrence INTEGER NOT NULL,
-    idx INTEGER NOT NULL,
-    action TEXT NOT NULL,
-    attempt INTEGER NOT NULL,
-    prompt TEXT NOT NULL,
+    occurrence INTEGER,
+    idx INTEGER,
+    action TEXT,
+    attempt INTEGER,
+    prompt TEXT,
     role TEXT,
-    PRIMARY KEY (run_id, path, occurrence, idx)
-) WITHOUT ROWID;
-CREATE TABLE verdicts (
-    run_id TEXT NOT NULL,
-    seq INTEGER NOT NULL,
-    session INTEGER NOT NULL,
-    at_ms INTEGER NOT NULL,
-    path TEXT NOT NULL,
-    occurrence INTEGER NOT NULL,
-    idx INTEGER NOT NULL,
     output TEXT,
     output_hash TEXT,
-    verdict TEXT NOT NULL,
-    feedback TEXT NOT NULL,
+    verdict TEXT,
+    feedback TEXT,
     tokens INTEGER,
     prompt_tokens INTEGER,
     outcome TEXT,
-    generate_ms INTEGER NOT NULL,
-    guard_ms INTEGER NOT NULL,
-    PRIMARY KEY (run_id, path, occurrence, idx)
-) WITHOUT ROWID;
-CREATE TABLE commits (
-    run_id TEXT NOT NULL,
-    seq INTEGER NOT NULL,
-    session INTEGER NOT NULL,
-    at_ms INTEGER NOT NULL,
-    path TEXT NOT NULL,
-    occurrence INTEGER NOT NULL,
-    action TEXT NOT NULL,
-    artifact TEXT NOT NULL,
-    artifact_hash TEXT NOT NULL,
-    PRIMARY KEY (run_id, path, occurrence)
-) WITHOUT ROWID;
-CREATE TABLE finishes (
-    run_id TEXT NOT NULL,
-    seq INTEGER NOT NULL,
-    session INTEGER NOT NULL,
-    at_ms INTEGER NOT NULL,
-    success INTEGER NOT NULL,
-    generator_calls INTEGER NOT NULL,
-    guard_runs INTEGER NOT NULL,
-    elapsed_ms INTEGER NOT NULL,
-    PRIMARY KEY (run_id, seq)
-) WITHOUT ROWID;
+    generate_ms INTEGER,
+    guard_ms INTEGER,
+    artifact TEXT,
+    artifact_hash TEXT,
+    success INTEGER,
+    generator_calls INTEGER,
+    guard_runs INTEGER,
+    elapsed_ms INTEGER,
+    body TEXT
+);
+CREATE VIEW run_journal AS
+    SELECT r.id AS run_id, j.* FROM runs r JOIN journal j
+    ON j.key BETWEEN r.number * 4294967296 AND r.number * 4294967296 + 4294967295;
+CREATE VIEW attempts AS
+    SELECT run_id, seq, session, at_ms, path, occurrence, idx, action, attempt, prompt, role
+    FROM run_journal WHERE kind = 'attempt_started';
+CREATE VIEW verdicts AS
+    SELECT run_id, seq, session, at_ms, path, occurrence, idx, output, output_hash, verdict,
+           feedback, tokens, prompt_tokens, outcome, generate_ms, guard_ms
+    FROM run_journal WHERE kind = 'attempt';
+CREATE VIEW commits AS
+    SELECT run_id, seq, session, at_ms, path, occurrence, action, artifact, artifact_hash
+    FROM run_journal WHERE kind = 'committed';
+CREATE VIEW finishes AS
+    SELECT run_id, seq, session, at_ms, success, generator_calls, guard_runs, elapsed_ms
+    FROM run_journal WHERE kind = 'run_finished';
+CREATE VIEW events AS
+    SELECT run_id, seq, session, at_ms, kind, path, body
+    FROM run_journal WHERE kind NOT IN ('attempt_started', 'attempt', 'committed', 'run_finished');
 ";
+
+/// Version 1's tables into the journal: every row kept; runs are
+/// numbered in the order they started.
+const FROM_VERSION_1: &str = "
+ALTER TABLE runs RENAME TO v1_runs;
+ALTER TABLE attempts RENAME TO v1_attempts;
+ALTER TABLE verdicts RENAME TO v1_verdicts;
+ALTER TABLE commits RENAME TO v1_commits;
+ALTER TABLE finishes RENAME TO v1_finishes;
+ALTER TABLE events RENAME TO v1_events;
+CREATE TABLE runs (
+    id TEXT PRIMARY KEY,
+    number INTEGER NOT NULL UNIQUE,
+    workflow TEXT NOT NULL,
+    workflow_hash TEXT NOT NULL,
+    task TEXT NOT NULL,
+    config TEXT NOT NULL,
+    worst_case_calls INTEGER,
+    started_ms INTEGER NOT NULL
+);
+INSERT INTO runs (id, number, workflow, workflow_hash, task, config, worst_case_calls, started_ms)
+    SELECT id, row_number() OVER (ORDER BY started_ms, rowid), workflow, workflow_hash, task,
+           config, worst_case_calls, started_ms
+    FROM v1_runs;
+JOURNAL
+INSERT INTO journal (key, seq, session, at_ms, kind, path, occurrence, idx, action, attempt, prompt, role)
+    SELECT r.number * 4294967296 + t.seq, t.seq, session, at_ms, 'attempt_started', path,
+           occurrence, idx, action, attempt, prompt, role
+    FROM v1_attempts t JOIN runs r ON r.id = t.run_id;
+INSERT INTO journal (key, seq, session, at_ms, kind, path, occurrence, idx, output, output_hash,
+                     verdict, feedback, tokens, prompt_tokens, outcome, generate_ms, guard_ms)
+    SELECT r.number * 4294967296 + t.seq, t.seq, session, at_ms, 'attempt', path, occurrence,
+           idx, output, output_hash, verdict, feedback, tokens, prompt_tokens, outcome,
+           generate_ms, guard_ms
+    FROM v1_verdicts t JOIN runs r ON r.id = t.run_id;
+INSERT INTO journal (key, seq, session, at_ms, kind, path, occurrence, action, artifact, artifact_hash)
+    SELECT r.number * 4294967296 + t.seq, t.seq, session, at_ms, 'committed', path, occurrence,
+           action, artifact, artifact_hash
+    FROM v1_commits t JOIN runs r ON r.id = t.run_id;
+INSERT INTO journal (key, seq, session, at_ms, kind, success, generator_calls, guard_runs, elapsed_ms)
+    SELECT r.number * 4294967296 + t.seq, t.seq, session, at_ms, 'run_finished', success,
+           generator_calls, guard_runs, elapsed_ms
+    FROM v1_finishes t JOIN runs r ON r.id = t.run_id;
+INSERT INTO journal (key, seq, session, at_ms, kind, path, body)
+    SELECT r.number * 4294967296 + t.seq, t.seq, session, at_ms, kind, path, body
+    FROM v1_events t JOIN runs r ON r.id = t.run_id;
+DROP TABLE v1_runs;
+DROP TABLE v1_attempts;
+DROP TABLE v1_verdicts;
+DROP TABLE v1_commits;
+DROP TABLE v1_finishes;
+DROP TABLE v1_events;
+";
+
+/// A run's events have keys from `first_key(number)` on.
+pub fn first_key(number: i64) -> i64 {
+    number << 32
+}
+
+/// The most events one run can record.
+pub const MAX_SEQ: i64 = (1 << 32) - 1;
+
+/// The triggers that make `table` append-only.
+fn append_only(table: &str) -> String {
+    format!(
+        "CREATE TRIGGER {table}_append_only_update BEFORE UPDATE ON {table} \
+         BEGIN SELECT RAISE(ABORT, 'the run store is append-only'); END;\n\
+         CREATE TRIGGER {table}_append_only_delete BEFORE DELETE ON {table} \
+         BEGIN SELECT RAISE(ABORT, 'the run store is append-only'); END;\n"
+    )
+}
 
 /// Opens (or creates) a store for writing.
 pub fn open_write(path: &Path) -> Result<Connection, StoreError> {
@@ -130,12 +195,6 @@ pub fn open_write(path: &Path) -> Result<Connection, StoreError> {
     let fresh = identify(&conn, path)?;
     let sqlite = |e: rusqlite::Error| super::sqlite_error(path, e);
     conn.busy_timeout(Duration::from_secs(30)).map_err(sqlite)?;
-    if fresh {
-        // small pages: each commit appends whole pages to the log, and a
-        // commit of an attempt changes a few rows
-        conn.execute_batch("PRAGMA page_size = 1024")
-            .map_err(|e| writable(path, e))?;
-    }
     let mode: String = conn
         .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
         .map_err(|e| writable(path, e))?;
@@ -150,13 +209,9 @@ pub fn open_write(path: &Path) -> Result<Connection, StoreError> {
     if fresh {
         let mut ddl = String::from("BEGIN IMMEDIATE;\n");
         ddl.push_str(SCHEMA);
+        ddl.push_str(JOURNAL);
         for t in TABLES {
-            ddl.push_str(&format!(
-                "CREATE TRIGGER {t}_append_only_update BEFORE UPDATE ON {t} \
-                 BEGIN SELECT RAISE(ABORT, 'the run store is append-only'); END;\n\
-                 CREATE TRIGGER {t}_append_only_delete BEFORE DELETE ON {t} \
-                 BEGIN SELECT RAISE(ABORT, 'the run store is append-only'); END;\n"
-            ));
+            ddl.push_str(&append_only(t));
         }
         ddl.push_str(&format!(
             "PRAGMA application_id = {APPLICATION_ID};\nPRAGMA user_version = {VERSION};\nCOMMIT;"
@@ -169,7 +224,39 @@ pub fn open_write(path: &Path) -> Result<Connection, StoreError> {
             }
         }
     }
+    upgrade(&conn, path)?;
     Ok(conn)
+}
+
+/// Moves a version 1 store to the journal, in one transaction: another
+/// process may be doing the same, so the version is read again inside it.
+fn upgrade(conn: &Connection, path: &Path) -> Result<(), StoreError> {
+    let version = |c: &Connection| c.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0));
+    let sqlite = |e: rusqlite::Error| super::sqlite_error(path, e);
+    if version(conn).map_err(sqlite)? != 1 {
+        return Ok(());
+    }
+    conn.execute_batch("BEGIN IMMEDIATE")
+        .map_err(|e| writable(path, e))?;
+    let moved = (|| {
+        if version(conn)? != 1 {
+            return Ok(());
+        }
+        let mut sql = FROM_VERSION_1.replace("JOURNAL", JOURNAL);
+        sql.push_str(&append_only("runs"));
+        sql.push_str(&append_only("journal"));
+        sql.push_str(&format!("PRAGMA user_version = {VERSION};"));
+        conn.execute_batch(&sql)
+    })()
+    .and_then(|()| conn.execute_batch("COMMIT"));
+    if let Err(e) = moved {
+        let _ = conn.execute_batch("ROLLBACK");
+        return Err(StoreError::Sqlite {
+            path: path.to_path_buf(),
+            reason: format!("cannot move the store from format version 1 to {VERSION}: {e}"),
+        });
+    }
+    Ok(())
 }
 
 /// Opens an existing store for reading.
@@ -198,6 +285,15 @@ pub fn open_read(path: &Path) -> Result<Connection, StoreError> {
     }
     conn.busy_timeout(Duration::from_secs(30))
         .map_err(|e| super::sqlite_error(path, e))?;
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(|e| super::sqlite_error(path, e))?;
+    if version < VERSION {
+        // an older format is read once it is moved to this one
+        drop(conn);
+        drop(open_write(path)?);
+        return open_read(path);
+    }
     Ok(conn)
 }
 
@@ -211,10 +307,7 @@ fn identify(conn: &Connection, path: &Path) -> Result<bool, StoreError> {
     let read = |sql: &str| {
         conn.query_row(sql, [], |r| r.get::<_, i64>(0))
             .map_err(|e| match e.sqlite_error_code() {
-                Some(rusqlite::ErrorCode::DatabaseCorrupt) => StoreError::Sqlite {
-                    path: path.to_path_buf(),
-                    reason: format!("the file is corrupt ({e}); it is left untouched"),
-                },
+                Some(rusqlite::ErrorCode::DatabaseCorrupt) => super::sqlite_error(path, e),
                 Some(rusqlite::ErrorCode::NotADatabase) => {
                     foreign("not an SQLite database".to_string())
                 }
@@ -233,6 +326,12 @@ fn identify(conn: &Connection, path: &Path) -> Result<bool, StoreError> {
         }
         if version < 1 {
             return Err(foreign("its format version is missing".to_string()));
+        }
+        // the pages every run reads and writes first: a file broken there
+        // is refused before anything (even the journal mode) is written
+        read("SELECT count(*) FROM runs")?;
+        if version >= 2 {
+            read("SELECT coalesce(max(key), 0) FROM journal")?;
         }
         return Ok(false);
     }

@@ -1,103 +1,148 @@
-//! The recorder: a run's sink. Each event is written as it happens; the
-//! transaction is committed before the run can do anything the store must
-//! know of (call a generator, commit an artifact, end). Events that only
-//! announce (a task, method or action started) ride along with the next
-//! commit.
+//! The recorder: a run's sink. Each event is written into the open
+//! transaction as it happens. The transaction is committed before the run
+//! reaches out of the process (an attempt starts: its generator is called,
+//! its effect run) and when the run ends; a thread of the recorder commits
+//! whatever else waits longer than [`FLUSH_AFTER`], and copies the log
+//! into the database.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant};
 
 use rusqlite::{params, Connection};
 
+use super::journal;
 use super::lock::RunLock;
 use super::resume::Prior;
+use super::schema::{first_key, MAX_SEQ};
 use super::{content_hash, now_ms, StoreError};
 use crate::runtime::{Event, Sink, VerdictKind};
+
+/// The longest an event waits in the open transaction when no attempt
+/// starts after it (a branch committed while another waits for its
+/// generator).
+pub const FLUSH_AFTER: Duration = Duration::from_millis(20);
+
+/// How often the log is copied into the database (a checkpoint, the only
+/// write that waits for the disk).
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
 
 /// Records one run into the store.
 pub struct Recorder {
     id: String,
     path: PathBuf,
+    shared: Arc<Shared>,
+    background: Option<Background>,
+}
+
+/// What the run's thread and the recorder's thread share.
+struct Shared {
     inner: Mutex<Inner>,
     failure: OnceLock<String>,
-    checkpointer: Option<Checkpointer>,
-}
-
-/// Copies the write-ahead log into the database on a thread of its own,
-/// every quarter second: checkpoints are the only writes that wait for
-/// the disk (`fsync`), and the run should not.
-struct Checkpointer {
-    stop: std::sync::mpsc::Sender<()>,
-    thread: std::thread::JoinHandle<()>,
-}
-
-impl Checkpointer {
-    fn start(path: &std::path::Path) -> Option<Checkpointer> {
-        let conn = Connection::open_with_flags(
-            path,
-            rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .ok()?;
-        let _ = conn.busy_timeout(std::time::Duration::from_secs(5));
-        let (stop, stopped) = std::sync::mpsc::channel::<()>();
-        let thread = std::thread::Builder::new()
-            .name("guardflow-checkpoint".into())
-            .spawn(move || {
-                use std::sync::mpsc::RecvTimeoutError;
-                let interval = std::time::Duration::from_millis(250);
-                loop {
-                    let done = !matches!(
-                        stopped.recv_timeout(interval),
-                        Err(RecvTimeoutError::Timeout)
-                    );
-                    // a failed checkpoint loses nothing: the log keeps it all
-                    let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
-                    if done {
-                        break;
-                    }
-                }
-            })
-            .ok()?;
-        Some(Checkpointer { stop, thread })
-    }
 }
 
 struct Inner {
     conn: Connection,
     session: i64,
+    /// The key of the run's event 0 in the journal.
+    first_key: i64,
     seq: i64,
     /// The (occurrence, index) of the latest attempt at each path.
     current: HashMap<String, (u32, u32)>,
-    in_transaction: bool,
-    /// Events that only announce, written with the next event that ends
-    /// something, or in batches: a kill may lose the latest of them, never
-    /// an attempt, a verdict or a commit.
-    announcements: Vec<Announcement>,
+    /// When the open transaction began, if one is open.
+    open_since: Option<Instant>,
     _lock: RunLock,
 }
 
-struct Announcement {
-    seq: i64,
-    at: i64,
-    kind: &'static str,
-    path: Option<String>,
-    body: String,
+/// The recorder's thread: commits what waits too long, and checkpoints on
+/// a connection of its own, so that the run never waits for the disk.
+struct Background {
+    stop: std::sync::mpsc::Sender<()>,
+    thread: std::thread::JoinHandle<()>,
 }
 
-const ANNOUNCEMENTS_PER_WRITE: usize = 32;
+impl Background {
+    fn start(shared: Arc<Shared>, path: PathBuf) -> Option<Background> {
+        let checkpoints = Connection::open_with_flags(
+            &path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .ok();
+        if let Some(c) = &checkpoints {
+            let _ = c.busy_timeout(Duration::from_secs(5));
+        }
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("guardflow-store".into())
+            .spawn(move || {
+                use std::sync::mpsc::RecvTimeoutError;
+                let mut checkpointed = Instant::now();
+                loop {
+                    let done = !matches!(
+                        stopped.recv_timeout(FLUSH_AFTER / 2),
+                        Err(RecvTimeoutError::Timeout)
+                    );
+                    if done {
+                        break;
+                    }
+                    shared.flush(&path, FLUSH_AFTER);
+                    if checkpointed.elapsed() >= CHECKPOINT_EVERY {
+                        checkpointed = Instant::now();
+                        // a failed checkpoint loses nothing: the log keeps it all
+                        if let Some(c) = &checkpoints {
+                            let _ = c.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+                        }
+                    }
+                }
+                if let Some(c) = &checkpoints {
+                    let _ = c.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+                }
+            })
+            .ok()?;
+        Some(Background { stop, thread })
+    }
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Commits the open transaction if it is at least `age` old.
+    fn flush(&self, path: &std::path::Path, age: Duration) {
+        let mut inner = self.lock();
+        if inner.open_since.is_some_and(|t| t.elapsed() >= age) {
+            if let Err(e) = inner.commit() {
+                self.fail(&mut inner, path, &e);
+            }
+        }
+    }
+
+    /// Keeps the first failure; what was not committed is rolled back.
+    fn fail(&self, inner: &mut Inner, path: &std::path::Path, e: &rusqlite::Error) {
+        if inner.open_since.take().is_some() {
+            let _ = inner.conn.execute_batch("ROLLBACK");
+        }
+        let _ = self
+            .failure
+            .set(format!("`{}`: {}", path.display(), explain(e)));
+    }
+}
 
 impl Inner {
-    fn flush_announcements(&mut self, id: &str, session: i64) -> rusqlite::Result<()> {
-        if self.announcements.is_empty() {
-            return Ok(());
+    fn begin(&mut self) -> rusqlite::Result<()> {
+        if self.open_since.is_none() {
+            self.conn.execute_batch("BEGIN IMMEDIATE")?;
+            self.open_since = Some(Instant::now());
         }
-        let mut stmt = self.conn.prepare_cached(
-            "INSERT INTO events (run_id, seq, session, at_ms, kind, path, body)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        )?;
-        for a in self.announcements.drain(..) {
-            stmt.execute(params![id, a.seq, session, a.at, a.kind, a.path, a.body])?;
+        Ok(())
+    }
+
+    fn commit(&mut self) -> rusqlite::Result<()> {
+        if self.open_since.is_some() {
+            self.conn.execute_batch("COMMIT")?;
+            self.open_since = None;
         }
         Ok(())
     }
@@ -145,21 +190,30 @@ impl Recorder {
             params![id, session, std::process::id(), now_ms()],
         )
         .map_err(|e| super::sqlite_error(&path, e))?;
-        let path_for_checkpoints = path.clone();
-        Ok(Recorder {
-            id,
-            path,
+        let number = journal::run_number(&conn, &id)
+            .map_err(|e| super::sqlite_error(&path, e))?
+            .ok_or_else(|| StoreError::NoSuchRun {
+                path: path.clone(),
+                run: id.clone(),
+            })?;
+        let shared = Arc::new(Shared {
             inner: Mutex::new(Inner {
                 conn,
                 session,
+                first_key: first_key(number),
                 seq,
                 current,
-                in_transaction: false,
-                announcements: Vec::new(),
+                open_since: None,
                 _lock: lock,
             }),
             failure: OnceLock::new(),
-            checkpointer: Checkpointer::start(&path_for_checkpoints),
+        });
+        let background = Background::start(shared.clone(), path.clone());
+        Ok(Recorder {
+            id,
+            path,
+            shared,
+            background,
         })
     }
 
@@ -173,39 +227,18 @@ impl Recorder {
         &self.path
     }
 
-    fn write(&self, event: &Event) -> rusqlite::Result<()> {
-        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        let inner = &mut *inner;
+    fn write(&self, inner: &mut Inner, event: &Event) -> rusqlite::Result<()> {
         let seq = inner.seq;
+        if seq > MAX_SEQ {
+            return Err(rusqlite::Error::ToSqlConversionFailure(
+                format!("a run records at most {MAX_SEQ} events").into(),
+            ));
+        }
         inner.seq += 1;
-        let (id, session, at) = (&self.id, inner.session, now_ms());
-        let (kind, path, ends) = describe(event);
-        let hot = matches!(
-            event,
-            Event::AttemptStarted { .. } | Event::Attempt(_) | Event::Committed { .. }
-        );
-        if !hot && !ends {
-            inner.announcements.push(Announcement {
-                seq,
-                at,
-                kind,
-                path: path.map(str::to_string),
-                body: serde_json::to_string(event).unwrap_or_default(),
-            });
-            if inner.announcements.len() < ANNOUNCEMENTS_PER_WRITE {
-                return Ok(());
-            }
-        }
-        if !inner.in_transaction {
-            inner.conn.execute_batch("BEGIN IMMEDIATE")?;
-            inner.in_transaction = true;
-        }
-        if !hot || inner.announcements.len() >= ANNOUNCEMENTS_PER_WRITE {
-            inner.flush_announcements(id, session)?;
-        }
+        let (key, session, at) = (inner.first_key + seq, inner.session, now_ms());
+        inner.begin()?;
         let conn = &inner.conn;
-        let commit = match event {
-            _ if !hot && !ends => true,
+        match event {
             Event::AttemptStarted {
                 path,
                 action,
@@ -216,24 +249,23 @@ impl Recorder {
                 role,
             } => {
                 conn.prepare_cached(
-                    "INSERT INTO attempts (run_id, seq, session, at_ms, path, occurrence, idx, action, attempt, prompt, role)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                    "INSERT INTO journal (kind, key, seq, session, at_ms, path, occurrence, idx, action, attempt, prompt, role)
+                     VALUES ('attempt_started', ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
                 )?
                 .execute(params![
-                    id, seq, session, at, path, occurrence, index, action, attempt, prompt, role
+                    key, seq, session, at, path, occurrence, index, action, attempt, prompt, role
                 ])?;
                 inner.current.insert(path.clone(), (*occurrence, *index));
-                true
             }
             Event::Attempt(a) => {
                 let (occurrence, index) = inner.current.get(&a.path).copied().unwrap_or((0, 0));
                 let hash = a.output.as_deref().map(|o| content_hash(o.as_bytes()));
                 conn.prepare_cached(
-                    "INSERT INTO verdicts (run_id, seq, session, at_ms, path, occurrence, idx, output, output_hash, verdict, feedback, tokens, prompt_tokens, outcome, generate_ms, guard_ms)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+                    "INSERT INTO journal (kind, key, seq, session, at_ms, path, occurrence, idx, output, output_hash, verdict, feedback, tokens, prompt_tokens, outcome, generate_ms, guard_ms)
+                     VALUES ('attempt', ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
                 )?
                 .execute(params![
-                    id,
+                    key,
                     seq,
                     session,
                     at,
@@ -250,8 +282,6 @@ impl Recorder {
                     a.generate_ms.min(i64::MAX as u64) as i64,
                     a.guard_ms.min(i64::MAX as u64) as i64,
                 ])?;
-                // a pass is followed at once by its commit: one transaction
-                a.verdict != VerdictKind::Pass
             }
             Event::Committed {
                 path,
@@ -261,11 +291,11 @@ impl Recorder {
                 let (occurrence, _) = inner.current.get(path).copied().unwrap_or((0, 0));
                 let text = artifact.to_string();
                 conn.prepare_cached(
-                    "INSERT INTO commits (run_id, seq, session, at_ms, path, occurrence, action, artifact, artifact_hash)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                    "INSERT INTO journal (kind, key, seq, session, at_ms, path, occurrence, action, artifact, artifact_hash)
+                     VALUES ('committed', ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                 )?
                 .execute(params![
-                    id,
+                    key,
                     seq,
                     session,
                     at,
@@ -275,7 +305,6 @@ impl Recorder {
                     text,
                     content_hash(text.as_bytes())
                 ])?;
-                true
             }
             Event::RunFinished {
                 success,
@@ -284,11 +313,11 @@ impl Recorder {
                 elapsed_ms,
             } => {
                 conn.prepare_cached(
-                    "INSERT INTO finishes (run_id, seq, session, at_ms, success, generator_calls, guard_runs, elapsed_ms)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                    "INSERT INTO journal (kind, key, seq, session, at_ms, success, generator_calls, guard_runs, elapsed_ms)
+                     VALUES ('run_finished', ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                 )?
                 .execute(params![
-                    id,
+                    key,
                     seq,
                     session,
                     at,
@@ -297,21 +326,24 @@ impl Recorder {
                     (*guard_runs).min(i64::MAX as u64) as i64,
                     (*elapsed_ms).min(i64::MAX as u64) as i64,
                 ])?;
-                true
             }
             other => {
                 let body = serde_json::to_string(other).unwrap_or_default();
+                let (kind, path) = describe(other);
                 conn.prepare_cached(
-                    "INSERT INTO events (run_id, seq, session, at_ms, kind, path, body)
+                    "INSERT INTO journal (key, seq, session, at_ms, kind, path, body)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 )?
-                .execute(params![id, seq, session, at, kind, path, body])?;
-                true
+                .execute(params![key, seq, session, at, kind, path, body])?;
             }
-        };
-        if commit {
-            inner.conn.execute_batch("COMMIT")?;
-            inner.in_transaction = false;
+        }
+        // the run reaches out of the process next (a generator, an
+        // effect), or ends: what it did so far must be on disk first
+        if matches!(
+            event,
+            Event::AttemptStarted { .. } | Event::RunFinished { .. }
+        ) {
+            inner.commit()?;
         }
         Ok(())
     }
@@ -319,42 +351,26 @@ impl Recorder {
 
 impl Sink for Recorder {
     fn record(&self, event: &Event) {
-        if self.failure.get().is_some() {
+        if self.shared.failure.get().is_some() {
             return;
         }
-        if let Err(e) = self.write(event) {
-            let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-            if inner.in_transaction {
-                let _ = inner.conn.execute_batch("ROLLBACK");
-                inner.in_transaction = false;
-            }
-            let _ = self
-                .failure
-                .set(format!("`{}`: {}", self.path.display(), explain(&e)));
+        let mut inner = self.shared.lock();
+        if let Err(e) = self.write(&mut inner, event) {
+            self.shared.fail(&mut inner, &self.path, &e);
         }
     }
 
     fn failure(&self) -> Option<String> {
-        self.failure.get().cloned()
+        self.shared.failure.get().cloned()
     }
 }
 
 impl Drop for Recorder {
     fn drop(&mut self) {
-        let inner = self.inner.get_mut().unwrap_or_else(|e| e.into_inner());
-        if self.failure.get().is_none() && !inner.announcements.is_empty() {
-            if !inner.in_transaction && inner.conn.execute_batch("BEGIN IMMEDIATE").is_ok() {
-                inner.in_transaction = true;
-            }
-            let session = inner.session;
-            let _ = inner.flush_announcements(&self.id, session);
-        }
-        if inner.in_transaction {
-            let _ = inner.conn.execute_batch("COMMIT");
-        }
-        if let Some(c) = self.checkpointer.take() {
-            drop(c.stop);
-            let _ = c.thread.join();
+        self.shared.flush(&self.path, Duration::ZERO);
+        if let Some(b) = self.background.take() {
+            drop(b.stop);
+            let _ = b.thread.join();
         }
     }
 }
@@ -363,6 +379,7 @@ fn explain(e: &rusqlite::Error) -> String {
     match e.sqlite_error_code() {
         Some(rusqlite::ErrorCode::DiskFull) => format!("the disk is full ({e})"),
         Some(rusqlite::ErrorCode::ReadOnly) => format!("it cannot be written ({e})"),
+        Some(rusqlite::ErrorCode::DatabaseCorrupt) => super::corrupt(e),
         _ => e.to_string(),
     }
 }
@@ -375,23 +392,22 @@ pub(super) fn verdict_name(v: VerdictKind) -> &'static str {
     }
 }
 
-/// An event's kind, path, and whether it is committed at once (it ends
-/// something) or with the next one (it only announces).
-fn describe(e: &Event) -> (&'static str, Option<&str>, bool) {
+/// An event's kind and path.
+fn describe(e: &Event) -> (&'static str, Option<&str>) {
     match e {
-        Event::RunStarted { .. } => ("run_started", None, true),
-        Event::TaskStarted { path, .. } => ("task_started", Some(path), false),
-        Event::MethodStarted { path, .. } => ("method_started", Some(path), false),
-        Event::MethodSkipped { path, .. } => ("method_skipped", Some(path), true),
-        Event::MethodFailed { path, .. } => ("method_failed", Some(path), true),
-        Event::ActionStarted { path, .. } => ("action_started", Some(path), false),
-        Event::AttemptStarted { path, .. } => ("attempt_started", Some(path), true),
-        Event::Attempt(a) => ("attempt", Some(&a.path), true),
-        Event::Escalated { path, .. } => ("escalated", Some(path), true),
-        Event::Committed { path, .. } => ("committed", Some(path), true),
-        Event::ActionFailed { path, .. } => ("action_failed", Some(path), true),
-        Event::TaskFinished { path, .. } => ("task_finished", Some(path), true),
-        Event::RunFinished { .. } => ("run_finished", None, true),
+        Event::RunStarted { .. } => ("run_started", None),
+        Event::TaskStarted { path, .. } => ("task_started", Some(path)),
+        Event::MethodStarted { path, .. } => ("method_started", Some(path)),
+        Event::MethodSkipped { path, .. } => ("method_skipped", Some(path)),
+        Event::MethodFailed { path, .. } => ("method_failed", Some(path)),
+        Event::ActionStarted { path, .. } => ("action_started", Some(path)),
+        Event::AttemptStarted { path, .. } => ("attempt_started", Some(path)),
+        Event::Attempt(a) => ("attempt", Some(&a.path)),
+        Event::Escalated { path, .. } => ("escalated", Some(path)),
+        Event::Committed { path, .. } => ("committed", Some(path)),
+        Event::ActionFailed { path, .. } => ("action_failed", Some(path)),
+        Event::TaskFinished { path, .. } => ("task_finished", Some(path)),
+        Event::RunFinished { .. } => ("run_finished", None),
     }
 }
 
@@ -457,7 +473,7 @@ mod tests {
             .start_run(&mut meta)
             .expect("run");
         {
-            let inner = recorder.inner.lock().expect("lock");
+            let inner = recorder.shared.lock();
             let pages: i64 = inner
                 .conn
                 .query_row("PRAGMA page_count", [], |r| r.get(0))
@@ -500,5 +516,54 @@ mod tests {
         );
         let events = store.events(&meta.id).expect("events");
         assert!(events.iter().any(|e| e["event"] == "committed"));
+    }
+
+    /// An event after which no attempt starts (a branch committed while
+    /// another waits for its generator) is on disk within moments, not
+    /// only when the run reaches out again.
+    #[test]
+    fn the_recorder_thread_commits_what_waits() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = dir.path().join("runs.db");
+        let mut meta = RunMeta {
+            id: String::new(),
+            workflow: "f.guardflow".into(),
+            workflow_hash: String::new(),
+            task: "main".into(),
+            inputs: serde_json::Map::new(),
+            replacement: None,
+            worst_case_calls: None,
+            started_ms: 0,
+        };
+        let recorder = Store::open(&db)
+            .expect("open")
+            .start_run(&mut meta)
+            .expect("run");
+        recorder.record(&crate::runtime::Event::Committed {
+            path: "main/m/a".into(),
+            action: "a".into(),
+            artifact: serde_json::json!("done"),
+        });
+        assert!(
+            recorder.shared.lock().open_since.is_some(),
+            "not yet committed"
+        );
+        let reader = Store::open_read(&db).expect("reader");
+        let committed = || -> i64 {
+            reader
+                .connection()
+                .query_row("SELECT count(*) FROM commits", [], |r| r.get(0))
+                .expect("count")
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while committed() == 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the commit never reached the store"
+            );
+            std::thread::sleep(super::FLUSH_AFTER);
+        }
+        assert!(recorder.shared.lock().open_since.is_none());
+        assert!(recorder.failure().is_none());
     }
 }
