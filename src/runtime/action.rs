@@ -44,16 +44,10 @@ impl Run<'_> {
     ) -> Result<Value, ActionEnd> {
         let action = &self.program.actions[id.index()];
         let occurrence = self.next_occurrence(&path);
-        let prior = self
-            .resume
-            .as_ref()
-            .and_then(|r| r.take(&path, occurrence, &action.name));
-        let prior = match prior {
-            Some(p) if p.committed.is_some() => return Ok(self.reuse(id, path, p)),
-            Some(p) => p.attempts,
-            None => Vec::new(),
+        let mut prior = match self.prior(id, &path, occurrence) {
+            Ok(attempts) => attempts.into_iter(),
+            Err(committed) => return Ok(committed),
         };
-        let mut prior = prior.into_iter();
         self.emit(|| Event::ActionStarted {
             path: path.clone(),
             action: action.name.clone(),
@@ -78,18 +72,21 @@ impl Run<'_> {
         }
         let mut failures_in_a_row = 0u64;
         for index in 1..=retries.saturating_add(1) {
-            let (record, verdict, artifact) = match prior.next() {
-                Some(p) => self.replay(id, action, p),
-                None => {
-                    let feedback = feedback_text(&history, action.feedback);
-                    let index = u32::try_from(index).unwrap_or(u32::MAX);
-                    let (record, verdict, artifact) = self
-                        .attempt(id, action, env, (&path, occurrence, index), feedback)
-                        .await
-                        .map_err(|reason| self.fail(id, &path, reason))?;
-                    self.emit(|| Event::Attempt(Box::new(record.clone())));
-                    (record, verdict, artifact)
-                }
+            // `next` is moved out before the await: a recorded attempt's
+            // place would otherwise be in every pending branch's state
+            let next = prior.next();
+            let (record, verdict, artifact) = if let Some(p) = next {
+                self.replay(id, action, p)
+            } else {
+                drop(next);
+                let feedback = feedback_text(&history, action.feedback);
+                let index = u32::try_from(index).unwrap_or(u32::MAX);
+                let (record, verdict, artifact) = self
+                    .attempt(id, action, env, (&path, occurrence, index), feedback)
+                    .await
+                    .map_err(|reason| self.fail(id, &path, reason))?;
+                self.emit(|| Event::Attempt(Box::new(record.clone())));
+                (record, verdict, artifact)
             };
             self.record(record);
             match verdict {
@@ -132,6 +129,21 @@ impl Run<'_> {
             retries + 1
         );
         Err(self.fail(id, &path, reason))
+    }
+
+    /// What an earlier process of the run recorded at this action: its
+    /// attempts to replay, or (`Err`) the artifact it committed, reused.
+    fn prior(&self, id: ActionId, path: &str, occurrence: u32) -> Result<Vec<PriorAttempt>, Value> {
+        let name = &self.program.actions[id.index()].name;
+        match self
+            .resume
+            .as_ref()
+            .and_then(|r| r.take(path, occurrence, name))
+        {
+            Some(p) if p.committed.is_some() => Err(self.reuse(id, path.to_string(), p)),
+            Some(p) => Ok(p.attempts),
+            None => Ok(Vec::new()),
+        }
     }
 
     /// An action whose artifact an earlier process of the run committed:
@@ -227,36 +239,41 @@ impl Run<'_> {
             Some(t) => Some(render(t, &env, None)?),
             None => None,
         };
-        let mut record = AttemptRecord {
-            path: path.to_string(),
-            action: action.name.clone(),
-            attempt,
-            prompt,
-            role,
-            output: None,
-            verdict: VerdictKind::Fail,
-            feedback: String::new(),
-            tokens: None,
-            prompt_tokens: None,
-            outcome: None,
-            generate_ms: 0,
-            guard_ms: 0,
-        };
         self.emit(|| Event::AttemptStarted {
             path: path.to_string(),
             action: action.name.clone(),
             occurrence,
             index,
             attempt,
-            prompt: record.prompt.clone(),
-            role: record.role.clone(),
+            prompt: prompt.clone(),
+            role: role.clone(),
         });
         if let Some(why) = self.sink_failure() {
             return Err(format!("`{}`: the run store failed: {why}", action.name));
         }
         let t0 = Instant::now();
-        let generated = self.generate(id, action, &record, feedback).await;
-        record.generate_ms = t0.elapsed().as_millis() as u64;
+        let generated = self
+            .generate(id, action, (attempt, &prompt, role.as_deref()), feedback)
+            .await;
+        let generate_ms = t0.elapsed().as_millis() as u64;
+        // records are made after the awaits: a pending branch holds only
+        // the prompt
+        let record =
+            |feedback: String, output: Option<String>, verdict: VerdictKind| AttemptRecord {
+                path: path.to_string(),
+                action: action.name.clone(),
+                attempt,
+                prompt,
+                role,
+                output,
+                verdict,
+                feedback,
+                tokens: None,
+                prompt_tokens: None,
+                outcome: None,
+                generate_ms,
+                guard_ms: 0,
+            };
         let response = match generated {
             Ok(r) => r,
             Err(GenFailure::Fatal(message)) => {
@@ -266,20 +283,24 @@ impl Run<'_> {
                 ))
             }
             Err(GenFailure::Retry(message)) => {
-                record.feedback = message.clone();
+                let record = record(message.clone(), None, VerdictKind::Fail);
                 return Ok((record, Verdict::Fail(message), None));
             }
         };
+        let t1 = Instant::now();
+        let mut outcome = None;
+        // boxed: inline, the guards' state would size every pending branch
+        let (verdict, artifact) =
+            Box::pin(self.judge(id, action, env, &response.text, &mut outcome)).await;
+        let mut record = record(
+            verdict.feedback().to_string(),
+            Some(response.text),
+            verdict_kind(&verdict),
+        );
         record.tokens = response.tokens;
         record.prompt_tokens = response.prompt_tokens;
-        let t1 = Instant::now();
-        let (verdict, artifact) = self
-            .judge(id, action, env, &response.text, &mut record)
-            .await;
+        record.outcome = outcome;
         record.guard_ms = t1.elapsed().as_millis() as u64;
-        record.output = Some(response.text);
-        record.verdict = verdict_kind(&verdict);
-        record.feedback = verdict.feedback().to_string();
         Ok((record, verdict, artifact))
     }
 
@@ -291,7 +312,7 @@ impl Run<'_> {
         action: &Action,
         env: Env<'_>,
         text: &str,
-        record: &mut AttemptRecord,
+        outcome_of_effect: &mut Option<Value>,
     ) -> (Verdict, Option<Value>) {
         let artifact = match convert(text, &action.output) {
             Ok(v) => v,
@@ -331,7 +352,7 @@ impl Run<'_> {
             Ok(o) => o,
             Err(e) => return (Verdict::Fatal(format!("{name}: {e}")), None),
         };
-        record.outcome = Some(outcome.clone());
+        *outcome_of_effect = Some(outcome.clone());
         let v = guard::evaluate(self, &action.guard, &outcome, env).await;
         self.log().calls[id.index()].guard_runs += 1;
         // an effect that ran is never run again unless `:idempotent`
@@ -348,7 +369,7 @@ impl Run<'_> {
         &self,
         id: ActionId,
         action: &Action,
-        record: &AttemptRecord,
+        (attempt, prompt, role): (u32, &str, Option<&str>),
         feedback: Option<String>,
     ) -> Result<GenResponse, GenFailure> {
         let (generator, args, own_timeout) = match &self.replacement {
@@ -380,9 +401,9 @@ impl Run<'_> {
             .or(own_timeout);
         let request = GenRequest {
             action: action.name.clone(),
-            attempt: record.attempt,
-            prompt: record.prompt.clone(),
-            role: record.role.clone(),
+            attempt,
+            prompt: prompt.to_string(),
+            role: role.map(str::to_string),
             feedback,
             max_tokens: action.max_tokens.or(self.program.defaults.max_tokens),
             args,

@@ -431,7 +431,9 @@ impl<'p> Run<'p> {
                         "A later step, `{}`, kept failing with your previous answer as its input:\n{feedback}",
                         sub.label
                     );
-                    self.regenerate(scope, target, note).await?;
+                    // boxed: escalation is rare, and inline its state would
+                    // size every pending branch
+                    Box::pin(self.regenerate(scope, target, note)).await?;
                 }
             }
         };
