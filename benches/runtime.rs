@@ -141,7 +141,7 @@ fn fork_join(c: &mut Criterion) {
     SLEEPING.store(false, Ordering::Relaxed);
     assert!(r.success);
     let per_branch = (PEAK.load(Ordering::Relaxed) - base) as f64 / N as f64;
-    eprintln!("memory: {per_branch:.0} bytes per pending branch (1000 branches; includes each branch's attempt record)");
+    eprintln!("memory: {per_branch:.0} bytes per pending branch (1000 branches: each branch's future, path and prompt)");
     let mut g = c.benchmark_group("fork_join");
     g.sample_size(20);
     g.bench_function("1000x10ms", |b| {
