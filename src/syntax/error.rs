@@ -52,6 +52,9 @@ pub enum SyntaxError {
     TooDeep {
         span: Span,
         max: usize,
+        /// The character that opened the level too many: a bracket,
+        /// `<` or `!`.
+        opener: char,
     },
     MixedOrdering {
         group: Span,
@@ -154,11 +157,15 @@ impl SyntaxError {
                 *span,
                 format!("expected {}", wanted.words()),
             ),
-            SyntaxError::TooDeep { span, max } => Diagnostic::new(
+            SyntaxError::TooDeep { span, max, opener } => Diagnostic::new(
                 Code::E0006,
                 format!("nesting is deeper than {max} levels"),
                 *span,
-                "this bracket is one level too deep",
+                match opener {
+                    '!' => "this negation is one level too deep",
+                    '<' => "this type argument is one level too deep",
+                    _ => "this bracket is one level too deep",
+                },
             )
             .with_note("the item is skipped; the rest of the file is still checked")
             .with_help("split the expression into named guards, types or tasks"),

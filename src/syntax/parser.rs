@@ -57,6 +57,7 @@ fn parse_with(file: FileId, src: &str, use_fast_path: bool) -> (ast::File, Vec<S
                 errors.push(SyntaxError::TooDeep {
                     span: Span::new(file, d as usize, d as usize + 1),
                     max: lexer::MAX_DEPTH,
+                    opener: src[d as usize..].chars().next().unwrap_or('('),
                 });
                 too_deep.next();
                 doc = None;

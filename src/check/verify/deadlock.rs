@@ -38,16 +38,10 @@ pub(super) fn method_order(
                 continue;
             }
             cyclic = true;
+            // each step is one `a < b` of the cycle, named by its `a`
             let steps = cycle_in(&g, &scc)
                 .into_iter()
-                .map(|(_, from, _)| {
-                    let sub = g[from];
-                    let span = method
-                        .subtasks
-                        .get(sub as usize)
-                        .map_or(group.span, |s| s.label_span);
-                    Step::new(span, label(sub))
-                })
+                .map(|(edge, from, _)| Step::new(g[edge], label(g[from])))
                 .collect();
             out.push(VerifyError::OrderingCycle {
                 method: format!("{}.{}", task.name, method.name),

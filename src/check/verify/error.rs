@@ -115,18 +115,23 @@ impl VerifyError {
         match self {
             OrderingCycle { method, cycle } => {
                 let names: Vec<&str> = cycle.iter().map(|s| s.what.as_str()).collect();
+                let first = names.first().copied().unwrap_or("");
+                // step i is `names[i] < names[i + 1]`, the last back to the first
+                let pair = |i: usize| {
+                    let next = names.get(i + 1).copied().unwrap_or(first);
+                    format!("{}. `{}` before `{next}`", i + 1, names[i])
+                };
                 let mut d = Diagnostic::new(
                     Code::E0301,
                     format!(
-                        "the ordering of method `{method}` is a cycle: {} < {}",
+                        "the ordering of method `{method}` is a cycle: {} < {first}",
                         names.join(" < "),
-                        names.first().copied().unwrap_or("")
                     ),
                     cycle[0].span,
-                    format!("1. `{}` must finish first", names[0]),
+                    pair(0),
                 );
                 for (i, step) in cycle.iter().enumerate().skip(1) {
-                    d = d.with_label(step.span, format!("{}. then `{}`", i + 1, step.what));
+                    d = d.with_label(step.span, pair(i));
                 }
                 d.with_note("no subtask of the cycle can start: each waits for the one before it")
                     .with_help("remove one `<` of the cycle")

@@ -131,7 +131,7 @@ impl MethodGraph {
                 let mut labels: Vec<u32> = Vec::new();
                 let mut edges = Vec::new();
                 for chain in chains {
-                    let mut prev: Option<u32> = None;
+                    let mut prev: Option<(u32, Span)> = None;
                     for &(label, label_span) in chain {
                         let pos = match labels.iter().position(|&l| l == label) {
                             Some(p) => p as u32,
@@ -152,10 +152,11 @@ impl MethodGraph {
                                 labels.len() as u32 - 1
                             }
                         };
-                        if let Some(p) = prev {
-                            edges.push((p, pos, label_span));
+                        // the edge's span is `a < b`
+                        if let Some((p, from)) = prev {
+                            edges.push((p, pos, from.to(label_span)));
                         }
-                        prev = Some(pos);
+                        prev = Some((pos, label_span));
                     }
                 }
                 let reach = transitive(labels.len(), &edges);
