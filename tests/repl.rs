@@ -339,6 +339,10 @@ fn the_interactive_prompt_in_a_pseudo_terminal() {
     p.send(":type 2s\r").expect("send");
     p.expect("2s : Duration").expect("the REPL goes on");
     ready(&mut p);
+    // each line is in the history file as soon as it is entered
+    let so_far = std::fs::read_to_string(data.path().join("guardflow/repl_history"))
+        .expect("the history file, before the REPL ends");
+    assert!(so_far.contains(":type 2s"), "{so_far}");
 
     // Ctrl-D leaves; the history is kept
     p.send(ControlCode::EndOfTransmission).expect("ctrl-d");

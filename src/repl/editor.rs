@@ -153,6 +153,7 @@ pub fn interactive(repl: &mut Repl) -> u8 {
     if let Some(h) = &history {
         let _ = rl.load_history(h);
     }
+    let mut warned = false;
     outln!(
         "guardflow {} — :help for the commands, Ctrl-D to leave",
         env!("CARGO_PKG_VERSION")
@@ -162,6 +163,8 @@ pub fn interactive(repl: &mut Repl) -> u8 {
             Ok(line) => {
                 if !line.trim().is_empty() {
                     let _ = rl.add_history_entry(line.as_str());
+                    // on disk at once: a REPL that is killed keeps it too
+                    append(&mut rl, history.as_ref(), &mut warned);
                 }
                 let reply = repl.handle(&line);
                 super::print_reply(&reply, repl.color);
@@ -182,6 +185,27 @@ pub fn interactive(repl: &mut Repl) -> u8 {
     }
     save(&mut rl, history.as_ref());
     crate::cli::EXIT_OK
+}
+
+/// Appends the entries since the last write to the history file; a
+/// failure is told once.
+fn append(
+    rl: &mut Editor<GuardflowHelper, FileHistory>,
+    path: Option<&PathBuf>,
+    warned: &mut bool,
+) {
+    let Some(path) = path else { return };
+    if let Some(dir) = path.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    if let Err(e) = rl.append_history(path) {
+        if !std::mem::replace(warned, true) {
+            eprintln!(
+                "warning: cannot save the history to {}: {e}",
+                path.display()
+            );
+        }
+    }
 }
 
 fn save(rl: &mut Editor<GuardflowHelper, FileHistory>, path: Option<&PathBuf>) {
