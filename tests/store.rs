@@ -715,6 +715,7 @@ fn resume_replays_escalation_stopped_at_every_call() {
     assert!(whole.success);
     assert_eq!(whole.result, Some("good".into()));
     assert_eq!(whole.generator_calls, 5);
+    assert_eq!(whole.guard_runs, 5, "every answer is judged");
     for stop_at in 1..=5 {
         let dir = tempfile::tempdir().expect("tempdir");
         let db = dir.path().join("runs.db");
@@ -755,6 +756,13 @@ fn resume_replays_escalation_stopped_at_every_call() {
         drop(started);
         assert!(report.success, "stop at {stop_at}: {:?}", report.failure);
         assert_eq!(report.result, Some("good".into()), "stop at {stop_at}");
+        // the report counts the guard runs of both processes: every call
+        // but the interrupted one was judged
+        assert_eq!(
+            report.guard_runs,
+            report.generator_calls - 1,
+            "stop at {stop_at}"
+        );
         let total = calls.load(AtomicOrdering::SeqCst) as u64;
         assert!(total <= bound, "stop at {stop_at}: {total} > {bound}");
         let db = read(&db);

@@ -152,13 +152,28 @@ impl Run<'_> {
     fn reuse(&self, id: ActionId, path: String, prior: PriorAction) -> Value {
         let value = prior.committed.unwrap_or(Value::Null);
         for p in prior.attempts {
-            self.log().calls[id.index()].generator_calls += 1;
+            let mut log = self.log();
+            log.calls[id.index()].generator_calls += 1;
+            log.calls[id.index()].guard_runs += u64::from(p.record.guarded);
+            drop(log);
+            self.count_replayed_guard(&p.record);
             self.record(p.record);
         }
         let mut log = self.log();
         log.calls[id.index()].committed += 1;
         log.artifacts.push((path, value.clone()));
         value
+    }
+
+    /// A recorded attempt that its guard judged counts as one guard run
+    /// in the report (the record does not say how many host guards a
+    /// combined guard called).
+    fn count_replayed_guard(&self, record: &AttemptRecord) {
+        if record.guarded {
+            self.counters
+                .guard_runs
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
     }
 
     /// An attempt an earlier process of the run recorded, taken as it
@@ -170,7 +185,12 @@ impl Run<'_> {
         action: &Action,
         prior: PriorAttempt,
     ) -> (AttemptRecord, Verdict, Option<Value>) {
-        self.log().calls[id.index()].generator_calls += 1;
+        {
+            let mut log = self.log();
+            log.calls[id.index()].generator_calls += 1;
+            log.calls[id.index()].guard_runs += u64::from(prior.record.guarded);
+        }
+        self.count_replayed_guard(&prior.record);
         let kind = prior.verdict_kind();
         let mut record = prior.record;
         let verdict = match kind {
@@ -271,6 +291,7 @@ impl Run<'_> {
                 tokens: None,
                 prompt_tokens: None,
                 outcome: None,
+                guarded: false,
                 generate_ms,
                 guard_ms: 0,
             };
@@ -288,10 +309,13 @@ impl Run<'_> {
             }
         };
         let t1 = Instant::now();
-        let mut outcome = None;
         // boxed: inline, the guards' state would size every pending branch
-        let (verdict, artifact) =
-            Box::pin(self.judge(id, action, env, &response.text, &mut outcome)).await;
+        let judged = Box::pin(self.judge(action, env, &response.text)).await;
+        if judged.guarded {
+            self.log().calls[id.index()].guard_runs += 1;
+        }
+        let verdict = judged.verdict;
+        let artifact = judged.artifact;
         let mut record = record(
             verdict.feedback().to_string(),
             Some(response.text),
@@ -299,40 +323,38 @@ impl Run<'_> {
         );
         record.tokens = response.tokens;
         record.prompt_tokens = response.prompt_tokens;
-        record.outcome = outcome;
+        record.outcome = judged.outcome;
+        record.guarded = judged.guarded;
         record.guard_ms = t1.elapsed().as_millis() as u64;
         Ok((record, verdict, artifact))
     }
 
     /// Converts the answer to the declared type and applies the guards;
     /// for an effect, checks the command, runs it and guards the outcome.
-    async fn judge(
-        &self,
-        id: ActionId,
-        action: &Action,
-        env: Env<'_>,
-        text: &str,
-        outcome_of_effect: &mut Option<Value>,
-    ) -> (Verdict, Option<Value>) {
+    async fn judge(&self, action: &Action, env: Env<'_>, text: &str) -> Judgement {
         let artifact = match convert(text, &action.output) {
             Ok(v) => v,
-            Err(feedback) => return (Verdict::Fail(feedback), None),
+            Err(feedback) => return Judgement::unguarded(Verdict::Fail(feedback)),
         };
         let Some(effect) = &action.effect else {
-            let v = guard::evaluate(self, &action.guard, &artifact, env).await;
-            self.log().calls[id.index()].guard_runs += 1;
-            return (v, Some(artifact));
+            let verdict = guard::evaluate(self, &action.guard, &artifact, env).await;
+            return Judgement {
+                verdict,
+                artifact: Some(artifact),
+                outcome: None,
+                guarded: true,
+            };
         };
         if let Some(pre) = &action.pre_guard {
             let v = guard::evaluate(self, pre, &artifact, env).await;
             if !v.passed() {
-                return (v, None);
+                return Judgement::unguarded(v);
             }
         }
         let name = &self.program.externs[effect.effect.index()].name;
         let Some(imp) = self.bindings.effects[effect.effect.index()].clone() else {
             let msg = format!("the effect `{name}` has no implementation in this engine");
-            return (Verdict::Fatal(msg), None);
+            return Judgement::unguarded(Verdict::Fatal(msg));
         };
         let args = match effect
             .args
@@ -341,7 +363,7 @@ impl Run<'_> {
             .collect::<Result<Vec<_>, _>>()
         {
             Ok(a) => a,
-            Err(e) => return (Verdict::Fatal(e), None),
+            Err(e) => return Judgement::unguarded(Verdict::Fatal(e)),
         };
         let call = EffectCall {
             command: text_of(&artifact).trim().to_string(),
@@ -350,11 +372,9 @@ impl Run<'_> {
         };
         let outcome = match imp(call).await {
             Ok(o) => o,
-            Err(e) => return (Verdict::Fatal(format!("{name}: {e}")), None),
+            Err(e) => return Judgement::unguarded(Verdict::Fatal(format!("{name}: {e}"))),
         };
-        *outcome_of_effect = Some(outcome.clone());
         let v = guard::evaluate(self, &action.guard, &outcome, env).await;
-        self.log().calls[id.index()].guard_runs += 1;
         // an effect that ran is never run again unless `:idempotent`
         let v = match v {
             Verdict::Fail(f) if !action.idempotent => Verdict::Fatal(format!(
@@ -362,7 +382,12 @@ impl Run<'_> {
             )),
             v => v,
         };
-        (v, Some(artifact))
+        Judgement {
+            verdict: v,
+            artifact: Some(artifact),
+            outcome: Some(outcome),
+            guarded: true,
+        }
     }
 
     async fn generate(
@@ -432,6 +457,29 @@ impl Run<'_> {
                 GenFailure::Retry(e.message)
             }
         })
+    }
+}
+
+/// What judging an answer came to.
+struct Judgement {
+    verdict: Verdict,
+    /// The converted answer, when it converted.
+    artifact: Option<Value>,
+    /// An effect's outcome, when the effect ran.
+    outcome: Option<Value>,
+    /// Whether the action's guard ran (not when the answer did not
+    /// convert, or a precondition or the effect stopped it first).
+    guarded: bool,
+}
+
+impl Judgement {
+    fn unguarded(verdict: Verdict) -> Judgement {
+        Judgement {
+            verdict,
+            artifact: None,
+            outcome: None,
+            guarded: false,
+        }
     }
 }
 

@@ -114,6 +114,10 @@ pub struct AttemptRecord {
     /// What an effect action's effect reported (its `Outcome`), when it ran.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub outcome: Option<Value>,
+    /// Whether the guard judged the answer (not when the generator gave
+    /// none, the answer did not convert, or a precondition or the effect
+    /// stopped it first).
+    pub guarded: bool,
     pub generate_ms: u64,
     pub guard_ms: u64,
 }

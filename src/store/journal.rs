@@ -32,6 +32,7 @@ pub struct Entry {
     pub tokens: Option<i64>,
     pub prompt_tokens: Option<i64>,
     pub outcome: Option<String>,
+    pub guarded: Option<bool>,
     pub generate_ms: Option<i64>,
     pub guard_ms: Option<i64>,
     pub artifact: Option<String>,
@@ -83,6 +84,7 @@ impl Entry {
             guard_runs: r.get(24)?,
             elapsed_ms: r.get(25)?,
             body: r.get(26)?,
+            guarded: r.get(27)?,
         })
     }
 }
@@ -90,7 +92,7 @@ impl Entry {
 const COLUMNS: &str = "seq, session, at_ms, kind, path, occurrence, idx, action, attempt, \
      prompt, role, output, output_hash, verdict, feedback, tokens, prompt_tokens, outcome, \
      generate_ms, guard_ms, artifact, artifact_hash, success, generator_calls, guard_runs, \
-     elapsed_ms, body";
+     elapsed_ms, body, guarded";
 
 /// The number of run `id`, if the store has it.
 pub fn run_number(conn: &Connection, id: &str) -> rusqlite::Result<Option<i64>> {

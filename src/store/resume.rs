@@ -51,6 +51,7 @@ pub fn load(conn: &Connection, id: &str) -> rusqlite::Result<Prior> {
                     tokens: None,
                     prompt_tokens: None,
                     outcome: None,
+                    guarded: false,
                     generate_ms: 0,
                     guard_ms: 0,
                 };
@@ -93,6 +94,7 @@ pub fn load(conn: &Connection, id: &str) -> rusqlite::Result<Prior> {
                 r.generate_ms = count(e.generate_ms).unwrap_or(0);
                 r.guard_ms = count(e.guard_ms).unwrap_or(0);
                 r.outcome = e.outcome.and_then(|o| serde_json::from_str(&o).ok());
+                r.guarded = e.guarded.unwrap_or(false);
                 at.finished = true;
             }
             "committed" => {

@@ -73,7 +73,8 @@ CREATE TABLE journal (
     generator_calls INTEGER,
     guard_runs INTEGER,
     elapsed_ms INTEGER,
-    body TEXT
+    body TEXT,
+    guarded INTEGER
 );
 CREATE VIEW run_journal AS
     SELECT r.id AS run_id, j.* FROM runs r JOIN journal j
@@ -83,7 +84,7 @@ CREATE VIEW attempts AS
     FROM run_journal WHERE kind = 'attempt_started';
 CREATE VIEW verdicts AS
     SELECT run_id, seq, session, at_ms, path, occurrence, idx, output, output_hash, verdict,
-           feedback, tokens, prompt_tokens, outcome, generate_ms, guard_ms
+           feedback, tokens, prompt_tokens, outcome, guarded, generate_ms, guard_ms
     FROM run_journal WHERE kind = 'attempt';
 CREATE VIEW commits AS
     SELECT run_id, seq, session, at_ms, path, occurrence, action, artifact, artifact_hash
@@ -125,10 +126,11 @@ INSERT INTO journal (key, seq, session, at_ms, kind, path, occurrence, idx, acti
            occurrence, idx, action, attempt, prompt, role
     FROM v1_attempts t JOIN runs r ON r.id = t.run_id;
 INSERT INTO journal (key, seq, session, at_ms, kind, path, occurrence, idx, output, output_hash,
-                     verdict, feedback, tokens, prompt_tokens, outcome, generate_ms, guard_ms)
+                     verdict, feedback, tokens, prompt_tokens, outcome, generate_ms, guard_ms,
+                     guarded)
     SELECT r.number * 4294967296 + t.seq, t.seq, session, at_ms, 'attempt', path, occurrence,
            idx, output, output_hash, verdict, feedback, tokens, prompt_tokens, outcome,
-           generate_ms, guard_ms
+           generate_ms, guard_ms, output IS NOT NULL
     FROM v1_verdicts t JOIN runs r ON r.id = t.run_id;
 INSERT INTO journal (key, seq, session, at_ms, kind, path, occurrence, action, artifact, artifact_hash)
     SELECT r.number * 4294967296 + t.seq, t.seq, session, at_ms, 'committed', path, occurrence,

@@ -261,8 +261,8 @@ impl Recorder {
                 let (occurrence, index) = inner.current.get(&a.path).copied().unwrap_or((0, 0));
                 let hash = a.output.as_deref().map(|o| content_hash(o.as_bytes()));
                 conn.prepare_cached(
-                    "INSERT INTO journal (kind, key, seq, session, at_ms, path, occurrence, idx, output, output_hash, verdict, feedback, tokens, prompt_tokens, outcome, generate_ms, guard_ms)
-                     VALUES ('attempt', ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+                    "INSERT INTO journal (kind, key, seq, session, at_ms, path, occurrence, idx, output, output_hash, verdict, feedback, tokens, prompt_tokens, outcome, generate_ms, guard_ms, guarded)
+                     VALUES ('attempt', ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
                 )?
                 .execute(params![
                     key,
@@ -281,6 +281,7 @@ impl Recorder {
                     a.outcome.as_ref().map(|o| o.to_string()),
                     a.generate_ms.min(i64::MAX as u64) as i64,
                     a.guard_ms.min(i64::MAX as u64) as i64,
+                    a.guarded,
                 ])?;
             }
             Event::Committed {
