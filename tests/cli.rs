@@ -311,3 +311,47 @@ fn a_reader_that_leaves_early_is_not_an_error() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert_eq!(stderr(&o), "");
 }
+
+/// On a terminal, `guardflow run` shows a summary and at most a few
+/// running actions, however many run at once, and clears the view before
+/// its report.
+#[test]
+fn the_progress_view_of_a_wide_fork_join_in_a_terminal() {
+    use expectrl::{Expect, Session};
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("gen.sh"),
+        "cat > /dev/null\nsleep 1\necho ok\n",
+    )
+    .expect("gen.sh");
+    let labels: Vec<String> = (0..30).map(|i| format!("s{i}")).collect();
+    let subtasks: Vec<String> = labels.iter().map(|l| format!("{l}: step()")).collect();
+    let src = format!(
+        "use std.{{non_empty}}\ngenerator g = cmd(\"sh gen.sh\", timeout: 60s)\n\
+         action step() -> Text {{ :generate g \"go\" :guard non_empty :retry 0 }}\n\
+         task main() {{\n  method m {{\n    :subtasks ({})\n    :ordering ({})\n  }}\n}}\n",
+        subtasks.join(", "),
+        labels.join(" || ")
+    );
+    let file = dir.path().join("wide.guardflow");
+    std::fs::write(&file, src).expect("write");
+    let mut command = Command::new(bin());
+    command
+        .args(["run", &file.to_string_lossy(), "--no-store"])
+        .current_dir(dir.path())
+        .env("TERM", "xterm-256color")
+        .env_remove("NO_COLOR");
+    let mut p = Session::spawn(command).expect("spawn in a pty");
+    p.set_expect_timeout(Some(std::time::Duration::from_secs(60)));
+    let shown = p
+        .expect(expectrl::Regex(
+            "30 running · 0 failed · 0 attempts \\((\\d+) running not shown\\)",
+        ))
+        .expect("the summary line");
+    let hidden: usize = String::from_utf8_lossy(&shown[1]).parse().expect("a count");
+    assert_eq!(hidden, 30 - 8, "8 running actions have a line of their own");
+    p.expect("succeeded").expect("the report");
+    let status = p.get_process().wait().expect("wait");
+    assert!(format!("{status:?}").ends_with(", 0)"), "{status:?}");
+}
