@@ -489,20 +489,27 @@ fn an_unwritable_store_is_a_clear_error_before_any_call() {
         text(&o)
     );
     assert!(lines(&calls).is_empty(), "a generator ran");
-    // a read-only directory: root writes anyway, so only as another user
-    // SAFETY: geteuid has no preconditions
-    if unsafe { libc::geteuid() } == 0 {
-        eprintln!("skipped the read-only directory case: running as root, whom permission bits do not stop");
-        return;
-    }
+    // a read-only directory; permission bits do not stop root, so as root
+    // the run is made as `nobody`
     use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
     let ro = fx.root.join("ro");
     std::fs::create_dir(&ro).expect("mkdir");
     std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o555)).expect("chmod");
-    let o = fx.run(
+    let mut command = fx.guardflow(
         &["run", &fx.flow(), "-i", "goal=x", "--store", "ro/runs.db"],
         &calls,
+        "0",
     );
+    // SAFETY: geteuid has no preconditions
+    if unsafe { libc::geteuid() } == 0 {
+        // the fixture must be readable by that user
+        for (path, mode) in [(&fx.root, 0o755), (&fx.root.join("f.guardflow"), 0o644)] {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+        }
+        command.uid(65534).gid(65534);
+    }
+    let o = command.output().expect("guardflow runs");
     std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o755)).expect("chmod");
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(
