@@ -211,9 +211,10 @@ fn sigkill_at_fifty_points_then_resume_loses_and_repeats_nothing() {
         }
         kills += 1;
         let point = rows(&db, &id);
-        seen_points.insert(point);
         let committed_before = commits(&db, &id);
         let calls_before = lines(&calls).len();
+        // a point: what was on disk, and how many calls were made
+        seen_points.insert((point, calls_before));
 
         let o = fx.run(&["run", &flow, "--resume", &id], &calls);
         assert_eq!(
