@@ -21,7 +21,8 @@ const TABLES: &[&str] = &["runs", "sessions", "journal"];
 
 /// The columns of the journal that some kind of event fills; the views
 /// show each kind's own.
-const SCHEMA: &str = "
+/// The runs, numbered in the order they started.
+const RUNS: &str = "
 CREATE TABLE runs (
     id TEXT PRIMARY KEY,
     number INTEGER NOT NULL UNIQUE,
@@ -32,6 +33,10 @@ CREATE TABLE runs (
     worst_case_calls INTEGER,
     started_ms INTEGER NOT NULL
 );
+";
+
+/// The tables besides the journal.
+const SCHEMA: &str = "
 CREATE TABLE sessions (
     run_id TEXT NOT NULL,
     session INTEGER NOT NULL,
@@ -106,21 +111,12 @@ ALTER TABLE verdicts RENAME TO v1_verdicts;
 ALTER TABLE commits RENAME TO v1_commits;
 ALTER TABLE finishes RENAME TO v1_finishes;
 ALTER TABLE events RENAME TO v1_events;
-CREATE TABLE runs (
-    id TEXT PRIMARY KEY,
-    number INTEGER NOT NULL UNIQUE,
-    workflow TEXT NOT NULL,
-    workflow_hash TEXT NOT NULL,
-    task TEXT NOT NULL,
-    config TEXT NOT NULL,
-    worst_case_calls INTEGER,
-    started_ms INTEGER NOT NULL
-);
+{runs}
 INSERT INTO runs (id, number, workflow, workflow_hash, task, config, worst_case_calls, started_ms)
     SELECT id, row_number() OVER (ORDER BY started_ms, rowid), workflow, workflow_hash, task,
            config, worst_case_calls, started_ms
     FROM v1_runs;
-JOURNAL
+{journal}
 INSERT INTO journal (key, seq, session, at_ms, kind, path, occurrence, idx, action, attempt, prompt, role)
     SELECT r.number * 4294967296 + t.seq, t.seq, session, at_ms, 'attempt_started', path,
            occurrence, idx, action, attempt, prompt, role
@@ -210,6 +206,7 @@ pub fn open_write(path: &Path) -> Result<Connection, StoreError> {
         .map_err(sqlite)?;
     if fresh {
         let mut ddl = String::from("BEGIN IMMEDIATE;\n");
+        ddl.push_str(RUNS);
         ddl.push_str(SCHEMA);
         ddl.push_str(JOURNAL);
         for t in TABLES {
@@ -244,7 +241,9 @@ fn upgrade(conn: &Connection, path: &Path) -> Result<(), StoreError> {
         if version(conn)? != 1 {
             return Ok(());
         }
-        let mut sql = FROM_VERSION_1.replace("JOURNAL", JOURNAL);
+        let mut sql = FROM_VERSION_1
+            .replace("{runs}", RUNS)
+            .replace("{journal}", JOURNAL);
         sql.push_str(&append_only("runs"));
         sql.push_str(&append_only("journal"));
         sql.push_str(&format!("PRAGMA user_version = {VERSION};"));

@@ -424,6 +424,19 @@ mod tests {
 
     struct Echo;
 
+    fn meta() -> RunMeta {
+        RunMeta {
+            id: String::new(),
+            workflow: "f.guardflow".into(),
+            workflow_hash: String::new(),
+            task: "main".into(),
+            inputs: serde_json::Map::new(),
+            replacement: None,
+            worst_case_calls: None,
+            started_ms: 0,
+        }
+    }
+
     impl Generator for Echo {
         fn generate(&self, r: GenRequest) -> BoxFuture<'_, Result<GenResponse, GenError>> {
             Box::pin(async move {
@@ -459,16 +472,7 @@ mod tests {
             ..RunConfig::default()
         };
         let mut started = engine.start(&workflow, &config).expect("starts");
-        let mut meta = RunMeta {
-            id: String::new(),
-            workflow: "f.guardflow".into(),
-            workflow_hash: String::new(),
-            task: "main".into(),
-            inputs: serde_json::Map::new(),
-            replacement: None,
-            worst_case_calls: None,
-            started_ms: 0,
-        };
+        let mut meta = meta();
         let recorder = Store::open(&db)
             .expect("open")
             .start_run(&mut meta)
@@ -526,16 +530,7 @@ mod tests {
     fn the_recorder_thread_commits_what_waits() {
         let dir = tempfile::tempdir().expect("tempdir");
         let db = dir.path().join("runs.db");
-        let mut meta = RunMeta {
-            id: String::new(),
-            workflow: "f.guardflow".into(),
-            workflow_hash: String::new(),
-            task: "main".into(),
-            inputs: serde_json::Map::new(),
-            replacement: None,
-            worst_case_calls: None,
-            started_ms: 0,
-        };
+        let mut meta = meta();
         let recorder = Store::open(&db)
             .expect("open")
             .start_run(&mut meta)
