@@ -436,6 +436,9 @@ impl<'a> Resolver<'a> {
             self.resolve_guard_def(i as u32);
         }
         self.resolve_signatures();
+        // sized once: actions are large, and doubling would copy them all
+        self.actions_out.reserve_exact(self.items.actions.len());
+        self.tasks_out.reserve_exact(self.items.tasks.len());
         for i in 0..self.items.actions.len() {
             let action = self.resolve_action(i);
             self.actions_out.push(action);
@@ -449,8 +452,14 @@ impl<'a> Resolver<'a> {
         }
         // ids were assigned at registration; a missing body leaves the
         // program without that item, which only happens with errors
-        self.program.actions = self.actions_out.drain(..).flatten().collect();
-        self.program.tasks = self.tasks_out.drain(..).flatten().collect();
+        self.program.actions = Vec::with_capacity(self.actions_out.len());
+        self.program
+            .actions
+            .extend(self.actions_out.drain(..).flatten());
+        self.program.tasks = Vec::with_capacity(self.tasks_out.len());
+        self.program
+            .tasks
+            .extend(self.tasks_out.drain(..).flatten());
     }
 
     fn resolve_extern(&mut self, i: usize) {
