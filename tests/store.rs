@@ -953,3 +953,60 @@ fn a_version_1_store_is_moved_to_the_journal_and_resumes() {
         "plan's commit from version 1 and the three new ones"
     );
 }
+
+/// A store of format version 2 (the journal without `guarded`) is moved
+/// to the current format when it is first opened, and keeps its runs.
+#[test]
+fn a_version_2_store_gets_the_guarded_column() {
+    let fx = Fixture::new();
+    let calls = fx.root.join("calls");
+    let o = fx.run(&["run", &fx.flow(), "-i", "goal=x"], &calls);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let db = fx.db();
+    let id = newest_run(&read(&db)).expect("a run");
+    {
+        let c = Connection::open(&db).expect("open");
+        c.execute_batch(
+            "DROP VIEW run_journal; DROP VIEW attempts; DROP VIEW verdicts; DROP VIEW commits;
+             DROP VIEW finishes; DROP VIEW events;
+             ALTER TABLE journal DROP COLUMN guarded;
+             PRAGMA user_version = 2;",
+        )
+        .expect("make it version 2");
+    }
+    let store = db.to_string_lossy().into_owned();
+    let o = fx.run(
+        &["trace", "--store", &store, &id, "--format", "jsonl"],
+        &calls,
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("\"event\":\"committed\""));
+    let c = read(&db);
+    let version: i64 = c
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .expect("version");
+    assert_eq!(version, FORMAT_VERSION);
+    // the recorded verdicts are there, their `guarded` unknown
+    assert_eq!(
+        count(
+            &c,
+            "SELECT count(*) FROM verdicts WHERE run_id = ?1 AND guarded IS NULL",
+            &id
+        ),
+        8
+    );
+    // and a new run records it
+    drop(c);
+    let o = fx.run(&["run", &fx.flow(), "-i", "goal=x"], &calls);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let c = read(&db);
+    let new = newest_run(&c).expect("a run");
+    assert_eq!(
+        count(
+            &c,
+            "SELECT count(*) FROM verdicts WHERE run_id = ?1 AND guarded",
+            &new
+        ),
+        8
+    );
+}

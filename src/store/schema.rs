@@ -11,10 +11,11 @@ use super::StoreError;
 /// `PRAGMA application_id`: "GFlw".
 pub const APPLICATION_ID: i64 = 0x4746_6c77;
 /// `PRAGMA user_version`: the format of the tables. Version 1 had a
-/// table per kind of event; version 2 one journal, and views of the
-/// same names and columns. A version 1 store is moved to version 2 when
-/// it is opened for writing, and read as it is.
-pub const VERSION: i64 = 2;
+/// table per kind of event; version 2 one journal, and views of the same
+/// names and columns; version 3 adds the journal's `guarded` column. An
+/// older store is moved to this version when it is first opened, and
+/// read as it is then.
+pub const VERSION: i64 = 3;
 
 /// The tables of a new store; all append-only.
 const TABLES: &[&str] = &["runs", "sessions", "journal"];
@@ -81,6 +82,11 @@ CREATE TABLE journal (
     body TEXT,
     guarded INTEGER
 );
+";
+
+/// The views of the journal: one per kind of event, as version 1's
+/// tables were.
+const VIEWS: &str = "
 CREATE VIEW run_journal AS
     SELECT r.id AS run_id, j.* FROM runs r JOIN journal j
     ON j.key BETWEEN r.number * 4294967296 AND r.number * 4294967296 + 4294967295;
@@ -117,6 +123,7 @@ INSERT INTO runs (id, number, workflow, workflow_hash, task, config, worst_case_
            config, worst_case_calls, started_ms
     FROM v1_runs;
 {journal}
+{views}
 INSERT INTO journal (key, seq, session, at_ms, kind, path, occurrence, idx, action, attempt, prompt, role)
     SELECT r.number * 4294967296 + t.seq, t.seq, session, at_ms, 'attempt_started', path,
            occurrence, idx, action, attempt, prompt, role
@@ -154,6 +161,18 @@ pub fn first_key(number: i64) -> i64 {
 
 /// The most events one run can record.
 pub const MAX_SEQ: i64 = (1 << 32) - 1;
+
+/// Version 2 into version 3: the journal's `guarded` column (unknown,
+/// so empty, for what version 2 recorded), and the views again.
+const FROM_VERSION_2: &str = "
+ALTER TABLE journal ADD COLUMN guarded INTEGER;
+DROP VIEW IF EXISTS run_journal;
+DROP VIEW IF EXISTS attempts;
+DROP VIEW IF EXISTS verdicts;
+DROP VIEW IF EXISTS commits;
+DROP VIEW IF EXISTS finishes;
+DROP VIEW IF EXISTS events;
+";
 
 /// The triggers that make `table` append-only.
 fn append_only(table: &str) -> String {
@@ -209,6 +228,7 @@ pub fn open_write(path: &Path) -> Result<Connection, StoreError> {
         ddl.push_str(RUNS);
         ddl.push_str(SCHEMA);
         ddl.push_str(JOURNAL);
+        ddl.push_str(VIEWS);
         for t in TABLES {
             ddl.push_str(&append_only(t));
         }
@@ -227,25 +247,33 @@ pub fn open_write(path: &Path) -> Result<Connection, StoreError> {
     Ok(conn)
 }
 
-/// Moves a version 1 store to the journal, in one transaction: another
+/// Moves an older store to this version, in one transaction: another
 /// process may be doing the same, so the version is read again inside it.
 fn upgrade(conn: &Connection, path: &Path) -> Result<(), StoreError> {
     let version = |c: &Connection| c.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0));
     let sqlite = |e: rusqlite::Error| super::sqlite_error(path, e);
-    if version(conn).map_err(sqlite)? != 1 {
+    let from = version(conn).map_err(sqlite)?;
+    if from >= VERSION {
         return Ok(());
     }
     conn.execute_batch("BEGIN IMMEDIATE")
         .map_err(|e| writable(path, e))?;
     let moved = (|| {
-        if version(conn)? != 1 {
+        if version(conn)? != from {
             return Ok(());
         }
-        let mut sql = FROM_VERSION_1
-            .replace("{runs}", RUNS)
-            .replace("{journal}", JOURNAL);
-        sql.push_str(&append_only("runs"));
-        sql.push_str(&append_only("journal"));
+        let mut sql = match from {
+            1 => {
+                let mut sql = FROM_VERSION_1
+                    .replace("{runs}", RUNS)
+                    .replace("{journal}", JOURNAL)
+                    .replace("{views}", VIEWS);
+                sql.push_str(&append_only("runs"));
+                sql.push_str(&append_only("journal"));
+                sql
+            }
+            _ => format!("{FROM_VERSION_2}{VIEWS}"),
+        };
         sql.push_str(&format!("PRAGMA user_version = {VERSION};"));
         conn.execute_batch(&sql)
     })()
@@ -254,7 +282,7 @@ fn upgrade(conn: &Connection, path: &Path) -> Result<(), StoreError> {
         let _ = conn.execute_batch("ROLLBACK");
         return Err(StoreError::Sqlite {
             path: path.to_path_buf(),
-            reason: format!("cannot move the store from format version 1 to {VERSION}: {e}"),
+            reason: format!("cannot move the store from format version {from} to {VERSION}: {e}"),
         });
     }
     Ok(())
