@@ -311,27 +311,21 @@ fn new_run_id(salt: u32) -> String {
 
 /// `YYYYMMDD-HHMMSS` in UTC.
 pub fn utc_stamp(secs: i64) -> String {
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}{m:02}{d:02}-{:02}{:02}{:02}",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60
-    )
+    let (y, m, d, h, min, s) = utc_parts(secs);
+    format!("{y:04}{m:02}{d:02}-{h:02}{min:02}{s:02}")
 }
 
 /// `YYYY-MM-DD HH:MM:SS` in UTC, from milliseconds.
 pub fn utc_time(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
+    let (y, m, d, h, min, s) = utc_parts(ms.div_euclid(1000));
+    format!("{y:04}-{m:02}-{d:02} {h:02}:{min:02}:{s:02}")
+}
+
+/// Year, month, day, hour, minute and second in UTC of a Unix time.
+fn utc_parts(secs: i64) -> (i64, u32, u32, i64, i64, i64) {
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60
-    )
+    (y, m, d, rem / 3600, (rem % 3600) / 60, rem % 60)
 }
 
 /// Howard Hinnant's days-to-civil.

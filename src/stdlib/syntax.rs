@@ -169,9 +169,7 @@ fn collect_imports(root: Node<'_>, lang: &str, source: &str) -> Vec<Import> {
             statement: shorten(&statement, 80),
         });
     };
-    let mut cursor = root.walk();
-    'walk: loop {
-        let n = cursor.node();
+    preorder(root, |n| {
         match (lang, n.kind()) {
             ("python", "import_statement") => {
                 let mut c = n.walk();
@@ -238,18 +236,8 @@ fn collect_imports(root: Node<'_>, lang: &str, source: &str) -> Vec<Import> {
             }
             _ => {}
         }
-        if cursor.goto_first_child() {
-            continue;
-        }
-        loop {
-            if cursor.goto_next_sibling() {
-                continue 'walk;
-            }
-            if !cursor.goto_parent() {
-                break 'walk;
-            }
-        }
-    }
+        true
+    });
     out
 }
 
@@ -306,25 +294,13 @@ fn check(parser: &mut Parser, name: &str, source: &str) -> Verdict {
     Verdict::fail(feedback)
 }
 
-/// The number of ERROR and MISSING nodes under `root` (not counting
-/// those inside an ERROR node) and descriptions of the first few, in
-/// source order. Iterative, so no input can overflow the stack.
-fn collect_errors(root: Node<'_>, source: &str) -> (usize, Vec<String>) {
+/// Visits `root` and the nodes under it in source order, going into a
+/// node's children when `visit` says so. Iterative, so no input can
+/// overflow the stack.
+fn preorder<'t>(root: Node<'t>, mut visit: impl FnMut(Node<'t>) -> bool) {
     let mut cursor = root.walk();
-    let mut total = 0;
-    let mut described = Vec::new();
     'walk: loop {
-        let node = cursor.node();
-        let descend = if node.is_error() || node.is_missing() {
-            total += 1;
-            if described.len() < MAX_REPORTED {
-                described.push(describe(node, source));
-            }
-            false
-        } else {
-            node.has_error()
-        };
-        if descend && cursor.goto_first_child() {
+        if visit(cursor.node()) && cursor.goto_first_child() {
             continue;
         }
         loop {
@@ -336,6 +312,25 @@ fn collect_errors(root: Node<'_>, source: &str) -> (usize, Vec<String>) {
             }
         }
     }
+}
+
+/// The number of ERROR and MISSING nodes under `root` (not counting
+/// those inside an ERROR node) and descriptions of the first few, in
+/// source order. Iterative, so no input can overflow the stack.
+fn collect_errors(root: Node<'_>, source: &str) -> (usize, Vec<String>) {
+    let mut total = 0;
+    let mut described = Vec::new();
+    preorder(root, |node| {
+        if node.is_error() || node.is_missing() {
+            total += 1;
+            if described.len() < MAX_REPORTED {
+                described.push(describe(node, source));
+            }
+            false
+        } else {
+            node.has_error()
+        }
+    });
     (total, described)
 }
 

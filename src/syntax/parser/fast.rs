@@ -319,31 +319,43 @@ impl<'a> Fast<'a> {
         })
     }
 
-    fn params(&mut self) -> Option<Vec<Param>> {
-        self.expect(Token::LParen)?;
-        let mut params = Vec::new();
-        while !self.is(Token::RParen) {
-            let start = self.start();
-            let name = self.ident()?;
-            self.colon()?;
-            let ty = self.type_expr()?;
-            let default = if self.eat(Token::Equals) {
-                Some(self.expr()?)
-            } else {
-                None
-            };
-            params.push(Param {
-                name,
-                ty,
-                default,
-                span: self.since(start),
-            });
+    /// Items separated by commas (a trailing one allowed) up to and
+    /// including `close`; the opener is already taken.
+    fn list<T>(
+        &mut self,
+        close: Token,
+        mut item: impl FnMut(&mut Self) -> Option<T>,
+    ) -> Option<Vec<T>> {
+        let mut items = Vec::new();
+        while !self.is(close) {
+            items.push(item(self)?);
             if !self.eat(Token::Comma) {
                 break;
             }
         }
-        self.expect(Token::RParen)?;
-        Some(params)
+        self.expect(close)?;
+        Some(items)
+    }
+
+    fn params(&mut self) -> Option<Vec<Param>> {
+        self.expect(Token::LParen)?;
+        self.list(Token::RParen, |p| {
+            let start = p.start();
+            let name = p.ident()?;
+            p.colon()?;
+            let ty = p.type_expr()?;
+            let default = if p.eat(Token::Equals) {
+                Some(p.expr()?)
+            } else {
+                None
+            };
+            Some(Param {
+                name,
+                ty,
+                default,
+                span: p.since(start),
+            })
+        })
     }
 
     // ─── types ──────────────────────────────────────────────────────────
@@ -376,17 +388,12 @@ impl<'a> Fast<'a> {
             }
             Token::LBrace => {
                 self.bump();
-                let mut fields = Vec::new();
-                while !self.is(Token::RBrace) {
-                    let name = self.ident()?;
-                    self.colon()?;
-                    let ty = self.type_expr()?;
-                    fields.push(Field { name, ty });
-                    if !self.eat(Token::Comma) {
-                        break;
-                    }
-                }
-                self.expect(Token::RBrace)?;
+                let fields = self.list(Token::RBrace, |p| {
+                    let name = p.ident()?;
+                    p.colon()?;
+                    let ty = p.type_expr()?;
+                    Some(Field { name, ty })
+                })?;
                 Some(TypeExpr::Record(fields, self.since(start)))
             }
             _ => {
@@ -594,14 +601,7 @@ impl<'a> Fast<'a> {
                 "pre" => method.pre = Some(self.gexpr()?),
                 "subtasks" => {
                     self.expect(Token::LParen)?;
-                    let mut subtasks = Vec::new();
-                    while !self.is(Token::RParen) {
-                        subtasks.push(self.subtask()?);
-                        if !self.eat(Token::Comma) {
-                            break;
-                        }
-                    }
-                    self.expect(Token::RParen)?;
+                    let subtasks = self.list(Token::RParen, Self::subtask)?;
                     method.subtasks = Some(Spanned {
                         value: subtasks,
                         span: self.since(pstart),
@@ -925,37 +925,31 @@ impl<'a> Fast<'a> {
 
     fn args(&mut self) -> Option<Vec<Arg>> {
         self.bump();
-        let mut args = Vec::new();
-        while !self.is(Token::RParen) {
-            let start = self.start();
-            let named = is_name(self.kind()?)
-                && !self.split
-                && match self.peek(1) {
+        self.list(Token::RParen, |p| {
+            let start = p.start();
+            let named = is_name(p.kind()?)
+                && !p.split
+                && match p.peek(1) {
                     Some(Token::Colon) => {
-                        !matches!(self.peek(2), Some(Token::Colon | Token::Property))
+                        !matches!(p.peek(2), Some(Token::Colon | Token::Property))
                     }
                     Some(Token::Property) => true,
                     _ => false,
                 };
             let name = if named {
-                let name = self.ident()?;
-                self.colon()?;
+                let name = p.ident()?;
+                p.colon()?;
                 Some(name)
             } else {
                 None
             };
-            let value = self.expr()?;
-            args.push(Arg {
+            let value = p.expr()?;
+            Some(Arg {
                 name,
                 value,
-                span: self.since(start),
-            });
-            if !self.eat(Token::Comma) {
-                break;
-            }
-        }
-        self.expect(Token::RParen)?;
-        Some(args)
+                span: p.since(start),
+            })
+        })
     }
 
     fn expr(&mut self) -> Option<Expr> {
@@ -982,14 +976,7 @@ impl<'a> Fast<'a> {
             }
             Token::LBracket => {
                 self.bump();
-                let mut items = Vec::new();
-                while !self.is(Token::RBracket) {
-                    items.push(self.expr()?);
-                    if !self.eat(Token::Comma) {
-                        break;
-                    }
-                }
-                self.expect(Token::RBracket)?;
+                let items = self.list(Token::RBracket, Self::expr)?;
                 Expr::List(items, self.since(start))
             }
             _ => Expr::Call(self.call()?),
