@@ -21,6 +21,9 @@ pub const SHOWN: usize = 8;
 pub struct View {
     /// Running actions by path: their line's text, if they have a line.
     running: HashMap<String, Option<String>>,
+    /// How many of them have a line (kept, not counted: every event
+    /// asks).
+    lines: usize,
     pub committed: u64,
     pub failed: u64,
     pub attempts: u64,
@@ -51,7 +54,7 @@ pub enum Change {
 
 impl View {
     pub fn shown(&self) -> usize {
-        self.running.values().filter(|l| l.is_some()).count()
+        self.lines
     }
 
     pub fn summary(&self) -> String {
@@ -74,6 +77,7 @@ impl View {
                 let text = format!("{action}: generating…");
                 if self.shown() < SHOWN {
                     self.running.insert(path.clone(), Some(text.clone()));
+                    self.lines += 1;
                     Change::Show {
                         path: path.clone(),
                         text,
@@ -136,6 +140,7 @@ impl View {
             }
             Some(slot @ None) if room => {
                 *slot = Some(text.clone());
+                self.lines += 1;
                 Change::Show {
                     path: path.to_string(),
                     text,
@@ -147,10 +152,13 @@ impl View {
 
     fn finish(&mut self, path: &str, print: Option<String>) -> Change {
         match self.running.remove(path) {
-            Some(Some(_)) => Change::Remove {
-                path: path.to_string(),
-                print,
-            },
+            Some(Some(_)) => {
+                self.lines -= 1;
+                Change::Remove {
+                    path: path.to_string(),
+                    print,
+                }
+            }
             _ => print.map_or(Change::Nothing, Change::Print),
         }
     }

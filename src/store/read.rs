@@ -39,15 +39,22 @@ impl Store {
         let conn = self.connection();
         let mut stmt = conn
             .prepare(
+                // a run's events are the keys from number × 2^32: the
+                // latest is the last key, its end (if any) near it
                 "SELECT r.id, r.workflow, r.task, r.started_ms, r.worst_case_calls,
-                    (SELECT count(*) FROM attempts a WHERE a.run_id = r.id),
-                    (SELECT success FROM finishes f WHERE f.run_id = r.id ORDER BY seq DESC LIMIT 1),
-                    max(r.started_ms,
-                        coalesce((SELECT max(at_ms) FROM events e WHERE e.run_id = r.id), 0),
-                        coalesce((SELECT max(at_ms) FROM verdicts v WHERE v.run_id = r.id), 0),
-                        coalesce((SELECT max(at_ms) FROM finishes f WHERE f.run_id = r.id), 0)),
+                    (SELECT count(*) FROM journal j
+                     WHERE j.key BETWEEN r.number * 4294967296 AND r.number * 4294967296 + 4294967295
+                       AND j.kind = 'attempt_started'),
+                    (SELECT j.success FROM journal j
+                     WHERE j.key BETWEEN r.number * 4294967296 AND r.number * 4294967296 + 4294967295
+                       AND j.kind = 'run_finished'
+                     ORDER BY j.key DESC LIMIT 1),
+                    max(r.started_ms, coalesce(
+                        (SELECT j.at_ms FROM journal j
+                         WHERE j.key BETWEEN r.number * 4294967296 AND r.number * 4294967296 + 4294967295
+                         ORDER BY j.key DESC LIMIT 1), 0)),
                     (SELECT count(*) FROM sessions s WHERE s.run_id = r.id)
-                 FROM runs r ORDER BY r.started_ms, r.rowid",
+                 FROM runs r ORDER BY r.started_ms, r.number",
             )
             .map_err(|e| self.read_err(e))?;
         let rows = stmt
