@@ -33,6 +33,7 @@ use crate::check::{self, FsLoader};
 use crate::diagnostics::{self, Diagnostic};
 use crate::runtime::eval::{operand, Env};
 use crate::runtime::interpreter::{Bindings, Counters, Log, Run};
+use crate::runtime::redact;
 use crate::runtime::report::ActionCalls;
 use crate::runtime::{inputs, Event, Observer, Resume, RunReport, Sink};
 use crate::source::SourceMap;
@@ -222,6 +223,7 @@ impl Engine {
         f: impl Fn(&GuardCall) -> Verdict + Send + Sync + 'static,
     ) -> &mut Engine {
         self.declare("guard", name, signature);
+        let f = move |call: &GuardCall| redact::scrub_verdict(f(call));
         self.guards
             .insert(name.to_string(), GuardImpl::Sync(Arc::new(f)));
         self
@@ -235,6 +237,10 @@ impl Engine {
         f: impl Fn(GuardCall) -> BoxFuture<'static, Verdict> + Send + Sync + 'static,
     ) -> &mut Engine {
         self.declare("guard", name, signature);
+        let f = move |call: GuardCall| -> BoxFuture<'static, Verdict> {
+            let verdict = f(call);
+            Box::pin(async move { redact::scrub_verdict(verdict.await) })
+        };
         self.guards
             .insert(name.to_string(), GuardImpl::Async(Arc::new(f)));
         self
@@ -250,7 +256,7 @@ impl Engine {
     ) -> &mut Engine {
         self.declare("generator", name, signature);
         self.generators
-            .insert(name.to_string(), Arc::new(generator));
+            .insert(name.to_string(), Arc::new(Redacted(generator)));
         self
     }
 
@@ -263,6 +269,15 @@ impl Engine {
         effect: EffectImpl,
     ) -> &mut Engine {
         self.declare("effect", name, signature);
+        let effect: EffectImpl = Arc::new(move |call| {
+            let outcome = effect(call);
+            Box::pin(async move {
+                outcome
+                    .await
+                    .map(redact::scrub_value)
+                    .map_err(redact::scrub_string)
+            })
+        });
         self.effects.insert(name.to_string(), effect);
         self
     }
@@ -706,4 +721,27 @@ fn unknown_task(program: &Program, name: &str) -> String {
         msg.push_str(&format!(" (tasks: {})", names.join(", ")));
     }
     msg
+}
+
+/// A generator whose answers and errors pass through [`redact`]: every
+/// implementation is wrapped so at registration, so no secret it echoes
+/// reaches a prompt, an event or the store.
+struct Redacted<G>(G);
+
+impl<G: Generator> Generator for Redacted<G> {
+    fn generate(&self, request: GenRequest) -> BoxFuture<'_, Result<GenResponse, GenError>> {
+        let answer = self.0.generate(request);
+        Box::pin(async move {
+            match answer.await {
+                Ok(mut r) => {
+                    r.text = redact::scrub_string(r.text);
+                    Ok(r)
+                }
+                Err(mut e) => {
+                    e.message = redact::scrub_string(e.message);
+                    Err(e)
+                }
+            }
+        })
+    }
 }

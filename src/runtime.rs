@@ -20,6 +20,7 @@ pub mod event;
 pub mod guard;
 pub mod inputs;
 pub mod interpreter;
+pub mod redact;
 pub mod registry;
 pub mod report;
 pub mod resume;

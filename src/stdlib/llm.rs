@@ -20,6 +20,7 @@ use tokio::time::Instant;
 
 use super::text::shorten;
 use crate::runtime::guard::show_duration;
+use crate::runtime::redact;
 use crate::runtime::registry::{BoxFuture, GenError, GenRequest, GenResponse, Generator};
 
 /// Where a generator without `base_url` sends its requests.
@@ -75,12 +76,19 @@ impl fmt::Display for Secret {
 }
 
 impl Secret {
-    /// `text` with every occurrence of the key replaced.
+    /// Keeps `key` out of everything a run writes, in every encoding
+    /// [`redact`] knows.
+    fn new(key: String) -> Secret {
+        redact::register(&key);
+        Secret(key)
+    }
+
+    /// `text` with the key, in every encoding [`redact`] knows, replaced.
     fn scrub(&self, text: &str) -> String {
         if self.0.is_empty() {
             text.to_string()
         } else {
-            text.replace(&self.0, "[redacted]")
+            redact::scrub(&text.replace(&self.0, redact::REDACTED)).into_owned()
         }
     }
 }
@@ -143,7 +151,7 @@ impl Endpoint {
         Ok(Endpoint {
             api,
             base,
-            key: key.map(Secret),
+            key: key.map(Secret::new),
         })
     }
 

@@ -21,6 +21,9 @@ pub struct Reply {
     /// Answer with the request's `Authorization` header in the body, as a
     /// careless server would.
     pub echo_auth: bool,
+    /// How the echoed header is written into the body (JSON-escaped,
+    /// URL-encoded, base64, …); as it is when `None`.
+    pub echo_as: Option<fn(&str) -> String>,
 }
 
 impl Reply {
@@ -31,6 +34,7 @@ impl Reply {
             body: body.into(),
             delay: Duration::ZERO,
             echo_auth: false,
+            echo_as: None,
         }
     }
 
@@ -66,6 +70,14 @@ impl Reply {
 
     pub fn echoing_auth(mut self) -> Reply {
         self.echo_auth = true;
+        self
+    }
+
+    /// Echoes the `Authorization` header written by `encode` as the body
+    /// (no JSON around it, so the encoding is exactly what is sent).
+    pub fn echoing_auth_as(mut self, encode: fn(&str) -> String) -> Reply {
+        self.echo_auth = true;
+        self.echo_as = Some(encode);
         self
     }
 }
@@ -200,7 +212,9 @@ fn serve(conn: TcpStream, seen: &Mutex<Vec<Seen>>, script: &Script) {
             .unwrap_or_else(|| Reply::status(500, "{\"error\": \"empty script\"}"))
     };
     thread::sleep(reply.delay);
-    let body = if reply.echo_auth {
+    let body = if let (true, Some(encode)) = (reply.echo_auth, reply.echo_as) {
+        encode(&auth)
+    } else if reply.echo_auth {
         format!("{{\"error\": {{\"message\": \"bad key: {auth}\"}}}}")
     } else {
         reply.body.clone()
