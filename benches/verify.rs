@@ -15,8 +15,9 @@
 //! GUARDFLOW_BENCH_DUMP=10000 target/release/deps/verify-* > v.guardflow
 //! ```
 //!
-//! `phase` is `parse`, `check` (parse, resolve, verify) or `full` (check
-//! and every task's bounds with a target).
+//! `phase` is `parse`, `check` (parse, resolve, verify), `full` (check
+//! and every task's bounds with a target), or `wide` (`full` over one
+//! fork-join of N three-step branches).
 
 use std::fmt::Write as _;
 use std::hint::black_box;
@@ -82,6 +83,35 @@ fn program(n: usize) -> String {
     s
 }
 
+/// Branch counts of the wide fork-join (issue: 20,000 branches took 3.3 s
+/// with `--bounds` against 0.07 s for 2,000: quadratic in the width).
+const WIDTHS: [usize; 2] = [2_000, 20_000];
+
+/// One task whose one method runs `n` three-step branches side by side:
+/// `((a0 ; b0 ; c0) || (a1 ; b1 ; c1) || …)`, each step reading the last.
+fn wide(n: usize) -> String {
+    let mut s = String::from("use std.{non_empty}\ngenerator g = llm(model: \"m\")\n");
+    for step in ["a", "b", "c"] {
+        let _ = writeln!(
+            s,
+            "action {step}(x: Text) -> Text {{ :generate g \"{step}: {{x}}\" :guard non_empty :retry 2 :timeout 30s :max-tokens 500 :p 0.9 }}"
+        );
+    }
+    let _ = writeln!(s, "task main(x: Text) -> Text {{\n  method fan {{\n    :subtasks (");
+    for i in 0..n {
+        let _ = writeln!(s, "      a{i}: a(x), b{i}: b(a{i}), c{i}: c(b{i}),");
+    }
+    s.push_str("    )\n    :ordering (");
+    for i in 0..n {
+        if i > 0 {
+            s.push_str(" || ");
+        }
+        let _ = write!(s, "(a{i} ; b{i} ; c{i})");
+    }
+    s.push_str(")\n    :result c0\n  }\n}\n");
+    s
+}
+
 fn check_fully(name: &str, src: &str) -> usize {
     let checked = check_source(name, src);
     let program = checked.program.expect("checks");
@@ -97,7 +127,7 @@ fn run_plain(spec: &str) {
     let phase = parts.next().unwrap_or("full").to_string();
     let n: usize = parts.next().and_then(|s| s.parse().ok()).unwrap_or(10_000);
     let iters: usize = parts.next().and_then(|s| s.parse().ok()).unwrap_or(1);
-    let src = program(n);
+    let src = if phase == "wide" { wide(n) } else { program(n) };
     let name = format!("verify_{n}.guardflow");
     let start = std::time::Instant::now();
     for _ in 0..iters {
@@ -170,6 +200,23 @@ fn main() {
             );
         }
         group.throughput(Throughput::Elements(n as u64));
+        group.bench_with_input(BenchmarkId::from_parameter(n), &src, |b, src| {
+            b.iter(|| check_fully(&name, black_box(src)))
+        });
+    }
+    group.finish();
+    let widths: &[usize] = if test_mode { &WIDTHS[..1] } else { &WIDTHS };
+    let mut group = c.benchmark_group("verify_wide_fork_join");
+    group
+        .sample_size(10)
+        .sampling_mode(SamplingMode::Flat)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(5));
+    for &n in widths {
+        let src = wide(n);
+        let name = format!("wide_{n}.guardflow");
+        assert_eq!(check_fully(&name, &src), 1, "the wide program checks");
+        group.throughput(Throughput::Elements(3 * n as u64));
         group.bench_with_input(BenchmarkId::from_parameter(n), &src, |b, src| {
             b.iter(|| check_fully(&name, black_box(src)))
         });

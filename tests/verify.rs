@@ -50,6 +50,10 @@ fn tree(labels: Vec<usize>, rng: &mut impl FnMut(usize) -> usize, depth: usize) 
                 edges.push((a, b));
             }
         }
+        if edges.is_empty() {
+            // a group with no `<` orders nothing and is E0115
+            edges.push((labels[0], labels[1]));
+        }
         return Ord::Partial(labels, edges);
     }
     let parts = 2 + rng(labels.len() - 1).min(2);

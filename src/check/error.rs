@@ -103,6 +103,11 @@ pub enum CheckError {
         span: Span,
         first: Span,
     },
+    /// `(a, b)`: a partial order whose chains are all single labels.
+    UnorderedPartial {
+        labels: Vec<String>,
+        span: Span,
+    },
     Arity {
         callee: String,
         span: Span,
@@ -353,6 +358,21 @@ impl CheckError {
             .with_label(*first, "first named here")
             .with_note("a subtask runs once; a series-parallel ordering names each label exactly once")
             .with_help("for orderings that are not series-parallel use a partial order: `(a < b, a < c, b < d, c < d)`"),
+            UnorderedPartial { labels, span } => {
+                let listed = labels.join(", ");
+                Diagnostic::new(
+                    Code::E0115,
+                    format!("`({listed})` orders nothing"),
+                    *span,
+                    "a partial order without `<`",
+                )
+                .with_note("in a partial order, `,` only separates chains; without a `<` every subtask may start at once, which is rarely what `(a, b)` was meant to say")
+                .with_help(format!(
+                    "write `({})` to run them one after another, or `({})` to run them side by side",
+                    labels.join(" ; "),
+                    labels.join(" || ")
+                ))
+            }
             Arity {
                 callee,
                 span,

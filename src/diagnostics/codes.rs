@@ -82,6 +82,7 @@ codes! {
     E0112 Error "duplicate parameter, field or tag";
     E0113 Error "wrong kind of name";
     E0114 Error "ordering does not name every subtask once";
+    E0115 Error "partial order without `<`";
     // types
     E0201 Error "wrong number of arguments";
     E0202 Error "mismatched argument type";

@@ -330,6 +330,13 @@ impl Resolver<'_> {
                 })
             }
             ast::Ordering::Partial(chains, span) => {
+                if chains.iter().all(|c| c.len() < 2) {
+                    self.errors.push(CheckError::UnorderedPartial {
+                        labels: chains.iter().flatten().map(|i| i.name.clone()).collect(),
+                        span: *span,
+                    });
+                    return None;
+                }
                 let mut out = Vec::with_capacity(chains.len());
                 let mut ok = true;
                 for chain in chains {

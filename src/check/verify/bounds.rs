@@ -466,19 +466,28 @@ fn node(o: &Ordering, vals: &[Val], graph: &MethodGraph) -> (Option<Cost>, Optio
             let ok = parts
                 .iter()
                 .try_fold(zero(), |acc, (s, _)| Some(acc.beside((*s)?)));
-            // one branch fails; the others may all have run to the end
+            // one branch fails; the others may all have run to the end.
+            // What runs beside branch k is every other branch's worst
+            // case: the side-by-side sums before and after k, each made
+            // once, so a group of n branches costs O(n), not O(n²).
+            let worst: Vec<Option<Cost>> = parts.iter().map(|(s, f)| max_opt(*s, *f)).collect();
+            let beside = |acc: Option<Cost>, c: &Option<Cost>| match (acc, c) {
+                (Some(a), Some(c)) => Some(a.beside(*c)),
+                (a, c) => a.or(*c),
+            };
+            let mut after: Vec<Option<Cost>> = vec![None; worst.len() + 1];
+            for i in (0..worst.len()).rev() {
+                after[i] = beside(after[i + 1], &worst[i]);
+            }
+            let mut before: Option<Cost> = None;
             let mut fail: Option<Cost> = None;
             for (k, (_, fk)) in parts.iter().enumerate() {
-                let Some(fk) = fk else { continue };
-                let mut total = *fk;
-                for (i, (s, f)) in parts.iter().enumerate() {
-                    if i != k {
-                        if let Some(c) = max_opt(*s, *f) {
-                            total = total.beside(c);
-                        }
-                    }
+                if let Some(fk) = fk {
+                    let others = beside(before, &after[k + 1]);
+                    let total = others.map_or(*fk, |o| fk.beside(o));
+                    fail = max_opt(fail, Some(total));
                 }
-                fail = max_opt(fail, Some(total));
+                before = beside(before, &worst[k]);
             }
             (ok, fail)
         }
