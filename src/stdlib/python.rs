@@ -116,12 +116,9 @@ class T(unittest.TestCase):\n    def test_add(self):\n        self.assertEqual(a
         let t = Duration::from_secs(60);
         let ok = run_tests(Runner::Pytest, CODE, PYTESTS, t).await;
         if let Verdict::Fatal(f) = &ok {
-            // `.ci/run` installs pytest, so CI always runs this; a machine
-            // without it still sees the runner's own message
-            assert!(f.contains("pytest is not installed"), "{f}");
-            assert!(std::env::var_os("CI").is_none(), "CI must have pytest: {f}");
-            eprintln!("pytest is not installed: skipping the pytest cases");
-            return;
+            // never a silent skip: the test command (scripts/test.sh)
+            // puts pytest in a project-local environment
+            panic!("{f}\nrun the tests with scripts/test.sh, which installs pytest in .venv");
         }
         assert_eq!(ok, Verdict::Pass);
         let v = run_tests(Runner::Pytest, WRONG, PYTESTS, t).await;
