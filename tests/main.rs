@@ -17,6 +17,7 @@ mod repl;
 mod run;
 mod runners;
 mod store;
+mod store_integrity;
 mod support;
 mod ui;
 mod verify;

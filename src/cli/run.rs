@@ -271,7 +271,22 @@ fn resumed(
     let meta = store.run_meta(id).map_err(store_fail)?;
     let recorded = store.pins(id).map_err(store_fail)?;
     let given: HashMap<String, Value> = meta.inputs.clone().into_iter().collect();
-    let now = pinned(workflow, &given);
+    let mut now = pinned(workflow, &given);
+    // an input whose files are gone is read from the store, as it was
+    let gone: Vec<_> = recorded
+        .iter()
+        .filter(|p| {
+            p.kind == "input"
+                && !now
+                    .pins
+                    .iter()
+                    .any(|n| n.kind == "input" && n.name == p.name)
+        })
+        .cloned()
+        .collect();
+    let gone_names: std::collections::HashSet<String> =
+        gone.iter().map(|p| p.name.clone()).collect();
+    now.pins.extend(gone);
     let changes = now.changes_from(&recorded);
     let (_, hash) = identity(&args.file).map_err(store_fail)?;
     if !recorded.is_empty() && !changes.is_empty() && !args.accept_changes {
@@ -312,19 +327,20 @@ fn resumed(
         (&now, changes.as_slice())
     });
     let mut inputs: HashMap<String, Value> = given;
-    if !args.accept_changes {
+    {
         // the inputs' files as the run read them, not as they are now
+        // (unless --accept-changes, or they are gone)
         let mut files: Vec<(&str, Vec<Vec<u8>>)> = Vec::new();
-        for pin in recorded.iter().filter(|p| p.kind == "input") {
-            let content = store
-                .blob(&pin.hash)
-                .map_err(store_fail)?
-                .ok_or_else(|| {
-                    super::fail(format!(
-                        "run {id}: the recorded content of `{}` (input `{}`) is missing from the store",
-                        pin.path, pin.name
-                    ))
-                })?;
+        let pinned_inputs = recorded.iter().filter(|p| {
+            p.kind == "input" && (!args.accept_changes || gone_names.contains(&p.name))
+        });
+        for pin in pinned_inputs {
+            let content = store.blob(&pin.hash).map_err(store_fail)?.ok_or_else(|| {
+                super::fail(format!(
+                    "run {id}: the recorded content of `{}` (input `{}`) is missing from the store",
+                    pin.path, pin.name
+                ))
+            })?;
             match files.last_mut() {
                 Some((name, list)) if *name == pin.name => list.push(content),
                 _ => files.push((&pin.name, vec![content])),

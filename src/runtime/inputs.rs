@@ -48,6 +48,9 @@ pub fn program_inputs(
         .collect()
 }
 
+/// A file an input reads: its path as the source names it, and content.
+pub type InputFile = (String, Vec<u8>);
+
 /// The files the program inputs not given by name read (`file(…)`,
 /// `folder(…)`), each as its path (as the source names it, relative to
 /// `workdir`) and content, by input; an input whose files cannot be read
@@ -57,7 +60,7 @@ pub fn input_files(
     program: &Program,
     given: &HashMap<String, Value>,
     workdir: &Path,
-) -> Vec<(String, Vec<(String, Vec<u8>)>)> {
+) -> Vec<(String, Vec<InputFile>)> {
     let mut out = Vec::new();
     for input in &program.inputs {
         if given.contains_key(&input.name) {
@@ -96,7 +99,12 @@ pub fn input_value(program: &Program, name: &str, contents: Vec<Vec<u8>>) -> Res
             .map(Value::String)
             .map_err(|_| format!("input `{name}`: the file is not UTF-8 text"))
     };
-    match program.inputs.iter().find(|i| i.name == name).and_then(|i| i.source.as_ref()) {
+    match program
+        .inputs
+        .iter()
+        .find(|i| i.name == name)
+        .and_then(|i| i.source.as_ref())
+    {
         Some(InputSource::File { .. }) => match <[Vec<u8>; 1]>::try_from(contents) {
             Ok([one]) => text(one),
             Err(_) => Err(format!("input `{name}`: one file was expected")),

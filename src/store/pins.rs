@@ -109,7 +109,8 @@ pub(super) fn record(
     session: i64,
     pinned: &Pinned,
 ) -> rusqlite::Result<()> {
-    let mut blob = conn.prepare_cached("INSERT OR IGNORE INTO blobs (hash, content) VALUES (?1, ?2)")?;
+    let mut blob =
+        conn.prepare_cached("INSERT OR IGNORE INTO blobs (hash, content) VALUES (?1, ?2)")?;
     for (hash, content) in &pinned.blobs {
         blob.execute(params![hash, content])?;
     }

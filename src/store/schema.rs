@@ -258,6 +258,12 @@ pub fn open_write(path: &Path) -> Result<Connection, StoreError> {
     )
     .map_err(|e| io(format!("cannot open it: {e}")))?;
     let fresh = identify(&conn, path)?;
+    // SQLite opens a file it may not write read-only without a word
+    if conn.is_readonly(rusqlite::MAIN_DB).unwrap_or(false) {
+        return Err(io(
+            "it cannot be written (a read-only file, directory or mount?)".to_string(),
+        ));
+    }
     let sqlite = |e: rusqlite::Error| super::sqlite_error(path, e);
     conn.busy_timeout(Duration::from_secs(30)).map_err(sqlite)?;
     reserve(path)?;
@@ -379,10 +385,14 @@ fn upgrade(conn: &Connection, path: &Path) -> Result<(), StoreError> {
             _ => String::new(),
         };
         // (a store made by hand from a newer one may have them already)
-        let pins = format!("{FROM_VERSION_3}{}{}", append_only("pins"), append_only("blobs"))
-            .replace("CREATE TABLE ", "CREATE TABLE IF NOT EXISTS ")
-            .replace("CREATE INDEX ", "CREATE INDEX IF NOT EXISTS ")
-            .replace("CREATE TRIGGER ", "CREATE TRIGGER IF NOT EXISTS ");
+        let pins = format!(
+            "{FROM_VERSION_3}{}{}",
+            append_only("pins"),
+            append_only("blobs")
+        )
+        .replace("CREATE TABLE ", "CREATE TABLE IF NOT EXISTS ")
+        .replace("CREATE INDEX ", "CREATE INDEX IF NOT EXISTS ")
+        .replace("CREATE TRIGGER ", "CREATE TRIGGER IF NOT EXISTS ");
         sql.push_str(&pins);
         sql.push_str(&format!("PRAGMA user_version = {VERSION};"));
         conn.execute_batch(&sql)
@@ -501,7 +511,9 @@ fn open_immutable(path: &Path) -> rusqlite::Result<Connection> {
     uri.push_str("?immutable=1");
     Connection::open_with_flags(
         uri,
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_URI | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_URI
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
 }
 

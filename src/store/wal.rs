@@ -54,7 +54,7 @@ pub enum Log {
     Committed { bytes: u64, frames: u64 },
     /// Not a write-ahead log (too short, wrong magic, version or page
     /// size, or a header whose checksum does not match).
-    NotALog(String),
+    Invalid(String),
 }
 
 /// Reads the log at `path`.
@@ -70,26 +70,28 @@ pub fn read_log(path: &Path) -> std::io::Result<Log> {
     }
     let mut header = [0u8; WAL_HEADER];
     if len < WAL_HEADER as u64 {
-        return Ok(Log::NotALog(format!("{len} bytes, shorter than a header")));
+        return Ok(Log::Invalid(format!("{len} bytes, shorter than a header")));
     }
     file.read_exact(&mut header)?;
     let word = |b: &[u8], i: usize| u32::from_be_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
     let magic = word(&header, 0);
     if magic & !1 != 0x377f_0682 {
-        return Ok(Log::NotALog(format!("magic number {magic:#010x}")));
+        return Ok(Log::Invalid(format!("magic number {magic:#010x}")));
     }
     let big_endian = magic & 1 == 1;
     if word(&header, 4) != 3_007_000 {
-        return Ok(Log::NotALog(format!("version {}", word(&header, 4))));
+        return Ok(Log::Invalid(format!("version {}", word(&header, 4))));
     }
     let page = word(&header, 8) as usize;
     if !(512..=65_536).contains(&page) || !page.is_power_of_two() {
-        return Ok(Log::NotALog(format!("page size {page}")));
+        return Ok(Log::Invalid(format!("page size {page}")));
     }
     let (salt1, salt2) = (word(&header, 16), word(&header, 20));
     let mut sum = checksum(big_endian, (0, 0), &header[..24]);
     if sum != (word(&header, 24), word(&header, 28)) {
-        return Ok(Log::NotALog("its header's checksum does not match".to_string()));
+        return Ok(Log::Invalid(
+            "its header's checksum does not match".to_string(),
+        ));
     }
     let mut frame = vec![0u8; FRAME_HEADER + page];
     let (mut frames, mut committed, mut committed_frames) = (0u64, 0u64, 0u64);
@@ -220,7 +222,9 @@ fn unsound(conn: &Connection) -> Option<String> {
         Err(e) => return Some(e.to_string()),
     };
     let objects = conn
-        .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get::<_, i64>(0))
+        .query_row("SELECT count(*) FROM sqlite_master", [], |r| {
+            r.get::<_, i64>(0)
+        })
         .unwrap_or(-1);
     if app != super::schema::APPLICATION_ID && !(app == 0 && objects == 0) {
         return Some(format!(
@@ -266,7 +270,12 @@ pub fn check(db: &Path) -> Result<Checked, StoreError> {
     };
     let bytes = match read_log(&wal).map_err(io)? {
         Log::Empty | Log::NothingCommitted => return Ok(Checked::NoLog { in_use: false }),
-        Log::NotALog(why) => return Err(move_aside(db, &format!("it is not a write-ahead log ({why})"))),
+        Log::Invalid(why) => {
+            return Err(move_aside(
+                db,
+                &format!("it is not a write-ahead log ({why})"),
+            ))
+        }
         Log::Committed { bytes, .. } => bytes,
     };
     let scratch = Scratch::new(db, bytes).map_err(io)?;
@@ -364,7 +373,7 @@ mod tests {
         };
         assert!(b2 < bytes);
         std::fs::write(&torn, b"not a log at all, not at all, no").expect("write");
-        assert!(matches!(read_log(&torn), Ok(Log::NotALog(_))));
+        assert!(matches!(read_log(&torn), Ok(Log::Invalid(_))));
         assert!(in_use(&db), "the connection is open");
         drop(conn);
         assert!(!in_use(&db));

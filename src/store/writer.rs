@@ -152,8 +152,7 @@ impl Inner {
     /// stops). So a verdict and a commit the run has acted on are not
     /// lost with the next attempt's start.
     fn rescue(&mut self, path: &std::path::Path, e: &rusqlite::Error) {
-        if e.sqlite_error_code() != Some(rusqlite::ErrorCode::DiskFull) || self.pending.is_empty()
-        {
+        if e.sqlite_error_code() != Some(rusqlite::ErrorCode::DiskFull) || self.pending.is_empty() {
             return;
         }
         if !self.conn.is_autocommit() {
