@@ -401,6 +401,11 @@ fn another_users_store_is_read_without_writing() {
     // a store left by a process that stopped: its log still to apply
     let crashed = fx.root.join("crashed");
     let crashed_id = crashed_store(&fx, &crashed, 10);
+    // the first as a store closed cleanly leaves it: no `-wal`, no `-shm`
+    // (reading it above left empty ones)
+    for name in ["runs.db-wal", "runs.db-shm"] {
+        let _ = std::fs::remove_file(dir.join(name));
+    }
     let mut stores = vec![(dir.clone(), id), (crashed.clone(), crashed_id.clone())];
     for (d, _) in &stores {
         for e in std::fs::read_dir(d).expect("dir") {
@@ -763,4 +768,47 @@ fn a_resume_reads_its_inputs_as_the_run_read_them() {
     let last = fx.calls().pop().expect("b called");
     assert!(last.contains("spec=SPEC-ONE"), "{last}");
     assert!(last.contains("DOC-A") && last.contains("DOC-C"), "{last}");
+}
+
+/// A store of format 3 (before the pins) gets the `pins` and `blobs`
+/// tables when first opened, keeps its runs, and a run it recorded
+/// resumes as before: its workflow compared by hash.
+#[test]
+fn a_version_3_store_gets_the_pins_and_its_runs_resume() {
+    let (fx, id) = pinned_fixture();
+    let db = fx.root.join(".guardflow/runs.db");
+    {
+        let c = Connection::open(&db).expect("open");
+        c.execute_batch(
+            "DROP TRIGGER pins_append_only_update; DROP TRIGGER pins_append_only_delete;
+             DROP TRIGGER blobs_append_only_update; DROP TRIGGER blobs_append_only_delete;
+             DROP TABLE pins; DROP TABLE blobs; PRAGMA user_version = 3;",
+        )
+        .expect("make it version 3");
+    }
+    let o = fx.run(&["runs", "--store", &fx.path("f.guardflow")]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains(&id),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(query(&db, "PRAGMA user_version"), 4);
+    assert_eq!(query(&db, "SELECT count(*) FROM pins"), 0);
+    // a changed import is not known to a run recorded before format 4;
+    // a changed workflow still is
+    let flow = fx.path("f.guardflow");
+    let original = std::fs::read_to_string(&flow).expect("flow");
+    std::fs::write(&flow, format!("{original}\n// edited\n")).expect("edit");
+    let o = fx.run(&["run", &flow, "--resume", &id]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("changed since run"), "{}", text(&o));
+    std::fs::write(&flow, original).expect("restore");
+    let o = fx.run(&["run", &flow, "--resume", &id]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    // the triggers hold for the new tables too
+    let c = Connection::open(&db).expect("open");
+    c.execute("INSERT INTO blobs (hash, content) VALUES ('h', x'00')", [])
+        .expect("append");
+    assert!(c.execute("DELETE FROM blobs", []).is_err());
 }

@@ -326,7 +326,7 @@ fn reserve(db: &Path) -> Result<(), StoreError> {
         for _ in 0..RESERVE_BYTES / block.len() as u64 {
             f.write_all(&block)?;
         }
-        f.sync_all()
+        f.flush()
     })();
     made.map_err(|e| {
         let _ = std::fs::remove_file(&path);
