@@ -261,6 +261,27 @@ fn a_foreign_wal_is_moved_aside_and_never_applied() {
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert_eq!(run_ids(&db).len(), 2);
     assert_eq!(query(&db, "SELECT count(*) FROM commits"), 10);
+    // beside an empty database (which SQLite would delete it for)
+    let empty = fx.root.join("empty.db");
+    std::fs::write(&empty, b"").expect("touch");
+    std::fs::write(fx.root.join("empty.db-wal"), &wal).expect("plant");
+    let o = fx.run(&[
+        "run",
+        &fx.path("f.guardflow"),
+        "-i",
+        "goal=z",
+        "--store",
+        &empty.to_string_lossy(),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("moved aside to `"), "{}", text(&o));
+    let moved: Vec<PathBuf> = std::fs::read_dir(&fx.root)
+        .expect("dir")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.to_string_lossy().contains("empty.db-wal.foreign-"))
+        .collect();
+    assert_eq!(moved.len(), 1, "{moved:?}");
+    assert_eq!(std::fs::read(&moved[0]).expect("moved"), wal);
 }
 
 #[test]

@@ -231,7 +231,7 @@ pub fn open_write(path: &Path) -> Result<Connection, StoreError> {
     if path.is_dir() {
         return Err(io("it is a directory".to_string()));
     }
-    if path.is_file() {
+    if path.is_file() || wal::sibling(path, "-wal").is_file() {
         let view = match wal::check(path)? {
             wal::Checked::Sound(scratch) => Some((scratch.open(), Some(scratch))),
             wal::Checked::NoLog { in_use: false } => Some((open_immutable(path), None)),

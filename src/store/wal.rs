@@ -278,6 +278,14 @@ pub fn check(db: &Path) -> Result<Checked, StoreError> {
         }
         Log::Committed { bytes, .. } => bytes,
     };
+    // SQLite deletes the log of an empty database; a store's first write
+    // puts its header in the database itself, so such a log is not its own
+    if std::fs::metadata(db).map(|m| m.len()).unwrap_or(0) == 0 {
+        return Err(move_aside(
+            db,
+            "the database is empty, so the committed transactions in it are not its own",
+        ));
+    }
     let scratch = Scratch::new(db, bytes).map_err(io)?;
     let with_log = scratch.open().map_err(|e| e.to_string());
     let found = match &with_log {
@@ -307,9 +315,17 @@ pub fn check(db: &Path) -> Result<Checked, StoreError> {
 }
 
 /// Renames the log `runs.db-wal.foreign-<time>` and says so; if it cannot
-/// be renamed, says that nothing was touched.
+/// be renamed, says that nothing was touched. A log some process opened
+/// meanwhile is that process's: it is left where it is.
 fn move_aside(db: &Path, why: &str) -> StoreError {
     let wal = sibling(db, "-wal");
+    if in_use(db) {
+        return StoreError::ForeignLog {
+            path: db.to_path_buf(),
+            moved: None,
+            reason: format!("{why}; another process opened the store meanwhile"),
+        };
+    }
     let secs = super::now_ms().div_euclid(1000);
     let mut target = sibling(db, &format!("-wal.foreign-{}", super::utc_stamp(secs)));
     let mut n = 1;
