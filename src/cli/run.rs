@@ -287,8 +287,21 @@ fn resumed(
     let gone_names: std::collections::HashSet<String> =
         gone.iter().map(|p| p.name.clone()).collect();
     now.pins.extend(gone);
-    let changes = now.changes_from(&recorded);
     let (_, hash) = identity(&args.file).map_err(store_fail)?;
+    let changes = if !recorded.is_empty() {
+        now.changes_from(&recorded)
+    } else if hash != meta.workflow_hash {
+        // a run recorded before format 4 pinned only the workflow
+        let short = |h: &str| h.chars().take(12).collect::<String>();
+        vec![format!(
+            "workflow {}: {} → {}",
+            meta.workflow,
+            short(&meta.workflow_hash),
+            short(&hash)
+        )]
+    } else {
+        Vec::new()
+    };
     if !recorded.is_empty() && !changes.is_empty() && !args.accept_changes {
         let mut message = format!(
             "run {id} started with other files than these, and a run resumes only with what it started with:"
@@ -302,8 +315,7 @@ fn resumed(
         );
         return Err(super::fail(message));
     }
-    // a run recorded before format 4 pinned only the workflow
-    if recorded.is_empty() && hash != meta.workflow_hash && !args.accept_changes {
+    if recorded.is_empty() && !changes.is_empty() && !args.accept_changes {
         return Err(super::fail(format!(
             "`{}` changed since run {id} started (from `{}`); a run resumes only with the workflow it started with",
             args.file.display(),
