@@ -833,3 +833,43 @@ fn a_version_3_store_gets_the_pins_and_its_runs_resume() {
         .expect("append");
     assert!(c.execute("DELETE FROM blobs", []).is_err());
 }
+
+/// A log of this very store from before it grew (a backup's, or one
+/// left when the database was restored) would cut off what was committed
+/// since: it is moved aside.
+#[test]
+fn a_stale_wal_of_this_store_is_moved_aside() {
+    let fx = Fixture::new();
+    let image = fx.root.join("image");
+    let id = crashed_store(&fx, &image, 10);
+    let old = std::fs::read(image.join("runs.db-wal")).expect("old log");
+    let db = fx.root.join(".guardflow/runs.db");
+    {
+        let c = Connection::open(&db).expect("open");
+        let number: i64 = c
+            .query_row("SELECT max(number) FROM runs", [], |r| r.get(0))
+            .expect("number");
+        c.execute_batch("BEGIN").expect("begin");
+        for seq in 200_000..202_000i64 {
+            c.execute(
+                "INSERT INTO journal (key, seq, session, at_ms, kind, path, body) VALUES (?1, ?2, 1, 0, 'note', 'main', ?3)",
+                rusqlite::params![(number << 32) + seq, seq, "y".repeat(900)],
+            )
+            .expect("insert");
+        }
+        c.execute_batch("COMMIT").expect("commit");
+    }
+    assert!(!fx.root.join(".guardflow/runs.db-wal").exists());
+    let rows = query(&db, "SELECT count(*) FROM journal");
+    std::fs::write(fx.root.join(".guardflow/runs.db-wal"), &old).expect("plant");
+    let o = fx.run(&["show", &id, "--store", &fx.path("f.guardflow")]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("it is older than the database: it would cut the database from "),
+        "{}",
+        text(&o)
+    );
+    assert!(text(&o).contains("moved aside to `"), "{}", text(&o));
+    assert!(!fx.root.join(".guardflow/runs.db-wal").exists());
+    assert_eq!(query(&db, "SELECT count(*) FROM journal"), rows);
+}

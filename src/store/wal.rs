@@ -50,8 +50,14 @@ pub enum Log {
     Empty,
     /// A valid header and no committed frame: recovery applies nothing.
     NothingCommitted,
-    /// `bytes` of the file (header and frames) up to the last commit.
-    Committed { bytes: u64, frames: u64 },
+    /// `bytes` of the file (header and frames) up to the last commit,
+    /// which leaves the database `pages` pages of `page_size` bytes.
+    Committed {
+        bytes: u64,
+        frames: u64,
+        pages: u64,
+        page_size: u64,
+    },
     /// Not a write-ahead log (too short, wrong magic, version or page
     /// size, or a header whose checksum does not match).
     Invalid(String),
@@ -95,6 +101,7 @@ pub fn read_log(path: &Path) -> std::io::Result<Log> {
     }
     let mut frame = vec![0u8; FRAME_HEADER + page];
     let (mut frames, mut committed, mut committed_frames) = (0u64, 0u64, 0u64);
+    let mut pages = 0u64;
     let mut at = WAL_HEADER as u64;
     while at + frame.len() as u64 <= len {
         file.read_exact(&mut frame)?;
@@ -112,6 +119,7 @@ pub fn read_log(path: &Path) -> std::io::Result<Log> {
         if size != 0 {
             committed = at;
             committed_frames = frames;
+            pages = u64::from(size);
         }
     }
     Ok(if committed_frames == 0 {
@@ -120,6 +128,8 @@ pub fn read_log(path: &Path) -> std::io::Result<Log> {
         Log::Committed {
             bytes: committed,
             frames: committed_frames,
+            pages,
+            page_size: page as u64,
         }
     })
 }
@@ -276,7 +286,17 @@ pub fn check(db: &Path) -> Result<Checked, StoreError> {
                 &format!("it is not a write-ahead log ({why})"),
             ))
         }
-        Log::Committed { bytes, .. } => bytes,
+        Log::Committed {
+            bytes,
+            pages,
+            page_size,
+            ..
+        } => {
+            if let Some(why) = stale(db, pages, page_size).map_err(io)? {
+                return Err(move_aside(db, &why));
+            }
+            bytes
+        }
     };
     // SQLite deletes the log of an empty database; a store's first write
     // puts its header in the database itself, so such a log is not its own
@@ -312,6 +332,39 @@ pub fn check(db: &Path) -> Result<Checked, StoreError> {
         db,
         &format!("applied to this store {why}: it belongs to another database or an older copy of this one"),
     ))
+}
+
+/// Why a log whose last commit leaves the database `pages` pages of
+/// `page_size` bytes cannot be the log of `db` as it is: the database's
+/// pages are of another size, or it is already larger (a store only
+/// grows, and a checkpoint never makes the file larger than the last
+/// commit: such a log is older than the database, and applying it would
+/// cut off what was committed since).
+fn stale(db: &Path, pages: u64, page_size: u64) -> std::io::Result<Option<String>> {
+    let mut header = [0u8; 100];
+    let len = std::fs::metadata(db)?.len();
+    if len < header.len() as u64 {
+        return Ok(None);
+    }
+    File::open(db)?.read_exact(&mut header)?;
+    if &header[..16] != b"SQLite format 3\0" {
+        return Ok(None);
+    }
+    let own = match u16::from_be_bytes([header[16], header[17]]) {
+        1 => 65_536,
+        n => u64::from(n),
+    };
+    if own != page_size {
+        return Ok(Some(format!(
+            "its pages are of {page_size} bytes, the database's of {own}"
+        )));
+    }
+    let have = len.div_ceil(own);
+    Ok((have > pages).then(|| {
+        format!(
+            "it is older than the database: it would cut the database from {have} pages to {pages}"
+        )
+    }))
 }
 
 /// Renames the log `runs.db-wal.foreign-<time>` and says so; if it cannot
@@ -373,7 +426,7 @@ mod tests {
         )
         .expect("write");
         let wal = sibling(&db, "-wal");
-        let Log::Committed { bytes, frames } = read_log(&wal).expect("read") else {
+        let Log::Committed { bytes, frames, .. } = read_log(&wal).expect("read") else {
             panic!("no commit found");
         };
         assert!(frames >= 3, "{frames}");
