@@ -9,6 +9,10 @@
 //! - its header and frames are checked as SQLite would (magic, version,
 //!   page size, salts, the running checksums), which gives the frames a
 //!   recovery would apply: those up to the last commit frame;
+//! - the database size its last commit gives must be at least the
+//!   database file's (a store only grows: a smaller one is an older log,
+//!   which would cut off what was committed since), in pages of the
+//!   database's size;
 //! - when there are any, the database and those frames are opened in a
 //!   scratch directory beside the store (a hard link to the database, a
 //!   copy of the log; read-only, so the store's own files are not
