@@ -27,7 +27,6 @@
 
 use std::fs::File;
 use std::io::Read;
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OpenFlags};
@@ -158,25 +157,39 @@ fn checksum(big_endian: bool, (mut s0, mut s1): (u32, u32), data: &[u8]) -> (u32
 
 /// Whether some connection (of any process, this one too) has the store
 /// open: SQLite holds a shared lock on one byte of `-shm` while it does.
+/// Read from `/proc/locks`, not by opening `-shm`: closing a descriptor of
+/// a file drops every POSIX lock this process holds on it, SQLite's too.
 pub fn in_use(db: &Path) -> bool {
-    let Ok(shm) = File::open(sibling(db, "-shm")) else {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(meta) = std::fs::metadata(sibling(db, "-shm")) else {
         return false;
     };
-    // SAFETY: a zeroed flock is a valid value; fcntl on a descriptor this
-    // function owns.
-    let mut lock: libc::flock = unsafe { std::mem::zeroed() };
-    lock.l_type = libc::F_WRLCK as _;
-    lock.l_whence = libc::SEEK_SET as _;
-    lock.l_start = SHM_DMS as _;
-    lock.l_len = 1;
-    // open-file-description locks see this process's own locks too
-    #[cfg(target_os = "linux")]
-    let cmd = libc::F_OFD_GETLK;
-    #[cfg(not(target_os = "linux"))]
-    let cmd = libc::F_GETLK;
-    // SAFETY: see above
-    let rc = unsafe { libc::fcntl(shm.as_raw_fd(), cmd, &mut lock) };
-    rc == 0 && i32::from(lock.l_type) != libc::F_UNLCK
+    let Ok(locks) = std::fs::read_to_string("/proc/locks") else {
+        // no way to tell without opening it: take it for in use, so
+        // that a live log is never moved
+        return true;
+    };
+    // by inode only: the device may be shown otherwise (an overlay), and
+    // another file taken for this one only makes the check wait its turn
+    let inode = format!(":{}", meta.ino());
+    locks.lines().filter(|l| !l.contains("->")).any(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let Some(at) = fields
+            .iter()
+            .position(|f| f.ends_with(&inode) && f.matches(':').count() == 2)
+        else {
+            return false;
+        };
+        let start = fields.get(at + 1).and_then(|f| f.parse::<i64>().ok());
+        let end = fields.get(at + 2).map(|f| {
+            if *f == "EOF" {
+                Some(i64::MAX)
+            } else {
+                f.parse::<i64>().ok()
+            }
+        });
+        matches!((start, end), (Some(s), Some(Some(e))) if s <= SHM_DMS && SHM_DMS <= e)
+    })
 }
 
 /// A directory beside the store (or in the temporary directory when the
