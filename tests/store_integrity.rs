@@ -663,6 +663,9 @@ fn a_full_disk_keeps_what_the_run_acted_on_and_the_run_resumes() {
         query(&db, "SELECT count(*) FROM verdicts WHERE verdict != 'pass'"),
         0
     );
+    // what was committed again has the places in the order it had: the
+    // run's events are numbered 1, 2, 3, … without a gap
+    assert_eq!(query(&db, "SELECT max(seq) - count(*) FROM run_journal"), 0);
 }
 
 /// A workflow with a `use`d file and `file()`/`folder()` inputs, stopped

@@ -272,9 +272,10 @@ impl Recorder {
                 format!("a run records at most {MAX_SEQ} events").into(),
             ));
         }
+        // (a transaction begins at this event: `rescue` gives it again from here)
+        inner.begin()?;
         inner.seq += 1;
         let (key, session, at) = (inner.first_key + seq, inner.session, now_ms());
-        inner.begin()?;
         let conn = &inner.conn;
         match event {
             Event::AttemptStarted {
