@@ -9,15 +9,20 @@
 //! - `journal`: the journal's rows read back, in order;
 //! - `resume`: what an interrupted run recorded, for the runtime;
 //! - `read`: listing runs, one run's events, training pairs, statistics;
-//! - `lock`: one writer per run.
+//! - `lock`: one writer per run;
+//! - `wal`: the log beside a store checked to be its own before SQLite
+//!   may apply it;
+//! - `pins`: the files a run started with, compared when it resumes.
 //!
 //! See docs/store.md.
 
 mod journal;
 mod lock;
+pub mod pins;
 pub mod read;
 mod resume;
 mod schema;
+mod wal;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -85,6 +90,14 @@ pub enum StoreError {
         path: PathBuf,
         run: String,
     },
+    /// A write-ahead log beside the store that is not its own (another
+    /// database's, an older copy's, or not a log): never applied.
+    ForeignLog {
+        path: PathBuf,
+        /// Where it was moved, or `None` when it could not be.
+        moved: Option<PathBuf>,
+        reason: String,
+    },
 }
 
 impl std::fmt::Display for StoreError {
@@ -113,6 +126,30 @@ impl std::fmt::Display for StoreError {
                 f,
                 "run {run} is being written by another process ({holder}); \
                  wait for it to finish or stop it first"
+            ),
+            StoreError::ForeignLog {
+                path,
+                moved: Some(moved),
+                reason,
+            } => write!(
+                f,
+                "the run store `{}`: the write-ahead log beside it is not its own ({reason}); \
+                 it was not applied: it was moved aside to `{}` (not deleted), and the store \
+                 is as it was without it; run the command again",
+                path.display(),
+                moved.display()
+            ),
+            StoreError::ForeignLog {
+                path,
+                moved: None,
+                reason,
+            } => write!(
+                f,
+                "the run store `{}`: the write-ahead log beside it is not its own ({reason}); \
+                 it was not applied and every file is left untouched: move `{}` away, then \
+                 run the command again",
+                path.display(),
+                wal::sibling(path, "-wal").display()
             ),
             StoreError::NoSuchRun { path, run } => write!(
                 f,
@@ -147,6 +184,8 @@ pub struct RunMeta {
 pub struct Store {
     path: PathBuf,
     conn: Connection,
+    /// The checked view a reader reads (see `wal`), removed with it.
+    _scratch: Option<wal::Scratch>,
 }
 
 impl Store {
@@ -157,15 +196,19 @@ impl Store {
         Ok(Store {
             path: path.to_path_buf(),
             conn,
+            _scratch: None,
         })
     }
 
-    /// Opens an existing store for reading.
+    /// Opens an existing store for reading, without writing to any of
+    /// its files: a read-only directory, a read-only mount or another
+    /// user's store reads as well. An empty file reads as no runs.
     pub fn open_read(path: &Path) -> Result<Store, StoreError> {
-        let conn = schema::open_read(path)?;
+        let read = schema::open_read(path)?;
         Ok(Store {
             path: path.to_path_buf(),
-            conn,
+            conn: read.conn,
+            _scratch: read.scratch,
         })
     }
 
@@ -183,28 +226,49 @@ impl Store {
 
     /// Records a new run and returns its recorder; `meta.id` is filled in.
     pub fn start_run(self, meta: &mut RunMeta) -> Result<Recorder, StoreError> {
+        self.start_pinned_run(meta, &pins::Pinned::default())
+    }
+
+    /// Records a new run, with the files it starts with (see `pins`), and
+    /// returns its recorder; `meta.id` is filled in.
+    pub fn start_pinned_run(
+        self,
+        meta: &mut RunMeta,
+        pinned: &pins::Pinned,
+    ) -> Result<Recorder, StoreError> {
         for salt in 0..8u32 {
             meta.id = new_run_id(salt);
-            let inserted = self.conn.execute(
-                "INSERT OR IGNORE INTO runs (id, number, workflow, workflow_hash, task, config, worst_case_calls, started_ms)
-                 VALUES (?1, (SELECT coalesce(max(number), 0) + 1 FROM runs), ?2, ?3, ?4, ?5, ?6, ?7)",
-                rusqlite::params![
-                    meta.id,
-                    meta.workflow,
-                    meta.workflow_hash,
-                    meta.task,
-                    serde_json::to_string(&meta).unwrap_or_default(),
-                    meta.worst_case_calls.map(|w| w.min(i64::MAX as u64) as i64),
-                    meta.started_ms
-                ],
-            );
+            let inserted = (|| {
+                self.conn.execute_batch("BEGIN IMMEDIATE")?;
+                let n = self.conn.execute(
+                    "INSERT OR IGNORE INTO runs (id, number, workflow, workflow_hash, task, config, worst_case_calls, started_ms)
+                     VALUES (?1, (SELECT coalesce(max(number), 0) + 1 FROM runs), ?2, ?3, ?4, ?5, ?6, ?7)",
+                    rusqlite::params![
+                        meta.id,
+                        meta.workflow,
+                        meta.workflow_hash,
+                        meta.task,
+                        serde_json::to_string(&meta).unwrap_or_default(),
+                        meta.worst_case_calls.map(|w| w.min(i64::MAX as u64) as i64),
+                        meta.started_ms
+                    ],
+                )?;
+                if n == 1 {
+                    pins::record(&self.conn, &meta.id, 1, pinned)?;
+                }
+                self.conn.execute_batch("COMMIT")?;
+                Ok(n)
+            })();
             match inserted {
                 Ok(1) => {
                     let lock = RunLock::acquire(&self.path, &meta.id)?;
                     return Recorder::new(self.path, self.conn, meta.id.clone(), lock);
                 }
                 Ok(_) => continue,
-                Err(e) => return Err(self.sqlite(e)),
+                Err(e) => {
+                    let _ = self.conn.execute_batch("ROLLBACK");
+                    return Err(self.sqlite(e));
+                }
             }
         }
         Err(StoreError::Sqlite {
@@ -239,9 +303,33 @@ impl Store {
     /// Takes over run `id` to resume it: locks it, reads what it recorded
     /// and returns the recorder that goes on writing it.
     pub fn resume_run(self, id: &str) -> Result<(RunMeta, Resume, Recorder), StoreError> {
+        self.resume_run_accepting(id, None)
+    }
+
+    /// `resume_run`, and with `accepted`: the
+    /// files it goes on with although they changed (`--accept-changes`),
+    /// and the changes, recorded for this session.
+    pub fn resume_run_accepting(
+        self,
+        id: &str,
+        accepted: Option<(&pins::Pinned, &[String])>,
+    ) -> Result<(RunMeta, Resume, Recorder), StoreError> {
         let meta = self.run_meta(id)?;
         let lock = RunLock::acquire(&self.path, id)?;
         let prior = resume::load(&self.conn, id).map_err(|e| self.sqlite(e))?;
+        if let Some((pinned, changes)) = accepted {
+            let session = prior.sessions + 1;
+            (|| {
+                self.conn.execute_batch("BEGIN IMMEDIATE")?;
+                pins::record(&self.conn, id, session, pinned)?;
+                pins::record_accepted(&self.conn, id, session, changes)?;
+                self.conn.execute_batch("COMMIT")
+            })()
+            .map_err(|e| {
+                let _ = self.conn.execute_batch("ROLLBACK");
+                self.sqlite(e)
+            })?;
+        }
         let recorder = Recorder::resumed(self.path, self.conn, id.to_string(), lock, &prior)?;
         Ok((meta, prior.resume, recorder))
     }
@@ -293,8 +381,13 @@ fn sqlite_error(path: &Path, e: rusqlite::Error) -> StoreError {
     }
 }
 
-/// What a corrupt store is told as, wherever it is found.
+/// What a corrupt store is told as when it is found before anything is
+/// written (opening; reading commands write nothing).
 fn corrupt(e: &rusqlite::Error) -> String {
+    corrupt_text(&e.to_string())
+}
+
+fn corrupt_text(e: &str) -> String {
     format!("the file is corrupt ({e}); it is left untouched")
 }
 

@@ -18,6 +18,7 @@ mod run;
 mod runners;
 mod secrets;
 mod store;
+mod store_integrity;
 mod support;
 mod ui;
 mod verify;

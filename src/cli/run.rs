@@ -12,6 +12,7 @@ use super::{ColorChoice, EXIT_FINDINGS, EXIT_OK};
 use crate::check::ir::{Callee, Program};
 use crate::engine::{Engine, Replacement, RunConfig, Workflow};
 use crate::runtime::{inputs, text_of, Resume, RunReport, Sink, Value};
+use crate::store::pins::Pinned;
 use crate::store::{self, Recorder, RunMeta, Store, StoreError};
 
 /// Check a workflow, then run one of its tasks.
@@ -59,6 +60,11 @@ pub struct Args {
     /// with
     #[arg(long, value_name = "RUN_ID", conflicts_with_all = ["task", "inputs", "replay"])]
     resume: Option<String>,
+    /// With --resume: go on although the workflow, a file it uses, the
+    /// standard library or an input's files changed since the run
+    /// started (the new files are used, and the change is recorded)
+    #[arg(long, requires = "resume")]
+    accept_changes: bool,
 }
 
 /// Another process writes the run (EX_TEMPFAIL): try again later.
@@ -93,7 +99,7 @@ pub fn run(args: Args) -> u8 {
         None => store::default_path(&args.file),
     };
     let (config, recording) = if let Some(id) = &args.resume {
-        match resumed(&args, &store_path, id) {
+        match resumed(&args, &store_path, id, &workflow) {
             Ok((c, r)) => (c, Some(r)),
             Err(code) => return code,
         }
@@ -129,7 +135,13 @@ pub fn run(args: Args) -> u8 {
             Some(recorder)
         }
         None if args.no_store => None,
-        None => match new_run(&args, &store_path, &config, started.worst_case_calls) {
+        None => match new_run(
+            &args,
+            &store_path,
+            &config,
+            started.worst_case_calls,
+            &workflow,
+        ) {
             Ok(r) => Some(r),
             Err(e) => return store_fail(e),
         },
@@ -187,6 +199,7 @@ fn new_run(
     store_path: &std::path::Path,
     config: &RunConfig,
     worst_case_calls: Option<u64>,
+    loaded: &Workflow,
 ) -> Result<Arc<Recorder>, StoreError> {
     let (workflow, workflow_hash) = identity(&args.file)?;
     let mut meta = RunMeta {
@@ -206,7 +219,43 @@ fn new_run(
         worst_case_calls,
         started_ms: store::now_ms(),
     };
-    Ok(Arc::new(Store::open(store_path)?.start_run(&mut meta)?))
+    let pinned = pinned(loaded, &config.inputs);
+    Ok(Arc::new(
+        Store::open(store_path)?.start_pinned_run(&mut meta, &pinned)?,
+    ))
+}
+
+/// What a run starts with: the workflow and every file it `use`s (as
+/// read when it was checked), the standard library, and the files of the
+/// program inputs not given with --input.
+fn pinned(workflow: &Workflow, given: &HashMap<String, Value>) -> Pinned {
+    let mut p = Pinned::default();
+    let mut kind = "workflow";
+    for (id, file) in workflow.sources.files() {
+        if (id.0 as usize) < crate::stdlib::FILES.len() || file.name == crate::stdlib::HOST_PRELUDE
+        {
+            continue;
+        }
+        let path = std::fs::canonicalize(&file.name)
+            .or_else(|_| std::path::absolute(&file.name))
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_else(|_| file.name.clone());
+        p.add(kind, &path, &path, file.text.as_bytes());
+        kind = "import";
+    }
+    let mut std_text = Vec::new();
+    for (name, text) in crate::stdlib::FILES {
+        for part in [name.as_bytes(), b"\0", text.as_bytes(), b"\0"] {
+            std_text.extend_from_slice(part);
+        }
+    }
+    p.add("stdlib", env!("CARGO_PKG_VERSION"), "std", &std_text);
+    for (name, files) in inputs::input_files(&workflow.program, given, &workflow.workdir) {
+        for (path, content) in files {
+            p.add("input", &name, &path, &content);
+        }
+    }
+    p
 }
 
 /// The run `id` taken over to resume it: its configuration, what it
@@ -216,11 +265,57 @@ fn resumed(
     args: &Args,
     store_path: &std::path::Path,
     id: &str,
+    workflow: &Workflow,
 ) -> Result<(RunConfig, (Resume, Arc<Recorder>)), u8> {
     let store = Store::open(store_path).map_err(store_fail)?;
     let meta = store.run_meta(id).map_err(store_fail)?;
+    let recorded = store.pins(id).map_err(store_fail)?;
+    let given: HashMap<String, Value> = meta.inputs.clone().into_iter().collect();
+    let mut now = pinned(workflow, &given);
+    // an input whose files are gone is read from the store, as it was
+    let gone: Vec<_> = recorded
+        .iter()
+        .filter(|p| {
+            p.kind == "input"
+                && !now
+                    .pins
+                    .iter()
+                    .any(|n| n.kind == "input" && n.name == p.name)
+        })
+        .cloned()
+        .collect();
+    let gone_names: std::collections::HashSet<String> =
+        gone.iter().map(|p| p.name.clone()).collect();
+    now.pins.extend(gone);
     let (_, hash) = identity(&args.file).map_err(store_fail)?;
-    if hash != meta.workflow_hash {
+    let changes = if !recorded.is_empty() {
+        now.changes_from(&recorded)
+    } else if hash != meta.workflow_hash {
+        // a run recorded before format 4 pinned only the workflow
+        let short = |h: &str| h.chars().take(12).collect::<String>();
+        vec![format!(
+            "workflow {}: {} → {}",
+            meta.workflow,
+            short(&meta.workflow_hash),
+            short(&hash)
+        )]
+    } else {
+        Vec::new()
+    };
+    if !recorded.is_empty() && !changes.is_empty() && !args.accept_changes {
+        let mut message = format!(
+            "run {id} started with other files than these, and a run resumes only with what it started with:"
+        );
+        for c in &changes {
+            message.push_str(&format!("\n  {c}"));
+        }
+        message.push_str(
+            "\nput them back, or resume with the files as they are now with --accept-changes \
+             (the change is recorded in the run)",
+        );
+        return Err(super::fail(message));
+    }
+    if recorded.is_empty() && !changes.is_empty() && !args.accept_changes {
         return Err(super::fail(format!(
             "`{}` changed since run {id} started (from `{}`); a run resumes only with the workflow it started with",
             args.file.display(),
@@ -233,10 +328,48 @@ fn resumed(
             if success { "succeeded" } else { "failed" }
         )));
     }
-    let (meta, resume, recorder) = store.resume_run(id).map_err(store_fail)?;
+    let accepted = (args.accept_changes && !changes.is_empty()).then(|| {
+        eprintln!(
+            "warning: run {id} resumes with files changed since it started \
+             (--accept-changes; recorded in the run):"
+        );
+        for c in &changes {
+            eprintln!("  {c}");
+        }
+        (&now, changes.as_slice())
+    });
+    let mut inputs: HashMap<String, Value> = given;
+    {
+        // the inputs' files as the run read them, not as they are now
+        // (unless --accept-changes, or they are gone)
+        let mut files: Vec<(&str, Vec<Vec<u8>>)> = Vec::new();
+        let pinned_inputs = recorded.iter().filter(|p| {
+            p.kind == "input" && (!args.accept_changes || gone_names.contains(&p.name))
+        });
+        for pin in pinned_inputs {
+            let content = store.blob(&pin.hash).map_err(store_fail)?.ok_or_else(|| {
+                super::fail(format!(
+                    "run {id}: the recorded content of `{}` (input `{}`) is missing from the store",
+                    pin.path, pin.name
+                ))
+            })?;
+            match files.last_mut() {
+                Some((name, list)) if *name == pin.name => list.push(content),
+                _ => files.push((&pin.name, vec![content])),
+            }
+        }
+        for (name, contents) in files {
+            let v = inputs::input_value(&workflow.program, name, contents)
+                .map_err(|e| super::fail(format!("run {id}: {e}")))?;
+            inputs.insert(name.to_string(), v);
+        }
+    }
+    let (meta, resume, recorder) = store
+        .resume_run_accepting(id, accepted)
+        .map_err(store_fail)?;
     let config = RunConfig {
         task: meta.task,
-        inputs: meta.inputs.into_iter().collect(),
+        inputs,
         replacement: meta
             .replacement
             .map(|(generator, args)| Replacement { generator, args }),

@@ -48,6 +48,76 @@ pub fn program_inputs(
         .collect()
 }
 
+/// A file an input reads: its path as the source names it, and content.
+pub type InputFile = (String, Vec<u8>);
+
+/// The files the program inputs not given by name read (`file(…)`,
+/// `folder(…)`), each as its path (as the source names it, relative to
+/// `workdir`) and content, by input; an input whose files cannot be read
+/// is left out (the run says why when it starts). What a run records to
+/// resume with the same contents.
+pub fn input_files(
+    program: &Program,
+    given: &HashMap<String, Value>,
+    workdir: &Path,
+) -> Vec<(String, Vec<InputFile>)> {
+    let mut out = Vec::new();
+    for input in &program.inputs {
+        if given.contains_key(&input.name) {
+            continue;
+        }
+        let files = match &input.source {
+            Some(InputSource::File { path }) => vec![path.clone()],
+            Some(InputSource::Folder { path, glob }) => {
+                match folder_files(&workdir.join(path), glob.as_deref()) {
+                    Ok(names) => names
+                        .iter()
+                        .filter_map(|p| p.file_name())
+                        .map(|n| format!("{}/{}", path.trim_end_matches('/'), n.to_string_lossy()))
+                        .collect(),
+                    Err(_) => continue,
+                }
+            }
+            _ => continue,
+        };
+        let read: Result<Vec<_>, _> = files
+            .into_iter()
+            .map(|f| std::fs::read(workdir.join(&f)).map(|bytes| (f, bytes)))
+            .collect();
+        if let Ok(read) = read {
+            out.push((input.name.clone(), read));
+        }
+    }
+    out
+}
+
+/// The value of program input `name` from the contents of its files (in
+/// the order `input_files` gave them), as `program_inputs` reads them.
+pub fn input_value(program: &Program, name: &str, contents: Vec<Vec<u8>>) -> Result<Value, String> {
+    let text = |bytes: Vec<u8>| {
+        String::from_utf8(bytes)
+            .map(Value::String)
+            .map_err(|_| format!("input `{name}`: the file is not UTF-8 text"))
+    };
+    match program
+        .inputs
+        .iter()
+        .find(|i| i.name == name)
+        .and_then(|i| i.source.as_ref())
+    {
+        Some(InputSource::File { .. }) => match <[Vec<u8>; 1]>::try_from(contents) {
+            Ok([one]) => text(one),
+            Err(_) => Err(format!("input `{name}`: one file was expected")),
+        },
+        Some(InputSource::Folder { .. }) => contents
+            .into_iter()
+            .map(text)
+            .collect::<Result<Vec<_>, _>>()
+            .map(Value::Array),
+        _ => Err(format!("the program has no input `{name}` read from files")),
+    }
+}
+
 /// Binds a callee's parameters: by name from `given`, else a program
 /// input of the same name, else the parameter's default.
 pub fn bind_params(
@@ -104,6 +174,15 @@ fn read_text(path: &Path) -> Result<String, String> {
 /// The texts of the files in `dir` whose names match `glob` (`*` and `?`
 /// wildcards), sorted by name.
 fn read_folder(dir: &Path, glob: Option<&str>) -> Result<Value, String> {
+    folder_files(dir, glob)?
+        .iter()
+        .map(|p| read_text(p).map(Value::String))
+        .collect::<Result<Vec<_>, _>>()
+        .map(Value::Array)
+}
+
+/// The files in `dir` whose names match `glob`, sorted.
+fn folder_files(dir: &Path, glob: Option<&str>) -> Result<Vec<std::path::PathBuf>, String> {
     let entries = std::fs::read_dir(dir).map_err(|e| crate::check::io_reason(&e))?;
     let mut paths: Vec<_> = entries
         .filter_map(Result::ok)
@@ -118,11 +197,7 @@ fn read_folder(dir: &Path, glob: Option<&str>) -> Result<Value, String> {
         })
         .collect();
     paths.sort();
-    paths
-        .iter()
-        .map(|p| read_text(p).map(Value::String))
-        .collect::<Result<Vec<_>, _>>()
-        .map(Value::Array)
+    Ok(paths)
 }
 
 fn wildcard(pattern: &[u8], name: &[u8]) -> bool {

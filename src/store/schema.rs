@@ -1,24 +1,47 @@
-//! Opening a store: a file that is not ours is refused before anything is
-//! written to it; a new store gets its tables, all append-only.
+//! Opening a store: a file that is not ours, a corrupt one, or a log
+//! beside it that is not its own is refused before anything is written
+//! (see `wal`); a new store gets its tables, all append-only. Reading
+//! commands open a store without writing to its files at all.
 
 use std::path::Path;
 use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
 
-use super::StoreError;
+use super::{wal, StoreError};
 
 /// `PRAGMA application_id`: "GFlw".
 pub const APPLICATION_ID: i64 = 0x4746_6c77;
 /// `PRAGMA user_version`: the format of the tables. Version 1 had a
 /// table per kind of event; version 2 one journal, and views of the same
-/// names and columns; version 3 adds the journal's `guarded` column. An
-/// older store is moved to this version when it is first opened, and
-/// read as it is then.
-pub const VERSION: i64 = 3;
+/// names and columns; version 3 adds the journal's `guarded` column;
+/// version 4 the files each run was started (or resumed) with, `pins`,
+/// and their contents, `blobs`. An older store is moved to this version
+/// when it is first opened, and read as it is then.
+pub const VERSION: i64 = 4;
 
 /// The tables of a new store; all append-only.
-const TABLES: &[&str] = &["runs", "sessions", "journal"];
+const TABLES: &[&str] = &["runs", "sessions", "journal", "pins", "blobs"];
+
+/// What each run was started with: the workflow, every file it `use`s,
+/// the standard library, the files of its `file()`/`folder()` inputs
+/// (session 1), and what a resume with `--accept-changes` went on with
+/// (its session). The contents of inputs are in `blobs`, once each.
+const PINS: &str = "
+CREATE TABLE pins (
+    run_id TEXT NOT NULL,
+    session INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    name TEXT NOT NULL,
+    path TEXT NOT NULL,
+    hash TEXT NOT NULL
+);
+CREATE INDEX pins_run ON pins (run_id, session);
+CREATE TABLE blobs (
+    hash TEXT PRIMARY KEY,
+    content BLOB NOT NULL
+);
+";
 
 /// The columns of the journal that some kind of event fills; the views
 /// show each kind's own.
@@ -174,6 +197,9 @@ DROP VIEW IF EXISTS finishes;
 DROP VIEW IF EXISTS events;
 ";
 
+/// Version 3 into version 4: the pins and their blobs.
+const FROM_VERSION_3: &str = PINS;
+
 /// The triggers that make `table` append-only.
 fn append_only(table: &str) -> String {
     format!(
@@ -184,7 +210,10 @@ fn append_only(table: &str) -> String {
     )
 }
 
-/// Opens (or creates) a store for writing.
+/// Opens (or creates) a store for writing. Before anything is written:
+/// the log beside it is checked to be its own (`wal::check`), and the
+/// database (with that log) is identified and checked whole
+/// (`PRAGMA quick_check`) from a read-only view that writes no file.
 pub fn open_write(path: &Path) -> Result<Connection, StoreError> {
     let io = |reason: String| StoreError::Io {
         path: path.to_path_buf(),
@@ -202,6 +231,25 @@ pub fn open_write(path: &Path) -> Result<Connection, StoreError> {
     if path.is_dir() {
         return Err(io("it is a directory".to_string()));
     }
+    if path.is_file() || wal::sibling(path, "-wal").is_file() {
+        let view = match wal::check(path)? {
+            wal::Checked::Sound(scratch) => Some((scratch.open(), Some(scratch))),
+            wal::Checked::NoLog { in_use: false } => Some((open_immutable(path), None)),
+            // another process has it open: it checked it
+            wal::Checked::NoLog { in_use: true } => None,
+        };
+        if let Some((conn, _scratch)) = view {
+            let conn = conn.map_err(|e| io(format!("cannot open it: {e}")))?;
+            if !identify(&conn, path)? {
+                if let Some(bad) = wal::quick_check(&conn) {
+                    return Err(StoreError::Sqlite {
+                        path: path.to_path_buf(),
+                        reason: super::corrupt_text(&bad),
+                    });
+                }
+            }
+        }
+    }
     let conn = Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_WRITE
@@ -210,8 +258,15 @@ pub fn open_write(path: &Path) -> Result<Connection, StoreError> {
     )
     .map_err(|e| io(format!("cannot open it: {e}")))?;
     let fresh = identify(&conn, path)?;
+    // SQLite opens a file it may not write read-only without a word
+    if conn.is_readonly(rusqlite::MAIN_DB).unwrap_or(false) {
+        return Err(io(
+            "it cannot be written (a read-only file, directory or mount?)".to_string(),
+        ));
+    }
     let sqlite = |e: rusqlite::Error| super::sqlite_error(path, e);
     conn.busy_timeout(Duration::from_secs(30)).map_err(sqlite)?;
+    reserve(path)?;
     let mode: String = conn
         .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
         .map_err(|e| writable(path, e))?;
@@ -228,6 +283,7 @@ pub fn open_write(path: &Path) -> Result<Connection, StoreError> {
         ddl.push_str(RUNS);
         ddl.push_str(SCHEMA);
         ddl.push_str(JOURNAL);
+        ddl.push_str(PINS);
         ddl.push_str(VIEWS);
         for t in TABLES {
             ddl.push_str(&append_only(t));
@@ -245,6 +301,59 @@ pub fn open_write(path: &Path) -> Result<Connection, StoreError> {
     }
     upgrade(&conn, path)?;
     Ok(conn)
+}
+
+/// How much room a writer keeps beside its store (`runs.db.reserve`): when
+/// the disk fills, the recorder gives it back to commit what it holds.
+pub const RESERVE_BYTES: u64 = 1 << 20;
+
+/// `runs.db.reserve`.
+pub fn reserve_path(db: &Path) -> std::path::PathBuf {
+    wal::sibling(db, ".reserve")
+}
+
+/// Makes sure the reserve is there, written (not sparse), before the
+/// store is written.
+fn reserve(db: &Path) -> Result<(), StoreError> {
+    use std::io::Write;
+    let path = reserve_path(db);
+    if std::fs::metadata(&path).is_ok_and(|m| m.len() >= RESERVE_BYTES) {
+        return Ok(());
+    }
+    let made = (|| {
+        let mut f = std::fs::File::create(&path)?;
+        let block = vec![0u8; 64 * 1024];
+        for _ in 0..RESERVE_BYTES / block.len() as u64 {
+            f.write_all(&block)?;
+        }
+        f.flush()
+    })();
+    made.map_err(|e| {
+        let _ = std::fs::remove_file(&path);
+        StoreError::Io {
+            path: db.to_path_buf(),
+            reason: if e.raw_os_error() == Some(libc::ENOSPC) {
+                format!(
+                    "the disk is full: a run keeps {} MiB free beside its store (`{}`) to save \
+                     its last records when the disk fills; free some space",
+                    RESERVE_BYTES >> 20,
+                    path.display()
+                )
+            } else {
+                format!(
+                    "it cannot be written (a read-only file or directory?): cannot create `{}`: {}",
+                    path.display(),
+                    crate::check::io_reason(&e)
+                )
+            },
+        }
+    })
+}
+
+/// Gives the reserve back to the file system (the disk is full); the next
+/// writer makes it again.
+pub fn release_reserve(db: &Path) -> bool {
+    std::fs::remove_file(reserve_path(db)).is_ok()
 }
 
 /// Moves an older store to this version, in one transaction: another
@@ -272,8 +381,19 @@ fn upgrade(conn: &Connection, path: &Path) -> Result<(), StoreError> {
                 sql.push_str(&append_only("journal"));
                 sql
             }
-            _ => format!("{FROM_VERSION_2}{VIEWS}"),
+            2 => format!("{FROM_VERSION_2}{VIEWS}"),
+            _ => String::new(),
         };
+        // (a store made by hand from a newer one may have them already)
+        let pins = format!(
+            "{FROM_VERSION_3}{}{}",
+            append_only("pins"),
+            append_only("blobs")
+        )
+        .replace("CREATE TABLE ", "CREATE TABLE IF NOT EXISTS ")
+        .replace("CREATE INDEX ", "CREATE INDEX IF NOT EXISTS ")
+        .replace("CREATE TRIGGER ", "CREATE TRIGGER IF NOT EXISTS ");
+        sql.push_str(&pins);
         sql.push_str(&format!("PRAGMA user_version = {VERSION};"));
         conn.execute_batch(&sql)
     })()
@@ -288,8 +408,20 @@ fn upgrade(conn: &Connection, path: &Path) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Opens an existing store for reading.
-pub fn open_read(path: &Path) -> Result<Connection, StoreError> {
+/// An open store for reading, and what must live as long as it.
+pub struct ReadOnly {
+    pub conn: Connection,
+    /// The view of a store whose log was checked (see `wal`).
+    pub scratch: Option<wal::Scratch>,
+}
+
+/// Opens an existing store for reading, writing no file of it: with no
+/// log to apply, the database is opened immutable (no lock, no `-wal` or
+/// `-shm` made, so a read-only directory or another user's store reads
+/// as well); a log nobody has open is checked and read from a scratch
+/// view; a store another process has open is read beside it. An empty
+/// file (or an empty database) reads as a store with no runs.
+pub fn open_read(path: &Path) -> Result<ReadOnly, StoreError> {
     if !path.is_file() {
         return Err(StoreError::Io {
             path: path.to_path_buf(),
@@ -298,18 +430,11 @@ pub fn open_read(path: &Path) -> Result<Connection, StoreError> {
                 .to_string(),
         });
     }
-    let conn = Connection::open_with_flags(
-        path,
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
-    .map_err(|e| StoreError::Io {
-        path: path.to_path_buf(),
-        reason: format!("cannot open it: {e}"),
-    })?;
+    let (conn, scratch) = view(path)?;
     if identify(&conn, path)? {
-        return Err(StoreError::Foreign {
-            path: path.to_path_buf(),
-            reason: "it is empty".to_string(),
+        return Ok(ReadOnly {
+            conn: empty_store(path)?,
+            scratch: None,
         });
     }
     conn.busy_timeout(Duration::from_secs(30))
@@ -318,12 +443,78 @@ pub fn open_read(path: &Path) -> Result<Connection, StoreError> {
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .map_err(|e| super::sqlite_error(path, e))?;
     if version < VERSION {
-        // an older format is read once it is moved to this one
+        // an older format is read once it is moved to this one; a store
+        // that cannot be written is read as it is when its views are the
+        // same (format 3: only the pins are new)
         drop(conn);
-        drop(open_write(path)?);
-        return open_read(path);
+        drop(scratch);
+        return match open_write(path) {
+            Ok(c) => {
+                drop(c);
+                open_read(path)
+            }
+            Err(StoreError::Io { .. }) if version == 3 => {
+                let (conn, scratch) = view(path)?;
+                Ok(ReadOnly { conn, scratch })
+            }
+            Err(e) => Err(e),
+        };
     }
+    Ok(ReadOnly { conn, scratch })
+}
+
+/// The store read-only, as `open_read` says.
+fn view(path: &Path) -> Result<(Connection, Option<wal::Scratch>), StoreError> {
+    let cannot = |e: rusqlite::Error| StoreError::Io {
+        path: path.to_path_buf(),
+        reason: format!("cannot open it: {e}"),
+    };
+    Ok(match wal::check(path)? {
+        wal::Checked::Sound(scratch) => (scratch.open().map_err(cannot)?, Some(scratch)),
+        wal::Checked::NoLog { in_use: false } => (open_immutable(path).map_err(cannot)?, None),
+        wal::Checked::NoLog { in_use: true } => (
+            Connection::open_with_flags(
+                path,
+                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )
+            .map_err(cannot)?,
+            None,
+        ),
+    })
+}
+
+/// A store with no runs, in memory: what an empty file reads as.
+fn empty_store(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open_in_memory().map_err(|e| super::sqlite_error(path, e))?;
+    let mut ddl = String::new();
+    for part in [RUNS, SCHEMA, JOURNAL, PINS, VIEWS] {
+        ddl.push_str(part);
+    }
+    conn.execute_batch(&ddl)
+        .map_err(|e| super::sqlite_error(path, e))?;
     Ok(conn)
+}
+
+/// The database alone, read-only and immutable: no lock taken, no file
+/// made, its log (if any) not read.
+fn open_immutable(path: &Path) -> rusqlite::Result<Connection> {
+    let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let mut uri = String::from("file:");
+    for b in abs.as_os_str().as_encoded_bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'/' | b'.' | b'_' | b'-' | b'~' => {
+                uri.push(*b as char)
+            }
+            _ => uri.push_str(&format!("%{b:02X}")),
+        }
+    }
+    uri.push_str("?immutable=1");
+    Connection::open_with_flags(
+        uri,
+        OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_URI
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
 }
 
 /// Whether `conn` is a new, empty database (`true`) or one of ours

@@ -53,6 +53,10 @@ struct Inner {
     /// When the open transaction began, if one is open.
     open_since: Option<Instant>,
     _lock: RunLock,
+    /// What the open transaction holds, from event `pending_from`: given
+    /// again when the disk filled (see `rescue`).
+    pending: Vec<Event>,
+    pending_from: i64,
 }
 
 /// The recorder's thread: commits what waits too long, and checkpoints on
@@ -114,6 +118,7 @@ impl Shared {
         let mut inner = self.lock();
         if inner.open_since.is_some_and(|t| t.elapsed() >= age) {
             if let Err(e) = inner.commit() {
+                inner.rescue(path, &e);
                 self.fail(&mut inner, path, &e);
             }
         }
@@ -135,14 +140,45 @@ impl Inner {
         if self.open_since.is_none() {
             self.conn.execute_batch("BEGIN IMMEDIATE")?;
             self.open_since = Some(Instant::now());
+            self.pending.clear();
+            self.pending_from = self.seq;
         }
         Ok(())
+    }
+
+    /// The disk is full and what the open transaction held is lost: gives
+    /// the store's reserve back to the file system and commits it again,
+    /// but an attempt's start (its generator is not called: the run
+    /// stops). So a verdict and a commit the run has acted on are not
+    /// lost with the next attempt's start.
+    fn rescue(&mut self, path: &std::path::Path, e: &rusqlite::Error) {
+        if e.sqlite_error_code() != Some(rusqlite::ErrorCode::DiskFull) || self.pending.is_empty() {
+            return;
+        }
+        if !self.conn.is_autocommit() {
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+        self.open_since = None;
+        super::schema::release_reserve(path);
+        let mut events = std::mem::take(&mut self.pending);
+        if matches!(events.last(), Some(Event::AttemptStarted { .. })) {
+            events.pop();
+        }
+        self.seq = self.pending_from;
+        let saved = events
+            .iter()
+            .try_for_each(|e| Recorder::write(self, e))
+            .and_then(|()| self.commit());
+        if saved.is_err() && !self.conn.is_autocommit() {
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
     }
 
     fn commit(&mut self) -> rusqlite::Result<()> {
         if self.open_since.is_some() {
             self.conn.execute_batch("COMMIT")?;
             self.open_since = None;
+            self.pending.clear();
         }
         Ok(())
     }
@@ -205,6 +241,8 @@ impl Recorder {
                 current,
                 open_since: None,
                 _lock: lock,
+                pending: Vec::new(),
+                pending_from: seq,
             }),
             failure: OnceLock::new(),
         });
@@ -227,16 +265,17 @@ impl Recorder {
         &self.path
     }
 
-    fn write(&self, inner: &mut Inner, event: &Event) -> rusqlite::Result<()> {
+    fn write(inner: &mut Inner, event: &Event) -> rusqlite::Result<()> {
         let seq = inner.seq;
         if seq > MAX_SEQ {
             return Err(rusqlite::Error::ToSqlConversionFailure(
                 format!("a run records at most {MAX_SEQ} events").into(),
             ));
         }
+        // (a transaction begins at this event: `rescue` gives it again from here)
+        inner.begin()?;
         inner.seq += 1;
         let (key, session, at) = (inner.first_key + seq, inner.session, now_ms());
-        inner.begin()?;
         let conn = &inner.conn;
         match event {
             Event::AttemptStarted {
@@ -338,6 +377,7 @@ impl Recorder {
                 .execute(params![key, seq, session, at, kind, path, body])?;
             }
         }
+        inner.pending.push(event.clone());
         // the run reaches out of the process next (a generator, an
         // effect), or ends: what it did so far must be on disk first
         if matches!(
@@ -356,7 +396,8 @@ impl Sink for Recorder {
             return;
         }
         let mut inner = self.shared.lock();
-        if let Err(e) = self.write(&mut inner, event) {
+        if let Err(e) = Recorder::write(&mut inner, event) {
+            inner.rescue(&self.path, &e);
             self.shared.fail(&mut inner, &self.path, &e);
         }
     }
@@ -380,7 +421,9 @@ fn explain(e: &rusqlite::Error) -> String {
     match e.sqlite_error_code() {
         Some(rusqlite::ErrorCode::DiskFull) => format!("the disk is full ({e})"),
         Some(rusqlite::ErrorCode::ReadOnly) => format!("it cannot be written ({e})"),
-        Some(rusqlite::ErrorCode::DatabaseCorrupt) => super::corrupt(e),
+        Some(rusqlite::ErrorCode::DatabaseCorrupt) => {
+            format!("the store is corrupt ({e}); nothing more is written to it")
+        }
         _ => e.to_string(),
     }
 }
