@@ -188,7 +188,11 @@ fn a_failed_outcome_is_retried_only_when_idempotent() {
     assert_eq!(out[1]["exit_code"], 0);
 
     let dir = tempfile::tempdir().expect("tempdir");
-    let ran = run_effect(dir.path(), ":retry 0", &["sh -c 'echo run >> count.txt; false'"]);
+    let ran = run_effect(
+        dir.path(),
+        ":retry 0",
+        &["sh -c 'echo run >> count.txt; false'"],
+    );
     assert_eq!(ran.code, Some(1), "{}", ran.all());
     let count = std::fs::read_to_string(dir.path().join("count.txt")).expect("ran once");
     assert_eq!(count, "run\n");

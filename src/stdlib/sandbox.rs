@@ -214,12 +214,26 @@ impl Policy {
 /// when the output shows no refusal.
 pub fn refusal_note(output: &str, confine: &Confine) -> Option<String> {
     let any = |words: &[&str]| words.iter().any(|w| output.contains(w));
+    let lower = output.to_lowercase();
     let mut notes = Vec::new();
-    if any(&[
+    // a denied connection is EACCES (Landlock) or ENETUNREACH (the empty
+    // network namespace); the program's message names the socket
+    let network = !confine.network
+        && (["connect", "socket", "urlopen", "could not resolve"]
+            .iter()
+            .any(|w| lower.contains(w))
+            || any(&[
+                "Network is unreachable",
+                "Temporary failure in name resolution",
+                "Name or service not known",
+                "Errno 101",
+            ]));
+    let denied = any(&[
         "Permission denied",
         "Operation not permitted",
         "PermissionError",
-    ]) {
+    ]);
+    if denied && !network {
         notes.push(
             "the sandbox refused a file access: a program may read only system directories, \
              the workflow's directory and the paths in `read: [...]`, and write only its own \
@@ -228,17 +242,7 @@ pub fn refusal_note(output: &str, confine: &Confine) -> Option<String> {
                 .to_string(),
         );
     }
-    if !confine.network
-        && any(&[
-            "Network is unreachable",
-            "Temporary failure in name resolution",
-            "Name or service not known",
-            "Could not resolve host",
-            "Connection refused",
-            "ConnectionRefusedError",
-            "Errno 101",
-        ])
-    {
+    if network {
         notes.push("the sandbox has no network: give `network: true` to allow it".to_string());
     }
     if any(&[
