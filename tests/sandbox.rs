@@ -737,9 +737,13 @@ fn shell_options_glued_to_paths_cannot_write_outside() {
     let sort = format!("sort -o{} in.txt", abs.display());
     let cp = format!("cp --target-directory={} in.txt", dir.display());
     let cp_t = format!("cp -t{} in.txt", dir.display());
-    let ran = effect(&fx, &[&sort, &cp, &cp_t], ", timeout: 10s", "");
-    let out = outcomes(&ran);
-    assert!(out.iter().all(|o| o["exit_code"] != 0), "{out:?}");
+    for command in [sort, cp, cp_t] {
+        let ran = effect(&fx, &[&command], "", "");
+        let out = outcomes(&ran);
+        assert_eq!(out.len(), 1, "{command}: {}", ran.all());
+        assert_ne!(out[0]["exit_code"], 0, "{command}: {out:?}");
+        assert!(out[0]["stderr"].as_str().unwrap_or("").contains("Permission denied"));
+    }
 }
 
 #[test]
@@ -824,6 +828,7 @@ fn shell_has_no_network_unless_opted_in() {
     );
     let ran = effect(&fx, &[&connect, "true"], "", "");
     let out = outcomes(&ran);
+    assert_eq!(out.len(), 2, "{}", ran.all());
     assert_ne!(out[0]["exit_code"], 0, "{out:?}");
     assert!(out[0]["stderr"]
         .as_str()
