@@ -742,7 +742,10 @@ fn shell_options_glued_to_paths_cannot_write_outside() {
         let out = outcomes(&ran);
         assert_eq!(out.len(), 1, "{command}: {}", ran.all());
         assert_ne!(out[0]["exit_code"], 0, "{command}: {out:?}");
-        assert!(out[0]["stderr"].as_str().unwrap_or("").contains("Permission denied"));
+        assert!(out[0]["stderr"]
+            .as_str()
+            .unwrap_or("")
+            .contains("Permission denied"));
     }
 }
 

@@ -555,6 +555,38 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_background_child_holding_stdout_does_not_hold_the_result() {
+        let mut s = spec("sleep 30 & echo done");
+        s.timeout = Duration::from_secs(20);
+        let out = run(s).await.expect("runs");
+        assert!(!out.timed_out, "{out:?}");
+        assert_eq!(out.status, Some(0));
+        assert_eq!(out.stdout, "done\n");
+    }
+
+    #[tokio::test]
+    async fn output_beyond_max_output_is_cut_and_said() {
+        let mut s = spec("head -c 100 /dev/zero; head -c 5 /dev/zero >&2");
+        s.max_output = 10;
+        let out = run(s).await.expect("runs");
+        assert_eq!(out.stdout.len(), 10);
+        assert_eq!(out.stderr.len(), 5);
+        assert_eq!(out.cut, Some(10));
+        assert_eq!(out.cut_note().as_deref(), Some("output cut at 10 bytes"));
+        let mut s = spec("head -c 10 /dev/zero");
+        s.max_output = 10;
+        assert_eq!(run(s).await.expect("runs").cut, None);
+    }
+
+    #[tokio::test]
+    async fn argv_runs_without_a_shell() {
+        let mut s = spec("");
+        s.argv = Some(vec!["echo".into(), "a; b".into(), "$HOME".into()]);
+        let out = run(s).await.expect("runs");
+        assert_eq!(out.stdout, "a; b $HOME\n");
+    }
+
+    #[tokio::test]
     async fn a_missing_directory_is_an_error() {
         let mut s = spec("true");
         s.cwd = PathBuf::from("/no/such/dir/for/guardflow");

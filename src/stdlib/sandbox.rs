@@ -273,8 +273,12 @@ struct Support {
     landlock: i32,
     /// `unshare(CLONE_NEWNET)` works (with `CLONE_NEWUSER` when not root).
     netns: bool,
+    /// As root: one empty network namespace made once, which children
+    /// enter with `setns` (making one per child takes milliseconds, and
+    /// a forked child holds guardflow's descriptors until it execs).
+    shared_netns: Option<OwnedFd>,
     root: bool,
-    /// The pids cgroup guardflow's runs are made under (as root).
+    /// The pids cgroup guardflow's runs' cgroups are made in (as root).
     cgroup: Option<PathBuf>,
 }
 
@@ -294,9 +298,11 @@ fn support() -> &'static Support {
             )
         };
         let landlock = i32::try_from(landlock).unwrap_or(0).max(0);
+        let netns = probe_netns(root);
         let s = Support {
             landlock,
-            netns: probe_netns(root),
+            netns,
+            shared_netns: if root && netns { empty_netns() } else { None },
             root,
             cgroup: if root { pids_cgroup_base() } else { None },
         };
@@ -321,6 +327,26 @@ fn support() -> &'static Support {
 
 fn warn(message: &str) {
     eprintln!("guardflow: warning: sandbox: {message}");
+}
+
+/// A new, empty network namespace, made by a short-lived thread (a
+/// thread's namespaces are its own), kept open by its descriptor.
+fn empty_netns() -> Option<OwnedFd> {
+    std::thread::Builder::new()
+        .name("guardflow-netns".into())
+        .spawn(|| {
+            // SAFETY: unshare affects only this thread, which ends here
+            if unsafe { libc::unshare(libc::CLONE_NEWNET) } != 0 {
+                return None;
+            }
+            std::fs::File::open("/proc/thread-self/ns/net")
+                .ok()
+                .map(OwnedFd::from)
+        })
+        .ok()?
+        .join()
+        .ok()
+        .flatten()
 }
 
 /// Whether a child can enter a fresh network namespace here.
@@ -355,8 +381,9 @@ fn probe_netns(root: bool) -> bool {
         .is_ok_and(|s| s.success())
 }
 
-/// The pids cgroup of this process (v2, or v1's `pids` hierarchy) with a
-/// directory of guardflow's made in it, if this process may.
+/// The pids cgroup this process is in (v2, or v1's `pids` hierarchy),
+/// if this process may make cgroups with a limit in it: each run's
+/// cgroup is made there and removed after the run, so nothing is left.
 fn pids_cgroup_base() -> Option<PathBuf> {
     let own = std::fs::read_to_string("/proc/self/cgroup").ok()?;
     let mut dir = None;
@@ -370,23 +397,16 @@ fn pids_cgroup_base() -> Option<PathBuf> {
         }
         if id == "0" && controllers.is_empty() {
             let v2 = Path::new("/sys/fs/cgroup").join(rel);
-            let has = std::fs::read_to_string(v2.join("cgroup.controllers"))
+            let has = std::fs::read_to_string(v2.join("cgroup.subtree_control"))
                 .is_ok_and(|c| c.split_whitespace().any(|c| c == "pids"));
             if has {
                 dir = Some(v2);
             }
         }
     }
-    let base = dir?.join(format!("guardflow-{}", std::process::id()));
-    match std::fs::create_dir(&base) {
-        Ok(()) => {}
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-        Err(_) => return None,
-    }
-    // v2 needs the controller enabled for the children
-    let _ = std::fs::write(base.join("cgroup.subtree_control"), "+pids");
+    let base = dir?;
     // a test run: a child cgroup with a limit
-    let probe = base.join("probe");
+    let probe = base.join(format!("guardflow-{}-probe", std::process::id()));
     let ok =
         std::fs::create_dir(&probe).is_ok() && std::fs::write(probe.join("pids.max"), "1").is_ok();
     let _ = std::fs::remove_dir(&probe);
@@ -404,7 +424,11 @@ pub struct Cgroup {
 impl Cgroup {
     fn make(base: &Path, max: u64) -> Option<(Cgroup, OwnedFd)> {
         static NEXT: AtomicU64 = AtomicU64::new(0);
-        let dir = base.join(format!("run-{}", NEXT.fetch_add(1, Ordering::Relaxed)));
+        let dir = base.join(format!(
+            "guardflow-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
         std::fs::create_dir(&dir).ok()?;
         let group = Cgroup { dir };
         std::fs::write(group.dir.join("pids.max"), max.to_string()).ok()?;
@@ -444,24 +468,29 @@ impl Cgroup {
 impl Drop for Cgroup {
     fn drop(&mut self) {
         self.kill_all();
-        if std::fs::remove_dir(&self.dir).is_err() {
-            // the killed processes are not all reaped yet: retry a while
-            // off this thread
-            let dir = self.dir.clone();
-            let _ = std::thread::Builder::new()
-                .name("guardflow-cgroup".into())
-                .spawn(move || {
-                    for _ in 0..100 {
-                        std::thread::sleep(Duration::from_millis(50));
-                        let group = Cgroup { dir: dir.clone() };
-                        group.kill_all();
-                        std::mem::forget(group);
-                        if std::fs::remove_dir(&dir).is_ok() {
-                            return;
-                        }
-                    }
-                });
+        // killed processes leave the cgroup once their parent reaped
+        // them: wait a little here, then retry a while off this thread
+        for _ in 0..20 {
+            if std::fs::remove_dir(&self.dir).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+            self.kill_all();
         }
+        let dir = self.dir.clone();
+        let _ = std::thread::Builder::new()
+            .name("guardflow-cgroup".into())
+            .spawn(move || {
+                for _ in 0..100 {
+                    std::thread::sleep(Duration::from_millis(50));
+                    let group = Cgroup { dir: dir.clone() };
+                    group.kill_all();
+                    std::mem::forget(group);
+                    if std::fs::remove_dir(&dir).is_ok() {
+                        return;
+                    }
+                }
+            });
     }
 }
 
@@ -558,10 +587,17 @@ pub struct Prepared {
     cgroup: Option<Cgroup>,
     /// The cgroup's `cgroup.procs`, open for writing.
     cgroup_procs: Option<OwnedFd>,
+    /// The shared empty network namespace to enter (as root).
+    netns: Option<libc::c_int>,
     unshare: libc::c_int,
     /// `(path, contents)` written after a user namespace is made.
     id_maps: Vec<(CString, Vec<u8>)>,
     limits: Vec<(libc::__rlimit_resource_t, u64)>,
+    /// guardflow's own descriptors (the run store, its lock, …), closed
+    /// first thing in the child: a child that the kernel keeps a while
+    /// (joining a cgroup waits for the kernel) must not hold the run's
+    /// lock after guardflow died.
+    inherited: Vec<libc::c_int>,
     drop_caps: bool,
     parent: libc::pid_t,
     pub env: Vec<(String, String)>,
@@ -589,7 +625,11 @@ impl Prepared {
         };
         let mut unshare = 0;
         let mut id_maps = Vec::new();
-        if !policy.network && s.netns {
+        let netns = match &s.shared_netns {
+            Some(fd) if !policy.network => Some(fd.as_raw_fd()),
+            _ => None,
+        };
+        if !policy.network && s.netns && netns.is_none() {
             unshare = libc::CLONE_NEWNET;
             if !s.root {
                 unshare |= libc::CLONE_NEWUSER;
@@ -623,10 +663,33 @@ impl Prepared {
                 own_processes().saturating_add(policy.processes),
             ));
         }
+        let ours: Vec<libc::c_int> = [&ruleset, &cgroup_procs, &s.shared_netns]
+            .into_iter()
+            .flatten()
+            .map(|fd| fd.as_raw_fd())
+            .collect();
+        let listed: Vec<libc::c_int> = std::fs::read_dir("/proc/self/fd")
+            .map(|entries| {
+                entries
+                    .flatten()
+                    .filter_map(|e| e.file_name().to_str()?.parse::<libc::c_int>().ok())
+                    .filter(|fd| *fd > 2 && !ours.contains(fd))
+                    .collect()
+            })
+            .unwrap_or_default();
+        // not the listing's own descriptor, now closed (its number is
+        // free for the spawn's pipes)
+        let inherited = listed
+            .into_iter()
+            // SAFETY: F_GETFD only asks whether the descriptor is open
+            .filter(|&fd| unsafe { libc::fcntl(fd, libc::F_GETFD) } != -1)
+            .collect();
         Ok(Prepared {
+            inherited,
             ruleset,
             cgroup,
             cgroup_procs,
+            netns,
             unshare,
             id_maps,
             limits,
@@ -652,6 +715,9 @@ impl Prepared {
     /// Must be called in a freshly forked, single-threaded child.
     pub unsafe fn apply(&self) -> io::Result<()> {
         let err = || Err(io::Error::last_os_error());
+        for &fd in &self.inherited {
+            libc::close(fd);
+        }
         if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
             return err();
         }
@@ -672,6 +738,11 @@ impl Prepared {
                 rlim_max: value,
             };
             if libc::setrlimit(resource, &limit) != 0 {
+                return err();
+            }
+        }
+        if let Some(fd) = self.netns {
+            if libc::setns(fd, libc::CLONE_NEWNET) != 0 {
                 return err();
             }
         }
@@ -717,6 +788,14 @@ impl Prepared {
                 return err();
             }
         }
+        // no descriptor guardflow inherited from its own parent reaches
+        // the program (best effort: close_range is Linux 5.11)
+        libc::syscall(
+            libc::SYS_close_range,
+            3u32,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        );
         Ok(())
     }
 }
