@@ -915,3 +915,39 @@ fn cmd_generator_cannot_write_the_workspace_nor_read_secrets() {
     assert_eq!(ran.code, Some(1), "{}", ran.all());
     assert!(ran.all().contains("Permission denied"), "{}", ran.all());
 }
+
+#[test]
+fn a_process_left_by_a_killed_guardflow_is_killed_by_the_next_run() {
+    // as root, every sandboxed process is in a pids cgroup of its run;
+    // a guardflow killed with SIGKILL cannot remove it, the next one does
+    // SAFETY: geteuid has no preconditions
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("not root: no pids cgroup to sweep");
+        return;
+    }
+    let fx = Fixture::new();
+    let marker = format!("300.{:04}", std::process::id() % 10_000);
+    std::fs::write(
+        fx.ws().join("flow.guardflow"),
+        command_flow(", timeout: 2m"),
+    )
+    .expect("flow");
+    let answer = format!("setsid sleep {marker} & sleep 60");
+    let line = serde_json::json!({"action": "act", "attempt": 1, "output": answer});
+    std::fs::write(fx.ws().join("answers.jsonl"), format!("{line}\n")).expect("answers");
+    let mut first = Command::new(bin())
+        .arg("run")
+        .arg(fx.ws().join("flow.guardflow"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawns guardflow");
+    let pid = crate::support::wait_for_process(&["sleep", &marker]);
+    // SAFETY: signalling a child we spawned
+    unsafe { libc::kill(first.id() as libc::pid_t, libc::SIGKILL) };
+    first.wait().expect("waits");
+    let pid = pid.expect("the escaped child started");
+    let ran = fx.run(&command_flow(""), &["true"]);
+    assert_eq!(ran.code, Some(0), "{}", ran.all());
+    crate::support::assert_process_ends(&pid, "the child that left its process group");
+}

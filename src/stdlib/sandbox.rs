@@ -410,7 +410,35 @@ fn pids_cgroup_base() -> Option<PathBuf> {
     let ok =
         std::fs::create_dir(&probe).is_ok() && std::fs::write(probe.join("pids.max"), "1").is_ok();
     let _ = std::fs::remove_dir(&probe);
+    if ok {
+        sweep(&base);
+    }
     ok.then_some(base)
+}
+
+/// Removes the cgroups of guardflow processes that are gone (killed
+/// before they could remove them), killing what still runs in them.
+fn sweep(base: &Path) {
+    for e in std::fs::read_dir(base).into_iter().flatten().flatten() {
+        let name = e.file_name();
+        let Some(owner) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("guardflow-"))
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|pid| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if Path::new(&format!("/proc/{owner}")).exists() {
+            continue;
+        }
+        let stale = Cgroup { dir: e.path() };
+        stale.kill_all();
+        if std::fs::remove_dir(&stale.dir).is_err() {
+            // its processes are not reaped yet: the next sweep
+        }
+        std::mem::forget(stale);
+    }
 }
 
 /// One run's pids cgroup: every process of the run is in it, so all of
