@@ -91,9 +91,6 @@ pub async fn run_tests(
     match out.status {
         Some(0) => Verdict::Pass,
         Some(127) => Verdict::fatal("python3 is not installed"),
-        None if out.stdout.is_empty() && out.stderr.is_empty() => {
-            Verdict::fatal("cannot run python3: its interpreter could not start in the sandbox")
-        }
         _ if runner == Runner::Pytest && all.contains("No module named pytest") => {
             Verdict::fatal("pytest is not installed: `python3 -m pip install pytest`")
         }

@@ -216,23 +216,25 @@ pub fn refusal_note(output: &str, confine: &Confine) -> Option<String> {
     let any = |words: &[&str]| words.iter().any(|w| output.contains(w));
     let lower = output.to_lowercase();
     let mut notes = Vec::new();
-    // a denied connection is EACCES (Landlock) or ENETUNREACH (the empty
-    // network namespace); the program's message names the socket
-    let network = !confine.network
-        && (["connect", "socket", "urlopen", "could not resolve"]
-            .iter()
-            .any(|w| lower.contains(w))
-            || any(&[
-                "Network is unreachable",
-                "Temporary failure in name resolution",
-                "Name or service not known",
-                "Errno 101",
-            ]));
     let denied = any(&[
         "Permission denied",
         "Operation not permitted",
         "PermissionError",
     ]);
+    // a denied connection is EACCES (Landlock) or ENETUNREACH (the empty
+    // network namespace); the program's message names the socket
+    let network = !confine.network
+        && (denied
+            && ["connect", "socket", "urlopen", "could not resolve"]
+                .iter()
+                .any(|w| lower.contains(w))
+            || any(&[
+                "Network is unreachable",
+                "Temporary failure in name resolution",
+                "Name or service not known",
+                "Could not resolve host",
+                "Errno 101",
+            ]));
     if denied && !network {
         notes.push(
             "the sandbox refused a file access: a program may read only system directories, \
@@ -928,6 +930,32 @@ mod tests {
         assert_eq!(
             Confine::from_args(&[], 1, Path::new("/ws")),
             Confine::default()
+        );
+    }
+
+    #[test]
+    fn refusals_are_named_from_the_kernels_messages() {
+        let c = Confine::default();
+        let file = refusal_note("cat: ../x: Permission denied", &c).expect("a note");
+        assert!(file.contains("refused a file access"), "{file}");
+        let net =
+            refusal_note("sock.connect(sa)\nPermissionError: [Errno 13]", &c).expect("a note");
+        assert!(
+            net.contains("no network") && !net.contains("file access"),
+            "{net}"
+        );
+        let net = refusal_note("curl: (6) Could not resolve host: x", &c).expect("a note");
+        assert!(net.contains("no network"), "{net}");
+        let open = Confine {
+            network: true,
+            ..Confine::default()
+        };
+        assert_eq!(refusal_note("Network is unreachable", &open), None);
+        let fork = refusal_note("sh: 1: Cannot fork", &c).expect("a note");
+        assert!(fork.contains("256 processes"), "{fork}");
+        assert_eq!(
+            refusal_note("FAILED test_connect - assert 1 == 2", &c),
+            None
         );
     }
 
