@@ -14,6 +14,7 @@ pub mod llm;
 pub mod process;
 pub mod python;
 mod register;
+pub mod sandbox;
 pub mod shell;
 pub mod syntax;
 pub mod text;

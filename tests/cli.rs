@@ -249,7 +249,7 @@ fn ctrl_c_cancels_the_run_kills_its_programs_and_prints_the_summary() {
     std::fs::write(
         &flow,
         format!(
-            "use std.{{non_empty}}\ngenerator g = cmd(\"echo $$ > {}; sleep 60\", timeout: 2m)\n\
+            "use std.{{non_empty}}\ngenerator g = cmd(\"echo $$ > {}; sleep 60\", timeout: 2m, write: [\".\"])\n\
              action a() -> Text {{ :generate g \"p\" :guard non_empty :retry 0 }}\n\
              task t() {{ method m {{ :subtasks (x: a()) }} }}\n",
             pidfile.display()

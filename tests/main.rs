@@ -16,6 +16,7 @@ mod parse_paths;
 mod repl;
 mod run;
 mod runners;
+mod sandbox;
 mod secrets;
 mod store;
 mod store_integrity;

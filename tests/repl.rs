@@ -187,7 +187,7 @@ fn reload_reads_the_changed_file_and_a_typed_item_replaces_a_loaded_one() {
     let script = ":load flow.guardflow\n\
          :guard g <<< a\n\
          use std.{command}\n\
-         :guard command(run: \"cp next.txt flow.guardflow\") <<< x\n\
+         :guard command(run: \"cp next.txt flow.guardflow\", write: [\"flow.guardflow\"]) <<< x\n\
          :reload\n\
          :guard g <<< b\n\
          guard g on Text = contains(\"c\")\n\
@@ -214,7 +214,7 @@ fn a_run_is_cancelled_by_ctrl_c_in_script_mode_too() {
     let pid_file = dir.path().join("pid");
     let script = format!(
         "use std.{{contains}}\n\
-         generator slow = cmd(\"echo $$ > {}; sleep 60\", timeout: 120s)\n\
+         generator slow = cmd(\"echo $$ > {}; sleep 60\", timeout: 120s, write: [\".\"])\n\
          action wait() -> Text {{ :generate slow \"x\" :guard contains(\"x\") :retry 0 :timeout 100s }}\n\
          :run wait\n",
         pid_file.display()
@@ -251,7 +251,6 @@ fn the_interactive_prompt_in_a_pseudo_terminal() {
 
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let data = tempfile::tempdir().expect("temp dir");
-    let pid_file = data.path().join("pid");
     let mut command = Command::new(bin());
     command
         .args(["repl", "--color", "always"])
@@ -326,12 +325,12 @@ fn the_interactive_prompt_in_a_pseudo_terminal() {
     ready(&mut p);
 
     // Ctrl-C cancels a running evaluation and the prompt comes back
-    p.send(format!(
-        ":run summarise topic=x --cmd \"echo $$ > {}; sleep 60\"\r",
-        pid_file.display()
-    ))
-    .expect("send");
-    let pid = crate::support::wait_for_pid(&pid_file).expect("the generator started");
+    // (the sandboxed generator writes only its own directory: it is
+    // found by its command line)
+    let marker = format!("60.{:04}", std::process::id() % 10_000);
+    p.send(format!(":run summarise topic=x --cmd \"sleep {marker}\"\r"))
+        .expect("send");
+    let pid = crate::support::wait_for_process(&["sleep", &marker]).expect("the generator started");
     p.send(ControlCode::EndOfText).expect("ctrl-c");
     p.expect("cancelled by Ctrl-C").expect("the run cancelled");
     crate::support::assert_process_ends(&pid, "the generator");

@@ -279,11 +279,12 @@ fn a_failing_branch_cancels_its_siblings_and_kills_their_programs() {
     let w = compile(
         &f,
         &format!(
-            "generator slow_gen = cmd(\"echo $$ > {}; sleep 60; echo done\")\n\
+            "generator slow_gen = cmd(\"echo $$ > {}; sleep 60; echo done\", write: [\"{}\"])\n\
              action slow() -> Text {{ :generate slow_gen \"p\" :guard non_empty :retry 0 :timeout 2m }}\n\
              action fails() -> Text {{ :generate g \"p\" :guard is(\"yes\") :retry 0 }}\n\
              task t() {{ method m {{ :subtasks (a: slow(), b: fails()) :ordering (a || b) }} }}",
-            pidfile.display()
+            pidfile.display(),
+            pidfile.parent().map(|p| p.display().to_string()).unwrap_or_default()
         ),
     );
     let r = run(&f, &w, "t");

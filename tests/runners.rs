@@ -45,7 +45,8 @@ task main() -> Code<python> {{
     run_bounded(cmd, Duration::from_secs(120))
 }
 
-/// Code that starts a long-lived child and writes its pid to `pidfile`.
+/// Code that starts a long-lived child and writes its pid to `pidfile`
+/// (the guard opts in to writing the workflow's directory).
 fn forking_code(pidfile: &Path) -> String {
     format!(
         "import subprocess\n\n_child = subprocess.Popen(['sleep', '300'])\nwith open({:?}, 'w') as f:\n    f.write(str(_child.pid) + '\\n')\n\n\ndef add(a, b):\n    return a + b\n",
@@ -62,7 +63,7 @@ fn a_generated_program_that_forks_leaves_no_child_behind() {
         dir.path(),
         &forking_code(&pidfile),
         tests,
-        "pytest(tests, timeout: 60s)",
+        "pytest(tests, timeout: 60s, write: [\".\"])",
     );
     assert_eq!(ran.code, Some(0), "{}", ran.all());
     let pid = wait_for_pid(&pidfile).expect("the generated code's child");
@@ -78,7 +79,7 @@ fn a_suite_that_never_ends_is_killed_with_its_process_group() {
         dir.path(),
         &forking_code(&pidfile),
         tests,
-        "pytest(tests, timeout: 3s)",
+        "pytest(tests, timeout: 3s, write: [\".\"])",
     );
     assert_eq!(ran.code, Some(1), "{}", ran.all());
     assert!(

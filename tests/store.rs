@@ -18,7 +18,8 @@ use rusqlite::{Connection, OpenFlags};
 use crate::support::bin;
 
 /// A generator program: counts its calls in `$CALLS`, waits `$DELAY`
-/// seconds, answers a draft without feedback and a good answer with it.
+/// seconds, answers a draft without feedback and a good answer with it
+/// (the flow opts in to both variables and to writing its directory).
 const GEN: &str = r#"#!/bin/sh
 cat > /dev/null
 echo "$GUARDFLOW_ACTION $GUARDFLOW_ATTEMPT" >> "$CALLS"
@@ -29,7 +30,7 @@ if [ -z "$GUARDFLOW_FEEDBACK" ]; then echo "draft"; else echo "good $GUARDFLOW_A
 /// Fork-join with retries: plan ; (left || right) ; merge, each passing
 /// at its second attempt (after feedback), each allowed four.
 const FLOW: &str = r#"use std.{contains}
-generator g = cmd("sh gen.sh", timeout: 60s)
+generator g = cmd("sh gen.sh", timeout: 60s, env: ["CALLS", "DELAY"], write: ["."])
 action plan(goal: Text) -> Text { :generate g "plan {goal}" :guard contains("good") :retry 3 }
 action left(p: Text) -> Text { :generate g "left {p}" :guard contains("good") :retry 3 }
 action right(p: Text) -> Text { :generate g "right {p}" :guard contains("good") :retry 3 }

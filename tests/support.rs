@@ -52,6 +52,21 @@ pub fn wait_for_pid(file: &Path) -> Option<String> {
     None
 }
 
+/// The pid of a process whose command line is `argv`; waits up to 10 s
+/// for it.
+pub fn wait_for_process(argv: &[&str]) -> Option<String> {
+    let want: Vec<u8> = argv.iter().flat_map(|a| a.bytes().chain([0])).collect();
+    for _ in 0..1000 {
+        for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+            if std::fs::read(e.path().join("cmdline")).is_ok_and(|c| c == want) {
+                return Some(e.file_name().to_string_lossy().into_owned());
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    None
+}
+
 /// Fails unless process `pid` ends (or is a zombie nobody reaped yet)
 /// within 5 s: SIGKILL lands asynchronously.
 pub fn assert_process_ends(pid: &str, what: &str) {

@@ -372,7 +372,11 @@ impl Run<'_> {
         };
         let outcome = match imp(call).await {
             Ok(o) => o,
-            Err(e) => return Judgement::unguarded(Verdict::Fatal(format!("{name}: {e}"))),
+            // nothing ran: the model may propose again
+            Err(e) => match e.strip_prefix(crate::runtime::registry::REFUSED) {
+                Some(why) => return Judgement::unguarded(Verdict::Fail(why.to_string())),
+                None => return Judgement::unguarded(Verdict::Fatal(format!("{name}: {e}"))),
+            },
         };
         let v = guard::evaluate(self, &action.guard, &outcome, env).await;
         // an effect that ran is never run again unless `:idempotent`

@@ -165,6 +165,9 @@ where
     }
 }
 
+/// The start of an effect's error that refuses a proposal (nothing ran).
+pub const REFUSED: &str = "refused: ";
+
 /// What an effect is asked to do: run the command an action proposed.
 #[derive(Debug, Clone)]
 pub struct EffectCall {
@@ -174,6 +177,9 @@ pub struct EffectCall {
 }
 
 /// An effect kind (`shell`, or a host's): runs a proposed command and
-/// reports the `Outcome` record, or an error that fails the action.
+/// reports the `Outcome` record, or an error that fails the action. An
+/// error that starts with [`REFUSED`] says the proposal was refused
+/// before anything ran: a failed attempt whose feedback (the rest of the
+/// message) goes to the model, retried like a failed guard.
 pub type EffectImpl =
     Arc<dyn Fn(EffectCall) -> BoxFuture<'static, Result<Value, String>> + Send + Sync>;

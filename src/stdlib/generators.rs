@@ -9,6 +9,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::process;
+use super::sandbox::{Confine, Policy};
 use crate::runtime::registry::{BoxFuture, GenError, GenRequest, GenResponse, Generator};
 
 /// One recorded answer: a line of a replay file.
@@ -130,7 +131,10 @@ impl Generator for Replay {
 /// artifact from stdout. The environment tells it the action
 /// (`GUARDFLOW_ACTION`), the attempt (`GUARDFLOW_ATTEMPT`, from 1), the
 /// latest feedback (`GUARDFLOW_FEEDBACK`), the role (`GUARDFLOW_ROLE`) and
-/// `GUARDFLOW_MAX_TOKENS`. A nonzero exit is a failed attempt.
+/// `GUARDFLOW_MAX_TOKENS`. A nonzero exit is a failed attempt. The
+/// program runs in the sandbox: it reads the workflow's directory and
+/// writes only its own temporary directory, without network unless
+/// `network: true`, and with the variables named in `env: [...]` only.
 pub struct Cmd;
 
 impl Generator for Cmd {
@@ -162,20 +166,37 @@ impl Generator for Cmd {
             if let Some(n) = request.max_tokens {
                 env.push(("GUARDFLOW_MAX_TOKENS".to_string(), n.to_string()));
             }
+            let mut confine = Confine::from_args(&request.args, 2, &request.workdir);
+            let temp = tempfile::Builder::new()
+                .prefix("guardflow-cmd-")
+                .tempdir()
+                .map_err(|e| GenError::fatal(format!("cannot make a temporary directory: {e}")))?;
+            let max_output = confine.max_output;
+            confine.read.push(request.workdir.to_path_buf());
             let spec = process::Spec {
                 command: program.clone(),
+                argv: None,
                 stdin: request.prompt.into_bytes(),
                 env,
                 cwd: request.workdir.to_path_buf(),
                 timeout,
+                sandbox: Policy::new(temp.path(), &confine, timeout),
+                max_output,
             };
             let out = process::run(spec)
                 .await
                 .map_err(|e| GenError::fatal(format!("cannot run `{program}`: {e}")))?;
+            drop(temp);
             if out.timed_out {
                 return Err(GenError::retryable(format!(
                     "`{program}` did not answer within {}",
                     crate::runtime::guard::show_duration(timeout)
+                )));
+            }
+            if let Some(cut) = out.cut_note() {
+                return Err(GenError::retryable(format!(
+                    "`{program}` answered more than `max_output` allows ({cut}); \
+                     give `cmd(…, max_output: N)` a larger N"
                 )));
             }
             match out.status {

@@ -1,10 +1,13 @@
-//! Running a program for a guard or a generator.
+//! Running a program for a guard, a generator or an effect.
 //!
 //! The workflow author's command line runs with `sh -c`; the artifact is
 //! never spliced into it, only passed on stdin, in the environment or in
-//! a file. Each run gets its own process group, and the whole group is
-//! killed when the run times out, when it is cancelled (its future
-//! dropped), and after it ends, so no stray process outlives it.
+//! a file. A model's command runs as an argv, with no shell. Every
+//! program runs in the sandbox of its [`Policy`] (see
+//! [`super::sandbox`]). Each run gets its own process group (and, as
+//! root, its own pids cgroup), and the whole group is killed when the run
+//! times out, when it is cancelled (its future dropped), and after it
+//! ends, so no stray process outlives it.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -15,26 +18,37 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::process::Command;
 use tokio::time::Instant;
 
+use super::sandbox::{self, Cgroup, Confine, Policy, Prepared};
 use super::text::shorten;
 use crate::runtime::Verdict;
 
-/// How much of each output stream a run keeps; the rest is read and
-/// dropped, so the program is never blocked on a full pipe.
-pub const MAX_CAPTURE: usize = 64 << 20;
+/// After the program itself exited, how long its output pipes may stay
+/// open (held by a background child) before the group is killed and the
+/// output taken as it is.
+pub const EOF_GRACE: Duration = Duration::from_millis(500);
 
 /// What to run.
 #[derive(Debug, Clone)]
 pub struct Spec {
-    /// A command line, run with `sh -c` (the workflow author wrote it).
+    /// A command line, run with `sh -c` (the workflow author wrote it);
+    /// ignored when `argv` is given.
     pub command: String,
+    /// A program and its arguments, run with no shell (a model wrote it).
+    pub argv: Option<Vec<String>>,
     /// Written to the program's stdin, which is then closed.
     pub stdin: Vec<u8>,
-    /// Added to the inherited environment.
+    /// Added to the sandbox's environment.
     pub env: Vec<(String, String)>,
     /// The working directory.
     pub cwd: PathBuf,
     /// How long the program may run before its process group is killed.
     pub timeout: Duration,
+    /// What the program may do; its environment is the whole environment.
+    pub sandbox: Policy,
+    /// How much of each output stream is kept; the rest is read and
+    /// dropped (so the program is never blocked on a full pipe) and
+    /// `Output::cut` says so.
+    pub max_output: usize,
 }
 
 /// What came of a run.
@@ -43,13 +57,23 @@ pub struct Output {
     /// The exit status; `None` when a signal ended the program (always so
     /// after a timeout).
     pub status: Option<i32>,
-    /// Standard output, decoded as lossy UTF-8 (at most [`MAX_CAPTURE`]
+    /// Standard output, decoded as lossy UTF-8 (at most `max_output`
     /// bytes of it); after a timeout, what was read until then.
     pub stdout: String,
     /// Standard error, likewise.
     pub stderr: String,
     pub timed_out: bool,
     pub elapsed: Duration,
+    /// `Some(n)` when an output stream was longer than the `n` bytes kept.
+    pub cut: Option<usize>,
+}
+
+impl Output {
+    /// `"output cut at N bytes"` when the output was cut, for feedback
+    /// and records.
+    pub fn cut_note(&self) -> Option<String> {
+        self.cut.map(|n| format!("output cut at {n} bytes"))
+    }
 }
 
 /// Kills the process group with `SIGKILL` when dropped, unless the run
@@ -58,6 +82,8 @@ pub struct Output {
 struct Group {
     pgid: libc::pid_t,
     finished: bool,
+    /// The run's pids cgroup (as root): killed and removed when dropped.
+    cgroup: Option<Cgroup>,
 }
 
 impl Group {
@@ -68,6 +94,9 @@ impl Group {
             unsafe {
                 libc::killpg(self.pgid, libc::SIGKILL);
             }
+        }
+        if let Some(cgroup) = &self.cgroup {
+            cgroup.kill_all();
         }
     }
 }
@@ -80,53 +109,55 @@ impl Drop for Group {
     }
 }
 
-/// Reads `from` to its end into `into`, keeping at most [`MAX_CAPTURE`]
-/// bytes; a read error ends the stream.
-async fn read_into(from: Option<impl AsyncRead + Unpin>, into: &mut Vec<u8>) {
-    let Some(mut from) = from else { return };
+/// Reads `from` to its end into `into`, keeping at most `max` bytes; a
+/// read error ends the stream. Returns whether more than `max` came.
+async fn read_into(from: Option<impl AsyncRead + Unpin>, into: &mut Vec<u8>, max: usize) -> bool {
+    let Some(mut from) = from else { return false };
     let mut chunk = vec![0u8; 64 * 1024];
+    let mut cut = false;
     loop {
         match from.read(&mut chunk).await {
             Ok(0) | Err(_) => break,
             Ok(n) => {
-                let room = MAX_CAPTURE.saturating_sub(into.len());
+                let room = max.saturating_sub(into.len());
+                cut |= n > room;
                 into.extend_from_slice(&chunk[..n.min(room)]);
             }
         }
     }
+    cut
 }
 
-/// Runs `spec.command` with `sh -c` in its own process group, writing
+/// Runs `spec.argv`, or else `spec.command` with `sh -c`, in the
+/// sandbox of `spec.sandbox` and its own process group, writing
 /// `spec.stdin` while reading stdout and stderr (no pipe deadlock). After
 /// `spec.timeout` (tokio's monotonic clock) the whole group is killed and
-/// `timed_out` set. The group is also killed when the program ends (to
-/// stop background processes it left) and when this future is dropped
-/// before it completes. An error means the shell could not be started
-/// (for example, a missing working directory).
+/// `timed_out` set. Once the program itself exited, its output is read
+/// for at most [`EOF_GRACE`] more (a background child may hold the
+/// pipes). The group is also killed when the program ends (to stop
+/// background processes it left) and when this future is dropped before
+/// it completes. An error means the program could not be started (for
+/// example, a missing working directory or program).
 pub async fn run(spec: Spec) -> io::Result<Output> {
-    run_in(spec, None).await
-}
-
-/// Like [`run`], but in an environment cleared of everything except the
-/// variables named in `keep` (taken from this process's environment) and
-/// `spec.env`.
-pub async fn run_clean(spec: Spec, keep: &[&str]) -> io::Result<Output> {
-    run_in(spec, Some(keep)).await
-}
-
-async fn run_in(spec: Spec, keep: Option<&[&str]>) -> io::Result<Output> {
-    let mut command = Command::new("sh");
-    if let Some(keep) = keep {
-        command.env_clear();
-        for name in keep {
-            if let Some(value) = std::env::var_os(name) {
-                command.env(name, value);
-            }
+    let mut prepared = Prepared::new(&spec.sandbox)?;
+    let mut command = match &spec.argv {
+        Some(argv) => {
+            let (program, args) = argv
+                .split_first()
+                .ok_or_else(|| io::Error::other("an empty command"))?;
+            let mut c = Command::new(program);
+            c.args(args);
+            c
         }
-    }
+        None => {
+            let mut c = Command::new("sh");
+            c.arg("-c").arg(&spec.command);
+            c
+        }
+    };
     command
-        .arg("-c")
-        .arg(&spec.command)
+        .env_clear()
+        .envs(prepared.env.iter().map(|(k, v)| (k, v)))
         .current_dir(&spec.cwd)
         .envs(spec.env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::piped())
@@ -138,7 +169,21 @@ async fn run_in(spec: Spec, keep: Option<&[&str]>) -> io::Result<Output> {
     let deadline = start
         .checked_add(spec.timeout)
         .unwrap_or_else(|| start + Duration::from_secs(u64::from(u32::MAX)));
-    let mut child = command.spawn()?;
+    let cgroup = prepared.take_cgroup();
+    let prepared = std::sync::Arc::new(prepared);
+    let child = {
+        let prepared = prepared.clone();
+        // SAFETY: `apply` makes async-signal-safe system calls only and
+        // allocates nothing
+        unsafe {
+            command.pre_exec(move || prepared.apply());
+        }
+        command.spawn()
+    };
+    // the ruleset and the cgroup's file are closed here
+    drop(command);
+    drop(prepared);
+    let mut child = child?;
     let pgid = child
         .id()
         .and_then(|id| libc::pid_t::try_from(id).ok())
@@ -146,10 +191,13 @@ async fn run_in(spec: Spec, keep: Option<&[&str]>) -> io::Result<Output> {
     let mut group = Group {
         pgid,
         finished: false,
+        cgroup,
     };
     let (stdin, stdout, stderr) = (child.stdin.take(), child.stdout.take(), child.stderr.take());
     let input = spec.stdin;
+    let max = spec.max_output;
     let (mut out, mut err) = (Vec::new(), Vec::new());
+    let mut cut = (false, false);
     let work = async {
         let write = async move {
             if let Some(mut pipe) = stdin {
@@ -158,13 +206,27 @@ async fn run_in(spec: Spec, keep: Option<&[&str]>) -> io::Result<Output> {
                 let _ = pipe.shutdown().await;
             }
         };
-        let (_, _, _, status) = tokio::join!(
-            write,
-            read_into(stdout, &mut out),
-            read_into(stderr, &mut err),
-            child.wait()
-        );
-        status
+        let io = async {
+            let (_, a, b) = tokio::join!(
+                write,
+                read_into(stdout, &mut out, max),
+                read_into(stderr, &mut err, max)
+            );
+            cut = (a, b);
+        };
+        tokio::pin!(io);
+        tokio::select! {
+            status = child.wait() => {
+                // a background child may keep the pipes open: give the
+                // output a moment, then kill the group and take it as is
+                if tokio::time::timeout(EOF_GRACE, &mut io).await.is_err() {
+                    group.kill();
+                    let _ = tokio::time::timeout(EOF_GRACE, &mut io).await;
+                }
+                status
+            }
+            () = &mut io => child.wait().await,
+        }
     };
     let (status, timed_out) = match tokio::time::timeout_at(deadline, work).await {
         Ok(status) => {
@@ -183,6 +245,7 @@ async fn run_in(spec: Spec, keep: Option<&[&str]>) -> io::Result<Output> {
         stderr: String::from_utf8_lossy(&err).into_owned(),
         timed_out,
         elapsed: start.elapsed(),
+        cut: (cut.0 || cut.1).then_some(max),
     })
 }
 
@@ -239,53 +302,74 @@ fn output_tail(out: &Output) -> String {
     }
 }
 
-/// The `command` guard: runs `command` (with `sh -c`, in `cwd`) with the
-/// artifact in a fresh temporary file named by `$GUARDFLOW_ARTIFACT` and
-/// on stdin. Exit status 0 passes; another status fails with the end of
-/// the output; running out of `timeout` fails; a shell that cannot start,
-/// or a command that is not found or not executable (status 127 or 126),
-/// is fatal.
+/// The feedback's end: the output cut, and what the sandbox refused
+/// (when the output suggests it).
+pub fn notes(out: &Output, confine: &Confine) -> String {
+    let mut notes = String::new();
+    if let Some(cut) = out.cut_note() {
+        notes.push_str(&format!("\n({cut})"));
+    }
+    let all = format!("{}\n{}", out.stderr, out.stdout);
+    if let Some(why) = sandbox::refusal_note(&all, confine) {
+        notes.push_str(&format!("\n({why})"));
+    }
+    notes
+}
+
+/// The `command` guard: runs `command` (with `sh -c`, in `cwd`, in the
+/// sandbox: it reads `cwd`, writes only its own temporary directory) with
+/// the artifact in a file of that directory named by
+/// `$GUARDFLOW_ARTIFACT` and on stdin. Exit status 0 passes; another
+/// status fails with the end of the output; running out of `timeout`
+/// fails; a shell that cannot start, or a command that is not found or
+/// not executable (status 127 or 126), is fatal.
 pub async fn command_guard(
     command: &str,
     artifact: &str,
     timeout: Duration,
     cwd: &Path,
+    confine: &Confine,
 ) -> Verdict {
     let shown = match command.trim().split_once('\n') {
         Some((first, _)) => format!("{}…", shorten(first, 80)),
         None => shorten(command.trim(), 80),
     };
-    let file = tempfile::Builder::new()
+    let dir = tempfile::Builder::new()
         .prefix("guardflow-artifact-")
-        .tempfile()
-        .and_then(|mut f| {
-            io::Write::write_all(&mut f, artifact.as_bytes())?;
-            io::Write::flush(&mut f)?;
-            Ok(f)
+        .tempdir()
+        .and_then(|d| {
+            std::fs::write(d.path().join("artifact"), artifact.as_bytes())?;
+            Ok(d)
         });
-    let file = match file {
-        Ok(f) => f,
+    let dir = match dir {
+        Ok(d) => d,
         Err(e) => {
             return Verdict::fatal(format!(
                 "the command guard could not write the artifact to a temporary file: {e}"
             ))
         }
     };
+    let mut read_workdir = confine.clone();
+    read_workdir.read.push(cwd.to_path_buf());
     let spec = Spec {
         command: command.to_string(),
+        argv: None,
         stdin: artifact.as_bytes().to_vec(),
         env: vec![(
             "GUARDFLOW_ARTIFACT".to_string(),
-            file.path().to_string_lossy().into_owned(),
+            dir.path().join("artifact").to_string_lossy().into_owned(),
         )],
         cwd: cwd.to_path_buf(),
         timeout,
+        sandbox: Policy::new(dir.path(), &read_workdir, timeout),
+        max_output: confine.max_output,
     };
     let out = match run(spec).await {
         Ok(out) => out,
         Err(e) => return Verdict::fatal(format!("cannot run `{shown}` in {}: {e}", cwd.display())),
     };
-    drop(file);
+    drop(dir);
+    let notes = notes(&out, confine);
     if out.timed_out {
         let mut feedback = format!(
             "`{shown}` ran out of time: it did not finish within {} and was stopped",
@@ -294,12 +378,12 @@ pub async fn command_guard(
         if !(out.stdout.trim().is_empty() && out.stderr.trim().is_empty()) {
             feedback.push_str(&format!("; its last output:\n{}", output_tail(&out)));
         }
-        return Verdict::fail(feedback);
+        return Verdict::fail(feedback + &notes);
     }
     match out.status {
         Some(0) => Verdict::Pass,
         Some(n @ (126 | 127)) => Verdict::fatal(format!(
-            "`{shown}` could not run (status {n}: {}):\n{}",
+            "`{shown}` could not run (status {n}: {}):\n{}{notes}",
             if n == 127 {
                 "command not found"
             } else {
@@ -308,11 +392,11 @@ pub async fn command_guard(
             output_tail(&out)
         )),
         Some(n) => Verdict::fail(format!(
-            "`{shown}` exited with status {n}:\n{}",
+            "`{shown}` exited with status {n}:\n{}{notes}",
             output_tail(&out)
         )),
         None => Verdict::fail(format!(
-            "`{shown}` was killed by a signal:\n{}",
+            "`{shown}` was killed by a signal:\n{}{notes}",
             output_tail(&out)
         )),
     }
@@ -323,12 +407,17 @@ mod tests {
     use super::*;
 
     fn spec(command: &str) -> Spec {
+        let mut confine = Confine::default();
+        confine.write.push(std::env::temp_dir());
         Spec {
             command: command.to_string(),
+            argv: None,
             stdin: Vec::new(),
             env: Vec::new(),
             cwd: std::env::temp_dir(),
             timeout: Duration::from_secs(20),
+            sandbox: Policy::new(&std::env::temp_dir(), &confine, Duration::from_secs(20)),
+            max_output: 64 << 20,
         }
     }
 
@@ -466,6 +555,38 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_background_child_holding_stdout_does_not_hold_the_result() {
+        let mut s = spec("sleep 30 & echo done");
+        s.timeout = Duration::from_secs(20);
+        let out = run(s).await.expect("runs");
+        assert!(!out.timed_out, "{out:?}");
+        assert_eq!(out.status, Some(0));
+        assert_eq!(out.stdout, "done\n");
+    }
+
+    #[tokio::test]
+    async fn output_beyond_max_output_is_cut_and_said() {
+        let mut s = spec("head -c 100 /dev/zero; head -c 5 /dev/zero >&2");
+        s.max_output = 10;
+        let out = run(s).await.expect("runs");
+        assert_eq!(out.stdout.len(), 10);
+        assert_eq!(out.stderr.len(), 5);
+        assert_eq!(out.cut, Some(10));
+        assert_eq!(out.cut_note().as_deref(), Some("output cut at 10 bytes"));
+        let mut s = spec("head -c 10 /dev/zero");
+        s.max_output = 10;
+        assert_eq!(run(s).await.expect("runs").cut, None);
+    }
+
+    #[tokio::test]
+    async fn argv_runs_without_a_shell() {
+        let mut s = spec("");
+        s.argv = Some(vec!["echo".into(), "a; b".into(), "$HOME".into()]);
+        let out = run(s).await.expect("runs");
+        assert_eq!(out.stdout, "a; b $HOME\n");
+    }
+
+    #[tokio::test]
     async fn a_missing_directory_is_an_error() {
         let mut s = spec("true");
         s.cwd = PathBuf::from("/no/such/dir/for/guardflow");
@@ -494,15 +615,15 @@ mod tests {
         let t = Duration::from_secs(20);
         let ok = "grep -q needle \"$GUARDFLOW_ARTIFACT\" && grep -q needle";
         assert_eq!(
-            command_guard(ok, "a needle here", t, &cwd()).await,
+            command_guard(ok, "a needle here", t, &cwd(), &Confine::default()).await,
             Verdict::Pass
         );
-        match command_guard(ok, "nothing", t, &cwd()).await {
+        match command_guard(ok, "nothing", t, &cwd(), &Confine::default()).await {
             Verdict::Fail(f) => assert_eq!(f, format!("`{ok}` exited with status 1:\n(no output)")),
             other => panic!("{other:?}"),
         }
         let noisy = "echo 'line one'; echo 'assertion failed: x == 2' >&2; exit 2";
-        match command_guard(noisy, "x", t, &cwd()).await {
+        match command_guard(noisy, "x", t, &cwd(), &Confine::default()).await {
             Verdict::Fail(f) => {
                 assert!(
                     f.starts_with(&format!("`{noisy}` exited with status 2:\n")),
@@ -524,6 +645,7 @@ mod tests {
             "x",
             Duration::from_millis(1500),
             &cwd(),
+            &Confine::default(),
         )
         .await
         {
@@ -541,6 +663,7 @@ mod tests {
             "x",
             Duration::from_secs(20),
             &cwd(),
+            &Confine::default(),
         )
         .await
         {
@@ -551,7 +674,15 @@ mod tests {
             other => panic!("{other:?}"),
         }
         let missing = Path::new("/no/such/dir/for/guardflow");
-        match command_guard("true", "x", Duration::from_secs(20), missing).await {
+        match command_guard(
+            "true",
+            "x",
+            Duration::from_secs(20),
+            missing,
+            &Confine::default(),
+        )
+        .await
+        {
             Verdict::Fatal(f) => assert!(f.starts_with("cannot run `true` in /no/such/dir"), "{f}"),
             other => panic!("{other:?}"),
         }
@@ -560,12 +691,26 @@ mod tests {
     #[tokio::test]
     async fn the_artifact_file_is_removed_afterwards() {
         let report = "echo \"$GUARDFLOW_ARTIFACT\" >&2; exit 1";
-        let f = command_guard(report, "secret", Duration::from_secs(20), &cwd()).await;
+        let f = command_guard(
+            report,
+            "secret",
+            Duration::from_secs(20),
+            &cwd(),
+            &Confine::default(),
+        )
+        .await;
         let path = f.feedback().lines().last().unwrap_or_default().to_string();
         assert!(path.contains("guardflow-artifact-"), "{f:?}");
         assert!(!Path::new(&path).exists());
         // multi-line commands are shown by their first line
-        let f = command_guard("false\n# more", "x", Duration::from_secs(20), &cwd()).await;
+        let f = command_guard(
+            "false\n# more",
+            "x",
+            Duration::from_secs(20),
+            &cwd(),
+            &Confine::default(),
+        )
+        .await;
         assert!(
             f.feedback().starts_with("`false…` exited with status 1"),
             "{f:?}"

@@ -10,6 +10,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::process::{self, Spec};
+use super::sandbox::{Confine, Policy};
 use crate::runtime::Verdict;
 
 /// Which runner.
@@ -20,19 +21,37 @@ pub enum Runner {
 }
 
 impl Runner {
-    fn command(self) -> &'static str {
-        match self {
+    fn argv(self) -> Vec<String> {
+        let argv: &[&str] = match self {
             // no cache files, short tracebacks, a summary line per failure
-            Runner::Pytest => {
-                "python3 -m pytest -q --tb=short -rf --no-header -p no:cacheprovider test_solution.py"
-            }
-            Runner::Unittest => "python3 -m unittest -q test_solution",
-        }
+            Runner::Pytest => &[
+                "python3",
+                "-m",
+                "pytest",
+                "-q",
+                "--tb=short",
+                "-rf",
+                "--no-header",
+                "-p",
+                "no:cacheprovider",
+                "test_solution.py",
+            ],
+            Runner::Unittest => &["python3", "-m", "unittest", "-q", "test_solution"],
+        };
+        argv.iter().map(|s| s.to_string()).collect()
     }
 }
 
-/// Runs `tests` against `code` with `runner`.
-pub async fn run_tests(runner: Runner, code: &str, tests: &str, timeout: Duration) -> Verdict {
+/// Runs `tests` against `code` with `runner`, in the sandbox: the
+/// program writes only its fresh directory and, unless `confine` says
+/// otherwise, has no network and no inherited secret.
+pub async fn run_tests(
+    runner: Runner,
+    code: &str,
+    tests: &str,
+    timeout: Duration,
+    confine: &Confine,
+) -> Verdict {
     let dir = match tempfile::Builder::new()
         .prefix("guardflow-tests-")
         .tempdir()
@@ -44,7 +63,8 @@ pub async fn run_tests(runner: Runner, code: &str, tests: &str, timeout: Duratio
         return Verdict::fatal(format!("cannot write the tests: {e}"));
     }
     let spec = Spec {
-        command: runner.command().to_string(),
+        command: String::new(),
+        argv: Some(runner.argv()),
         stdin: Vec::new(),
         env: vec![
             ("PYTHONDONTWRITEBYTECODE".to_string(), "1".to_string()),
@@ -52,15 +72,18 @@ pub async fn run_tests(runner: Runner, code: &str, tests: &str, timeout: Duratio
         ],
         cwd: dir.path().to_path_buf(),
         timeout,
+        sandbox: Policy::new(dir.path(), confine, timeout),
+        max_output: confine.max_output,
     };
     let out = match process::run(spec).await {
         Ok(o) => o,
         Err(e) => return Verdict::fatal(format!("cannot run python3: {e}")),
     };
     let all = format!("{}{}", out.stdout, out.stderr);
+    let notes = process::notes(&out, confine);
     if out.timed_out {
         return Verdict::fail(format!(
-            "the tests did not finish within {} (an endless loop?); their last output:\n{}",
+            "the tests did not finish within {} (an endless loop?); their last output:\n{}{notes}",
             crate::runtime::guard::show_duration(timeout),
             process::tail(&all, 20, 2000)
         ));
@@ -76,7 +99,7 @@ pub async fn run_tests(runner: Runner, code: &str, tests: &str, timeout: Duratio
             Verdict::fail("the tests collected no test functions: name them `test_…`".to_string())
         }
         _ => Verdict::fail(format!(
-            "the tests failed:\n{}",
+            "the tests failed:\n{}{notes}",
             process::tail(&all, 60, 4000)
         )),
     }
@@ -98,14 +121,18 @@ class T(unittest.TestCase):\n    def test_add(self):\n        self.assertEqual(a
     const PYTESTS: &str =
         "from solution import add\n\ndef test_add():\n    assert add(2, 3) == 5\n";
 
+    fn c() -> Confine {
+        Confine::default()
+    }
+
     #[tokio::test]
     async fn unittest_passes_right_code_and_reports_the_failing_assertion() {
         let t = Duration::from_secs(60);
         assert_eq!(
-            run_tests(Runner::Unittest, CODE, UNITTESTS, t).await,
+            run_tests(Runner::Unittest, CODE, UNITTESTS, t, &c()).await,
             Verdict::Pass
         );
-        let v = run_tests(Runner::Unittest, WRONG, UNITTESTS, t).await;
+        let v = run_tests(Runner::Unittest, WRONG, UNITTESTS, t, &c()).await;
         let f = v.feedback();
         assert!(matches!(v, Verdict::Fail(_)), "{v:?}");
         assert!(f.contains("test_add") && f.contains("-1 != 5"), "{f}");
@@ -114,18 +141,18 @@ class T(unittest.TestCase):\n    def test_add(self):\n        self.assertEqual(a
     #[tokio::test]
     async fn pytest_passes_right_code_and_reports_the_failing_test() {
         let t = Duration::from_secs(60);
-        let ok = run_tests(Runner::Pytest, CODE, PYTESTS, t).await;
+        let ok = run_tests(Runner::Pytest, CODE, PYTESTS, t, &c()).await;
         if let Verdict::Fatal(f) = &ok {
             // never a silent skip: the test command (scripts/test.sh)
             // puts pytest in a project-local environment
             panic!("{f}\nrun the tests with scripts/test.sh, which installs pytest in .venv");
         }
         assert_eq!(ok, Verdict::Pass);
-        let v = run_tests(Runner::Pytest, WRONG, PYTESTS, t).await;
+        let v = run_tests(Runner::Pytest, WRONG, PYTESTS, t, &c()).await;
         let f = v.feedback();
         assert!(f.contains("FAILED test_solution.py::test_add"), "{f}");
         assert!(f.contains("assert -1 == 5"), "{f}");
-        let none = run_tests(Runner::Pytest, CODE, "x = 1\n", t).await;
+        let none = run_tests(Runner::Pytest, CODE, "x = 1\n", t, &c()).await;
         assert!(none.feedback().contains("no test functions"), "{none:?}");
     }
 
@@ -137,6 +164,7 @@ class T(unittest.TestCase):\n    def test_add(self):\n        self.assertEqual(a
             looping,
             UNITTESTS,
             Duration::from_millis(500),
+            &c(),
         )
         .await;
         assert!(

@@ -4,6 +4,7 @@
 
 use super::generators::{Cmd, Replay};
 use super::python::{run_tests, Runner};
+use super::sandbox::Confine;
 use super::{imports, json, process, syntax, text};
 use std::sync::Arc;
 
@@ -54,19 +55,24 @@ fn register_code_guards(engine: &mut Engine) {
         })
         .register_async_guard("pytest", "", |c| {
             Box::pin(async move {
-                run_tests(Runner::Pytest, &c.text(), c.str_arg(0), c.duration_arg(1)).await
+                let confine = Confine::from_args(&c.args, 2, &c.workdir);
+                let (tests, timeout) = (c.str_arg(0), c.duration_arg(1));
+                run_tests(Runner::Pytest, &c.text(), tests, timeout, &confine).await
             })
         })
         .register_async_guard("unittest", "", |c| {
             Box::pin(async move {
-                run_tests(Runner::Unittest, &c.text(), c.str_arg(0), c.duration_arg(1)).await
+                let confine = Confine::from_args(&c.args, 2, &c.workdir);
+                let (tests, timeout) = (c.str_arg(0), c.duration_arg(1));
+                run_tests(Runner::Unittest, &c.text(), tests, timeout, &confine).await
             })
         })
         .register_async_guard("command", "", |c| {
             Box::pin(async move {
                 let run = c.str_arg(0).to_string();
                 let timeout = c.duration_arg(1);
-                process::command_guard(&run, &c.text(), timeout, &c.workdir).await
+                let confine = Confine::from_args(&c.args, 2, &c.workdir);
+                process::command_guard(&run, &c.text(), timeout, &c.workdir, &confine).await
             })
         });
 }
@@ -81,21 +87,7 @@ fn register_effect_guards(engine: &mut Engine) {
     register_human_guard(engine, false);
     engine
         .register_guard("allowed_commands", "", |c| {
-            let command = c.text();
-            let command = command.trim();
-            let prefixes = c.list_arg(0);
-            if prefixes.iter().any(|p| allowed(command, p)) {
-                Verdict::Pass
-            } else {
-                Verdict::fail(format!(
-                    "`{command}` is not allowed; the command must start with one of: {}",
-                    prefixes
-                        .iter()
-                        .map(|p| format!("`{p}`"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ))
-            }
+            allowed_commands(c.text().trim(), &c.list_arg(0))
         })
         .register_guard("exit_code", "", |c| {
             let want = c.int_arg(0);
@@ -121,32 +113,63 @@ fn register_effect_guards(engine: &mut Engine) {
         });
 }
 
-/// `command` starts with `prefix` as whole words, and chains nothing
-/// after it (`;`, `&&`, `|`, backquotes, `$(`), which would run commands
-/// the prefix does not allow.
-fn allowed(command: &str, prefix: &str) -> bool {
-    let prefix = prefix.trim();
-    let Some(rest) = command.strip_prefix(prefix) else {
-        return false;
+/// The `allowed_commands` guard: the command, split into an argv as the
+/// `shell` effect splits it, starts with the words of one of `prefixes`,
+/// each word whole (`["grep -c"]` allows `grep -c X f`, not `grep -cv X
+/// f` nor `grep`); a command with shell syntax is refused, with why.
+fn allowed_commands(command: &str, prefixes: &[String]) -> Verdict {
+    let argv = match super::shell::argv(command) {
+        Ok(argv) => argv,
+        Err(e) => return Verdict::fail(e),
     };
-    let word_ends = rest.is_empty() || rest.starts_with(char::is_whitespace);
-    let chains = ["&&", "||", ";", "|", "`", "$(", ">", "<", "\n"];
-    word_ends && !chains.iter().any(|c| command.contains(c))
+    let allowed = prefixes.iter().any(|p| {
+        super::shell::argv(p).is_ok_and(|words| !words.is_empty() && argv.starts_with(&words))
+    });
+    if allowed {
+        Verdict::Pass
+    } else {
+        Verdict::fail(format!(
+            "`{command}` is not allowed; the command must start with one of: {}",
+            prefixes
+                .iter()
+                .map(|p| format!("`{p}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+    }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::allowed;
+    use super::allowed_commands;
+    use crate::runtime::Verdict;
+
+    fn allowed(command: &str, prefix: &str) -> bool {
+        allowed_commands(command, &[prefix.to_string()]) == Verdict::Pass
+    }
 
     #[test]
     fn allowed_commands_match_whole_words_and_refuse_chains() {
         assert!(allowed("systemctl restart web", "systemctl restart"));
+        assert!(allowed("systemctl  'restart' web", "systemctl restart"));
         assert!(!allowed("systemctl restartx web", "systemctl restart"));
+        assert!(!allowed("systemctl", "systemctl restart"));
         assert!(!allowed(
             "systemctl restart web; rm -rf /",
             "systemctl restart"
         ));
         assert!(!allowed("systemctl restart $(whoami)", "systemctl restart"));
         assert!(!allowed("ls", "systemctl restart"));
+        assert!(allowed("grep -c ERROR log.txt", "grep -c"));
+        assert!(!allowed("grep -cv ERROR log.txt", "grep -c"));
+        assert!(!allowed(
+            "grep -c ERROR log.txt & rm -f victim.txt",
+            "grep -c"
+        ));
+        assert!(!allowed("ls", ""));
+        let Verdict::Fail(why) = allowed_commands("grep -c x f & rm v", &["grep -c".into()]) else {
+            panic!("passed")
+        };
+        assert!(why.contains("`&` is shell syntax"), "{why}");
     }
 }

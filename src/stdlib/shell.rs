@@ -1,36 +1,33 @@
-//! The `shell` effect: runs an accepted command with `sh -c` in the
-//! workspace (the workflow's directory), with a timeout, in an
-//! environment cleared but for [`ENV_ALLOW`], and reports the `Outcome`.
+//! The `shell` effect: runs an accepted command in the workspace (the
+//! workflow's directory), with a timeout, in the sandbox, and reports the
+//! `Outcome`.
 //!
-//! Before anything runs, the command is read as a shell would split it
-//! and refused when it could reach outside the workspace: absolute paths
-//! and `~`, `..` components, `cd` without a directory, variable and
-//! command expansion (`$…`, backquotes), and paths through symlinks that
-//! lead out of the workspace. This is a check of the command line, not a
-//! sandbox: a program the command starts can still do what its user may.
+//! There is no shell between the model and the machine: the command is
+//! split into words as a shell splits them (quotes and backslashes
+//! honoured) and the program is executed with those arguments. Shell
+//! syntax (`;`, `&`, `|`, `&&`, `||`, redirections, `$…`, backquotes,
+//! globs, `~`, comments, newlines, `eval`) would have no meaning, so a
+//! proposal that uses it is refused with feedback saying what and why.
+//! Confinement does not come from reading the line: the sandbox lets the
+//! program write only the workspace and its own temporary directory,
+//! read only those and the system's directories, with no network.
 
-use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
 use serde_json::json;
 
 use super::process;
-use crate::runtime::registry::EffectCall;
+use super::sandbox::{Confine, Policy};
+use crate::runtime::registry::{EffectCall, REFUSED};
 use crate::runtime::Value;
-
-/// The variables a `shell` command sees (when set); everything else is
-/// cleared.
-pub const ENV_ALLOW: [&str; 9] = [
-    "PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TERM", "TZ", "USER", "TMPDIR",
-];
 
 /// The exit code an `Outcome` reports when the command ran out of time
 /// (as `timeout(1)` does).
 pub const TIMED_OUT: i64 = 124;
 
 /// Runs `call.command` and reports `{ command, exit_code, stdout, stderr }`.
-/// An `Err` means nothing ran: the command was refused, or the shell
-/// could not start.
+/// An `Err` means nothing ran: the command was refused (the message
+/// starts with [`REFUSED`]), or the workspace cannot be used.
 pub async fn shell(call: EffectCall) -> Result<Value, String> {
     let timeout = call
         .args
@@ -38,6 +35,7 @@ pub async fn shell(call: EffectCall) -> Result<Value, String> {
         .and_then(Value::as_u64)
         .map(Duration::from_millis)
         .unwrap_or(Duration::from_secs(60));
+    let confine = Confine::from_args(&call.args, 1, &call.workdir);
     let workspace = call.workdir.canonicalize().map_err(|e| {
         format!(
             "the workspace `{}` cannot be used: {}",
@@ -45,64 +43,117 @@ pub async fn shell(call: EffectCall) -> Result<Value, String> {
             crate::check::io_reason(&e)
         )
     })?;
-    confined(&call.command, &workspace)?;
+    let argv = argv(&call.command).map_err(|e| format!("{REFUSED}{e}"))?;
+    let temp = tempfile::Builder::new()
+        .prefix("guardflow-shell-")
+        .tempdir()
+        .map_err(|e| format!("cannot make a temporary directory: {e}"))?;
+    let mut allowed = confine.clone();
+    allowed.write.push(workspace.clone());
     let spec = process::Spec {
-        command: call.command.clone(),
+        command: String::new(),
+        argv: Some(argv.clone()),
         stdin: Vec::new(),
         env: vec![("PWD".into(), workspace.to_string_lossy().into_owned())],
         cwd: workspace,
         timeout,
+        sandbox: Policy::new(temp.path(), &allowed, timeout),
+        max_output: confine.max_output,
     };
-    let out = process::run_clean(spec, &ENV_ALLOW)
-        .await
-        .map_err(|e| format!("cannot start `sh`: {e}"))?;
-    let mut stderr = out.stderr;
-    let exit_code = if out.timed_out {
+    let out = match process::run(spec).await {
+        Ok(out) => out,
+        // as a shell reports a program it cannot run
+        Err(e) if matches!(e.kind(), std::io::ErrorKind::NotFound) => {
+            return Ok(outcome(&call.command, 127, "", &not_run(&argv[0], &e)))
+        }
+        Err(e) if matches!(e.kind(), std::io::ErrorKind::PermissionDenied) => {
+            return Ok(outcome(&call.command, 126, "", &not_run(&argv[0], &e)))
+        }
+        Err(e) => return Err(format!("cannot start `{}`: {e}", argv[0])),
+    };
+    let mut stderr = out.stderr.clone();
+    let mut say = |line: String| {
         if !stderr.is_empty() && !stderr.ends_with('\n') {
             stderr.push('\n');
         }
-        stderr.push_str(&format!(
-            "guardflow: killed after {}\n",
+        stderr.push_str(&format!("guardflow: {line}\n"));
+    };
+    if let Some(cut) = out.cut_note() {
+        say(cut);
+    }
+    if let Some(why) =
+        super::sandbox::refusal_note(&format!("{}\n{}", out.stderr, out.stdout), &confine)
+    {
+        say(why);
+    }
+    let exit_code = if out.timed_out {
+        say(format!(
+            "killed after {}",
             crate::runtime::guard::show_duration(timeout)
         ));
         TIMED_OUT
     } else {
         out.status.map_or(-1, i64::from)
     };
-    Ok(json!({
-        "command": call.command,
+    Ok(outcome(&call.command, exit_code, &out.stdout, &stderr))
+}
+
+fn not_run(program: &str, e: &std::io::Error) -> String {
+    format!(
+        "guardflow: `{program}`: {}\n",
+        if e.kind() == std::io::ErrorKind::NotFound {
+            "command not found".to_string()
+        } else {
+            crate::check::io_reason(e)
+        }
+    )
+}
+
+fn outcome(command: &str, exit_code: i64, stdout: &str, stderr: &str) -> Value {
+    json!({
+        "command": command,
         "exit_code": exit_code,
-        "stdout": out.stdout,
+        "stdout": stdout,
         "stderr": stderr,
-    }))
+    })
 }
 
-/// A token of a command line: a word (quotes removed) or an operator.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Token {
-    Word(String),
-    Op(char),
+/// Refuses `command` for `what`, shell syntax that would have no effect.
+fn refuse(command: &str, what: &str, why: &str) -> String {
+    format!(
+        "`{command}` is refused: {what} is shell syntax ({why}), and commands run without a \
+         shell: propose one program and its arguments, and quote the character ('…') when it \
+         is meant literally"
+    )
 }
 
-/// Splits a command line as `sh` would, far enough to see its words.
-/// Refuses expansions (`$`, backquotes) outside single quotes.
-fn tokens(command: &str) -> Result<Vec<Token>, String> {
-    let mut out = Vec::new();
+/// Splits `command` into an argv as a shell splits words: blanks
+/// separate words, `'…'` is literal, `"…"` is literal but for `\"`,
+/// `\\`, `\$` and `` \` ``, a backslash outside quotes makes the next
+/// character literal. Any unquoted shell syntax is refused, as are `$`
+/// and backquotes inside double quotes, and an empty command or `eval`.
+pub fn argv(command: &str) -> Result<Vec<String>, String> {
+    let mut words = Vec::new();
     let mut word = String::new();
     let mut in_word = false;
     let mut chars = command.chars().peekable();
-    let expansion = || {
-        Err("`$` and backquotes (variable and command expansion) are not allowed: they could name a path outside the workspace".to_string())
-    };
+    let r = |what: &str, why: &str| Err(refuse(command, what, why));
     while let Some(c) = chars.next() {
         match c {
+            ' ' | '\t' => {
+                if in_word {
+                    words.push(std::mem::take(&mut word));
+                    in_word = false;
+                }
+            }
+            '\n' | '\r' => return r("a line break", "it starts another command"),
             '\'' => {
                 in_word = true;
                 loop {
                     match chars.next() {
                         Some('\'') => break,
                         Some(ch) => word.push(ch),
-                        None => return Err("an unclosed `'`".into()),
+                        None => return Err(format!("`{command}` is refused: an unclosed `'`")),
                     }
                 }
             }
@@ -111,33 +162,55 @@ fn tokens(command: &str) -> Result<Vec<Token>, String> {
                 loop {
                     match chars.next() {
                         Some('"') => break,
-                        Some('$' | '`') => return expansion(),
-                        Some('\\') => {
-                            if let Some(ch) = chars.next() {
+                        Some('$') => return r("`$` inside double quotes", "expansion"),
+                        Some('`') => return r("a backquote", "command substitution"),
+                        Some('\\') => match chars.next() {
+                            Some(ch @ ('"' | '\\' | '$' | '`')) => word.push(ch),
+                            Some('\n') => {}
+                            Some(ch) => {
+                                word.push('\\');
                                 word.push(ch);
                             }
-                        }
+                            None => {
+                                return Err(format!("`{command}` is refused: an unclosed `\"`"))
+                            }
+                        },
                         Some(ch) => word.push(ch),
-                        None => return Err("an unclosed `\"`".into()),
+                        None => return Err(format!("`{command}` is refused: an unclosed `\"`")),
                     }
                 }
             }
-            '\\' => {
-                in_word = true;
-                if let Some(ch) = chars.next() {
+            '\\' => match chars.next() {
+                Some('\n') => return r("a line break", "it starts another command"),
+                Some(ch) => {
+                    in_word = true;
                     word.push(ch);
                 }
+                None => return r("a trailing `\\`", "a line continuation"),
+            },
+            ';' => return r("`;`", "it runs a second command"),
+            '&' if chars.peek() == Some(&'&') => {
+                return r("`&&`", "it runs a second command when the first succeeds")
             }
-            '$' | '`' => return expansion(),
-            c if c.is_whitespace() || ";&|<>()".contains(c) => {
-                if in_word {
-                    out.push(Token::Word(std::mem::take(&mut word)));
-                    in_word = false;
-                }
-                if !c.is_whitespace() {
-                    out.push(Token::Op(c));
-                }
+            '&' => return r("`&`", "it runs a command in the background and another one"),
+            '|' if chars.peek() == Some(&'|') => {
+                return r("`||`", "it runs a second command when the first fails")
             }
+            '|' => return r("`|`", "a pipeline into a second command"),
+            '<' if chars.peek() == Some(&'<') => return r("`<<`", "a here-document redirection"),
+            '<' => return r("`<`", "an input redirection"),
+            '>' if chars.peek() == Some(&'>') => {
+                return r("`>>`", "an output redirection that appends")
+            }
+            '>' => return r("`>`", "an output redirection"),
+            '(' | ')' => return r(&format!("`{c}`"), "a subshell or a function"),
+            '$' if chars.peek() == Some(&'(') => return r("`$(`", "command substitution"),
+            '$' if chars.peek() == Some(&'{') => return r("`${`", "variable expansion"),
+            '$' => return r("`$`", "variable expansion"),
+            '`' => return r("a backquote", "command substitution"),
+            '*' | '?' | '[' => return r(&format!("`{c}`"), "a glob, which lists files by pattern"),
+            '~' if !in_word => return r("`~`", "the home directory"),
+            '#' if !in_word => return r("`#`", "a comment"),
             c => {
                 in_word = true;
                 word.push(c);
@@ -145,143 +218,86 @@ fn tokens(command: &str) -> Result<Vec<Token>, String> {
         }
     }
     if in_word {
-        out.push(Token::Word(word));
+        words.push(word);
     }
-    Ok(out)
-}
-
-/// `Ok` when `command` names nothing outside `workspace` (canonical).
-pub fn confined(command: &str, workspace: &Path) -> Result<(), String> {
-    let tokens = tokens(command).map_err(|e| format!("`{command}` is refused: {e}"))?;
-    let refuse = |word: &str, why: &str| Err(format!("`{command}` is refused: `{word}` {why}"));
-    for (i, t) in tokens.iter().enumerate() {
-        let Token::Word(word) = t else { continue };
-        if word == "cd" && !matches!(tokens.get(i + 1), Some(Token::Word(_))) {
-            return refuse(
-                word,
-                "without a directory goes to $HOME, outside the workspace",
-            );
-        }
-        // a path may follow `=` in an option: --out=/tmp/x
-        for part in std::iter::once(word.as_str()).chain(word.split('=').skip(1)) {
-            if part.starts_with('/') {
-                return refuse(word, "is an absolute path; name paths inside the workspace");
-            }
-            if part.starts_with('~') {
-                return refuse(word, "names a home directory, outside the workspace");
-            }
-            if Path::new(part)
-                .components()
-                .any(|c| c == Component::ParentDir)
-            {
-                return refuse(word, "climbs out with `..`");
-            }
-            if let Some(link) = escaping_link(part, workspace) {
-                return refuse(
-                    word,
-                    &format!(
-                        "goes through the symlink `{}`, which leads outside the workspace",
-                        link.display()
-                    ),
-                );
-            }
-        }
+    match words.first().map(String::as_str) {
+        None => Err(format!("`{command}` is refused: it is empty")),
+        Some("eval") => Err(format!(
+            "`{command}` is refused: `eval` runs its arguments as shell code, and commands run \
+             without a shell"
+        )),
+        Some(b @ ("cd" | "exec" | "source" | "." | "export" | "set" | "alias")) => Err(format!(
+            "`{command}` is refused: `{b}` is a shell builtin, and commands run without a \
+             shell; each command starts in the workspace"
+        )),
+        Some(_) => Ok(words),
     }
-    Ok(())
-}
-
-/// The first symlink on relative path `part` (or, for a glob, in the
-/// directory it lists) that resolves outside `workspace`.
-fn escaping_link(part: &str, workspace: &Path) -> Option<PathBuf> {
-    let glob = part.find(['*', '?', '[']);
-    let literal = match glob {
-        Some(g) => &part[..part[..g].rfind('/').map_or(0, |s| s + 1)],
-        None => part,
-    };
-    let mut at = workspace.to_path_buf();
-    for c in Path::new(literal).components() {
-        let Component::Normal(name) = c else { continue };
-        at.push(name);
-        if leaves(&at, workspace) {
-            return Some(at.strip_prefix(workspace).unwrap_or(&at).to_path_buf());
-        }
-    }
-    if glob.is_some() {
-        for entry in std::fs::read_dir(&at).ok()?.flatten() {
-            let p = entry.path();
-            if leaves(&p, workspace) {
-                return Some(p.strip_prefix(workspace).unwrap_or(&p).to_path_buf());
-            }
-        }
-    }
-    None
-}
-
-/// `path` is a symlink that leads outside `workspace` (or nowhere).
-fn leaves(path: &Path, workspace: &Path) -> bool {
-    let is_link = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
-    is_link
-        && path
-            .canonicalize()
-            .map_or(true, |real| !real.starts_with(workspace))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn commands_are_split_as_a_shell_would() {
-        assert_eq!(
-            tokens("echo 'a b' \"c\"d>out;ls").expect("splits"),
-            vec![
-                Token::Word("echo".into()),
-                Token::Word("a b".into()),
-                Token::Word("cd".into()),
-                Token::Op('>'),
-                Token::Word("out".into()),
-                Token::Op(';'),
-                Token::Word("ls".into()),
-            ]
-        );
-        assert!(tokens("echo '$HOME'").is_ok());
-        assert!(tokens("echo \"$HOME\"").is_err());
-        assert!(tokens("echo `id`").is_err());
-        assert!(tokens("echo 'open").is_err());
+    fn words(c: &str) -> Vec<String> {
+        argv(c).unwrap_or_else(|e| panic!("{c}: {e}"))
     }
 
     #[test]
-    fn paths_outside_the_workspace_are_refused() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let ws = dir.path().canonicalize().expect("canonical");
-        std::fs::create_dir(ws.join("sub")).expect("mkdir");
-        std::os::unix::fs::symlink("/etc", ws.join("out")).expect("symlink");
-        std::os::unix::fs::symlink("sub", ws.join("in")).expect("symlink");
-        for ok in [
-            "echo hi > sub/x.txt",
-            "ls in/",
-            "cd sub && ls",
-            "curl http://localhost:8080/health",
-            "echo '$HOME'",
-            "./deploy.sh 1.2",
+    fn commands_are_split_as_a_shell_splits_words() {
+        assert_eq!(
+            words(r#"grep -c 'a b' "c\"d" e\ f"#),
+            ["grep", "-c", "a b", "c\"d", "e f"]
+        );
+        assert_eq!(
+            words("echo '$HOME;*' \"a*b?\""),
+            ["echo", "$HOME;*", "a*b?"]
+        );
+        assert_eq!(words("echo \"a\\nb\""), ["echo", "a\\nb"]);
+        assert_eq!(words("echo a=b x~y c#d"), ["echo", "a=b", "x~y", "c#d"]);
+        assert_eq!(words("  ls  \t -la  "), ["ls", "-la"]);
+        assert_eq!(words("echo ''"), ["echo", ""]);
+        assert_eq!(words("/usr/bin/env"), ["/usr/bin/env"]);
+    }
+
+    #[test]
+    fn shell_syntax_is_refused_with_what_and_why() {
+        for (bad, what) in [
+            (
+                "grep -c ERROR log.txt & rm -f victim.txt",
+                "`&` is shell syntax",
+            ),
+            ("ls; rm x", "`;`"),
+            ("cd .. && cat secret.txt", "`&&`"),
+            ("false || rm x", "`||`"),
+            ("cat x | sh", "`|`"),
+            ("echo $(id)", "`$(`"),
+            ("echo ${HOME}", "`${`"),
+            ("echo $HOME", "`$` is shell syntax"),
+            ("echo \"$HOME\"", "inside double quotes"),
+            ("echo `id`", "backquote"),
+            ("echo \"`id`\"", "backquote"),
+            ("cat .?/secret.txt", "`?`"),
+            ("cat *", "`*`"),
+            ("cat [a]x", "`[`"),
+            ("echo hi > out", "`>`"),
+            ("echo hi >> out", "`>>`"),
+            ("cat < x", "`<`"),
+            ("cat << EOF", "`<<`"),
+            ("ls ~", "`~`"),
+            ("ls ~/x", "`~`"),
+            ("ls # x", "`#`"),
+            ("ls\nrm x", "line break"),
+            ("(ls)", "subshell"),
+            ("eval 'cat ../secret.txt'", "`eval` runs"),
+            ("cd ..", "builtin"),
+            ("echo 'open", "unclosed"),
+            ("echo \"open", "unclosed"),
+            ("ls \\", "trailing"),
+            ("   ", "empty"),
         ] {
-            assert_eq!(confined(ok, &ws), Ok(()), "{ok}");
-        }
-        for (bad, why) in [
-            ("cat /etc/passwd", "absolute path"),
-            ("cd .. && touch x", "`..`"),
-            ("ls sub/../..", "`..`"),
-            ("cd", "$HOME"),
-            ("cd; ls", "$HOME"),
-            ("ls ~", "home directory"),
-            ("cat out/passwd", "symlink `out`"),
-            ("ls *", "symlink `out`"),
-            ("tar --directory=/tmp -x", "absolute path"),
-            ("echo $HOME", "expansion"),
-            ("echo hi >/tmp/x", "absolute path"),
-        ] {
-            let e = confined(bad, &ws).unwrap_err();
-            assert!(e.contains(why), "{bad}: {e}");
+            let e = argv(bad).expect_err(bad);
+            assert!(e.contains(what), "{bad}: {e}");
+            assert!(e.starts_with(&format!("`{bad}` is refused: ")), "{e}");
         }
     }
 }
