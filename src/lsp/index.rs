@@ -410,6 +410,12 @@ impl Builder<'_> {
                     self.expr(i);
                 }
             }
+            Expr::Map(entries, _) => {
+                for e in entries {
+                    self.string(&e.key);
+                    self.expr(&e.value);
+                }
+            }
             // a bare name is a value; `file("…")` and the like are built in
             Expr::Call(c) if c.args.is_none() => self.reference(&c.callee, VALUE),
             Expr::Call(c) => {

@@ -66,7 +66,9 @@ fn register_code_guards(engine: &mut Engine) {
             Box::pin(async move {
                 let run = c.str_arg(0).to_string();
                 let timeout = c.duration_arg(1);
-                process::command_guard(&run, &c.text(), timeout, &c.workdir).await
+                let files = c.map_arg(2);
+                process::command_guard_with_files(&run, &c.text(), timeout, &c.workdir, &files)
+                    .await
             })
         });
 }
