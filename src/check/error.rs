@@ -633,13 +633,20 @@ impl CheckError {
                         format!("files: {{{}}}", entries.join(", "))
                     }
                 };
-                let callee = if *has_files { callee.as_str() } else { "command" };
-                d.with_help(format!(
-                    "hand values to the program as files: `{callee}(\"…\", {files})` \
-                     writes each to a file and names it in `$GUARDFLOW_FILE_<NAME>`; a \
-                     `Program` is a literal without `{{…}}` or a parameter declared \
-                     `Program` (see `guardflow explain E0216`)"
-                ))
+                let rule = "a `Program` is a literal without `{…}` or a parameter declared \
+                            `Program` (see `guardflow explain E0216`)";
+                if *has_files {
+                    d.with_help(format!(
+                        "hand values to the program as files: `{callee}(\"…\", {files})` \
+                         writes each to a file and names it in `$GUARDFLOW_FILE_<NAME>`; {rule}"
+                    ))
+                } else {
+                    d.with_help(format!(
+                        "values reach a program as data, never as code: in files \
+                         (`command(\"…\", {files})`), or in a generator's prompt (`cmd` \
+                         gives it on stdin); {rule}"
+                    ))
+                }
             }
             MapKeyNotPlain { span } => Diagnostic::new(
                 Code::E0216,
