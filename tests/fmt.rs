@@ -446,7 +446,10 @@ fn guard_expr() -> impl Strategy<Value = String> {
                 .to_string()
         ),
         Just("h(a: [1, 2.5, \"s\"], b: f(y))".to_string()),
-        Just("command(\"true\", files: {\"tests.py\": x, \"a b\": [1, {}], \"\": {\"k\": y}})".to_string()),
+        Just(
+            "command(\"true\", files: {\"tests.py\": x, \"a b\": [1, {}], \"\": {\"k\": y}})"
+                .to_string()
+        ),
         Just("k({})".to_string()),
     ];
     leaf.prop_recursive(5, 48, 3, |inner| {

@@ -386,10 +386,10 @@ fn write_files_validates_names_and_names_variables() {
         .err()
         .is_some_and(|e| e.contains("GUARDFLOW_FILE_A_PY")));
     // no files: no directory, no variables
-    let (dir, env) = write_files(&[]).expect("nothing to write");
-    assert!(dir.is_none() && env.is_empty());
-    let (dir, env) = one("..hidden").expect("a name starting with dots is plain");
-    let dir = dir.expect("a directory");
+    let none = write_files(&[]).expect("nothing to write");
+    assert!(none.dir.is_none() && none.env.is_empty());
+    let written = one("..hidden").expect("a name starting with dots is plain");
+    let (dir, env) = (written.dir.expect("a directory"), written.env);
     assert_eq!(
         env[0],
         (

@@ -284,7 +284,7 @@ pub async fn command_guard_with_files(
             ))
         }
     };
-    let (dir, mut env) = match write_files(files) {
+    let Files { dir, mut env } = match write_files(files) {
         Ok(written) => written,
         Err(e) => return Verdict::fatal(format!("the command guard of `{shown}`: {e}")),
     };
@@ -344,11 +344,12 @@ pub async fn command_guard_with_files(
 /// created without files. A name must be a plain file name: not empty,
 /// not `.` or `..`, without `/` or NUL, and no two names may share a
 /// variable.
-pub fn write_files(
-    files: &[(String, String)],
-) -> Result<(Option<tempfile::TempDir>, Vec<(String, String)>), String> {
+pub fn write_files(files: &[(String, String)]) -> Result<Files, String> {
     if files.is_empty() {
-        return Ok((None, Vec::new()));
+        return Ok(Files {
+            dir: None,
+            env: Vec::new(),
+        });
     }
     let mut vars: Vec<(String, &str)> = Vec::with_capacity(files.len());
     for (name, _) in files {
@@ -385,7 +386,18 @@ pub fn write_files(
             .map_err(|e| format!("cannot write `{name}` for `files:`: {e}"))?;
         env.push((var, path.to_string_lossy().into_owned()));
     }
-    Ok((Some(dir), env))
+    Ok(Files {
+        dir: Some(dir),
+        env,
+    })
+}
+
+/// What [`write_files`] wrote: the directory (removed when dropped) and
+/// the variables naming it and its files.
+#[derive(Debug)]
+pub struct Files {
+    pub dir: Option<tempfile::TempDir>,
+    pub env: Vec<(String, String)>,
 }
 
 /// `GUARDFLOW_FILE_` and the name upper-cased, each character other than
