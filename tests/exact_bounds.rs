@@ -24,13 +24,14 @@ use crate::support::guardflow_files;
 /// A value of `ty` that converts without error.
 fn sample(ty: &Ty) -> Value {
     match ty {
-        Ty::Text | Ty::Code { .. } => Value::String("pass".into()),
+        Ty::Text | Ty::Code { .. } | Ty::Program => Value::String("pass".into()),
         Ty::Int | Ty::Duration => Value::from(1u64),
         Ty::Float => Value::from(1.0),
         Ty::Bool => Value::Bool(true),
         Ty::Enum { tags } => Value::String(tags[0].clone()),
         Ty::Json { of } => sample(of),
         Ty::List { of } => Value::Array(vec![sample(of)]),
+        Ty::Map { of } => Value::Object([("a".to_string(), sample(of))].into_iter().collect()),
         Ty::Record { fields } => {
             Value::Object(fields.iter().map(|(n, t)| (n.clone(), sample(t))).collect())
         }

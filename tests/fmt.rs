@@ -140,6 +140,24 @@ fn long_lists_break_one_item_a_line_with_a_trailing_comma() {
 }
 
 #[test]
+fn maps_are_spaced_and_break_one_entry_a_line() {
+    let src = "input m: Map<Text> = {\"a\":\"b\" , }\nguard g(t: Text, s: Text) = command(\"python3 check.py --strict --verbose\", files: {\"tests.py\": t, // the tests\n\"spec.md\":s})\n";
+    let out = round_trip(src);
+    assert_eq!(
+        out,
+        "input m: Map<Text> = { \"a\": \"b\" }\n\
+         guard g(t: Text, s: Text) =\n  \
+         command(\n    \
+         \"python3 check.py --strict --verbose\",\n    \
+         files: {\n      \
+         \"tests.py\": t, // the tests\n      \
+         \"spec.md\": s,\n    \
+         },\n  \
+         )\n"
+    );
+}
+
+#[test]
 fn comments_stay_between_the_same_tokens() {
     // a comment in every kind of gap
     let src = "action /* */ a(x: Text) -> Text {\n  :generate g // after the generator\n    \"p\"\n  :guard f(x, // after an argument\n    y) && // after an operator\n    h\n}\n";
@@ -428,6 +446,11 @@ fn guard_expr() -> impl Strategy<Value = String> {
                 .to_string()
         ),
         Just("h(a: [1, 2.5, \"s\"], b: f(y))".to_string()),
+        Just(
+            "command(\"true\", files: {\"tests.py\": x, \"a b\": [1, {}], \"\": {\"k\": y}})"
+                .to_string()
+        ),
+        Just("k({})".to_string()),
     ];
     leaf.prop_recursive(5, 48, 3, |inner| {
         prop_oneof![

@@ -7,7 +7,10 @@ use crate::support::{check_path, guardflow_files};
 
 #[test]
 fn every_example_round_trips_through_json() {
-    for path in guardflow_files("examples") {
+    // the passing test programs too: maps, `Map<T>` and `Program`
+    let mut files = guardflow_files("examples");
+    files.extend(guardflow_files("tests/pass"));
+    for path in files {
         let checked = check_path(&path);
         let program = checked
             .program

@@ -9,6 +9,7 @@ mod examples;
 mod fmt;
 mod fuzz;
 mod human;
+mod injection;
 mod ir;
 mod llm;
 mod lsp;

@@ -86,3 +86,44 @@ fn both_paths_agree_where_only_the_lexer_saw_whitespace() {
         );
     }
 }
+
+/// Map literals: glued colons (`"a":b` lexes as a string and a property),
+/// trailing commas, nesting, triple-quoted keys, comments inside; and the
+/// broken ones, which both paths must refuse alike.
+#[test]
+fn both_paths_agree_on_map_literals() {
+    let well_formed = [
+        "input m: Map<Text> = {}\n",
+        "input m: Map<Text> = {\"a\":b}\n",
+        "input m: Map<Text> = {\"a\" : b, \"c\":\"d\",}\n",
+        "input m: Map<Map<Int>> = { \"a\": { \"b\": 1 }, \"c\": {} }\n",
+        "input m: Map<Text> = {\"\"\"\n  k\n  \"\"\": [1, {\"x\": y}]}\n",
+        "input m: Map<Text> = {\n  // first\n  \"a\": b, // after\n  \"{k}\": f(x: {\"n\": 1}),\n}\n",
+        "action a() -> Text {\n  :generate g \"p\"\n  :guard command(\"true\", files: {\"t.py\":true})\n  :retry 1\n}\n",
+    ];
+    let broken = [
+        "input m: Map<Text> = {a: b}\n",
+        "input m: Map<Text> = {\"a\"}\n",
+        "input m: Map<Text> = {\"a\": }\n",
+        "input m: Map<Text> = {\"a\": b\n",
+        "input m: Map<Text> = {,}\n",
+        "input m: Map<Text> = {\"a\": :pre-guard}\n",
+        "input m: Map<Text> = {\"a\": b \"c\": d}\n",
+        "input m: Map<Text> = {1: b}\n",
+    ];
+    for (text, ok) in well_formed
+        .iter()
+        .map(|t| (t, true))
+        .chain(broken.iter().map(|t| (t, false)))
+    {
+        let (fast, fast_errors) = syntax::parse(FileId(0), text);
+        let (pest, pest_errors) = syntax::parse_with_pest_only(FileId(0), text);
+        assert_eq!(fast, pest, "{text:?}");
+        assert_eq!(
+            format!("{fast_errors:?}"),
+            format!("{pest_errors:?}"),
+            "{text:?}"
+        );
+        assert_eq!(fast_errors.is_empty(), ok, "{text:?}: {fast_errors:?}");
+    }
+}

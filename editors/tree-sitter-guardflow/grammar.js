@@ -300,8 +300,11 @@ const guardflow = grammar({
     arguments: $ => seq('(', commaSep($.argument), ')'),
     argument: $ => seq(optional(seq(field('name', $.identifier), ':')), field('value', $._expression)),
 
-    _expression: $ => choice($.string, $._number, $.boolean, $.list, $._callable),
+    _expression: $ => choice($.string, $._number, $.boolean, $.list, $.map, $._callable),
     list: $ => seq('[', commaSep($._expression), ']'),
+    // `{ "tests.py": tests }`: keys are string literals
+    map: $ => seq('{', commaSep($.map_entry), '}'),
+    map_entry: $ => seq(field('key', $.string), ':', field('value', $._expression)),
 
     _number: $ => choice($.integer, $.float, $.duration),
     integer: _ => /[0-9][0-9_]*/,

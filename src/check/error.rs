@@ -215,6 +215,23 @@ pub enum CheckError {
         name: String,
         span: Span,
     },
+    /// A value reaches a parameter that is run as a program (`Program`).
+    ValueInProgram {
+        callee: String,
+        param: String,
+        /// The argument.
+        span: Span,
+        /// The values it is built from, with where each is named.
+        values: Vec<(String, Span)>,
+        /// The parameter's declaration.
+        def: Option<Span>,
+        /// The callee takes `files: Map<…>`.
+        has_files: bool,
+    },
+    /// A map key with an interpolation.
+    MapKeyNotPlain {
+        span: Span,
+    },
 }
 
 impl CheckError {
@@ -594,6 +611,70 @@ impl CheckError {
                 "unused parameter",
             )
             .with_help(format!("use it, remove it, or name it `_{name}`")),
+            ValueInProgram {
+                callee,
+                param,
+                span,
+                values,
+                def,
+                has_files,
+            } => {
+                let message = match values.as_slice() {
+                    [] => format!("a value is passed as the program `{param}` of `{callee}`"),
+                    [(name, _)] => format!(
+                        "`{name}` is a value, spliced into the program `{param}` of `{callee}`"
+                    ),
+                    _ => format!(
+                        "values are spliced into the program `{param}` of `{callee}`"
+                    ),
+                };
+                let mut d = Diagnostic::new(
+                    Code::E0216,
+                    message,
+                    *span,
+                    "a command line must be fixed when the workflow is written",
+                );
+                for (name, at) in values.iter().filter(|(_, at)| at != span) {
+                    d = d.with_label(*at, format!("`{name}` may hold any text, `; rm -rf ~` too"));
+                }
+                if let Some(def) = def {
+                    d = d.with_label(*def, format!("`{param}` is run as a program"));
+                }
+                let files = match values.as_slice() {
+                    [] => "files: {\"value.txt\": value}".to_string(),
+                    vs => {
+                        let entries: Vec<String> = vs
+                            .iter()
+                            .map(|(name, _)| {
+                                let base = name.split('.').next_back().unwrap_or(name);
+                                format!("\"{base}.txt\": {name}")
+                            })
+                            .collect();
+                        format!("files: {{{}}}", entries.join(", "))
+                    }
+                };
+                let rule = "a `Program` is a literal without `{…}` or a parameter declared \
+                            `Program` (see `guardflow explain E0216`)";
+                if *has_files {
+                    d.with_help(format!(
+                        "hand values to the program as files: `{callee}(\"…\", {files})` \
+                         writes each to a file and names it in `$GUARDFLOW_FILE_<NAME>`; {rule}"
+                    ))
+                } else {
+                    d.with_help(format!(
+                        "values reach a program as data, never as code: in files \
+                         (`command(\"…\", {files})`), or in a generator's prompt (`cmd` \
+                         gives it on stdin); {rule}"
+                    ))
+                }
+            }
+            MapKeyNotPlain { span } => Diagnostic::new(
+                Code::E0216,
+                "a map key is a plain string, without interpolation",
+                *span,
+                "a key cannot come from a value",
+            )
+            .with_help("write the name itself: `{\"tests.py\": tests}`; the keys of `files:` are file names, fixed when the workflow is written"),
         }
     }
 }

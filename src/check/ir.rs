@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::source::Span;
 
 /// Bumped on any change to the JSON form.
-pub const IR_VERSION: u32 = 1;
+pub const IR_VERSION: u32 = 2;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Program {
@@ -123,11 +123,30 @@ pub enum Ty {
     Float,
     Bool,
     Duration,
-    Code { lang: String },
-    Json { of: Box<Ty> },
-    List { of: Box<Ty> },
-    Record { fields: Vec<(String, Ty)> },
-    Enum { tags: Vec<String> },
+    Code {
+        lang: String,
+    },
+    Json {
+        of: Box<Ty>,
+    },
+    List {
+        of: Box<Ty>,
+    },
+    Record {
+        fields: Vec<(String, Ty)>,
+    },
+    Enum {
+        tags: Vec<String>,
+    },
+    /// A command line run as a program: text fixed when the workflow is
+    /// written. An argument for a `Program` parameter is a literal without
+    /// interpolation or a `Program` parameter of the enclosing definition
+    /// (E0216), so no value can become shell code.
+    Program,
+    /// `Map<T>`: text names to values of `T` (`files: {"a.py": code}`).
+    Map {
+        of: Box<Ty>,
+    },
 }
 
 impl Ty {
@@ -136,10 +155,13 @@ impl Ty {
         match (self, from) {
             _ if self == from => true,
             // every artifact has a text form
-            (Ty::Text, Ty::Code { .. } | Ty::Json { .. } | Ty::Enum { .. }) => true,
+            (Ty::Text, Ty::Code { .. } | Ty::Json { .. } | Ty::Enum { .. } | Ty::Program) => true,
+            // as types; where the text may come from is checked apart (E0216)
+            (Ty::Program, Ty::Text) => true,
             (Ty::Float, Ty::Int) => true,
             (Ty::List { of: a }, Ty::List { of: b }) => a.accepts(b),
             (Ty::Json { of: a }, Ty::Json { of: b }) => a.accepts(b),
+            (Ty::Map { of: a }, Ty::Map { of: b }) => a.accepts(b),
             _ => false,
         }
     }
@@ -176,6 +198,8 @@ impl std::fmt::Display for Ty {
                 f.write_str(" }")
             }
             Ty::Enum { tags } => f.write_str(&tags.join(" | ")),
+            Ty::Program => f.write_str("Program"),
+            Ty::Map { of } => write!(f, "Map<{of}>"),
         }
     }
 }
@@ -207,6 +231,8 @@ pub enum Value {
     Duration(u64),
     Bool(bool),
     List(Vec<Value>),
+    /// A map literal's entries, in the order written.
+    Map(Vec<(String, Value)>),
 }
 
 /// Where an operand's value comes from at run time.
@@ -236,6 +262,10 @@ pub enum Operand {
     },
     List {
         items: Vec<Operand>,
+    },
+    /// A map literal with a value that is not constant.
+    Map {
+        entries: Vec<(String, Operand)>,
     },
 }
 

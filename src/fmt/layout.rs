@@ -890,6 +890,12 @@ impl<'a> Layout<'a> {
     fn expr(&mut self, e: &Expr) {
         match e {
             Expr::List(items, _) => self.list("[", "]", items, false, false, |l, e| l.expr(e)),
+            Expr::Map(entries, _) => self.list("{", "}", entries, true, false, |l, e| {
+                l.verbatim(e.key.span);
+                l.tok(":");
+                l.sp();
+                l.expr(&e.value);
+            }),
             Expr::Call(c) => self.call(c),
             other => self.verbatim(other.span()),
         }

@@ -410,6 +410,12 @@ impl Builder<'_> {
                     self.expr(i);
                 }
             }
+            Expr::Map(entries, _) => {
+                for e in entries {
+                    self.string(&e.key);
+                    self.expr(&e.value);
+                }
+            }
             // a bare name is a value; `file("…")` and the like are built in
             Expr::Call(c) if c.args.is_none() => self.reference(&c.callee, VALUE),
             Expr::Call(c) => {
@@ -495,5 +501,19 @@ mod tests {
             .position(|d| d.span.start as usize == first_a)
             .unwrap();
         assert_eq!(idx.references(first).count(), 2);
+    }
+
+    #[test]
+    fn names_in_map_values_and_keys_resolve() {
+        let src = "action a(spec: Text) -> Text {\n  :generate g \"p\"\n  \
+                   :guard command(\"true\", files: { \"s.md\": spec, \"{spec}\": [spec] })\n}\n";
+        let idx = index(src);
+        let def = src.find("spec: Text").unwrap();
+        for nth in 1..4 {
+            let at = src.match_indices("spec").nth(nth).unwrap().0 as u32;
+            let (target, name, _) = idx.at(at).unwrap();
+            assert_eq!(name, "spec");
+            assert_eq!(idx.defs[target.unwrap()].span.start as usize, def, "{nth}");
+        }
     }
 }

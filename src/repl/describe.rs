@@ -18,6 +18,13 @@ fn value(v: &ir::Value) -> String {
             let parts: Vec<String> = items.iter().map(value).collect();
             format!("[{}]", parts.join(", "))
         }
+        ir::Value::Map(entries) => {
+            let parts: Vec<String> = entries
+                .iter()
+                .map(|(k, v)| format!("{k:?}: {}", value(v)))
+                .collect();
+            format!("{{{}}}", parts.join(", "))
+        }
     }
 }
 

@@ -9,7 +9,7 @@ use super::value::Value;
 /// The generator's text as an artifact of type `ty`; `Err` is feedback.
 pub fn convert(text: &str, ty: &Ty) -> Result<Value, String> {
     match ty {
-        Ty::Text => Ok(Value::String(text.to_string())),
+        Ty::Text | Ty::Program => Ok(Value::String(text.to_string())),
         Ty::Code { lang } => json::extract_code(text, lang).map(Value::String),
         Ty::Json { of } => json::convert_json(text, of),
         Ty::Enum { tags } => {
@@ -46,7 +46,7 @@ pub fn convert(text: &str, ty: &Ty) -> Result<Value, String> {
                 abbreviate(other)
             )),
         },
-        Ty::List { .. } | Ty::Record { .. } => json::convert_json(text, ty),
+        Ty::List { .. } | Ty::Record { .. } | Ty::Map { .. } => json::convert_json(text, ty),
     }
 }
 

@@ -34,6 +34,12 @@ pub fn constant(c: &Const) -> Value {
             .unwrap_or(Value::Null),
         Const::Bool(b) => Value::Bool(*b),
         Const::List(items) => Value::Array(items.iter().map(constant).collect()),
+        Const::Map(entries) => Value::Object(
+            entries
+                .iter()
+                .map(|(k, v)| (k.clone(), constant(v)))
+                .collect(),
+        ),
     }
 }
 
@@ -49,6 +55,13 @@ pub fn operand(op: &Operand, env: &Env<'_>) -> Result<Value, String> {
                 .map(|i| operand(i, env))
                 .collect::<Result<Vec<_>, _>>()
                 .map(Value::Array)
+        }
+        Operand::Map { entries } => {
+            return entries
+                .iter()
+                .map(|(k, v)| Ok((k.clone(), operand(v, env)?)))
+                .collect::<Result<serde_json::Map<_, _>, String>>()
+                .map(Value::Object)
         }
         Operand::Param { index, fields } => (env.params.get(*index as usize), fields),
         Operand::Input { input, fields } => (env.inputs.get(input.index()), fields),

@@ -43,6 +43,20 @@ impl GuardCall {
         Duration::from_millis(self.int_arg(i))
     }
 
+    /// Argument `i` as the entries of a map (`Map<Text>`), in the order
+    /// written, each value in its text form.
+    pub fn map_arg(&self, i: usize) -> Vec<(String, String)> {
+        self.args
+            .get(i)
+            .and_then(Value::as_object)
+            .map(|map| {
+                map.iter()
+                    .map(|(k, v)| (k.clone(), super::value::text_of(v).into_owned()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// Argument `i` as a list of texts.
     pub fn list_arg(&self, i: usize) -> Vec<String> {
         self.args

@@ -77,13 +77,14 @@ fn position(text: &str, line: usize, byte_col: usize) -> (usize, usize) {
 /// schema of `T`.
 pub fn schema_of(ty: &Ty) -> Value {
     match ty {
-        Ty::Text | Ty::Code { .. } => json!({ "type": "string" }),
+        Ty::Text | Ty::Code { .. } | Ty::Program => json!({ "type": "string" }),
         Ty::Int => json!({ "type": "integer" }),
         Ty::Float => json!({ "type": "number" }),
         Ty::Bool => json!({ "type": "boolean" }),
         Ty::Duration => json!({ "type": "integer", "minimum": 0 }),
         Ty::Json { of } => schema_of(of),
         Ty::List { of } => json!({ "type": "array", "items": schema_of(of) }),
+        Ty::Map { of } => json!({ "type": "object", "additionalProperties": schema_of(of) }),
         Ty::Record { fields } => {
             let properties: serde_json::Map<String, Value> = fields
                 .iter()
@@ -240,6 +241,7 @@ fn integers(value: &mut Value, ty: &Ty) {
         }
         (Ty::Json { of }, v) => integers(v, of),
         (Ty::List { of }, Value::Array(items)) => items.iter_mut().for_each(|v| integers(v, of)),
+        (Ty::Map { of }, Value::Object(map)) => map.values_mut().for_each(|v| integers(v, of)),
         (Ty::Record { fields }, Value::Object(map)) => {
             for (name, ty) in fields {
                 if let Some(v) = map.get_mut(name) {

@@ -330,6 +330,20 @@ pub async fn command_guard(
     cwd: &Path,
     confine: &Confine,
 ) -> Verdict {
+    command_guard_with_files(command, artifact, timeout, cwd, &[], confine).await
+}
+
+/// [`command_guard`] with named values handed over as files (`files:`),
+/// written by [`write_files`]; a name that is not a plain file name is
+/// fatal.
+pub async fn command_guard_with_files(
+    command: &str,
+    artifact: &str,
+    timeout: Duration,
+    cwd: &Path,
+    files: &[(String, String)],
+    confine: &Confine,
+) -> Verdict {
     let shown = match command.trim().split_once('\n') {
         Some((first, _)) => format!("{}…", shorten(first, 80)),
         None => shorten(command.trim(), 80),
@@ -349,16 +363,27 @@ pub async fn command_guard(
             ))
         }
     };
+    let Files {
+        dir: files_dir,
+        mut env,
+    } = match write_files(files) {
+        Ok(written) => written,
+        Err(e) => return Verdict::fatal(format!("the command guard of `{shown}`: {e}")),
+    };
+    env.push((
+        "GUARDFLOW_ARTIFACT".to_string(),
+        dir.path().join("artifact").to_string_lossy().into_owned(),
+    ));
     let mut read_workdir = confine.clone();
     read_workdir.read.push(cwd.to_path_buf());
+    if let Some(files_dir) = &files_dir {
+        read_workdir.read.push(files_dir.path().to_path_buf());
+    }
     let spec = Spec {
         command: command.to_string(),
         argv: None,
         stdin: artifact.as_bytes().to_vec(),
-        env: vec![(
-            "GUARDFLOW_ARTIFACT".to_string(),
-            dir.path().join("artifact").to_string_lossy().into_owned(),
-        )],
+        env,
         cwd: cwd.to_path_buf(),
         timeout,
         sandbox: Policy::new(dir.path(), &read_workdir, timeout),
@@ -368,6 +393,7 @@ pub async fn command_guard(
         Ok(out) => out,
         Err(e) => return Verdict::fatal(format!("cannot run `{shown}` in {}: {e}", cwd.display())),
     };
+    drop(files_dir);
     drop(dir);
     let notes = notes(&out, confine);
     if out.timed_out {
@@ -400,6 +426,83 @@ pub async fn command_guard(
             output_tail(&out)
         )),
     }
+}
+
+/// Writes each named value to a file of that name in a fresh temporary
+/// directory (removed when the returned handle drops), and gives the
+/// program's environment: `GUARDFLOW_FILES` (the directory) and
+/// `GUARDFLOW_FILE_<NAME>` (each file's path; [`file_var`]). Nothing is
+/// created without files. A name must be a plain file name: not empty,
+/// not `.` or `..`, without `/` or NUL, and no two names may share a
+/// variable.
+pub fn write_files(files: &[(String, String)]) -> Result<Files, String> {
+    if files.is_empty() {
+        return Ok(Files {
+            dir: None,
+            env: Vec::new(),
+        });
+    }
+    let mut vars: Vec<(String, &str)> = Vec::with_capacity(files.len());
+    for (name, _) in files {
+        if name.is_empty() || name == "." || name == ".." || name.contains(['/', '\0']) {
+            return Err(format!(
+                "`{}` is not a plain file name: a name in `files:` has no `/`, is not `.` \
+                 or `..`, and is not empty",
+                name.escape_debug()
+            ));
+        }
+        let var = file_var(name);
+        if let Some((_, other)) = vars.iter().find(|(v, _)| *v == var) {
+            return Err(format!(
+                "`{name}` and `{other}` would both be named by `${var}`; rename one"
+            ));
+        }
+        vars.push((var, name));
+    }
+    let dir = tempfile::Builder::new()
+        .prefix("guardflow-files-")
+        .tempdir()
+        .map_err(|e| format!("cannot create a temporary directory for `files:`: {e}"))?;
+    let mut env = vec![(
+        "GUARDFLOW_FILES".to_string(),
+        dir.path().to_string_lossy().into_owned(),
+    )];
+    for ((name, text), (var, _)) in files.iter().zip(vars) {
+        let path = dir.path().join(name);
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .and_then(|mut f| io::Write::write_all(&mut f, text.as_bytes()))
+            .map_err(|e| format!("cannot write `{name}` for `files:`: {e}"))?;
+        env.push((var, path.to_string_lossy().into_owned()));
+    }
+    Ok(Files {
+        dir: Some(dir),
+        env,
+    })
+}
+
+/// What [`write_files`] wrote: the directory (removed when dropped) and
+/// the variables naming it and its files.
+#[derive(Debug)]
+pub struct Files {
+    pub dir: Option<tempfile::TempDir>,
+    pub env: Vec<(String, String)>,
+}
+
+/// `GUARDFLOW_FILE_` and the name upper-cased, each character other than
+/// an ASCII letter or digit as `_`: `tests.py` is `GUARDFLOW_FILE_TESTS_PY`.
+pub fn file_var(name: &str) -> String {
+    let mut var = String::from("GUARDFLOW_FILE_");
+    var.extend(name.chars().map(|c| {
+        if c.is_ascii_alphanumeric() {
+            c.to_ascii_uppercase()
+        } else {
+            '_'
+        }
+    }));
+    var
 }
 
 #[cfg(test)]

@@ -71,8 +71,17 @@ fn register_code_guards(engine: &mut Engine) {
             Box::pin(async move {
                 let run = c.str_arg(0).to_string();
                 let timeout = c.duration_arg(1);
-                let confine = Confine::from_args(&c.args, 2, &c.workdir);
-                process::command_guard(&run, &c.text(), timeout, &c.workdir, &confine).await
+                let files = c.map_arg(2);
+                let confine = Confine::from_args(&c.args, 3, &c.workdir);
+                process::command_guard_with_files(
+                    &run,
+                    &c.text(),
+                    timeout,
+                    &c.workdir,
+                    &files,
+                    &confine,
+                )
+                .await
             })
         });
 }

@@ -412,6 +412,8 @@ pub enum Expr {
     Duration(Spanned<Duration>),
     Bool(Spanned<bool>),
     List(Vec<Expr>, Span),
+    /// `{ "name": value, ... }`
+    Map(Vec<MapEntry>, Span),
     /// A name (`spec`, `t`) or a call (`file("spec.md")`).
     Call(Call),
 }
@@ -424,10 +426,18 @@ impl Expr {
             Expr::Float(v) => v.span,
             Expr::Duration(v) => v.span,
             Expr::Bool(v) => v.span,
-            Expr::List(_, s) => *s,
+            Expr::List(_, s) | Expr::Map(_, s) => *s,
             Expr::Call(c) => c.span,
         }
     }
+}
+
+/// `"name": value` in a map literal.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MapEntry {
+    pub key: StringLit,
+    pub value: Expr,
+    pub span: Span,
 }
 
 /// A string literal split into text and `{interpolations}`.

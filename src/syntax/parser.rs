@@ -267,6 +267,23 @@ task t(spec: Text) -> Code<python> {
         assert!(seen > 200, "only {seen} items");
     }
 
+    /// Map literals are the fast path's too, glued colons included.
+    #[test]
+    fn the_fast_path_reads_map_literals() {
+        for src in [
+            "input m: Map<Text> = {}\n",
+            "input m: Map<Text> = {\"a\":b, \"c\": [1, {\"d\": e}],}\n",
+            "input m: Map<Text> = {\n  // c\n  \"a\": b\n}\n",
+        ] {
+            let outline = lexer::outline(src);
+            let mut fast = fast::Fast::new(src, FileId(0), &outline.tokens);
+            let Some((Some(ast::ItemKind::Input(input)), _)) = fast.item_at(0) else {
+                panic!("the fast path gave up on {src:?}");
+            };
+            assert!(matches!(input.default, Some(ast::Expr::Map(..))), "{src:?}");
+        }
+    }
+
     #[test]
     fn a_triple_string_loses_its_common_indentation_only() {
         let src =

@@ -7,8 +7,9 @@ use crate::check::ir::{self, Ty};
 use crate::source::Span;
 use crate::syntax::ast;
 
-pub(super) const BUILTIN_NAMES: &[&str] =
-    &["Text", "Int", "Float", "Bool", "Duration", "Code", "Json"];
+pub(super) const BUILTIN_NAMES: &[&str] = &[
+    "Text", "Int", "Float", "Bool", "Duration", "Code", "Json", "Program", "Map",
+];
 
 impl Resolver<'_> {
     pub(super) fn resolve_type_def(&mut self, id: u32) -> Option<Ty> {
@@ -141,7 +142,7 @@ impl Resolver<'_> {
                 r.errors.push(CheckError::InvalidType {
                     span,
                     problem: "this type takes no argument",
-                    help: "only `Code<lang>` and `Json<T>` take an argument",
+                    help: "only `Code<lang>`, `Json<T>` and `Map<T>` take an argument",
                 });
                 return None;
             }
@@ -153,6 +154,20 @@ impl Resolver<'_> {
             "Float" => no_arg(self, Ty::Float),
             "Bool" => no_arg(self, Ty::Bool),
             "Duration" => no_arg(self, Ty::Duration),
+            "Program" => no_arg(self, Ty::Program),
+            "Map" => match arg {
+                Some(inner) => Some(Ty::Map {
+                    of: Box::new(self.type_expr(inner)?),
+                }),
+                None => {
+                    self.errors.push(CheckError::InvalidType {
+                        span,
+                        problem: "`Map` needs the type of its values",
+                        help: "say what the map holds: `Map<Text>`",
+                    });
+                    None
+                }
+            },
             "Code" => match arg {
                 Some(ast::TypeExpr::Named {
                     name: lang,

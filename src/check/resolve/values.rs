@@ -154,6 +154,7 @@ impl Resolver<'_> {
                 }
                 Some((Operand::List { items: ops }, ty))
             }
+            ast::Expr::Map(entries, _) => self.map(entries, scope),
             ast::Expr::Call(call) => {
                 if call.args.is_some() {
                     // a call is not a value here
@@ -162,6 +163,136 @@ impl Resolver<'_> {
                 }
                 let (op, ty) = self.value(std::slice::from_ref(&call.callee), scope)?;
                 Some((op, Some(ty)))
+            }
+        }
+    }
+
+    /// A map literal: plain keys, each once; the values' type is the most
+    /// general of theirs (text-like values of different types make a
+    /// `Map<Text>`).
+    fn map(
+        &mut self,
+        entries: &[ast::MapEntry],
+        scope: &mut Scope,
+    ) -> Option<(Operand, Option<Ty>)> {
+        let mut out: Vec<(String, Operand)> = Vec::with_capacity(entries.len());
+        let mut spans: Vec<Span> = Vec::with_capacity(entries.len());
+        let mut elem: Option<Ty> = None;
+        let mut ok = true;
+        for entry in entries {
+            let Some(key) = entry.key.as_plain() else {
+                self.errors.push(CheckError::MapKeyNotPlain {
+                    span: entry.key.span,
+                });
+                ok = false;
+                continue;
+            };
+            if let Some(i) = out.iter().position(|(k, _)| *k == key) {
+                self.errors.push(CheckError::DuplicateMember {
+                    what: "key",
+                    name: key,
+                    span: entry.key.span,
+                    first: spans[i],
+                });
+                ok = false;
+                continue;
+            }
+            let Some((op, ty)) = self.operand(&entry.value, scope) else {
+                ok = false;
+                continue;
+            };
+            if let Some(ty) = ty {
+                elem = match elem.take() {
+                    None => Some(ty),
+                    Some(first) if first.accepts(&ty) => Some(first),
+                    Some(first) if ty.accepts(&first) => Some(ty),
+                    Some(first) if Ty::Text.accepts(&first) && Ty::Text.accepts(&ty) => {
+                        Some(Ty::Text)
+                    }
+                    Some(first) => {
+                        self.errors.push(CheckError::ArgType {
+                            param: format!("map value `{key}`"),
+                            expected: first,
+                            found: ty,
+                            span: entry.value.span(),
+                            def: None,
+                        });
+                        ok = false;
+                        continue;
+                    }
+                };
+            }
+            out.push((key, op));
+            spans.push(entry.key.span);
+        }
+        if !ok {
+            return None;
+        }
+        let ty = elem.map(|t| Ty::Map { of: Box::new(t) });
+        if out.iter().all(|(_, o)| matches!(o, Operand::Const { .. })) {
+            let values = out
+                .into_iter()
+                .filter_map(|(k, o)| match o {
+                    Operand::Const { value } => Some((k, value)),
+                    _ => None,
+                })
+                .collect();
+            return Some((
+                Operand::Const {
+                    value: Value::Map(values),
+                },
+                ty,
+            ));
+        }
+        Some((Operand::Map { entries: out }, ty))
+    }
+
+    /// Whether `op`, given for a parameter of type `ty`, keeps every
+    /// `Program` in it fixed: a literal, or a parameter or input declared
+    /// `Program` (whose own arguments were checked the same way). The
+    /// values it is built from otherwise are added to `found`.
+    fn fixed_program(
+        &self,
+        op: &Operand,
+        ty: &Ty,
+        scope: &Scope,
+        path: &ast::Expr,
+        found: &mut Vec<(String, Span)>,
+    ) -> bool {
+        if !contains_program(ty) {
+            return true;
+        }
+        let declared = match op {
+            Operand::Const { .. } => return true,
+            Operand::Param { index, fields } if fields.is_empty() => {
+                scope.params.get(*index as usize).map(|p| &p.1)
+            }
+            Operand::Input { input, fields } if fields.is_empty() => {
+                self.program.inputs.get(input.index()).map(|i| &i.ty)
+            }
+            _ => None,
+        };
+        if declared == Some(ty) {
+            return true;
+        }
+        match (op, ty, path) {
+            (Operand::List { items }, Ty::List { of }, ast::Expr::List(exprs, _)) => {
+                let mut ok = true;
+                for (item, expr) in items.iter().zip(exprs) {
+                    ok &= self.fixed_program(item, of, scope, expr, found);
+                }
+                ok
+            }
+            (Operand::Map { entries }, Ty::Map { of }, ast::Expr::Map(exprs, _)) => {
+                let mut ok = true;
+                for ((_, item), expr) in entries.iter().zip(exprs) {
+                    ok &= self.fixed_program(item, of, scope, &expr.value, found);
+                }
+                ok
+            }
+            _ => {
+                value_names(path, found);
+                false
             }
         }
     }
@@ -386,6 +517,20 @@ impl Resolver<'_> {
                     ok = false;
                 }
             }
+            let mut values = Vec::new();
+            if !self.fixed_program(&op, &params[index].ty, scope, &arg.value, &mut values) {
+                self.errors.push(CheckError::ValueInProgram {
+                    callee: callee.name.clone(),
+                    param: params[index].name.clone(),
+                    span: arg.value.span(),
+                    values,
+                    def: def.map(|_| params[index].span),
+                    has_files: params
+                        .iter()
+                        .any(|p| p.name == "files" && matches!(p.ty, Ty::Map { .. })),
+                });
+                ok = false;
+            }
             slots[index] = Some((op, arg.span));
         }
         let missing: Vec<String> = params
@@ -433,5 +578,35 @@ impl Resolver<'_> {
     ) -> Option<Vec<Operand>> {
         let args = call.args.as_deref().unwrap_or(&[]);
         self.bind_args(&call.callee, args, call.span, params, def, scope, false)
+    }
+}
+
+/// `ty` is or holds `Program`.
+fn contains_program(ty: &Ty) -> bool {
+    match ty {
+        Ty::Program => true,
+        Ty::List { of } | Ty::Map { of } => contains_program(of),
+        _ => false,
+    }
+}
+
+/// The names of values an expression reads, with their spans: bare names
+/// and interpolations, in lists and maps too.
+fn value_names(expr: &ast::Expr, out: &mut Vec<(String, Span)>) {
+    match expr {
+        ast::Expr::String(s) => {
+            for part in &s.parts {
+                if let ast::StringPart::Interpolation(path) = part {
+                    if let (Some(first), Some(last)) = (path.first(), path.last()) {
+                        let names: Vec<&str> = path.iter().map(|i| i.name.as_str()).collect();
+                        out.push((names.join("."), first.span.to(last.span)));
+                    }
+                }
+            }
+        }
+        ast::Expr::Call(c) if c.args.is_none() => out.push((c.callee.name.clone(), c.callee.span)),
+        ast::Expr::List(items, _) => items.iter().for_each(|i| value_names(i, out)),
+        ast::Expr::Map(entries, _) => entries.iter().for_each(|e| value_names(&e.value, out)),
+        _ => {}
     }
 }

@@ -365,6 +365,7 @@ pub fn collect_labels(op: &Operand, f: &mut impl FnMut(u32)) {
     match op {
         Operand::Label { index, .. } => f(*index),
         Operand::List { items } => items.iter().for_each(|i| collect_labels(i, f)),
+        Operand::Map { entries } => entries.iter().for_each(|(_, v)| collect_labels(v, f)),
         Operand::Template { template } => {
             for part in &template.parts {
                 if let TemplatePart::Value { operand } = part {

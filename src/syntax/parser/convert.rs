@@ -1236,6 +1236,23 @@ impl<'e, 's> Converter<'e, 's> {
                 }
                 Some(Expr::List(items, span))
             }
+            Rule::map => {
+                let mut entries = Vec::new();
+                for entry in kids(inner) {
+                    let entry_span = self.span(&entry);
+                    let mut parts = kids(entry);
+                    let key = self.next(&mut parts, entry_span)?;
+                    let key = self.string(key);
+                    let value = self.next(&mut parts, entry_span)?;
+                    let value = self.expr(value)?;
+                    entries.push(MapEntry {
+                        key,
+                        value,
+                        span: entry_span,
+                    });
+                }
+                Some(Expr::Map(entries, span))
+            }
             Rule::call => Some(Expr::Call(self.call(inner)?)),
             _ => {
                 self.unexpected(&inner);

@@ -979,6 +979,21 @@ impl<'a> Fast<'a> {
                 let items = self.list(Token::RBracket, Self::expr)?;
                 Expr::List(items, self.since(start))
             }
+            Token::LBrace => {
+                self.bump();
+                let entries = self.list(Token::RBrace, |p| {
+                    let start = p.start();
+                    let key = p.string()?;
+                    p.colon()?;
+                    let value = p.expr()?;
+                    Some(MapEntry {
+                        key,
+                        value,
+                        span: p.since(start),
+                    })
+                })?;
+                Expr::Map(entries, self.since(start))
+            }
             _ => Expr::Call(self.call()?),
         };
         self.depth -= 1;
