@@ -377,7 +377,9 @@ pub async fn command_guard_with_files(
     let mut read_workdir = confine.clone();
     read_workdir.read.push(cwd.to_path_buf());
     if let Some(files_dir) = &files_dir {
-        read_workdir.read.push(files_dir.path().to_path_buf());
+        // the program may work in it (`cd "$GUARDFLOW_FILES"`, put the
+        // artifact beside the tests): it is the run's own, removed after
+        read_workdir.write.push(files_dir.path().to_path_buf());
     }
     let spec = Spec {
         command: command.to_string(),
