@@ -331,7 +331,7 @@ fn hostile_values_reach_the_program_as_files_verbatim() {
         let dir = tempfile::tempdir().expect("tempdir");
         // the program copies both files out, lists the directory, and
         // checks the artifact is on stdin too
-        let guard = r#"command("cp \"$GUARDFLOW_FILE_NAME_TXT\" seen.txt && cp \"$GUARDFLOW_FILE_AGAIN_MD\" again.txt && ls \"$GUARDFLOW_FILES\" > listing.txt && cat > artifact.txt", files: {"name.txt": n, "again.md": n})"#;
+        let guard = r#"command("cp \"$GUARDFLOW_FILE_NAME_TXT\" seen.txt && cp \"$GUARDFLOW_FILE_AGAIN_MD\" again.txt && ls \"$GUARDFLOW_FILES\" > listing.txt && cat > artifact.txt", files: {"name.txt": n, "again.md": n}, write: ["."])"#;
         let ran = run_flow(dir.path(), guard, &[value]);
         assert_eq!(ran.code, Some(0), "{}", ran.all());
         nothing_injected(dir.path(), &ran);

@@ -33,7 +33,7 @@ echo "ok $GUARDFLOW_ACTION"
 /// Five actions in a chain, none retried: an interruption that counted
 /// as a rejection would fail the run.
 const CHAIN: &str = r#"use std.{contains}
-generator g = cmd("sh gen.sh", timeout: 60s)
+generator g = cmd("sh gen.sh", timeout: 60s, env: ["CALLS", "FILL", "FILL_AT", "HOLD", "STOP"], write: ["."])
 action a1(x: Text) -> Text { :generate g "a1 {x}" :guard contains("ok") :retry 0 }
 action a2(x: Text) -> Text { :generate g "a2 {x}" :guard contains("ok") :retry 0 }
 action a3(x: Text) -> Text { :generate g "a3 {x}" :guard contains("ok") :retry 0 }
@@ -674,7 +674,7 @@ const PINNED: &str = r#"use std.{contains}
 use "lib.guardflow"
 input spec: Text = file("spec.txt")
 input docs: [Text] = folder("docs", glob: "*.md")
-generator g = cmd("sh gen.sh", timeout: 60s)
+generator g = cmd("sh gen.sh", timeout: 60s, env: ["CALLS", "FILL", "FILL_AT", "HOLD", "STOP"], write: ["."])
 action a(s: Text) -> Text { :generate g "a {s} {docs}" :guard accepted :retry 1 }
 action b(x: Text) -> Text { :generate g "b {x} spec={spec} docs={docs}" :guard accepted :retry 1 }
 task main() -> Text {

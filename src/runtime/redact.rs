@@ -44,13 +44,12 @@ const MIN_SECRET: usize = 4;
 const MIN_FORM: usize = 6;
 
 /// The name endings that make a variable's value a secret.
-const SECRET_SUFFIXES: [&str; 8] = [
+const SECRET_SUFFIXES: [&str; 7] = [
     "_KEY",
     "_TOKEN",
     "_SECRET",
     "_PASSWORD",
     "_PASSWD",
-    "_PASS",
     "_CREDENTIALS",
     "_API_KEY",
 ];
