@@ -683,6 +683,7 @@ pub(crate) async fn execute(
         generator_calls: report.generator_calls,
         guard_runs: report.guard_runs,
         elapsed_ms: report.elapsed_ms,
+        repeated_calls: report.repeated_calls,
     });
     report
 }

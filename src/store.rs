@@ -239,11 +239,27 @@ impl Store {
     /// Takes over run `id` to resume it: locks it, reads what it recorded
     /// and returns the recorder that goes on writing it.
     pub fn resume_run(self, id: &str) -> Result<(RunMeta, Resume, Recorder), StoreError> {
+        self.resume_run_with(id, |_| Ok::<(), std::convert::Infallible>(()))?
+            .map_err(|never| match never {})
+    }
+
+    /// Like [`Store::resume_run`], but `check` sees what the run recorded
+    /// (and may add to it, such as answers about effects) while the run's
+    /// lock is held and before the resume writes anything: its error
+    /// leaves the store as it was.
+    pub fn resume_run_with<E>(
+        self,
+        id: &str,
+        check: impl FnOnce(&mut Resume) -> Result<(), E>,
+    ) -> Result<Result<(RunMeta, Resume, Recorder), E>, StoreError> {
         let meta = self.run_meta(id)?;
         let lock = RunLock::acquire(&self.path, id)?;
-        let prior = resume::load(&self.conn, id).map_err(|e| self.sqlite(e))?;
+        let mut prior = resume::load(&self.conn, id).map_err(|e| self.sqlite(e))?;
+        if let Err(e) = check(&mut prior.resume) {
+            return Ok(Err(e));
+        }
         let recorder = Recorder::resumed(self.path, self.conn, id.to_string(), lock, &prior)?;
-        Ok((meta, prior.resume, recorder))
+        Ok(Ok((meta, prior.resume, recorder)))
     }
 
     /// Whether run `id` has finished, and how.

@@ -764,15 +764,25 @@ fn resume_replays_escalation_stopped_at_every_call() {
         drop(started);
         assert!(report.success, "stop at {stop_at}: {:?}", report.failure);
         assert_eq!(report.result, Some("good".into()), "stop at {stop_at}");
-        // the report counts the guard runs of both processes: every call
-        // but the interrupted one was judged
+        // the report counts the guard runs of both processes: every
+        // counted call was judged; the interrupted one was made again,
+        // outside the budget and the bound, and is reported as repeated
         assert_eq!(
-            report.guard_runs,
-            report.generator_calls - 1,
+            report.guard_runs, report.generator_calls,
             "stop at {stop_at}"
         );
+        assert_eq!(report.repeated_calls, 1, "stop at {stop_at}");
         let total = calls.load(AtomicOrdering::SeqCst) as u64;
-        assert!(total <= bound, "stop at {stop_at}: {total} > {bound}");
+        assert_eq!(
+            total,
+            report.generator_calls + report.repeated_calls,
+            "stop at {stop_at}"
+        );
+        assert!(
+            report.generator_calls <= bound,
+            "stop at {stop_at}: {} > {bound}",
+            report.generator_calls
+        );
         let db = read(&db);
         let committed = commits(&db, &meta.id);
         let keys: BTreeSet<(String, i64)> =

@@ -59,10 +59,28 @@ pub struct Args {
     /// with
     #[arg(long, value_name = "RUN_ID", conflicts_with_all = ["task", "inputs", "replay"])]
     resume: Option<String>,
+    /// With --resume: the effect of ACTION (a name, or a path such as
+    /// main/m/deploy), which was running when the run stopped, ran to the
+    /// end and did what it should; its attempt is accepted
+    #[arg(long, value_name = "ACTION", requires = "resume")]
+    effect_ran: Vec<String>,
+    /// With --resume: the effect of ACTION ran and failed; its action
+    /// fails as a failed effect does
+    #[arg(long, value_name = "ACTION", requires = "resume")]
+    effect_failed: Vec<String>,
+    /// With --resume: the effect of ACTION did not run (or was undone);
+    /// it runs again, with the command it had
+    #[arg(long, value_name = "ACTION", requires = "resume")]
+    effect_did_not_run: Vec<String>,
 }
 
 /// Another process writes the run (EX_TEMPFAIL): try again later.
 pub const EXIT_LOCKED: u8 = 75;
+
+/// A resume needs an answer: an effect that is not `:idempotent` was
+/// running when the run stopped (`--effect-ran`, `--effect-failed`,
+/// `--effect-did-not-run`).
+pub const EXIT_QUESTION: u8 = 3;
 
 /// A store error as an exit code: 75 when another process holds the run.
 fn store_fail(e: StoreError) -> u8 {
@@ -93,7 +111,7 @@ pub fn run(args: Args) -> u8 {
         None => store::default_path(&args.file),
     };
     let (config, recording) = if let Some(id) = &args.resume {
-        match resumed(&args, &store_path, id) {
+        match resumed(&args, &store_path, id, &workflow.program) {
             Ok((c, r)) => (c, Some(r)),
             Err(code) => return code,
         }
@@ -216,6 +234,7 @@ fn resumed(
     args: &Args,
     store_path: &std::path::Path,
     id: &str,
+    program: &Program,
 ) -> Result<(RunConfig, (Resume, Arc<Recorder>)), u8> {
     let store = Store::open(store_path).map_err(store_fail)?;
     let meta = store.run_meta(id).map_err(store_fail)?;
@@ -233,7 +252,9 @@ fn resumed(
             if success { "succeeded" } else { "failed" }
         )));
     }
-    let (meta, resume, recorder) = store.resume_run(id).map_err(store_fail)?;
+    let (meta, resume, recorder) = store
+        .resume_run_with(id, |resume| answer_effects(args, id, program, resume))
+        .map_err(store_fail)??;
     let config = RunConfig {
         task: meta.task,
         inputs: meta.inputs.into_iter().collect(),
@@ -242,6 +263,96 @@ fn resumed(
             .map(|(generator, args)| Replacement { generator, args }),
     };
     Ok((config, (resume, Arc::new(recorder))))
+}
+
+/// Applies `--effect-ran`, `--effect-failed` and `--effect-did-not-run`
+/// to the effects that were running when the run stopped; fails (with
+/// the exit code) when one of them is not answered, or an answer names
+/// none of them.
+fn answer_effects(args: &Args, id: &str, program: &Program, resume: &mut Resume) -> Result<(), u8> {
+    use crate::runtime::resume::EffectAnswer;
+    let idempotent = |name: &str| {
+        program
+            .actions
+            .iter()
+            .any(|a| a.name == name && a.idempotent)
+    };
+    let pending = resume.pending_effects(idempotent);
+    let given = [
+        (EffectAnswer::Ran, &args.effect_ran),
+        (EffectAnswer::Failed, &args.effect_failed),
+        (EffectAnswer::DidNotRun, &args.effect_did_not_run),
+    ];
+    for (answer, names) in given {
+        for name in names {
+            let matching: Vec<_> = pending
+                .iter()
+                .filter(|p| p.action == *name || p.path == *name)
+                .collect();
+            match matching.as_slice() {
+                [] => {
+                    let listed = pending
+                        .iter()
+                        .map(|p| format!("`{}` ({})", p.action, p.path))
+                        .collect::<Vec<_>>();
+                    eprintln!(
+                        "error: {} {name}: no effect of `{name}` was running when run {id} stopped{}",
+                        answer.flag(),
+                        if listed.is_empty() {
+                            String::new()
+                        } else {
+                            format!("; these were: {}", listed.join(", "))
+                        }
+                    );
+                    return Err(super::EXIT_USAGE);
+                }
+                [one] => {
+                    let key = (one.path.clone(), one.occurrence);
+                    if let Some(before) = resume.answers.insert(key, answer) {
+                        if before != answer {
+                            eprintln!(
+                                "error: `{name}` is given two answers: {} and {}",
+                                before.flag(),
+                                answer.flag()
+                            );
+                            return Err(super::EXIT_USAGE);
+                        }
+                    }
+                }
+                many => {
+                    let paths: Vec<&str> = many.iter().map(|p| p.path.as_str()).collect();
+                    eprintln!(
+                        "error: {} {name}: the effects of `{name}` at {} were running when run {id} stopped; \
+                         answer for each by its path",
+                        answer.flag(),
+                        paths.join(" and ")
+                    );
+                    return Err(super::EXIT_USAGE);
+                }
+            }
+        }
+    }
+    let open: Vec<_> = pending
+        .iter()
+        .filter(|p| !resume.answers.contains_key(&(p.path.clone(), p.occurrence)))
+        .collect();
+    if open.is_empty() {
+        return Ok(());
+    }
+    let file = args.file.display();
+    for p in &open {
+        eprintln!(
+            "error: run {id} stopped while the effect of `{}` ({}) was running:\n  {}\n\
+             whether it ran to the end is not known, and `{}` is not `:idempotent`, so it is not run \
+             again by itself.\n\
+             Check what it did, then resume with one of:\n  \
+             guardflow run {file} --resume {id} --effect-ran {}          # it ran and succeeded: accept it\n  \
+             guardflow run {file} --resume {id} --effect-failed {}       # it ran and failed: the action fails\n  \
+             guardflow run {file} --resume {id} --effect-did-not-run {}  # it did not run: run it again",
+            p.action, p.path, p.command, p.action, p.path, p.path, p.path
+        );
+    }
+    Err(EXIT_QUESTION)
 }
 
 /// A workflow's absolute path and the SHA-256 of its text.
@@ -356,7 +467,13 @@ fn print_summary(report: &RunReport, color: bool) {
         let rejected = report
             .attempts
             .iter()
-            .filter(|a| a.action == *name && a.verdict != crate::runtime::VerdictKind::Pass)
+            .filter(|a| {
+                a.action == *name
+                    && !matches!(
+                        a.verdict,
+                        crate::runtime::VerdictKind::Pass | crate::runtime::VerdictKind::Interrupted
+                    )
+            })
             .count();
         eprintln!(
             "  {name:width$}  {} attempt{}{}",
@@ -377,6 +494,12 @@ fn print_summary(report: &RunReport, color: bool) {
         "  {dim}generator calls: {}{bound}; guard runs: {}{reset}",
         report.generator_calls, report.guard_runs
     );
+    if report.repeated_calls > 0 {
+        let n = report.repeated_calls;
+        eprintln!(
+            "  {dim}repeated calls: {n} (in flight when the run stopped, so made again; not counted above){reset}"
+        );
+    }
     let tokens = |f: fn(&crate::runtime::AttemptRecord) -> Option<u64>| {
         report.attempts.iter().filter_map(f).sum::<u64>()
     };

@@ -50,10 +50,13 @@ pub fn run(args: Args) -> u8 {
         "workflow".to_string(),
     ]];
     for r in &runs {
-        let calls = match r.worst_case_calls {
+        let mut calls = match r.worst_case_calls {
             Some(w) => format!("{} / {w}", r.calls),
             None => r.calls.to_string(),
         };
+        if r.repeated_calls > 0 {
+            calls.push_str(&format!(" +{} repeated", r.repeated_calls));
+        }
         let status = if r.sessions > 1 {
             format!("{} (resumed {}×)", r.status, r.sessions - 1)
         } else {

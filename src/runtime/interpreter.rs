@@ -481,14 +481,27 @@ impl<'p> Run<'p> {
         worst_case_calls: Option<u64>,
     ) -> RunReport {
         let mut log = self.log();
-        let log = std::mem::take(&mut *log);
+        let mut log = std::mem::take(&mut *log);
+        // attempts an earlier process recorded where this one did not go
+        // (a cancelled branch, another way): calls made all the same
+        if let Some(resume) = &self.resume {
+            for (name, (calls, repeated)) in resume.unreached_calls() {
+                if let Some(i) = self.program.actions.iter().position(|a| a.name == name) {
+                    log.calls[i].generator_calls += calls;
+                    log.calls[i].repeated_calls += repeated;
+                }
+            }
+        }
         let generator_calls = log.calls.iter().map(|c| c.generator_calls).sum();
+        let repeated_calls = log.calls.iter().map(|c| c.repeated_calls).sum();
         let actions = self
             .program
             .actions
             .iter()
             .zip(log.calls)
-            .filter(|(_, c)| c.generator_calls > 0 || c.guard_runs > 0 || c.failed > 0)
+            .filter(|(_, c)| {
+                c.generator_calls > 0 || c.repeated_calls > 0 || c.guard_runs > 0 || c.failed > 0
+            })
             .map(|(a, c)| (a.name.clone(), c))
             .collect();
         let (success, failure, result) = match outcome {
@@ -504,6 +517,7 @@ impl<'p> Run<'p> {
             attempts: log.attempts,
             actions,
             generator_calls,
+            repeated_calls,
             guard_runs: self.counters.guard_runs.load(Relaxed),
             elapsed_ms: self.started.elapsed().as_millis() as u64,
             worst_case_calls,
