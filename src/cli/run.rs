@@ -19,7 +19,11 @@ use crate::store::{self, Recorder, RunMeta, Store, StoreError};
 #[command(
     after_help = "Examples:\n  guardflow run examples/planning.guardflow --task prepare \\\n      --input goal=\"move the user database to PostgreSQL 16\" \\\n      --replay examples/fixtures/planning.jsonl\n  guardflow run flow.guardflow --input spec=@spec.md\n  guardflow run flow.guardflow --json | jq -c 'select(.event == \"attempt\")'\n\n--input NAME=VALUE binds a task parameter or a program input of that name; \
 =@FILE reads the value from a file. Values are read as the declared type \
-(Int, Bool, JSON for records and lists).\n\nExit status: 0 the task succeeded, 1 it failed (or the workflow has errors), 2 usage or I/O error."
+(Int, Bool, JSON for records and lists).\n\nWith --resume, a run that stopped while a non-idempotent effect ran asks whether it ran: \
+answer with --effect-ran, --effect-failed or --effect-did-not-run ACTION (see docs/store.md).\n\n\
+Exit status: 0 the task succeeded, 1 it failed (or the workflow has errors), 2 usage or I/O error, \
+3 a resume needs an answer about an effect, 75 the run is being written by another process or \
+programs it started still run, 130/143/129 stopped by SIGINT/SIGTERM/SIGHUP (resumable)."
 )]
 pub struct Args {
     /// The workflow file
@@ -155,20 +159,43 @@ pub fn run(args: Args) -> u8 {
     if let Some(r) = &recorder {
         started.record_to(r.clone());
         eprintln!("run {} (recorded in {})", r.id(), r.path().display());
+        // the programs it runs, for a resume after a hard stop
+        crate::runtime::children::record_to(Some(store::children_path(r.path(), r.id())));
     }
     let rt = match crate::engine::runtime() {
         Ok(rt) => rt,
         Err(e) => return super::fail(e),
     };
-    let report = rt.block_on(async {
-        // the Ctrl-C handler is installed when its branch is first polled:
-        // before the run starts anything that a Ctrl-C should cancel
+    let (report, signal) = rt.block_on(async {
+        use tokio::signal::unix::{signal, SignalKind};
+        // the handlers are installed before the run starts anything a
+        // signal should stop
+        let mut term = signal(SignalKind::terminate()).ok();
+        let mut hup = signal(SignalKind::hangup()).ok();
+        let term = async {
+            match term.as_mut() {
+                Some(s) => s.recv().await,
+                None => std::future::pending().await,
+            }
+        };
+        let hup = async {
+            match hup.as_mut() {
+                Some(s) => s.recv().await,
+                None => std::future::pending().await,
+            }
+        };
+        // dropping the run's future cancels every branch and kills the
+        // programs they run
         tokio::select! {
             biased;
-            _ = tokio::signal::ctrl_c() => started.cancelled("cancelled by Ctrl-C"),
-            report = started.execute() => report,
+            _ = tokio::signal::ctrl_c() => (started.cancelled("cancelled by Ctrl-C"), Some(Stop::INT)),
+            _ = term => (started.cancelled("stopped by SIGTERM"), Some(Stop::TERM)),
+            _ = hup => (started.cancelled("stopped by SIGHUP"), Some(Stop::HUP)),
+            report = started.execute() => (report, None),
         }
     });
+    // whatever a cancelled branch left behind
+    crate::runtime::children::kill_all();
     if let Some(p) = progress {
         p.finish();
     }
@@ -182,6 +209,17 @@ pub fn run(args: Args) -> u8 {
         print_summary(&report, args.color.enabled());
     }
     if let Some(r) = &recorder {
+        // every program it ran has ended or was killed
+        crate::runtime::children::record_to(None);
+        if let (Some(stop), None) = (signal, r.failure()) {
+            eprintln!(
+                "run {} stopped by {}; continue it with `guardflow run {} --resume {}`",
+                r.id(),
+                stop.name,
+                args.file.display(),
+                r.id()
+            );
+        }
         if let Some(why) = r.failure() {
             eprintln!(
                 "error: the run store failed, so the run stopped: {why}\n                   what was committed before is kept; once the store can be written, \
@@ -192,11 +230,37 @@ pub fn run(args: Args) -> u8 {
             return super::EXIT_USAGE;
         }
     }
+    if let Some(stop) = signal {
+        return stop.exit;
+    }
     if report.success {
         EXIT_OK
     } else {
         EXIT_FINDINGS
     }
+}
+
+/// A signal that stopped a run: its name and the exit status (128 + its
+/// number, as a shell reports a process killed by it).
+#[derive(Clone, Copy)]
+struct Stop {
+    name: &'static str,
+    exit: u8,
+}
+
+impl Stop {
+    const INT: Stop = Stop {
+        name: "Ctrl-C (SIGINT)",
+        exit: 130,
+    };
+    const TERM: Stop = Stop {
+        name: "SIGTERM",
+        exit: 143,
+    };
+    const HUP: Stop = Stop {
+        name: "SIGHUP",
+        exit: 129,
+    };
 }
 
 /// Records a new run: what it was started with, for `--resume`.
@@ -253,7 +317,10 @@ fn resumed(
         )));
     }
     let (meta, resume, recorder) = store
-        .resume_run_with(id, |resume| answer_effects(args, id, program, resume))
+        .resume_run_with(id, |resume| {
+            survivors(store_path, id)?;
+            answer_effects(args, id, program, resume)
+        })
         .map_err(store_fail)??;
     let config = RunConfig {
         task: meta.task,
@@ -263,6 +330,31 @@ fn resumed(
             .map(|(generator, args)| Replacement { generator, args }),
     };
     Ok((config, (resume, Arc::new(recorder))))
+}
+
+/// Fails (exit 75) while a program the run started before it stopped
+/// still runs: a resume would overlap with it.
+fn survivors(store_path: &std::path::Path, id: &str) -> Result<(), u8> {
+    let alive = crate::runtime::children::survivors(&store::children_path(store_path, id));
+    if alive.is_empty() {
+        return Ok(());
+    }
+    let list: Vec<String> = alive
+        .iter()
+        .map(|s| match &s.command {
+            Some(c) => format!("process group {} (`{c}`)", s.pgid),
+            None => format!("process group {}", s.pgid),
+        })
+        .collect();
+    let kill: Vec<String> = alive.iter().map(|s| format!("-{}", s.pgid)).collect();
+    eprintln!(
+        "error: programs that run {id} started before it stopped are still running: {}\n  \
+         a resume now would run alongside them; wait for them to end, or stop them \
+         (`kill -- {}`), then resume",
+        list.join(", "),
+        kill.join(" ")
+    );
+    Err(EXIT_LOCKED)
 }
 
 /// Applies `--effect-ran`, `--effect-failed` and `--effect-did-not-run`
@@ -471,7 +563,8 @@ fn print_summary(report: &RunReport, color: bool) {
                 a.action == *name
                     && !matches!(
                         a.verdict,
-                        crate::runtime::VerdictKind::Pass | crate::runtime::VerdictKind::Interrupted
+                        crate::runtime::VerdictKind::Pass
+                            | crate::runtime::VerdictKind::Interrupted
                     )
             })
             .count();

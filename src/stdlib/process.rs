@@ -77,6 +77,7 @@ impl Drop for Group {
         if !self.finished {
             self.kill();
         }
+        crate::runtime::children::unregister(self.pgid);
     }
 }
 
@@ -143,6 +144,7 @@ async fn run_in(spec: Spec, keep: Option<&[&str]>) -> io::Result<Output> {
         .id()
         .and_then(|id| libc::pid_t::try_from(id).ok())
         .unwrap_or(0);
+    crate::runtime::children::register(pgid);
     let mut group = Group {
         pgid,
         finished: false,

@@ -22,6 +22,12 @@ pub fn lock_path(db: &Path, id: &str) -> PathBuf {
     PathBuf::from(dir).join(format!("{id}.lock"))
 }
 
+/// The file beside run `id`'s lock that lists the writer's pid and the
+/// process groups of the programs it runs (see `runtime::children`).
+pub fn children_path(db: &Path, id: &str) -> PathBuf {
+    lock_path(db, id).with_extension("children")
+}
+
 impl RunLock {
     /// Takes the lock of run `id`, or says who holds it.
     pub fn acquire(db: &Path, id: &str) -> Result<RunLock, StoreError> {

@@ -1,0 +1,173 @@
+//! The process groups of the programs this process runs (generators,
+//! guards, effects), in one process-wide list: a signal handler kills
+//! them all, and a recorded run writes them to a file beside its lock, so
+//! that a resume after a hard stop (SIGKILL, power loss of a container)
+//! can refuse to start while a program from before the stop still runs.
+//!
+//! `stdlib::process` registers a group when it spawns it and unregisters
+//! it when the group is reaped or killed.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+struct State {
+    groups: Vec<libc::pid_t>,
+    /// Where the list is written as it changes, if anywhere.
+    file: Option<PathBuf>,
+}
+
+static STATE: Mutex<State> = Mutex::new(State {
+    groups: Vec::new(),
+    file: None,
+});
+
+fn state() -> std::sync::MutexGuard<'static, State> {
+    STATE.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A program's process group has started.
+pub fn register(pgid: libc::pid_t) {
+    if pgid <= 0 {
+        return;
+    }
+    let mut s = state();
+    s.groups.push(pgid);
+    write(&s);
+}
+
+/// A program's process group has ended or was killed.
+pub fn unregister(pgid: libc::pid_t) {
+    let mut s = state();
+    if let Some(i) = s.groups.iter().position(|g| *g == pgid) {
+        s.groups.swap_remove(i);
+        write(&s);
+    }
+}
+
+/// The live process groups, in no particular order.
+pub fn snapshot() -> Vec<libc::pid_t> {
+    state().groups.clone()
+}
+
+/// Kills every registered process group (SIGKILL).
+pub fn kill_all() {
+    for pgid in snapshot() {
+        // SAFETY: killpg has no memory-safety preconditions; a group that
+        // is already gone yields ESRCH, which is ignored.
+        unsafe {
+            libc::killpg(pgid, libc::SIGKILL);
+        }
+    }
+}
+
+/// From now on, keeps `file` up to date with this process's pid and the
+/// live process groups (`None`: stop, and remove the file).
+pub fn record_to(file: Option<PathBuf>) {
+    let mut s = state();
+    if file.is_none() {
+        if let Some(old) = &s.file {
+            let _ = std::fs::remove_file(old);
+        }
+    }
+    s.file = file;
+    write(&s);
+}
+
+/// Writes the list: `guardflow PID`, then `group PGID` per live group;
+/// through a temporary file and a rename, so a stop mid-write leaves the
+/// previous list.
+fn write(s: &State) {
+    let Some(file) = &s.file else { return };
+    let mut text = format!("guardflow {}\n", std::process::id());
+    for g in &s.groups {
+        text.push_str(&format!("group {g}\n"));
+    }
+    let tmp = file.with_extension("children.tmp");
+    let written = std::fs::File::create(&tmp).and_then(|mut f| f.write_all(text.as_bytes()));
+    if written.is_ok() {
+        let _ = std::fs::rename(&tmp, file);
+    }
+}
+
+/// A process group recorded in `file` that still has a process.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Survivor {
+    pub pgid: libc::pid_t,
+    /// The command line of its leader, when it is still there.
+    pub command: Option<String>,
+}
+
+/// The process groups `file` lists that still have a process (none when
+/// there is no file). Only for a file whose writer has ended.
+pub fn survivors(file: &Path) -> Vec<Survivor> {
+    let Ok(text) = std::fs::read_to_string(file) else {
+        return Vec::new();
+    };
+    text.lines()
+        .filter_map(|l| l.strip_prefix("group "))
+        .filter_map(|g| g.trim().parse::<libc::pid_t>().ok())
+        .filter(|&g| g > 1 && group_alive(g))
+        .map(|pgid| Survivor {
+            pgid,
+            command: std::fs::read(format!("/proc/{pgid}/cmdline"))
+                .ok()
+                .map(|b| {
+                    String::from_utf8_lossy(&b)
+                        .split('\0')
+                        .filter(|p| !p.is_empty())
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                })
+                .filter(|c| !c.is_empty()),
+        })
+        .collect()
+}
+
+/// Whether a process of group `pgid` exists (one we may not signal
+/// exists too).
+fn group_alive(pgid: libc::pid_t) -> bool {
+    // SAFETY: signal 0 only checks; no memory is involved.
+    let rc = unsafe { libc::kill(-pgid, 0) };
+    rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_list_follows_the_groups_and_survivors_are_found() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("run.children");
+        // a real group that lives on: a shell leading its own group
+        let mut child = std::process::Command::new("sh");
+        std::os::unix::process::CommandExt::process_group(&mut child, 0);
+        let mut child = child.args(["-c", "sleep 30"]).spawn().expect("spawn");
+        let pgid = child.id() as libc::pid_t;
+        record_to(Some(file.clone()));
+        register(pgid);
+        let text = std::fs::read_to_string(&file).expect("written");
+        assert!(text.contains(&format!("group {pgid}")), "{text}");
+        assert!(text.starts_with(&format!("guardflow {}", std::process::id())));
+        let found = survivors(&file);
+        assert!(found.iter().any(|s| s.pgid == pgid), "{found:?}");
+        let found = found.into_iter().find(|s| s.pgid == pgid).expect("found");
+        assert!(
+            found.command.as_deref().unwrap_or("").contains("sleep 30"),
+            "{found:?}"
+        );
+        assert!(snapshot().contains(&pgid));
+        // not kill_all: other tests of this process have groups too
+        // SAFETY: killing the group this test started
+        unsafe { libc::killpg(pgid, libc::SIGKILL) };
+        let _ = child.wait();
+        unregister(pgid);
+        assert!(!snapshot().contains(&pgid));
+        assert!(survivors(&file).iter().all(|s| s.pgid != pgid));
+        let text = std::fs::read_to_string(&file).expect("written");
+        assert!(!text.contains(&format!("group {pgid}")), "{text}");
+        record_to(None);
+        assert!(!file.exists());
+    }
+}
