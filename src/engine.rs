@@ -185,6 +185,14 @@ impl Started<'_> {
         self.run.resume = Some(resume);
     }
 
+    /// Holds the units of `:shared` resources across processes in `dir`
+    /// (one slot file per unit, `flock`ed), as `holder` (the run's id):
+    /// every run given the same `dir` shares those pools. Without this,
+    /// a `:shared` resource is pooled in this process only.
+    pub fn share_resources(&mut self, dir: std::path::PathBuf, holder: String) {
+        self.run.shared = Some(crate::runtime::shared::SharedPlace { dir, holder });
+    }
+
     /// The report of a run stopped from outside (Ctrl-C): what it did
     /// until then. Drop the [`Started::execute`] future first; that
     /// cancels every branch and kills their programs.
@@ -539,6 +547,7 @@ impl Engine {
             log_hint: 0,
             sink: None,
             resume: None,
+            shared: None,
         })
     }
 }

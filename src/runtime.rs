@@ -10,7 +10,8 @@
 //!   implement;
 //! - `event`, `report`: what a run tells while it runs and after;
 //! - `sink`, `resume`: recording a run durably and resuming it;
-//! - `children`: the process groups of the programs the process runs.
+//! - `children`: the process groups of the programs the process runs;
+//! - `shared`: `:shared` resources, pooled across processes with `flock`.
 //!
 //! [`crate::engine`] is the public way in.
 
@@ -25,6 +26,7 @@ pub mod interpreter;
 pub mod registry;
 pub mod report;
 pub mod resume;
+pub mod shared;
 pub mod sink;
 pub mod value;
 

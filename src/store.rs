@@ -28,7 +28,7 @@ use sha2::{Digest, Sha256};
 
 use crate::runtime::{Resume, Value};
 
-pub use lock::{children_path, RunLock};
+pub use lock::{children_path, resources_dir, RunLock};
 pub use schema::VERSION as FORMAT_VERSION;
 pub use writer::Recorder;
 

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::source::Span;
 
 /// Bumped on any change to the JSON form.
-pub const IR_VERSION: u32 = 1;
+pub const IR_VERSION: u32 = 2;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Program {
@@ -278,6 +278,9 @@ pub enum InputSource {
 pub struct Resource {
     pub name: String,
     pub size: u64,
+    /// `:shared`: one pool for every run that uses the same run store,
+    /// held with `flock` (see docs/store.md).
+    pub shared: bool,
     pub span: Span,
 }
 

@@ -162,6 +162,13 @@ pub fn run(args: Args) -> u8 {
         // the programs it runs, for a resume after a hard stop
         crate::runtime::children::record_to(Some(store::children_path(r.path(), r.id())));
     }
+    // `:shared` resources are pooled with every run of the store (also
+    // when this run is not recorded)
+    let holder = match &recorder {
+        Some(r) => r.id().to_string(),
+        None => format!("unrecorded-{}", std::process::id()),
+    };
+    started.share_resources(store::resources_dir(&store_path), holder);
     let rt = match crate::engine::runtime() {
         Ok(rt) => rt,
         Err(e) => return super::fail(e),

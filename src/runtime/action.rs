@@ -64,7 +64,10 @@ impl Run<'_> {
                 return Err(self.fail(id, &path, reason));
             }
         }
-        let _permits = self.acquire(&action.uses).await;
+        let _permits = match self.acquire(&action.uses).await {
+            Ok(p) => p,
+            Err(reason) => return Err(self.fail(id, &path, reason)),
+        };
         let retries = action.retry.or(self.program.defaults.retry).unwrap_or(0);
         let mut history: Vec<String> = Vec::new();
         if let Some(up) = opts.upstream_feedback {

@@ -30,6 +30,8 @@ pub struct RunSummary {
     pub duration_ms: i64,
     /// Processes that wrote the run (more than one: it was resumed).
     pub sessions: u64,
+    /// The `:shared` resources it holds now, one entry per unit.
+    pub holds: Vec<String>,
 }
 
 impl Store {
@@ -81,6 +83,7 @@ impl Store {
                 ))
             })
             .map_err(|e| self.read_err(e))?;
+        let held = crate::runtime::shared::held(&super::lock::resources_dir(self.path()));
         let mut out = Vec::new();
         for row in rows {
             let (id, finished, workflow, task, started_ms, worst, calls, last, sessions, repeated): (
@@ -103,7 +106,6 @@ impl Store {
             };
             out.push(RunSummary {
                 status: status.to_string(),
-                id,
                 workflow,
                 task,
                 started_ms,
@@ -112,6 +114,12 @@ impl Store {
                 worst_case_calls: worst.map(|w| w.max(0) as u64),
                 duration_ms: last - started_ms,
                 sessions: sessions.max(0) as u64,
+                holds: held
+                    .iter()
+                    .filter(|h| h.run == id)
+                    .map(|h| h.resource.clone())
+                    .collect(),
+                id,
             });
         }
         Ok(out)
