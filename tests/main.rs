@@ -10,6 +10,7 @@ mod fmt;
 mod fuzz;
 mod human;
 mod ir;
+mod kill_resume;
 mod llm;
 mod lsp;
 mod parse_paths;
