@@ -515,9 +515,10 @@ fn two_hundred_random_stops_all_resume_to_one_result() {
         landed.into_inner(),
         started.elapsed().as_secs_f64()
     );
+    // each signal about a quarter of the time
     for sig in ["SIGKILL", "SIGTERM", "SIGHUP", "SIGINT"] {
         assert!(
-            points.get(sig).copied().unwrap_or(0) >= 10,
+            points.get(sig).copied().unwrap_or(0) >= want / 10,
             "seed {seed}: {points:?}"
         );
     }
