@@ -295,9 +295,11 @@ fn report(o: &Output) -> serde_json::Value {
 /// promise. Returns whether the stop landed while the run ran.
 fn trial(rng: &mut Rng, seed: u64, n: usize, bound: i64) -> Option<&'static str> {
     let t = Trial::new(FLOW);
-    let delay = ["0", "0.01", "0.03"][rng.below(3) as usize];
+    let pick = rng.below(3) as usize;
+    let delay = ["0", "0.01", "0.03"][pick];
     let sig = [libc::SIGKILL, libc::SIGTERM, libc::SIGHUP, libc::SIGINT][rng.below(4) as usize];
-    let wait = Duration::from_micros(rng.below(400_000));
+    // about as long as such a run takes, so most stops land mid-run
+    let wait = Duration::from_micros(rng.below([150_000, 250_000, 400_000][pick]));
     let why = format!(
         "seed {seed}, trial {n}: {} after {} ms, generator delay {delay}",
         signal_name(sig),
@@ -522,4 +524,372 @@ fn two_hundred_random_stops_all_resume_to_one_result() {
             "seed {seed}: {points:?}"
         );
     }
+}
+
+/// A generator whose call waits (writing its pid to `pid`) while the
+/// file `slow` exists, then answers by action.
+const SLOW_GEN: &str = r#"#!/bin/sh
+cat > /dev/null
+echo "$GUARDFLOW_ACTION $GUARDFLOW_ATTEMPT" >> calls
+if [ -e slow ]; then echo $$ > pid; while [ -e slow ]; do sleep 0.02; done; fi
+case "$GUARDFLOW_ACTION" in
+  deploy) echo "sh deploy.sh" ;;
+  *) echo "good $GUARDFLOW_ACTION" ;;
+esac
+"#;
+
+/// An effect that waits (writing its pid to `effect-pid`) while the
+/// file `slow-effect` exists.
+const SLOW_EFFECT: &str = r#"#!/bin/sh
+echo "start" >> effects
+if [ -e slow-effect ]; then echo $$ > effect-pid; while [ -e slow-effect ]; do sleep 0.02; done; fi
+echo "done" >> effects
+"#;
+
+fn slow_trial(flow: &str) -> Trial {
+    let t = Trial::new(flow);
+    std::fs::write(t.root.join("gen.sh"), SLOW_GEN).expect("gen.sh");
+    std::fs::write(t.root.join("deploy.sh"), SLOW_EFFECT).expect("deploy.sh");
+    t
+}
+
+const ONE_STEP: &str = r#"use std.{contains}
+generator g = cmd("sh gen.sh", timeout: 2m)
+action step() -> Text { :generate g "step" :guard contains("good") :retry 0 }
+task main() -> Text { method m { :subtasks (s: step()) :result s } }
+"#;
+
+fn output(mut c: Command) -> Output {
+    let child = c
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    wait_bounded(child, Duration::from_secs(60))
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn sigterm_and_sighup_stop_a_run_like_ctrl_c() {
+    for (sig, code, name) in [
+        (libc::SIGTERM, 143, "SIGTERM"),
+        (libc::SIGHUP, 129, "SIGHUP"),
+    ] {
+        let t = slow_trial(ONE_STEP);
+        std::fs::write(t.root.join("slow"), "").expect("slow");
+        let child = t
+            .command(&["run", "f.guardflow"], "0")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        let pid = crate::support::wait_for_pid(&t.root.join("pid")).expect("the call started");
+        signal(&child, sig);
+        let o = wait_bounded(child, Duration::from_secs(60));
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(code), "{name}: {}", text(&o));
+        assert!(err.contains(&format!("stopped by {name}")), "{err}");
+        assert!(
+            err.contains("generator calls: 1"),
+            "{name}: the summary: {err}"
+        );
+        assert!(err.contains("continue it with"), "{err}");
+        // the generator's program was killed with its group
+        crate::support::assert_process_ends(&pid, "the generator's program");
+        let id = run_id(&t.db()).expect("a run");
+        assert!(
+            !t.db()
+                .with_extension("db.locks")
+                .join(format!("{id}.children"))
+                .exists(),
+            "{name}: the list of programs is left"
+        );
+        let runs = output(t.command(&["runs"], "0"));
+        assert!(
+            String::from_utf8_lossy(&runs.stdout).contains("interrupted"),
+            "{}",
+            text(&runs)
+        );
+        // the interrupted call is made again, outside the budget of
+        // `:retry 0`, and reported as repeated
+        std::fs::remove_file(t.root.join("slow")).expect("rm slow");
+        let o = output(t.command(&["run", "f.guardflow", "--resume", &id], "0"));
+        assert_eq!(o.status.code(), Some(0), "{name}: {}", text(&o));
+        assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "good step");
+        let err = stderr(&o);
+        assert!(
+            err.contains("generator calls: 1 (the checker's worst case: 1)"),
+            "{err}"
+        );
+        assert!(err.contains("repeated calls: 1"), "{err}");
+    }
+}
+
+/// SIGKILL cannot be handled: the generator's program lives on, and a
+/// resume waits for it; then the `:retry 0` action's interrupted call is
+/// made again, and `runs`, `show` and the summary say so alike.
+#[test]
+fn after_sigkill_a_resume_waits_for_the_programs_then_repeats_the_call() {
+    let t = slow_trial(ONE_STEP);
+    std::fs::write(t.root.join("slow"), "").expect("slow");
+    let child = t
+        .command(&["run", "f.guardflow"], "0")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let pid = crate::support::wait_for_pid(&t.root.join("pid")).expect("the call started");
+    signal(&child, libc::SIGKILL);
+    let o = wait_bounded(child, Duration::from_secs(60));
+    assert_eq!(o.status.code(), None, "killed");
+    assert!(alive(&pid), "the generator's program died with guardflow");
+    let id = run_id(&t.db()).expect("a run");
+    let o = output(t.command(&["run", "f.guardflow", "--resume", &id], "0"));
+    assert_eq!(o.status.code(), Some(75), "{}", text(&o));
+    let err = stderr(&o);
+    // SAFETY: getpgid only reads
+    let pgid = unsafe { libc::getpgid(pid.parse().expect("pid")) };
+    assert!(pgid > 0, "the program's group");
+    assert!(err.contains(&format!("process group {pgid}")), "{err}");
+    assert!(err.contains("gen.sh"), "the command is named: {err}");
+    assert!(err.contains(&format!("kill -- -{pgid}")), "{err}");
+    // nothing was written: still one session
+    let db = open(&t.db()).expect("db");
+    assert_eq!(
+        query_i64(&db, "SELECT count(*) FROM sessions WHERE run_id = ?1", &id),
+        1
+    );
+    // the program ends; the resume goes on
+    std::fs::remove_file(t.root.join("slow")).expect("rm slow");
+    crate::support::assert_process_ends(&pid, "the generator's program");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let o = loop {
+        let o = output(t.command(&["run", "f.guardflow", "--resume", &id], "0"));
+        if o.status.code() != Some(75) || Instant::now() > deadline {
+            break o;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(stderr(&o).contains("repeated calls: 1"), "{}", text(&o));
+    let show = output(t.command(&["show", &id], "0"));
+    let shown = String::from_utf8_lossy(&show.stdout);
+    assert!(
+        shown.contains("attempt 1: interrupted in its generator call, made again"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("after 1 generator calls and 1 repeated"),
+        "{shown}"
+    );
+    let runs = output(t.command(&["runs"], "0"));
+    let listed = String::from_utf8_lossy(&runs.stdout);
+    assert!(listed.contains("1 / 1 +1 repeated"), "{listed}");
+}
+
+const DEPLOY: &str = r#"use std.{exit_code}
+generator g = cmd("sh gen.sh", timeout: 2m)
+action deploy() -> Command {
+  :generate g "deploy"
+  :effect shell(timeout: 2m)
+  :guard exit_code(0)
+  :retry 0
+}
+task main() { method m { :subtasks (d: deploy()) } }
+"#;
+
+/// A run stopped (SIGTERM) while its non-idempotent effect runs.
+fn stopped_in_the_effect(flow: &str) -> (Trial, String) {
+    let t = slow_trial(flow);
+    std::fs::write(t.root.join("slow-effect"), "").expect("slow");
+    let child = t
+        .command(&["run", "f.guardflow"], "0")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let pid = crate::support::wait_for_pid(&t.root.join("effect-pid")).expect("the effect ran");
+    signal(&child, libc::SIGTERM);
+    let o = wait_bounded(child, Duration::from_secs(60));
+    assert_eq!(o.status.code(), Some(143), "{}", text(&o));
+    crate::support::assert_process_ends(&pid, "the effect");
+    std::fs::remove_file(t.root.join("slow-effect")).expect("rm");
+    let id = run_id(&t.db()).expect("a run");
+    (t, id)
+}
+
+#[test]
+fn an_effect_stopped_mid_run_is_asked_about_not_run_again() {
+    let (t, id) = stopped_in_the_effect(DEPLOY);
+    let resume = |extra: &[&str]| {
+        let mut args = vec!["run", "f.guardflow", "--resume", &id];
+        args.extend_from_slice(extra);
+        output(t.command(&args, "0"))
+    };
+    let o = resume(&[]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    let err = stderr(&o);
+    for want in [
+        "stopped while the effect of `deploy` (main/m/d) was running",
+        "sh deploy.sh",
+        "not `:idempotent`",
+        "--effect-ran main/m/d",
+        "--effect-failed main/m/d",
+        "--effect-did-not-run main/m/d",
+    ] {
+        assert!(err.contains(want), "{want}: {err}");
+    }
+    // an answer about nothing that ran is refused
+    let o = resume(&["--effect-ran", "nope"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        stderr(&o).contains("no effect of `nope` was running"),
+        "{}",
+        text(&o)
+    );
+    // asking wrote nothing, and ran nothing
+    let db = open(&t.db()).expect("db");
+    assert_eq!(
+        query_i64(&db, "SELECT count(*) FROM sessions WHERE run_id = ?1", &id),
+        1
+    );
+    assert_eq!(t.lines("effects"), ["start"]);
+    assert_eq!(t.lines("calls").len(), 1);
+
+    // it ran: accepted as it is, not run again, no generator call
+    let o = resume(&["--effect-ran", "deploy"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(t.lines("effects"), ["start"]);
+    assert_eq!(t.lines("calls").len(), 1);
+    let show = output(t.command(&["show", &id], "0"));
+    assert!(
+        String::from_utf8_lossy(&show.stdout).contains("attempt 1: passed"),
+        "{}",
+        text(&show)
+    );
+    let verdict: String = db
+        .query_row(
+            "SELECT feedback FROM verdicts WHERE run_id = ?1",
+            [&id],
+            |r| r.get(0),
+        )
+        .expect("verdict");
+    assert!(verdict.contains("--effect-ran"), "{verdict}");
+
+    // it did not run: it runs again, with the command it had
+    let (t, id) = stopped_in_the_effect(DEPLOY);
+    let o = output(t.command(
+        &[
+            "run",
+            "f.guardflow",
+            "--resume",
+            &id,
+            "--effect-did-not-run",
+            "main/m/d",
+        ],
+        "0",
+    ));
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(t.lines("effects"), ["start", "start", "done"]);
+    assert_eq!(t.lines("calls").len(), 1, "no generator call again");
+
+    // it failed: the action fails, as a failed effect does
+    let (t, id) = stopped_in_the_effect(DEPLOY);
+    let o = output(t.command(
+        &[
+            "run",
+            "f.guardflow",
+            "--resume",
+            &id,
+            "--effect-failed",
+            "deploy",
+        ],
+        "0",
+    ));
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(stderr(&o).contains("its effect failed"), "{}", text(&o));
+    assert_eq!(t.lines("effects"), ["start"]);
+}
+
+#[test]
+fn an_idempotent_effect_stopped_mid_run_runs_again_by_itself() {
+    let flow = DEPLOY.replace(":retry 0", ":retry 0\n  :idempotent");
+    let (t, id) = stopped_in_the_effect(&flow);
+    let o = output(t.command(&["run", "f.guardflow", "--resume", &id], "0"));
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(t.lines("effects"), ["start", "start", "done"]);
+    assert_eq!(t.lines("calls").len(), 1, "no generator call again");
+}
+
+/// Two `guardflow run` processes of workflows that use one `:shared`
+/// resource never hold it at once; `runs` shows the holder.
+#[test]
+fn runs_in_two_processes_never_overlap_on_a_shared_resource() {
+    let flow = r#"use std.{exit_code}
+resource repo: 1 :shared
+generator g = cmd("echo 'sh work.sh'", timeout: 2m)
+action work() -> Command {
+  :generate g "work"
+  :effect shell(timeout: 2m)
+  :guard exit_code(0)
+  :retry 0
+  :uses repo
+}
+task main() { method m { :subtasks (w: work()) } }
+"#;
+    let t = Trial::new(flow);
+    // each holder logs its start and end, and waits while `hold` exists
+    std::fs::write(
+        t.root.join("work.sh"),
+        "echo \"start $$\" >> log\nwhile [ -e hold ]; do sleep 0.02; done\necho \"end $$\" >> log\n",
+    )
+    .expect("work.sh");
+    std::fs::write(t.root.join("hold"), "").expect("hold");
+    let children: Vec<Child> = (0..3)
+        .map(|_| {
+            t.command(&["run", "f.guardflow"], "0")
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("spawn")
+        })
+        .collect();
+    // one holds the resource; the others wait for it
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while t.lines("log").is_empty() {
+        assert!(Instant::now() < deadline, "no run took the resource");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let runs = output(t.command(&["runs"], "0"));
+    let listed = String::from_utf8_lossy(&runs.stdout);
+    assert_eq!(listed.matches("holds repo").count(), 1, "{listed}");
+    // the others really wait: give them every chance to overlap
+    for _ in 0..10 {
+        std::thread::sleep(Duration::from_millis(20));
+        assert_eq!(t.lines("log").len(), 1, "two held the resource at once");
+    }
+    std::fs::remove_file(t.root.join("hold")).expect("rm hold");
+    for c in children {
+        let o = wait_bounded(c, Duration::from_secs(60));
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    }
+    let log = t.lines("log");
+    assert_eq!(log.len(), 6, "{log:?}");
+    for pair in log.chunks(2) {
+        let (a, b) = (&pair[0], &pair[1]);
+        assert!(
+            a.starts_with("start") && b.starts_with("end") && a[6..] == b[4..],
+            "overlap: {log:?}"
+        );
+    }
+    // released however the holders ended
+    let runs = output(t.command(&["runs"], "0"));
+    assert!(
+        !String::from_utf8_lossy(&runs.stdout).contains("holds"),
+        "{}",
+        text(&runs)
+    );
 }
