@@ -893,3 +893,46 @@ task main() { method m { :subtasks (w: work()) } }
         text(&runs)
     );
 }
+
+/// A stop while the guard judges an answer (here SIGKILL during a guard
+/// that runs a program) never calls the generator again: the answer was
+/// recorded before it was judged, and the resume judges it.
+#[test]
+fn a_stop_during_the_guard_does_not_call_the_generator_again() {
+    let flow = r#"use std.{command}
+generator g = cmd("sh gen.sh", timeout: 2m)
+action step() -> Text { :generate g "step" :guard command("sh guard.sh", timeout: 2m) :retry 0 }
+task main() -> Text { method m { :subtasks (s: step()) :result s } }
+"#;
+    let t = slow_trial(flow);
+    std::fs::write(
+        t.root.join("guard.sh"),
+        "echo $$ > guard-pid\nwhile [ -e slow-guard ]; do sleep 0.02; done\n",
+    )
+    .expect("guard.sh");
+    std::fs::write(t.root.join("slow-guard"), "").expect("slow");
+    let child = t
+        .command(&["run", "f.guardflow"], "0")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let pid = crate::support::wait_for_pid(&t.root.join("guard-pid")).expect("the guard ran");
+    signal(&child, libc::SIGKILL);
+    wait_bounded(child, Duration::from_secs(60));
+    std::fs::remove_file(t.root.join("slow-guard")).expect("rm");
+    crate::support::assert_process_ends(&pid, "the guard");
+    let id = run_id(&t.db()).expect("a run");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let o = loop {
+        let o = output(t.command(&["run", "f.guardflow", "--resume", &id], "0"));
+        if o.status.code() != Some(75) || Instant::now() > deadline {
+            break o;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "good step");
+    assert_eq!(t.lines("calls").len(), 1, "the generator was called again");
+    assert!(!stderr(&o).contains("repeated"), "{}", text(&o));
+}
