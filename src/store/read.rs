@@ -65,62 +65,43 @@ impl Store {
                  FROM runs r ORDER BY r.started_ms, r.number",
             )
             .map_err(|e| self.read_err(e))?;
+        let held = crate::runtime::shared::held(&super::lock::resources_dir(self.path()));
         let rows = stmt
             .query_map([], |r| {
-                let finished: Option<bool> = r.get(6)?;
                 let id: String = r.get(0)?;
-                Ok((
+                let finished: Option<bool> = r.get(6)?;
+                let (calls, repeated): (i64, i64) = (r.get(5)?, r.get(9)?);
+                let (started_ms, last): (i64, i64) = (r.get(3)?, r.get(7)?);
+                let worst: Option<i64> = r.get(4)?;
+                let sessions: i64 = r.get(8)?;
+                let status = match finished {
+                    Some(true) => "succeeded",
+                    Some(false) => "failed",
+                    None if RunLock::held(self.path(), &id) => "running",
+                    None => "interrupted",
+                };
+                Ok(RunSummary {
+                    status: status.to_string(),
+                    workflow: r.get(1)?,
+                    task: r.get(2)?,
+                    started_ms,
+                    calls: (calls - repeated).max(0) as u64,
+                    repeated_calls: repeated.max(0) as u64,
+                    worst_case_calls: worst.map(|w| w.max(0) as u64),
+                    duration_ms: last - started_ms,
+                    sessions: sessions.max(0) as u64,
+                    holds: held
+                        .iter()
+                        .filter(|h| h.run == id)
+                        .map(|h| h.resource.clone())
+                        .collect(),
                     id,
-                    finished,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                    r.get(7)?,
-                    r.get(8)?,
-                    r.get::<_, i64>(9)?,
-                ))
+                })
             })
             .map_err(|e| self.read_err(e))?;
-        let held = crate::runtime::shared::held(&super::lock::resources_dir(self.path()));
         let mut out = Vec::new();
         for row in rows {
-            let (id, finished, workflow, task, started_ms, worst, calls, last, sessions, repeated): (
-                String,
-                Option<bool>,
-                String,
-                String,
-                i64,
-                Option<i64>,
-                i64,
-                i64,
-                i64,
-                i64,
-            ) = row.map_err(|e| self.read_err(e))?;
-            let status = match finished {
-                Some(true) => "succeeded",
-                Some(false) => "failed",
-                None if RunLock::held(self.path(), &id) => "running",
-                None => "interrupted",
-            };
-            out.push(RunSummary {
-                status: status.to_string(),
-                workflow,
-                task,
-                started_ms,
-                calls: (calls - repeated).max(0) as u64,
-                repeated_calls: repeated.max(0) as u64,
-                worst_case_calls: worst.map(|w| w.max(0) as u64),
-                duration_ms: last - started_ms,
-                sessions: sessions.max(0) as u64,
-                holds: held
-                    .iter()
-                    .filter(|h| h.run == id)
-                    .map(|h| h.resource.clone())
-                    .collect(),
-                id,
-            });
+            out.push(row.map_err(|e| self.read_err(e))?);
         }
         Ok(out)
     }
