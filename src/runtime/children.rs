@@ -140,10 +140,12 @@ mod tests {
     fn the_list_follows_the_groups_and_survivors_are_found() {
         let dir = tempfile::tempdir().expect("tempdir");
         let file = dir.path().join("run.children");
-        // a real group that lives on: a shell leading its own group
-        let mut child = std::process::Command::new("sh");
+        // a real group that lives on: a program leading its own group
+        // (spawned directly: a shell's own exec would race the reading of
+        // its command line)
+        let mut child = std::process::Command::new("sleep");
         std::os::unix::process::CommandExt::process_group(&mut child, 0);
-        let mut child = child.args(["-c", "sleep 30"]).spawn().expect("spawn");
+        let mut child = child.arg("30").spawn().expect("spawn");
         let pgid = child.id() as libc::pid_t;
         record_to(Some(file.clone()));
         register(pgid);
