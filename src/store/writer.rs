@@ -1,7 +1,8 @@
 //! The recorder: a run's sink. Each event is written into the open
 //! transaction as it happens. The transaction is committed before the run
-//! reaches out of the process (an attempt starts: its generator is called,
-//! its effect run) and when the run ends; a thread of the recorder commits
+//! reaches out of the process (an attempt starts: its generator is called;
+//! an effect starts), when the generator's answer is in (before it is
+//! judged) and when the run ends; a thread of the recorder commits
 //! whatever else waits longer than [`FLUSH_AFTER`], and copies the log
 //! into the database.
 
