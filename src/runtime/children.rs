@@ -154,10 +154,22 @@ mod tests {
         assert!(text.starts_with(&format!("guardflow {}", std::process::id())));
         let found = survivors(&file);
         assert!(found.iter().any(|s| s.pgid == pgid), "{found:?}");
-        let found = found.into_iter().find(|s| s.pgid == pgid).expect("found");
+        // its command line, once the kernel shows it (a bounded wait)
+        let mut found = found.into_iter().find(|s| s.pgid == pgid).expect("found");
+        for _ in 0..500 {
+            if found.command.is_some() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+            found = survivors(&file)
+                .into_iter()
+                .find(|s| s.pgid == pgid)
+                .expect("found");
+        }
+        let state = std::fs::read_to_string(format!("/proc/{pgid}/stat")).unwrap_or_default();
         assert!(
             found.command.as_deref().unwrap_or("").contains("sleep 30"),
-            "{found:?}"
+            "{found:?} {state}"
         );
         assert!(snapshot().contains(&pgid));
         // not kill_all: other tests of this process have groups too

@@ -51,7 +51,6 @@ fn is_keyword(rule: Rule) -> bool {
             | k_generate
             | k_guard
             | k_idempotent
-            | k_shared
             | k_max_depth
             | k_max_escalations
             | k_max_tokens
@@ -353,6 +352,7 @@ impl<'e, 's> Converter<'e, 's> {
         let size = self.next(&mut inner, span)?;
         let size = self.int(size)?;
         self.at_least(size, 1, "resource size", "a pool size of at least 1");
+        // `k_shared` is not a keyword `kids` drops: its span is the flag
         let shared = inner.next().map(|p| self.span(&p));
         Some(Resource { name, size, shared })
     }
