@@ -342,6 +342,28 @@ fn trial(rng: &mut Rng, seed: u64, n: usize, bound: i64) -> Option<&'static str>
     let before = commits(&db, &id);
     let calls_before = t.lines("calls").len();
 
+    // a third of the time the first resume is stopped too
+    let why = if rng.below(3) == 0 {
+        let sig2 = [libc::SIGKILL, libc::SIGTERM][rng.below(2) as usize];
+        let wait2 = Duration::from_micros(rng.below(250_000));
+        let child = t
+            .command(&["run", "f.guardflow", "--resume", &id], delay)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn");
+        std::thread::sleep(wait2);
+        signal(&child, sig2);
+        wait_bounded(child, Duration::from_secs(60));
+        format!(
+            "{why}; its resume: {} after {} ms",
+            signal_name(sig2),
+            wait2.as_millis()
+        )
+    } else {
+        why
+    };
+
     let (o, _) = resume_to_the_end(&t, &id, &why);
     let rep = report(&o);
     assert_eq!(rep["success"], true, "{why}: {rep}");

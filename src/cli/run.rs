@@ -201,8 +201,10 @@ pub fn run(args: Args) -> u8 {
             report = started.execute() => (report, None),
         }
     });
-    // whatever a cancelled branch left behind
+    // whatever a cancelled branch left behind, gone before this process
+    // is: a resume started right after must not run beside it
     crate::runtime::children::kill_all();
+    let all_gone = crate::runtime::children::wait_gone(std::time::Duration::from_secs(5));
     if let Some(p) = progress {
         p.finish();
     }
@@ -216,8 +218,11 @@ pub fn run(args: Args) -> u8 {
         print_summary(&report, args.color.enabled());
     }
     if let Some(r) = &recorder {
-        // every program it ran has ended or was killed
-        crate::runtime::children::record_to(None);
+        // every program it ran has ended; else the list stays, and a
+        // resume waits for what is left
+        if all_gone {
+            crate::runtime::children::record_to(None);
+        }
         if let (Some(stop), None) = (signal, r.failure()) {
             eprintln!(
                 "run {} stopped by {}; continue it with `guardflow run {} --resume {}`",

@@ -13,12 +13,16 @@ use std::sync::Mutex;
 
 struct State {
     groups: Vec<libc::pid_t>,
+    /// Groups killed or ended whose processes may not all be gone yet
+    /// (a SIGKILL lands asynchronously): still listed, until they are.
+    dying: Vec<libc::pid_t>,
     /// Where the list is written as it changes, if anywhere.
     file: Option<PathBuf>,
 }
 
 static STATE: Mutex<State> = Mutex::new(State {
     groups: Vec::new(),
+    dying: Vec::new(),
     file: None,
 });
 
@@ -32,6 +36,7 @@ pub fn register(pgid: libc::pid_t) {
         return;
     }
     let mut s = state();
+    s.dying.retain(|&g| g != pgid && group_alive(g));
     s.groups.push(pgid);
     write(&s);
 }
@@ -41,6 +46,10 @@ pub fn unregister(pgid: libc::pid_t) {
     let mut s = state();
     if let Some(i) = s.groups.iter().position(|g| *g == pgid) {
         s.groups.swap_remove(i);
+        s.dying.retain(|&g| group_alive(g));
+        if group_alive(pgid) {
+            s.dying.push(pgid);
+        }
         write(&s);
     }
 }
@@ -50,14 +59,50 @@ pub fn snapshot() -> Vec<libc::pid_t> {
     state().groups.clone()
 }
 
-/// Kills every registered process group (SIGKILL).
+/// Kills every registered process group (SIGKILL), and what is left of
+/// those that ended.
 pub fn kill_all() {
-    for pgid in snapshot() {
+    let all: Vec<libc::pid_t> = {
+        let s = state();
+        s.groups.iter().chain(&s.dying).copied().collect()
+    };
+    for pgid in all {
         // SAFETY: killpg has no memory-safety preconditions; a group that
         // is already gone yields ESRCH, which is ignored.
         unsafe {
             libc::killpg(pgid, libc::SIGKILL);
         }
+    }
+}
+
+/// Waits, at most `limit`, until no process of any listed group is left
+/// (reaping this process's own children among them); true when none is.
+/// A process exits a moment after its SIGKILL: a resume started right
+/// after a signal must not find the effect it stopped still running.
+pub fn wait_gone(limit: std::time::Duration) -> bool {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        let left: Vec<libc::pid_t> = {
+            let s = state();
+            s.groups.iter().chain(&s.dying).copied().collect()
+        };
+        for &g in &left {
+            let mut status = 0;
+            // SAFETY: reaps our own child of that pid if it is a zombie;
+            // anything else is ECHILD, ignored.
+            unsafe { libc::waitpid(g, &mut status, libc::WNOHANG) };
+        }
+        let alive: Vec<libc::pid_t> = left.into_iter().filter(|&g| group_alive(g)).collect();
+        if alive.is_empty() {
+            let mut s = state();
+            s.dying.clear();
+            write(&s);
+            return true;
+        }
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
     }
 }
 
@@ -80,7 +125,7 @@ pub fn record_to(file: Option<PathBuf>) {
 fn write(s: &State) {
     let Some(file) = &s.file else { return };
     let mut text = format!("guardflow {}\n", std::process::id());
-    for g in &s.groups {
+    for g in s.groups.iter().chain(&s.dying) {
         text.push_str(&format!("group {g}\n"));
     }
     let tmp = file.with_extension("children.tmp");
