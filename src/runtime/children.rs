@@ -30,6 +30,23 @@ fn state() -> std::sync::MutexGuard<'static, State> {
     STATE.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// The environment variable every program of a recorded run gets, naming
+/// the run (the stem of its list's file: the run's id): a resume finds a program from before the
+/// stop by it even when guardflow was killed between starting the program
+/// and listing its group.
+pub const MARK: &str = "GUARDFLOW_RUN";
+
+/// The value of [`MARK`] for the programs started now, if the run is
+/// recorded.
+pub fn mark() -> Option<String> {
+    state().file.as_deref().and_then(run_of)
+}
+
+/// The run a list of programs belongs to: its file's stem.
+fn run_of(file: &Path) -> Option<String> {
+    file.file_stem().map(|s| s.to_string_lossy().into_owned())
+}
+
 /// A program's process group has started.
 pub fn register(pgid: libc::pid_t) {
     if pgid <= 0 {
@@ -146,12 +163,19 @@ pub struct Survivor {
 /// The process groups `file` lists that still have a process (none when
 /// there is no file). Only for a file whose writer has ended.
 pub fn survivors(file: &Path) -> Vec<Survivor> {
-    let Ok(text) = std::fs::read_to_string(file) else {
-        return Vec::new();
-    };
-    text.lines()
+    let text = std::fs::read_to_string(file).unwrap_or_default();
+    let mut groups: Vec<libc::pid_t> = text
+        .lines()
         .filter_map(|l| l.strip_prefix("group "))
         .filter_map(|g| g.trim().parse::<libc::pid_t>().ok())
+        .collect();
+    if let Some(run) = run_of(file) {
+        groups.extend(marked(&run));
+    }
+    groups.sort_unstable();
+    groups.dedup();
+    groups
+        .into_iter()
         .filter(|&g| g > 1 && group_alive(g))
         .map(|pgid| Survivor {
             pgid,
@@ -167,6 +191,39 @@ pub fn survivors(file: &Path) -> Vec<Survivor> {
                 .filter(|c| !c.is_empty()),
         })
         .collect()
+}
+
+/// The process groups of the processes (of this user) whose environment
+/// has `MARK=value`, but this process's.
+fn marked(value: &str) -> Vec<libc::pid_t> {
+    let want = format!("{MARK}={value}");
+    let me = std::process::id().to_string();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name == me || !name.bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        let Ok(env) = std::fs::read(e.path().join("environ")) else {
+            continue;
+        };
+        if !env.split(|b| *b == 0).any(|v| v == want.as_bytes()) {
+            continue;
+        }
+        let stat = std::fs::read_to_string(e.path().join("stat")).unwrap_or_default();
+        // after the command's `)`: state, ppid, pgrp
+        let mut fields = stat.rsplit(") ").next().unwrap_or("").split_whitespace();
+        let state = fields.next().unwrap_or("Z");
+        if let Some(pgrp) = fields.nth(1).and_then(|p| p.parse::<libc::pid_t>().ok()) {
+            if state != "Z" && state != "X" {
+                out.push(pgrp);
+            }
+        }
+    }
+    out
 }
 
 /// Whether a process of group `pgid` exists (one we may not signal
@@ -228,5 +285,43 @@ mod tests {
         assert!(!text.contains(&format!("group {pgid}")), "{text}");
         record_to(None);
         assert!(!file.exists());
+    }
+}
+
+#[cfg(test)]
+mod marked_tests {
+    use super::*;
+
+    /// A program of the run that was never listed (guardflow killed
+    /// between starting it and writing the list) is found by its
+    /// environment.
+    #[test]
+    fn an_unlisted_program_of_the_run_is_found_by_its_mark() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("20990101-000000-abcd.children");
+        let mut child = std::process::Command::new("sleep");
+        std::os::unix::process::CommandExt::process_group(&mut child, 0);
+        let mut child = child
+            .arg("30")
+            .env(MARK, "20990101-000000-abcd")
+            .spawn()
+            .expect("spawn");
+        let pgid = child.id() as libc::pid_t;
+        // its environment is readable once it has started (bounded wait)
+        let mut found = Vec::new();
+        for _ in 0..500 {
+            found = survivors(&file);
+            if !found.is_empty() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        assert!(found.iter().any(|s| s.pgid == pgid), "{found:?}");
+        // SAFETY: killing the group this test started
+        unsafe { libc::killpg(pgid, libc::SIGKILL) };
+        let _ = child.wait();
+        assert!(survivors(&file).iter().all(|s| s.pgid != pgid));
+        // another run's program is not this run's
+        assert!(survivors(&dir.path().join("other.children")).is_empty());
     }
 }

@@ -130,6 +130,7 @@ async fn run_in(spec: Spec, keep: Option<&[&str]>) -> io::Result<Output> {
         .arg(&spec.command)
         .current_dir(&spec.cwd)
         .envs(spec.env.iter().map(|(k, v)| (k, v)))
+        .envs(crate::runtime::children::mark().map(|v| (crate::runtime::children::MARK, v)))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
