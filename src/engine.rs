@@ -186,6 +186,14 @@ impl Started<'_> {
         self.run.resume = Some(resume);
     }
 
+    /// Holds the units of `:shared` resources across processes in `dir`
+    /// (one slot file per unit, `flock`ed), as `holder` (the run's id):
+    /// every run given the same `dir` shares those pools. Without this,
+    /// a `:shared` resource is pooled in this process only.
+    pub fn share_resources(&mut self, dir: std::path::PathBuf, holder: String) {
+        self.run.shared = Some(crate::runtime::shared::SharedPlace { dir, holder });
+    }
+
     /// The report of a run stopped from outside (Ctrl-C): what it did
     /// until then. Drop the [`Started::execute`] future first; that
     /// cancels every branch and kills their programs.
@@ -554,6 +562,7 @@ impl Engine {
             log_hint: 0,
             sink: None,
             resume: None,
+            shared: None,
         })
     }
 }
@@ -698,6 +707,7 @@ pub(crate) async fn execute(
         generator_calls: report.generator_calls,
         guard_runs: report.guard_runs,
         elapsed_ms: report.elapsed_ms,
+        repeated_calls: report.repeated_calls,
     });
     report
 }

@@ -9,11 +9,14 @@
 //! - `registry`: the interfaces that guards, generators and effects
 //!   implement;
 //! - `event`, `report`: what a run tells while it runs and after;
-//! - `sink`, `resume`: recording a run durably and resuming it.
+//! - `sink`, `resume`: recording a run durably and resuming it;
+//! - `children`: the process groups of the programs the process runs;
+//! - `shared`: `:shared` resources, pooled across processes with `flock`.
 //!
 //! [`crate::engine`] is the public way in.
 
 pub mod action;
+pub mod children;
 pub mod convert;
 pub mod eval;
 pub mod event;
@@ -24,6 +27,7 @@ pub mod redact;
 pub mod registry;
 pub mod report;
 pub mod resume;
+pub mod shared;
 pub mod sink;
 pub mod value;
 

@@ -33,7 +33,7 @@ use sha2::{Digest, Sha256};
 
 use crate::runtime::{Resume, Value};
 
-pub use lock::RunLock;
+pub use lock::{children_path, resources_dir, RunLock};
 pub use schema::VERSION as FORMAT_VERSION;
 pub use writer::Recorder;
 
@@ -303,20 +303,28 @@ impl Store {
     /// Takes over run `id` to resume it: locks it, reads what it recorded
     /// and returns the recorder that goes on writing it.
     pub fn resume_run(self, id: &str) -> Result<(RunMeta, Resume, Recorder), StoreError> {
-        self.resume_run_accepting(id, None)
+        self.resume_run_with(id, None, |_| Ok::<(), std::convert::Infallible>(()))?
+            .map_err(|never| match never {})
     }
 
-    /// `resume_run`, and with `accepted`: the
-    /// files it goes on with although they changed (`--accept-changes`),
-    /// and the changes, recorded for this session.
-    pub fn resume_run_accepting(
+    /// Like [`Store::resume_run`], but `check` sees what the run recorded
+    /// (and may add to it, such as answers about effects) while the run's
+    /// lock is held and before the resume writes anything: its error
+    /// leaves the store as it was. With `accepted`: the files the run goes
+    /// on with although they changed (`--accept-changes`), and the
+    /// changes, recorded for this session once `check` passed.
+    pub fn resume_run_with<E>(
         self,
         id: &str,
         accepted: Option<(&pins::Pinned, &[String])>,
-    ) -> Result<(RunMeta, Resume, Recorder), StoreError> {
+        check: impl FnOnce(&mut Resume) -> Result<(), E>,
+    ) -> Result<Result<(RunMeta, Resume, Recorder), E>, StoreError> {
         let meta = self.run_meta(id)?;
         let lock = RunLock::acquire(&self.path, id)?;
-        let prior = resume::load(&self.conn, id).map_err(|e| self.sqlite(e))?;
+        let mut prior = resume::load(&self.conn, id).map_err(|e| self.sqlite(e))?;
+        if let Err(e) = check(&mut prior.resume) {
+            return Ok(Err(e));
+        }
         if let Some((pinned, changes)) = accepted {
             let session = prior.sessions + 1;
             (|| {
@@ -331,7 +339,7 @@ impl Store {
             })?;
         }
         let recorder = Recorder::resumed(self.path, self.conn, id.to_string(), lock, &prior)?;
-        Ok((meta, prior.resume, recorder))
+        Ok(Ok((meta, prior.resume, recorder)))
     }
 
     /// Whether run `id` has finished, and how.

@@ -266,7 +266,7 @@ fn ctrl_c_cancels_the_run_kills_its_programs_and_prints_the_summary() {
     // SAFETY: signalling a child we spawned
     unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
     let o = child.wait_with_output().unwrap();
-    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert_eq!(o.status.code(), Some(130), "{}", stderr(&o));
     assert!(stderr(&o).contains("cancelled by Ctrl-C"), "{}", stderr(&o));
     assert!(stderr(&o).contains("generator calls: 1"), "{}", stderr(&o));
     crate::support::assert_process_ends(&pid, "the generator's program");

@@ -11,6 +11,7 @@ mod fuzz;
 mod human;
 mod injection;
 mod ir;
+mod kill_resume;
 mod llm;
 mod lsp;
 mod parse_paths;

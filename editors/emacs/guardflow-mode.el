@@ -34,7 +34,7 @@
     "effect" "escalate-to" "expect" "feedback" "generate" "guard"
     "idempotent" "max-depth" "max-escalations" "max-tokens" "on-fail"
     "ordering" "p" "pre" "pre-guard" "result" "retry" "role" "run"
-    "subtasks" "timeout" "uses" "with")
+    "shared" "subtasks" "timeout" "uses" "with")
   "Property names Guardflow knows, without their colon.")
 
 (defconst guardflow-combinators '("all" "any" "majority" "par")

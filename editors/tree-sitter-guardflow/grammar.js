@@ -25,7 +25,7 @@ const PROPERTIES = [
   'effect', 'escalate-to', 'expect', 'feedback', 'generate', 'guard',
   'idempotent', 'max-depth', 'max-escalations', 'max-tokens', 'on-fail',
   'ordering', 'p', 'pre', 'pre-guard', 'result', 'retry', 'role', 'run',
-  'subtasks', 'timeout', 'uses', 'with',
+  'shared', 'subtasks', 'timeout', 'uses', 'with',
 ];
 
 /// The guard combinators, reserved in the guard namespace.
@@ -150,6 +150,7 @@ const guardflow = grammar({
       field('name', $.identifier),
       ':',
       field('capacity', $.integer),
+      optional(prop($, 'shared')),
     ),
 
     file_default: $ => seq(

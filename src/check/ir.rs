@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::source::Span;
 
 /// Bumped on any change to the JSON form.
-pub const IR_VERSION: u32 = 2;
+pub const IR_VERSION: u32 = 3;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Program {
@@ -308,6 +308,9 @@ pub enum InputSource {
 pub struct Resource {
     pub name: String,
     pub size: u64,
+    /// `:shared`: one pool for every run that uses the same run store,
+    /// held with `flock` (see docs/store.md).
+    pub shared: bool,
     pub span: Span,
 }
 

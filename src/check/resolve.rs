@@ -423,6 +423,7 @@ impl<'a> Resolver<'a> {
             self.program.resources.push(ir::Resource {
                 name: r.name.name.clone(),
                 size: r.size.value,
+                shared: r.shared.is_some(),
                 span: r.name.span,
             });
         }

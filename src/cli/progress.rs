@@ -98,6 +98,10 @@ impl View {
                     VerdictKind::Fatal => {
                         format!("{}: attempt {} fatal: {first}", a.action, a.attempt)
                     }
+                    VerdictKind::Interrupted => format!(
+                        "{}: attempt {} was interrupted; calling again",
+                        a.action, a.attempt
+                    ),
                 };
                 self.line(&a.path, text)
             }

@@ -20,7 +20,11 @@ use crate::store::{self, Recorder, RunMeta, Store, StoreError};
 #[command(
     after_help = "Examples:\n  guardflow run examples/planning.guardflow --task prepare \\\n      --input goal=\"move the user database to PostgreSQL 16\" \\\n      --replay examples/fixtures/planning.jsonl\n  guardflow run flow.guardflow --input spec=@spec.md\n  guardflow run flow.guardflow --json | jq -c 'select(.event == \"attempt\")'\n\n--input NAME=VALUE binds a task parameter or a program input of that name; \
 =@FILE reads the value from a file. Values are read as the declared type \
-(Int, Bool, JSON for records and lists).\n\nExit status: 0 the task succeeded, 1 it failed (or the workflow has errors), 2 usage or I/O error."
+(Int, Bool, JSON for records and lists).\n\nWith --resume, a run that stopped while a non-idempotent effect ran asks whether it ran: \
+answer with --effect-ran, --effect-failed or --effect-did-not-run ACTION (see docs/store.md).\n\n\
+Exit status: 0 the task succeeded, 1 it failed (or the workflow has errors), 2 usage or I/O error, \
+3 a resume needs an answer about an effect, 75 the run is being written by another process or \
+programs it started still run, 130/143/129 stopped by SIGINT/SIGTERM/SIGHUP (resumable)."
 )]
 pub struct Args {
     /// The workflow file
@@ -65,10 +69,28 @@ pub struct Args {
     /// started (the new files are used, and the change is recorded)
     #[arg(long, requires = "resume")]
     accept_changes: bool,
+    /// With --resume: the effect of ACTION (a name, or a path such as
+    /// main/m/deploy), which was running when the run stopped, ran to the
+    /// end and did what it should; its attempt is accepted
+    #[arg(long, value_name = "ACTION", requires = "resume")]
+    effect_ran: Vec<String>,
+    /// With --resume: the effect of ACTION ran and failed; its action
+    /// fails as a failed effect does
+    #[arg(long, value_name = "ACTION", requires = "resume")]
+    effect_failed: Vec<String>,
+    /// With --resume: the effect of ACTION did not run (or was undone);
+    /// it runs again, with the command it had
+    #[arg(long, value_name = "ACTION", requires = "resume")]
+    effect_did_not_run: Vec<String>,
 }
 
 /// Another process writes the run (EX_TEMPFAIL): try again later.
 pub const EXIT_LOCKED: u8 = 75;
+
+/// A resume needs an answer: an effect that is not `:idempotent` was
+/// running when the run stopped (`--effect-ran`, `--effect-failed`,
+/// `--effect-did-not-run`).
+pub const EXIT_QUESTION: u8 = 3;
 
 /// A store error as an exit code: 75 when another process holds the run.
 fn store_fail(e: StoreError) -> u8 {
@@ -149,20 +171,52 @@ pub fn run(args: Args) -> u8 {
     if let Some(r) = &recorder {
         started.record_to(r.clone());
         eprintln!("run {} (recorded in {})", r.id(), r.path().display());
+        // the programs it runs, for a resume after a hard stop
+        crate::runtime::children::record_to(Some(store::children_path(r.path(), r.id())));
     }
+    // `:shared` resources are pooled with every run of the store (also
+    // when this run is not recorded)
+    let holder = match &recorder {
+        Some(r) => r.id().to_string(),
+        None => format!("unrecorded-{}", std::process::id()),
+    };
+    started.share_resources(store::resources_dir(&store_path), holder);
     let rt = match crate::engine::runtime() {
         Ok(rt) => rt,
         Err(e) => return super::fail(e),
     };
-    let report = rt.block_on(async {
-        // the Ctrl-C handler is installed when its branch is first polled:
-        // before the run starts anything that a Ctrl-C should cancel
+    let (report, signal) = rt.block_on(async {
+        use tokio::signal::unix::{signal, SignalKind};
+        // the handlers are installed before the run starts anything a
+        // signal should stop
+        let mut term = signal(SignalKind::terminate()).ok();
+        let mut hup = signal(SignalKind::hangup()).ok();
+        let term = async {
+            match term.as_mut() {
+                Some(s) => s.recv().await,
+                None => std::future::pending().await,
+            }
+        };
+        let hup = async {
+            match hup.as_mut() {
+                Some(s) => s.recv().await,
+                None => std::future::pending().await,
+            }
+        };
+        // dropping the run's future cancels every branch and kills the
+        // programs they run
         tokio::select! {
             biased;
-            _ = tokio::signal::ctrl_c() => started.cancelled("cancelled by Ctrl-C"),
-            report = started.execute() => report,
+            _ = tokio::signal::ctrl_c() => (started.cancelled("cancelled by Ctrl-C"), Some(Stop::INT)),
+            _ = term => (started.cancelled("stopped by SIGTERM"), Some(Stop::TERM)),
+            _ = hup => (started.cancelled("stopped by SIGHUP"), Some(Stop::HUP)),
+            report = started.execute() => (report, None),
         }
     });
+    // whatever a cancelled branch left behind, gone before this process
+    // is: a resume started right after must not run beside it
+    crate::runtime::children::kill_all();
+    let all_gone = crate::runtime::children::wait_gone(std::time::Duration::from_secs(5));
     if let Some(p) = progress {
         p.finish();
     }
@@ -176,6 +230,20 @@ pub fn run(args: Args) -> u8 {
         print_summary(&report, args.color.enabled());
     }
     if let Some(r) = &recorder {
+        // every program it ran has ended; else the list stays, and a
+        // resume waits for what is left
+        if all_gone {
+            crate::runtime::children::record_to(None);
+        }
+        if let (Some(stop), None) = (signal, r.failure()) {
+            eprintln!(
+                "run {} stopped by {}; continue it with `guardflow run {} --resume {}`",
+                r.id(),
+                stop.name,
+                args.file.display(),
+                r.id()
+            );
+        }
         if let Some(why) = r.failure() {
             eprintln!(
                 "error: the run store failed, so the run stopped: {why}\n                   what was committed before is kept; once the store can be written, \
@@ -186,11 +254,37 @@ pub fn run(args: Args) -> u8 {
             return super::EXIT_USAGE;
         }
     }
+    if let Some(stop) = signal {
+        return stop.exit;
+    }
     if report.success {
         EXIT_OK
     } else {
         EXIT_FINDINGS
     }
+}
+
+/// A signal that stopped a run: its name and the exit status (128 + its
+/// number, as a shell reports a process killed by it).
+#[derive(Clone, Copy)]
+struct Stop {
+    name: &'static str,
+    exit: u8,
+}
+
+impl Stop {
+    const INT: Stop = Stop {
+        name: "Ctrl-C (SIGINT)",
+        exit: 130,
+    };
+    const TERM: Stop = Stop {
+        name: "SIGTERM",
+        exit: 143,
+    };
+    const HUP: Stop = Stop {
+        name: "SIGHUP",
+        exit: 129,
+    };
 }
 
 /// Records a new run: what it was started with, for `--resume`.
@@ -365,8 +459,11 @@ fn resumed(
         }
     }
     let (meta, resume, recorder) = store
-        .resume_run_accepting(id, accepted)
-        .map_err(store_fail)?;
+        .resume_run_with(id, accepted, |resume| {
+            survivors(store_path, id)?;
+            answer_effects(args, id, &workflow.program, resume)
+        })
+        .map_err(store_fail)??;
     let config = RunConfig {
         task: meta.task,
         inputs,
@@ -375,6 +472,121 @@ fn resumed(
             .map(|(generator, args)| Replacement { generator, args }),
     };
     Ok((config, (resume, Arc::new(recorder))))
+}
+
+/// Fails (exit 75) while a program the run started before it stopped
+/// still runs: a resume would overlap with it.
+fn survivors(store_path: &std::path::Path, id: &str) -> Result<(), u8> {
+    let alive = crate::runtime::children::survivors(&store::children_path(store_path, id));
+    if alive.is_empty() {
+        return Ok(());
+    }
+    let list: Vec<String> = alive
+        .iter()
+        .map(|s| match &s.command {
+            Some(c) => format!("process group {} (`{c}`)", s.pgid),
+            None => format!("process group {}", s.pgid),
+        })
+        .collect();
+    let kill: Vec<String> = alive.iter().map(|s| format!("-{}", s.pgid)).collect();
+    eprintln!(
+        "error: programs that run {id} started before it stopped are still running: {}\n  \
+         a resume now would run alongside them; wait for them to end, or stop them \
+         (`kill -- {}`), then resume",
+        list.join(", "),
+        kill.join(" ")
+    );
+    Err(EXIT_LOCKED)
+}
+
+/// Applies `--effect-ran`, `--effect-failed` and `--effect-did-not-run`
+/// to the effects that were running when the run stopped; fails (with
+/// the exit code) when one of them is not answered, or an answer names
+/// none of them.
+fn answer_effects(args: &Args, id: &str, program: &Program, resume: &mut Resume) -> Result<(), u8> {
+    use crate::runtime::resume::EffectAnswer;
+    let idempotent = |name: &str| {
+        program
+            .actions
+            .iter()
+            .any(|a| a.name == name && a.idempotent)
+    };
+    let pending = resume.pending_effects(idempotent);
+    let given = [
+        (EffectAnswer::Ran, &args.effect_ran),
+        (EffectAnswer::Failed, &args.effect_failed),
+        (EffectAnswer::DidNotRun, &args.effect_did_not_run),
+    ];
+    for (answer, names) in given {
+        for name in names {
+            let matching: Vec<_> = pending
+                .iter()
+                .filter(|p| p.action == *name || p.path == *name)
+                .collect();
+            match matching.as_slice() {
+                [] => {
+                    let listed = pending
+                        .iter()
+                        .map(|p| format!("`{}` ({})", p.action, p.path))
+                        .collect::<Vec<_>>();
+                    eprintln!(
+                        "error: {} {name}: no effect of `{name}` was running when run {id} stopped{}",
+                        answer.flag(),
+                        if listed.is_empty() {
+                            String::new()
+                        } else {
+                            format!("; these were: {}", listed.join(", "))
+                        }
+                    );
+                    return Err(super::EXIT_USAGE);
+                }
+                [one] => {
+                    let key = (one.path.clone(), one.occurrence);
+                    if let Some(before) = resume.answers.insert(key, answer) {
+                        if before != answer {
+                            eprintln!(
+                                "error: `{name}` is given two answers: {} and {}",
+                                before.flag(),
+                                answer.flag()
+                            );
+                            return Err(super::EXIT_USAGE);
+                        }
+                    }
+                }
+                many => {
+                    let paths: Vec<&str> = many.iter().map(|p| p.path.as_str()).collect();
+                    eprintln!(
+                        "error: {} {name}: the effects of `{name}` at {} were running when run {id} stopped; \
+                         answer for each by its path",
+                        answer.flag(),
+                        paths.join(" and ")
+                    );
+                    return Err(super::EXIT_USAGE);
+                }
+            }
+        }
+    }
+    let open: Vec<_> = pending
+        .iter()
+        .filter(|p| !resume.answers.contains_key(&(p.path.clone(), p.occurrence)))
+        .collect();
+    if open.is_empty() {
+        return Ok(());
+    }
+    let file = args.file.display();
+    for p in &open {
+        eprintln!(
+            "error: run {id} stopped while the effect of `{}` ({}) was running:\n  {}\n\
+             whether it ran to the end is not known, and `{}` is not `:idempotent`, so it is not run \
+             again by itself.\n\
+             Check what it did, then resume with one of:\n  \
+             guardflow run {file} --resume {id} --effect-ran {}          # it ran and succeeded: accept it\n  \
+             guardflow run {file} --resume {id} --effect-failed {}       # it ran and failed: the action fails\n  \
+             guardflow run {file} --resume {id} --effect-did-not-run {}  # it did not run: run it again",
+            p.action, p.path, p.command, p.action, p.path, p.path, p.path
+        );
+    }
+    Err(EXIT_QUESTION)
 }
 
 /// A workflow's absolute path and the SHA-256 of its text.
@@ -489,7 +701,14 @@ fn print_summary(report: &RunReport, color: bool) {
         let rejected = report
             .attempts
             .iter()
-            .filter(|a| a.action == *name && a.verdict != crate::runtime::VerdictKind::Pass)
+            .filter(|a| {
+                a.action == *name
+                    && !matches!(
+                        a.verdict,
+                        crate::runtime::VerdictKind::Pass
+                            | crate::runtime::VerdictKind::Interrupted
+                    )
+            })
             .count();
         eprintln!(
             "  {name:width$}  {} attempt{}{}",
@@ -510,6 +729,12 @@ fn print_summary(report: &RunReport, color: bool) {
         "  {dim}generator calls: {}{bound}; guard runs: {}{reset}",
         report.generator_calls, report.guard_runs
     );
+    if report.repeated_calls > 0 {
+        let n = report.repeated_calls;
+        eprintln!(
+            "  {dim}repeated calls: {n} (in flight when the run stopped, so made again; not counted above){reset}"
+        );
+    }
     let tokens = |f: fn(&crate::runtime::AttemptRecord) -> Option<u64>| {
         report.attempts.iter().filter_map(f).sum::<u64>()
     };

@@ -36,8 +36,18 @@ pub fn run(args: Args) -> u8 {
         }
         return EXIT_OK;
     }
+    let unlisted: Vec<String> = crate::runtime::shared::held(&store::resources_dir(&path))
+        .into_iter()
+        .filter(|h| !runs.iter().any(|r| r.id == h.run))
+        .map(|h| format!("{} (pid {}, not recorded)", h.resource, h.pid))
+        .collect();
     if runs.is_empty() {
         outln!("{}: no runs", path.display());
+    }
+    if !unlisted.is_empty() {
+        outln!("shared resources held now: {}", unlisted.join(", "));
+    }
+    if runs.is_empty() {
         return EXIT_OK;
     }
     let mut rows = vec![[
@@ -50,15 +60,21 @@ pub fn run(args: Args) -> u8 {
         "workflow".to_string(),
     ]];
     for r in &runs {
-        let calls = match r.worst_case_calls {
+        let mut calls = match r.worst_case_calls {
             Some(w) => format!("{} / {w}", r.calls),
             None => r.calls.to_string(),
         };
-        let status = if r.sessions > 1 {
+        if r.repeated_calls > 0 {
+            calls.push_str(&format!(" +{} repeated", r.repeated_calls));
+        }
+        let mut status = if r.sessions > 1 {
             format!("{} (resumed {}×)", r.status, r.sessions - 1)
         } else {
             r.status.clone()
         };
+        if !r.holds.is_empty() {
+            status.push_str(&format!(", holds {}", r.holds.join(", ")));
+        }
         rows.push([
             r.id.clone(),
             store::utc_time(r.started_ms),

@@ -141,6 +141,9 @@ pub fn tree(events: &[Value], full: bool) -> String {
                 line(match s(e, "verdict") {
                     "pass" => format!("attempt {n}: passed ({ms} ms)"),
                     "fatal" => format!("attempt {n}: fatal: {}", first_line(s(e, "feedback"))),
+                    "interrupted" => {
+                        format!("attempt {n}: interrupted in its generator call, made again")
+                    }
                     _ => format!("attempt {n}: rejected: {}", first_line(s(e, "feedback"))),
                 });
                 if full {
@@ -163,8 +166,9 @@ pub fn tree(events: &[Value], full: bool) -> String {
                 first_line(s(e, "feedback"))
             )),
             "action_failed" => line(format!("failed: {}", first_line(s(e, "reason")))),
+            "effect_started" => line(format!("effect started: `{}`", s(e, "command"))),
             "run_finished" => tail.push(format!(
-                "finished: {} after {} generator calls{}",
+                "finished: {} after {} generator calls{}{}",
                 if e.get("success").and_then(Value::as_bool) == Some(true) {
                     "succeeded"
                 } else {
@@ -173,6 +177,12 @@ pub fn tree(events: &[Value], full: bool) -> String {
                 e.get("generator_calls")
                     .and_then(Value::as_i64)
                     .unwrap_or(0),
+                match e.get("repeated_calls").and_then(Value::as_u64) {
+                    Some(n) if n > 0 => format!(
+                        " and {n} repeated (in flight when the run stopped; outside the bound)"
+                    ),
+                    _ => String::new(),
+                },
                 if now > 1 {
                     format!(" (session {now})")
                 } else {

@@ -379,6 +379,10 @@ impl<'a> Layout<'a> {
                 self.tok(":");
                 self.sp();
                 self.verbatim(r.size.span);
+                if r.shared.is_some() {
+                    self.sp();
+                    self.tok(":shared");
+                }
             }
             ItemKind::Default(d) => {
                 let (key, span) = match d {

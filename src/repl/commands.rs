@@ -706,6 +706,9 @@ fn event_line(e: &crate::runtime::Event) -> Option<String> {
                 VerdictKind::Fatal => {
                     format!("  {} attempt {}: fatal: {first}", a.action, a.attempt)
                 }
+                VerdictKind::Interrupted => {
+                    format!("  {} attempt {}: interrupted", a.action, a.attempt)
+                }
             })
         }
         Event::MethodSkipped { method, reason, .. } => {

@@ -251,6 +251,7 @@ pub fn trace(report: &RunReport) -> String {
             VerdictKind::Pass => "pass",
             VerdictKind::Fail => "fail",
             VerdictKind::Fatal => "fatal",
+            VerdictKind::Interrupted => "interrupted",
         };
         let _ = writeln!(
             out,

@@ -11,7 +11,7 @@ use super::event::{AttemptRecord, Event, VerdictKind};
 use super::guard::{self, show_duration};
 use super::interpreter::{verdict_kind, Run};
 use super::registry::{EffectCall, GenRequest, GenResponse};
-use super::resume::{PriorAction, PriorAttempt, INTERRUPTED};
+use super::resume::{EffectAnswer, PriorAction, PriorAttempt, INTERRUPTED};
 use super::value::{text_of, Value, Verdict};
 
 /// How an action may end short of committing an artifact.
@@ -64,31 +64,49 @@ impl Run<'_> {
                 return Err(self.fail(id, &path, reason));
             }
         }
-        let _permits = self.acquire(&action.uses).await;
+        let _permits = match self.acquire(&action.uses).await {
+            Ok(p) => p,
+            Err(reason) => return Err(self.fail(id, &path, reason)),
+        };
         let retries = action.retry.or(self.program.defaults.retry).unwrap_or(0);
         let mut history: Vec<String> = Vec::new();
         if let Some(up) = opts.upstream_feedback {
             history.push(up);
         }
         let mut failures_in_a_row = 0u64;
-        for index in 1..=retries.saturating_add(1) {
+        // attempts that used the budget; an interrupted call is made again
+        // without using it
+        let budget = retries.saturating_add(1);
+        let (mut used, mut index) = (0u64, 0u32);
+        while used < budget {
+            index = index.saturating_add(1);
             // `next` is moved out before the await: a recorded attempt's
             // place would otherwise be in every pending branch's state
             let next = prior.next();
-            let (record, verdict, artifact) = if let Some(p) = next {
-                self.replay(id, action, p)
-            } else {
-                drop(next);
-                let feedback = feedback_text(&history, action.feedback);
-                let index = u32::try_from(index).unwrap_or(u32::MAX);
-                let (record, verdict, artifact) = self
-                    .attempt(id, action, env, (&path, occurrence, index), feedback)
-                    .await
-                    .map_err(|reason| self.fail(id, &path, reason))?;
-                self.emit(|| Event::Attempt(Box::new(record.clone())));
-                (record, verdict, artifact)
+            let (record, verdict, artifact) = match next {
+                Some(p) if p.finished || !p.generated => self.replay(id, action, p),
+                Some(p) => {
+                    let key = (path.as_str(), occurrence);
+                    let done = Box::pin(self.finish_recorded(id, action, env, key, p)).await;
+                    self.emit(|| Event::Attempt(Box::new(done.0.clone())));
+                    done
+                }
+                None => {
+                    let feedback = feedback_text(&history, action.feedback);
+                    let (record, verdict, artifact) = self
+                        .attempt(id, action, env, (&path, occurrence, index), feedback)
+                        .await
+                        .map_err(|reason| self.fail(id, &path, reason))?;
+                    self.emit(|| Event::Attempt(Box::new(record.clone())));
+                    (record, verdict, artifact)
+                }
             };
+            let interrupted = record.verdict == VerdictKind::Interrupted;
             self.record(record);
+            if interrupted {
+                continue;
+            }
+            used += 1;
             match verdict {
                 Verdict::Pass => {
                     let value = artifact.unwrap_or(Value::Null);
@@ -109,16 +127,9 @@ impl Run<'_> {
                 Verdict::Fail(f) => {
                     failures_in_a_row += 1;
                     if opts.escalate_after == Some(failures_in_a_row) {
-                        // an interrupted attempt has nothing to say upstream
-                        let f = match history.last() {
-                            Some(h) if f == INTERRUPTED => h.clone(),
-                            _ => f,
-                        };
                         return Err(ActionEnd::Escalate(f));
                     }
-                    if f != INTERRUPTED {
-                        history.push(f);
-                    }
+                    history.push(f);
                 }
             }
         }
@@ -153,7 +164,11 @@ impl Run<'_> {
         let value = prior.committed.unwrap_or(Value::Null);
         for p in prior.attempts {
             let mut log = self.log();
-            log.calls[id.index()].generator_calls += 1;
+            if p.record.verdict == VerdictKind::Interrupted {
+                log.calls[id.index()].repeated_calls += 1;
+            } else {
+                log.calls[id.index()].generator_calls += 1;
+            }
             log.calls[id.index()].guard_runs += u64::from(p.record.guarded);
             drop(log);
             self.count_replayed_guard(&p.record);
@@ -177,21 +192,27 @@ impl Run<'_> {
     }
 
     /// An attempt an earlier process of the run recorded, taken as it
-    /// was; one it was interrupted in is recorded now as a failure without
-    /// feedback. A pass whose commit was not recorded commits now.
+    /// was. One whose generator call was in flight when the run stopped
+    /// is recorded now as interrupted: the caller makes the call again,
+    /// outside the budget. A pass whose commit was not recorded commits
+    /// now.
     fn replay(
         &self,
         id: ActionId,
         action: &Action,
         prior: PriorAttempt,
     ) -> (AttemptRecord, Verdict, Option<Value>) {
+        let kind = prior.verdict_kind();
         {
             let mut log = self.log();
-            log.calls[id.index()].generator_calls += 1;
-            log.calls[id.index()].guard_runs += u64::from(prior.record.guarded);
+            let calls = &mut log.calls[id.index()];
+            match kind {
+                None | Some(VerdictKind::Interrupted) => calls.repeated_calls += 1,
+                Some(_) => calls.generator_calls += 1,
+            }
+            calls.guard_runs += u64::from(prior.record.guarded);
         }
         self.count_replayed_guard(&prior.record);
-        let kind = prior.verdict_kind();
         let mut record = prior.record;
         let verdict = match kind {
             Some(VerdictKind::Pass) => {
@@ -203,14 +224,77 @@ impl Run<'_> {
             }
             Some(VerdictKind::Fail) => Verdict::Fail(record.feedback.clone()),
             Some(VerdictKind::Fatal) => Verdict::Fatal(record.feedback.clone()),
+            Some(VerdictKind::Interrupted) => Verdict::Fail(INTERRUPTED.to_string()),
             None => {
-                record.verdict = VerdictKind::Fail;
+                record.verdict = VerdictKind::Interrupted;
                 record.feedback = INTERRUPTED.to_string();
                 self.emit(|| Event::Attempt(Box::new(record.clone())));
                 Verdict::Fail(INTERRUPTED.to_string())
             }
         };
         (record, verdict, None)
+    }
+
+    /// An attempt whose generator answered before the run stopped, but
+    /// which was not judged: it is judged now from the recorded answer,
+    /// without calling the generator. An effect that had started and is
+    /// not `:idempotent` runs again only if the user said it did not run.
+    async fn finish_recorded(
+        &self,
+        id: ActionId,
+        action: &Action,
+        env: Env<'_>,
+        (path, occurrence): (&str, u32),
+        prior: PriorAttempt,
+    ) -> (AttemptRecord, Verdict, Option<Value>) {
+        self.log().calls[id.index()].generator_calls += 1;
+        let answer = match (&prior.effect_started, &action.effect) {
+            (Some(_), Some(_)) if !action.idempotent => Some(
+                self.resume
+                    .as_ref()
+                    .and_then(|r| r.answers.get(&(path.to_string(), occurrence)).copied()),
+            ),
+            _ => None,
+        };
+        let mut record = prior.record;
+        let text = record.output.clone().unwrap_or_default();
+        let t1 = Instant::now();
+        let judged = match answer {
+            None | Some(Some(EffectAnswer::DidNotRun)) => {
+                Box::pin(self.judge(action, env, (&record.path, record.attempt), &text)).await
+            }
+            Some(Some(EffectAnswer::Ran)) => Judgement {
+                verdict: Verdict::Pass,
+                artifact: convert(&text, &action.output).ok(),
+                outcome: None,
+                guarded: false,
+            },
+            Some(Some(EffectAnswer::Failed)) => Judgement::unguarded(Verdict::Fatal(
+                "its effect failed, as `--effect-failed` said after the run stopped while it ran"
+                    .to_string(),
+            )),
+            Some(None) => Judgement::unguarded(Verdict::Fatal(format!(
+                "the run stopped while its effect ran `{}`; it is not `:idempotent`, so it is not \
+                 run again without being told whether it ran (`--effect-ran`, \
+                 `--effect-failed` or `--effect-did-not-run {path}`)",
+                prior.effect_started.as_deref().unwrap_or("")
+            ))),
+        };
+        if judged.guarded {
+            self.log().calls[id.index()].guard_runs += 1;
+        }
+        let verdict = judged.verdict;
+        record.verdict = verdict_kind(&verdict);
+        record.feedback = match (answer, &verdict) {
+            (Some(Some(EffectAnswer::Ran)), _) => {
+                "accepted: `--effect-ran` said its effect ran after the run stopped".to_string()
+            }
+            _ => verdict.feedback().to_string(),
+        };
+        record.outcome = judged.outcome;
+        record.guarded = judged.guarded;
+        record.guard_ms = t1.elapsed().as_millis() as u64;
+        (record, verdict, judged.artifact)
     }
 
     /// Appends to the attempt log. Past 1,024 records a full log grows
@@ -296,7 +380,20 @@ impl Run<'_> {
                 guard_ms: 0,
             };
         let response = match generated {
-            Ok(r) => r,
+            Ok(r) => {
+                // durable before it is judged: a stop from here on never
+                // calls the generator again for this attempt
+                self.emit(|| Event::Generated {
+                    path: path.to_string(),
+                    action: action.name.clone(),
+                    attempt,
+                    output: r.text.clone(),
+                    tokens: r.tokens,
+                    prompt_tokens: r.prompt_tokens,
+                    generate_ms,
+                });
+                r
+            }
             Err(GenFailure::Fatal(message)) => {
                 return Err(format!(
                     "`{}`: the generator failed: {message}",
@@ -310,7 +407,7 @@ impl Run<'_> {
         };
         let t1 = Instant::now();
         // boxed: inline, the guards' state would size every pending branch
-        let judged = Box::pin(self.judge(action, env, &response.text)).await;
+        let judged = Box::pin(self.judge(action, env, (path, attempt), &response.text)).await;
         if judged.guarded {
             self.log().calls[id.index()].guard_runs += 1;
         }
@@ -331,7 +428,13 @@ impl Run<'_> {
 
     /// Converts the answer to the declared type and applies the guards;
     /// for an effect, checks the command, runs it and guards the outcome.
-    async fn judge(&self, action: &Action, env: Env<'_>, text: &str) -> Judgement {
+    async fn judge(
+        &self,
+        action: &Action,
+        env: Env<'_>,
+        (path, attempt): (&str, u32),
+        text: &str,
+    ) -> Judgement {
         let artifact = match convert(text, &action.output) {
             Ok(v) => v,
             Err(feedback) => return Judgement::unguarded(Verdict::Fail(feedback)),
@@ -370,6 +473,16 @@ impl Run<'_> {
             args,
             workdir: self.workdir.clone(),
         };
+        self.emit(|| Event::EffectStarted {
+            path: path.to_string(),
+            action: action.name.clone(),
+            attempt,
+            command: call.command.clone(),
+        });
+        if let Some(why) = self.sink_failure() {
+            let msg = format!("the run store failed before the effect ran: {why}");
+            return Judgement::unguarded(Verdict::Fatal(msg));
+        }
         let outcome = match imp(call).await {
             Ok(o) => o,
             // nothing ran: the model may propose again

@@ -14,6 +14,10 @@ pub enum VerdictKind {
     Pass,
     Fail,
     Fatal,
+    /// The process stopped while the attempt's generator call was in
+    /// flight: a resume records it so and calls the generator again,
+    /// without using the retry budget.
+    Interrupted,
 }
 
 /// One event of a run. `path` names the place in the decomposition:
@@ -62,6 +66,26 @@ pub enum Event {
         prompt: String,
         role: Option<String>,
     },
+    /// The generator answered an attempt: recorded durably before the
+    /// answer is converted and judged, so a stop after this point never
+    /// calls the generator again for this attempt.
+    Generated {
+        path: String,
+        action: String,
+        attempt: u32,
+        output: String,
+        tokens: Option<u64>,
+        prompt_tokens: Option<u64>,
+        generate_ms: u64,
+    },
+    /// An effect action's effect is about to run `command`: recorded
+    /// durably first, so a resume knows the effect may have run.
+    EffectStarted {
+        path: String,
+        action: String,
+        attempt: u32,
+        command: String,
+    },
     Attempt(Box<AttemptRecord>),
     /// After `after` failed attempts, an upstream artifact is regenerated.
     Escalated {
@@ -90,6 +114,9 @@ pub enum Event {
         generator_calls: u64,
         guard_runs: u64,
         elapsed_ms: u64,
+        /// Generator calls that were in flight when an earlier process of
+        /// the run stopped, and were made again (not in `generator_calls`).
+        repeated_calls: u64,
     },
 }
 

@@ -26,6 +26,7 @@ use super::guard;
 use super::registry::{EffectImpl, Generator, GuardImpl};
 use super::report::{ActionCalls, RunReport};
 use super::resume::Resume;
+use super::shared::{SharedPlace, Units};
 use super::sink::Sink;
 use super::value::{Value, Verdict};
 
@@ -91,6 +92,15 @@ pub struct Run<'p> {
     pub sink: Option<Arc<dyn Sink>>,
     /// What an earlier process of this run recorded.
     pub resume: Option<Resume>,
+    /// Where the units of `:shared` resources are held across processes;
+    /// without it they are pooled in this process only.
+    pub shared: Option<SharedPlace>,
+}
+
+/// Resource units held, released when dropped.
+pub struct Permits<'r> {
+    _local: Vec<SemaphorePermit<'r>>,
+    _shared: Vec<Units>,
 }
 
 impl<'p> Run<'p> {
@@ -132,10 +142,13 @@ impl<'p> Run<'p> {
     /// Acquires every unit `uses` asks for, all at once per resource and
     /// in one global order (by resource id), so holders never wait on
     /// each other in a cycle.
-    pub async fn acquire(&self, uses: &[ResourceUse]) -> Vec<SemaphorePermit<'_>> {
+    /// A `:shared` resource's units are also taken from the pool of every
+    /// run of the store (`runtime::shared`), after this process's own.
+    pub async fn acquire(&self, uses: &[ResourceUse]) -> Result<Permits<'_>, String> {
         let mut order: Vec<&ResourceUse> = uses.iter().collect();
         order.sort_by_key(|u| u.resource);
         let mut permits = Vec::with_capacity(order.len());
+        let mut shared = Vec::new();
         for u in order {
             let sem = &self.resources[u.resource.index()];
             let n = u32::try_from(u.amount).unwrap_or(u32::MAX);
@@ -143,8 +156,17 @@ impl<'p> Run<'p> {
             if let Ok(p) = sem.acquire_many(n).await {
                 permits.push(p);
             }
+            let resource = &self.program.resources[u.resource.index()];
+            if let (true, Some(place)) = (resource.shared, &self.shared) {
+                let units =
+                    super::shared::acquire(place, &resource.name, resource.size, u.amount).await?;
+                shared.push(units);
+            }
         }
-        permits
+        Ok(Permits {
+            _local: permits,
+            _shared: shared,
+        })
     }
 
     /// Runs the root callee: a task, or an action on its own.
@@ -214,9 +236,14 @@ impl<'p> Run<'p> {
                     path: mpath.clone(),
                     method: method.name.clone(),
                 });
-                let permits = self.acquire(&method.uses).await;
-                let outcome = self.run_method(method, &args, &mpath, &stack).await;
-                drop(permits);
+                let outcome = match self.acquire(&method.uses).await {
+                    Ok(permits) => {
+                        let outcome = self.run_method(method, &args, &mpath, &stack).await;
+                        drop(permits);
+                        outcome
+                    }
+                    Err(e) => Err(e),
+                };
                 match outcome {
                     Ok(v) => {
                         self.emit(|| Event::TaskFinished {
@@ -481,14 +508,27 @@ impl<'p> Run<'p> {
         worst_case_calls: Option<u64>,
     ) -> RunReport {
         let mut log = self.log();
-        let log = std::mem::take(&mut *log);
+        let mut log = std::mem::take(&mut *log);
+        // attempts an earlier process recorded where this one did not go
+        // (a cancelled branch, another way): calls made all the same
+        if let Some(resume) = &self.resume {
+            for (name, (calls, repeated)) in resume.unreached_calls() {
+                if let Some(i) = self.program.actions.iter().position(|a| a.name == name) {
+                    log.calls[i].generator_calls += calls;
+                    log.calls[i].repeated_calls += repeated;
+                }
+            }
+        }
         let generator_calls = log.calls.iter().map(|c| c.generator_calls).sum();
+        let repeated_calls = log.calls.iter().map(|c| c.repeated_calls).sum();
         let actions = self
             .program
             .actions
             .iter()
             .zip(log.calls)
-            .filter(|(_, c)| c.generator_calls > 0 || c.guard_runs > 0 || c.failed > 0)
+            .filter(|(_, c)| {
+                c.generator_calls > 0 || c.repeated_calls > 0 || c.guard_runs > 0 || c.failed > 0
+            })
             .map(|(a, c)| (a.name.clone(), c))
             .collect();
         let (success, failure, result) = match outcome {
@@ -504,6 +544,7 @@ impl<'p> Run<'p> {
             attempts: log.attempts,
             actions,
             generator_calls,
+            repeated_calls,
             guard_runs: self.counters.guard_runs.load(Relaxed),
             elapsed_ms: self.started.elapsed().as_millis() as u64,
             worst_case_calls,

@@ -23,7 +23,12 @@ pub struct RunReport {
     pub attempts: Vec<AttemptRecord>,
     /// Per action: its generator calls and guard runs.
     pub actions: BTreeMap<String, ActionCalls>,
+    /// Generator calls that count against the checker's bound: every
+    /// call that answered an attempt, or was still in flight at the end.
     pub generator_calls: u64,
+    /// Calls in flight when an earlier process of the run stopped, made
+    /// again by the resume (not in `generator_calls`, outside the bound).
+    pub repeated_calls: u64,
     pub guard_runs: u64,
     pub elapsed_ms: u64,
     /// The checker's worst-case generator calls for this task, if known.
@@ -33,6 +38,8 @@ pub struct RunReport {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct ActionCalls {
     pub generator_calls: u64,
+    /// Calls repeated because the run stopped while they were in flight.
+    pub repeated_calls: u64,
     pub guard_runs: u64,
     pub committed: u64,
     pub failed: u64,

@@ -106,6 +106,7 @@ impl Drop for Group {
         if !self.finished {
             self.kill();
         }
+        crate::runtime::children::unregister(self.pgid);
     }
 }
 
@@ -160,6 +161,7 @@ pub async fn run(spec: Spec) -> io::Result<Output> {
         .envs(prepared.env.iter().map(|(k, v)| (k, v)))
         .current_dir(&spec.cwd)
         .envs(spec.env.iter().map(|(k, v)| (k, v)))
+        .envs(crate::runtime::children::mark().map(|v| (crate::runtime::children::MARK, v)))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -188,6 +190,7 @@ pub async fn run(spec: Spec) -> io::Result<Output> {
         .id()
         .and_then(|id| libc::pid_t::try_from(id).ok())
         .unwrap_or(0);
+    crate::runtime::children::register(pgid);
     let mut group = Group {
         pgid,
         finished: false,

@@ -22,6 +22,20 @@ pub fn lock_path(db: &Path, id: &str) -> PathBuf {
     PathBuf::from(dir).join(format!("{id}.lock"))
 }
 
+/// Where the runs of the store at `db` hold the units of `:shared`
+/// resources: `runs.db.resources/NAME.SLOT.lock`.
+pub fn resources_dir(db: &Path) -> PathBuf {
+    let mut dir = db.as_os_str().to_os_string();
+    dir.push(".resources");
+    PathBuf::from(dir)
+}
+
+/// The file beside run `id`'s lock that lists the writer's pid and the
+/// process groups of the programs it runs (see `runtime::children`).
+pub fn children_path(db: &Path, id: &str) -> PathBuf {
+    lock_path(db, id).with_extension("children")
+}
+
 impl RunLock {
     /// Takes the lock of run `id`, or says who holds it.
     pub fn acquire(db: &Path, id: &str) -> Result<RunLock, StoreError> {

@@ -20,13 +20,18 @@ pub struct RunSummary {
     pub started_ms: i64,
     /// `succeeded`, `failed`, `running` or `interrupted`.
     pub status: String,
-    /// Generator calls recorded (attempts started).
+    /// Generator calls recorded (attempts started), but for those made
+    /// again because the run stopped while they were in flight.
     pub calls: u64,
+    /// Calls in flight when the run stopped, made again by a resume.
+    pub repeated_calls: u64,
     pub worst_case_calls: Option<u64>,
     /// From the start to the latest record.
     pub duration_ms: i64,
     /// Processes that wrote the run (more than one: it was resumed).
     pub sessions: u64,
+    /// The `:shared` resources it holds now, one entry per unit.
+    pub holds: Vec<String>,
 }
 
 impl Store {
@@ -53,57 +58,50 @@ impl Store {
                         (SELECT j.at_ms FROM journal j
                          WHERE j.key BETWEEN r.number * 4294967296 AND r.number * 4294967296 + 4294967295
                          ORDER BY j.key DESC LIMIT 1), 0)),
-                    (SELECT count(*) FROM sessions s WHERE s.run_id = r.id)
+                    (SELECT count(*) FROM sessions s WHERE s.run_id = r.id),
+                    (SELECT count(*) FROM journal j
+                     WHERE j.key BETWEEN r.number * 4294967296 AND r.number * 4294967296 + 4294967295
+                       AND j.kind = 'attempt' AND j.verdict = 'interrupted')
                  FROM runs r ORDER BY r.started_ms, r.number",
             )
             .map_err(|e| self.read_err(e))?;
+        let held = crate::runtime::shared::held(&super::lock::resources_dir(self.path()));
         let rows = stmt
             .query_map([], |r| {
-                let finished: Option<bool> = r.get(6)?;
                 let id: String = r.get(0)?;
-                Ok((
+                let finished: Option<bool> = r.get(6)?;
+                let (calls, repeated): (i64, i64) = (r.get(5)?, r.get(9)?);
+                let (started_ms, last): (i64, i64) = (r.get(3)?, r.get(7)?);
+                let worst: Option<i64> = r.get(4)?;
+                let sessions: i64 = r.get(8)?;
+                let status = match finished {
+                    Some(true) => "succeeded",
+                    Some(false) => "failed",
+                    None if RunLock::held(self.path(), &id) => "running",
+                    None => "interrupted",
+                };
+                Ok(RunSummary {
+                    status: status.to_string(),
+                    workflow: r.get(1)?,
+                    task: r.get(2)?,
+                    started_ms,
+                    calls: (calls - repeated).max(0) as u64,
+                    repeated_calls: repeated.max(0) as u64,
+                    worst_case_calls: worst.map(|w| w.max(0) as u64),
+                    duration_ms: last - started_ms,
+                    sessions: sessions.max(0) as u64,
+                    holds: held
+                        .iter()
+                        .filter(|h| h.run == id)
+                        .map(|h| h.resource.clone())
+                        .collect(),
                     id,
-                    finished,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                    r.get(7)?,
-                    r.get(8)?,
-                ))
+                })
             })
             .map_err(|e| self.read_err(e))?;
         let mut out = Vec::new();
         for row in rows {
-            let (id, finished, workflow, task, started_ms, worst, calls, last, sessions): (
-                String,
-                Option<bool>,
-                String,
-                String,
-                i64,
-                Option<i64>,
-                i64,
-                i64,
-                i64,
-            ) = row.map_err(|e| self.read_err(e))?;
-            let status = match finished {
-                Some(true) => "succeeded",
-                Some(false) => "failed",
-                None if RunLock::held(self.path(), &id) => "running",
-                None => "interrupted",
-            };
-            out.push(RunSummary {
-                status: status.to_string(),
-                id,
-                workflow,
-                task,
-                started_ms,
-                calls: calls.max(0) as u64,
-                worst_case_calls: worst.map(|w| w.max(0) as u64),
-                duration_ms: last - started_ms,
-                sessions: sessions.max(0) as u64,
-            });
+            out.push(row.map_err(|e| self.read_err(e))?);
         }
         Ok(out)
     }
@@ -152,6 +150,7 @@ impl Started {
 
 fn events(conn: &Connection, id: &str) -> rusqlite::Result<Vec<Value>> {
     let mut out = Vec::new();
+    let mut repeated = 0u64;
     let mut started: HashMap<(String, i64, i64), Started> = HashMap::new();
     journal::for_each(conn, Some(id), |e| {
         let mut v = match e.kind.as_str() {
@@ -170,8 +169,22 @@ fn events(conn: &Connection, id: &str) -> rusqlite::Result<Vec<Value>> {
                 started.insert(e.attempt_key(), s);
                 v
             }
+            "generated" => {
+                let s = started.get(&e.attempt_key());
+                json!({
+                    "event": "generated",
+                    "path": e.path,
+                    "action": s.map(|s| &s.action),
+                    "attempt": s.map(|s| s.attempt),
+                    "output": e.output,
+                    "tokens": e.tokens,
+                    "prompt_tokens": e.prompt_tokens,
+                    "generate_ms": e.generate_ms,
+                })
+            }
             "attempt" => {
                 let s = started.get(&e.attempt_key());
+                repeated += u64::from(e.verdict.as_deref() == Some("interrupted"));
                 json!({
                     "event": "attempt",
                     "path": e.path,
@@ -205,6 +218,7 @@ fn events(conn: &Connection, id: &str) -> rusqlite::Result<Vec<Value>> {
                 "generator_calls": e.generator_calls,
                 "guard_runs": e.guard_runs,
                 "elapsed_ms": e.elapsed_ms,
+                "repeated_calls": repeated,
             }),
             _ => {
                 let body = e.body.unwrap_or_default();
@@ -246,7 +260,9 @@ fn sft_pairs(conn: &Connection, id: Option<&str>) -> rusqlite::Result<Vec<Value>
                 let fb = e.feedback.unwrap_or_default();
                 let action_run = (key.0.clone(), key.1);
                 if e.verdict.as_deref() != Some("pass") {
-                    if fb != crate::runtime::resume::INTERRUPTED {
+                    if fb != crate::runtime::resume::INTERRUPTED
+                        && e.verdict.as_deref() != Some("interrupted")
+                    {
                         feedback.entry(action_run).or_default().push(fb);
                     }
                     return Ok(());
@@ -308,7 +324,10 @@ fn stats(conn: &Connection) -> rusqlite::Result<BTreeMap<String, ActionStats>> {
             "attempt_started" => {
                 started.insert(e.attempt_key(), e.action.unwrap_or_default());
             }
-            "attempt" if e.feedback.as_deref() != Some(crate::runtime::resume::INTERRUPTED) => {
+            "attempt"
+                if e.feedback.as_deref() != Some(crate::runtime::resume::INTERRUPTED)
+                    && e.verdict.as_deref() != Some("interrupted") =>
+            {
                 let key = e.attempt_key();
                 let Some(action) = started.get(&key) else {
                     return Ok(());

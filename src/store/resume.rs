@@ -6,7 +6,7 @@ use rusqlite::Connection;
 
 use super::journal;
 
-use crate::runtime::resume::{PriorAction, PriorAttempt};
+use crate::runtime::resume::{PriorAction, PriorAttempt, INTERRUPTED};
 use crate::runtime::{AttemptRecord, Resume, VerdictKind};
 
 /// What the recorder and the runtime need to go on with a run.
@@ -71,7 +71,34 @@ pub fn load(conn: &Connection, id: &str) -> rusqlite::Result<Prior> {
                 prior.attempts.push(PriorAttempt {
                     record,
                     finished: false,
+                    generated: false,
+                    effect_started: None,
                 });
+            }
+            "generated" | "effect_started" => {
+                let key = e.attempt_key();
+                let Some(at) = actions
+                    .get_mut(&(key.0.clone(), number(e.occurrence)))
+                    .and_then(|prior| started.get(&key).and_then(|&i| prior.attempts.get_mut(i)))
+                else {
+                    return Ok(());
+                };
+                if e.kind == "generated" {
+                    let r = &mut at.record;
+                    r.output = e.output;
+                    r.tokens = count(e.tokens);
+                    r.prompt_tokens = count(e.prompt_tokens);
+                    r.generate_ms = count(e.generate_ms).unwrap_or(0);
+                    at.generated = true;
+                } else {
+                    let body: serde_json::Value = e
+                        .body
+                        .as_deref()
+                        .and_then(|b| serde_json::from_str(b).ok())
+                        .unwrap_or_default();
+                    let command = body.get("command").and_then(|c| c.as_str()).unwrap_or("");
+                    at.effect_started = Some(command.to_string());
+                }
             }
             "attempt" => {
                 let key = e.attempt_key();
@@ -82,10 +109,17 @@ pub fn load(conn: &Connection, id: &str) -> rusqlite::Result<Prior> {
                     return Ok(());
                 };
                 let r = &mut at.record;
-                r.output = e.output;
+                if e.output.is_some() {
+                    r.output = e.output.clone();
+                }
                 r.verdict = match e.verdict.as_deref() {
                     Some("pass") => VerdictKind::Pass,
                     Some("fatal") => VerdictKind::Fatal,
+                    Some("interrupted") => VerdictKind::Interrupted,
+                    // how format 3 stores recorded an interruption
+                    _ if e.feedback.as_deref() == Some(INTERRUPTED) && e.output.is_none() => {
+                        VerdictKind::Interrupted
+                    }
                     _ => VerdictKind::Fail,
                 };
                 r.feedback = e.feedback.unwrap_or_default();
@@ -117,6 +151,7 @@ pub fn load(conn: &Connection, id: &str) -> rusqlite::Result<Prior> {
         resume: Resume {
             actions: std::sync::Mutex::new(actions),
             attempt_numbers,
+            ..Resume::default()
         },
         sessions,
         next_seq,

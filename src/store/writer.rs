@@ -1,7 +1,8 @@
 //! The recorder: a run's sink. Each event is written into the open
 //! transaction as it happens. The transaction is committed before the run
-//! reaches out of the process (an attempt starts: its generator is called,
-//! its effect run) and when the run ends; a thread of the recorder commits
+//! reaches out of the process (an attempt starts: its generator is called;
+//! an effect starts), when the generator's answer is in (before it is
+//! judged) and when the run ends; a thread of the recorder commits
 //! whatever else waits longer than [`FLUSH_AFTER`], and copies the log
 //! into the database.
 
@@ -323,6 +324,43 @@ impl Recorder {
                     a.guarded,
                 ])?;
             }
+            Event::Generated {
+                path,
+                output,
+                tokens,
+                prompt_tokens,
+                generate_ms,
+                ..
+            } => {
+                let (occurrence, index) = inner.current.get(path).copied().unwrap_or((0, 0));
+                conn.prepare_cached(
+                    "INSERT INTO journal (kind, key, seq, session, at_ms, path, occurrence, idx, output, output_hash, tokens, prompt_tokens, generate_ms)
+                     VALUES ('generated', ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                )?
+                .execute(params![
+                    key,
+                    seq,
+                    session,
+                    at,
+                    path,
+                    occurrence,
+                    index,
+                    output,
+                    content_hash(output.as_bytes()),
+                    tokens.map(|t| t.min(i64::MAX as u64) as i64),
+                    prompt_tokens.map(|t| t.min(i64::MAX as u64) as i64),
+                    (*generate_ms).min(i64::MAX as u64) as i64,
+                ])?;
+            }
+            Event::EffectStarted { path, .. } => {
+                let (occurrence, index) = inner.current.get(path).copied().unwrap_or((0, 0));
+                let body = serde_json::to_string(event).unwrap_or_default();
+                conn.prepare_cached(
+                    "INSERT INTO journal (kind, key, seq, session, at_ms, path, occurrence, idx, body)
+                     VALUES ('effect_started', ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                )?
+                .execute(params![key, seq, session, at, path, occurrence, index, body])?;
+            }
             Event::Committed {
                 path,
                 action,
@@ -351,6 +389,7 @@ impl Recorder {
                 generator_calls,
                 guard_runs,
                 elapsed_ms,
+                ..
             } => {
                 conn.prepare_cached(
                     "INSERT INTO journal (kind, key, seq, session, at_ms, success, generator_calls, guard_runs, elapsed_ms)
@@ -379,10 +418,14 @@ impl Recorder {
         }
         inner.pending.push(event.clone());
         // the run reaches out of the process next (a generator, an
-        // effect), or ends: what it did so far must be on disk first
+        // effect), a generator's answer must not be asked for again, or
+        // the run ends: what it did so far must be on disk first
         if matches!(
             event,
-            Event::AttemptStarted { .. } | Event::RunFinished { .. }
+            Event::AttemptStarted { .. }
+                | Event::Generated { .. }
+                | Event::EffectStarted { .. }
+                | Event::RunFinished { .. }
         ) {
             inner.commit()?;
         }
@@ -433,6 +476,7 @@ pub(super) fn verdict_name(v: VerdictKind) -> &'static str {
         VerdictKind::Pass => "pass",
         VerdictKind::Fail => "fail",
         VerdictKind::Fatal => "fatal",
+        VerdictKind::Interrupted => "interrupted",
     }
 }
 
@@ -446,6 +490,8 @@ fn describe(e: &Event) -> (&'static str, Option<&str>) {
         Event::MethodFailed { path, .. } => ("method_failed", Some(path)),
         Event::ActionStarted { path, .. } => ("action_started", Some(path)),
         Event::AttemptStarted { path, .. } => ("attempt_started", Some(path)),
+        Event::Generated { path, .. } => ("generated", Some(path)),
+        Event::EffectStarted { path, .. } => ("effect_started", Some(path)),
         Event::Attempt(a) => ("attempt", Some(&a.path)),
         Event::Escalated { path, .. } => ("escalated", Some(path)),
         Event::Committed { path, .. } => ("committed", Some(path)),

@@ -113,6 +113,8 @@ pub struct Extern {
 pub struct Resource {
     pub name: Ident,
     pub size: Spanned<u64>,
+    /// `:shared`: one pool for every run that uses the same store.
+    pub shared: Option<Span>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -352,7 +352,9 @@ impl<'e, 's> Converter<'e, 's> {
         let size = self.next(&mut inner, span)?;
         let size = self.int(size)?;
         self.at_least(size, 1, "resource size", "a pool size of at least 1");
-        Some(Resource { name, size })
+        // `k_shared` is not a keyword `kids` drops: its span is the flag
+        let shared = inner.next().map(|p| self.span(&p));
+        Some(Resource { name, size, shared })
     }
 
     fn default_item(&mut self, pair: P) -> Option<Default> {

@@ -304,7 +304,15 @@ impl<'a> Fast<'a> {
         let name = self.ident()?;
         self.colon()?;
         let size = self.int_at_least(1)?;
-        Some(Resource { name, size })
+        let shared = match self.property() {
+            Some("shared") => {
+                let start = self.start();
+                self.bump();
+                Some(self.since(start))
+            }
+            _ => None,
+        };
+        Some(Resource { name, size, shared })
     }
 
     fn default_item(&mut self) -> Option<Default> {
