@@ -52,7 +52,7 @@ echo "done $1 $$" >> effects
 /// on one `:shared` resource.
 const FLOW: &str = r#"use std.{contains, exit_code}
 resource repo: 1 :shared
-generator g = cmd("sh gen.sh", timeout: 60s)
+generator g = cmd("sh gen.sh", timeout: 60s, env: ["DELAY"], write: ["."])
 action spec() -> Text { :generate g "spec" :guard contains("spec") :retry 1 }
 action implement(s: Text) -> Text { :generate g "implement {s}" :guard contains("good") :retry 2 }
 action left(i: Text) -> Text { :generate g "left {i}" :guard contains("good") :retry 0 }
@@ -584,7 +584,7 @@ fn slow_trial(flow: &str) -> Trial {
 }
 
 const ONE_STEP: &str = r#"use std.{contains}
-generator g = cmd("sh gen.sh", timeout: 2m)
+generator g = cmd("sh gen.sh", timeout: 2m, env: ["DELAY"], write: ["."])
 action step() -> Text { :generate g "step" :guard contains("good") :retry 0 }
 task main() -> Text { method m { :subtasks (s: step()) :result s } }
 "#;
@@ -721,7 +721,7 @@ fn after_sigkill_a_resume_waits_for_the_programs_then_repeats_the_call() {
 }
 
 const DEPLOY: &str = r#"use std.{exit_code}
-generator g = cmd("sh gen.sh", timeout: 2m)
+generator g = cmd("sh gen.sh", timeout: 2m, env: ["DELAY"], write: ["."])
 action deploy() -> Command {
   :generate g "deploy"
   :effect shell(timeout: 2m)
@@ -860,7 +860,7 @@ fn an_idempotent_effect_stopped_mid_run_runs_again_by_itself() {
 fn runs_in_two_processes_never_overlap_on_a_shared_resource() {
     let flow = r#"use std.{exit_code}
 resource repo: 1 :shared
-generator g = cmd("echo 'sh work.sh'", timeout: 2m)
+generator g = cmd("echo 'sh work.sh'", timeout: 2m, env: ["DELAY"], write: ["."])
 action work() -> Command {
   :generate g "work"
   :effect shell(timeout: 2m)
@@ -930,8 +930,8 @@ task main() { method m { :subtasks (w: work()) } }
 #[test]
 fn a_stop_during_the_guard_does_not_call_the_generator_again() {
     let flow = r#"use std.{command}
-generator g = cmd("sh gen.sh", timeout: 2m)
-action step() -> Text { :generate g "step" :guard command("sh guard.sh", timeout: 2m) :retry 0 }
+generator g = cmd("sh gen.sh", timeout: 2m, env: ["DELAY"], write: ["."])
+action step() -> Text { :generate g "step" :guard command("sh guard.sh", timeout: 2m, write: ["."]) :retry 0 }
 task main() -> Text { method m { :subtasks (s: step()) :result s } }
 "#;
     let t = slow_trial(flow);

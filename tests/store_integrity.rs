@@ -620,8 +620,10 @@ fn a_full_disk_keeps_what_the_run_acted_on_and_the_run_resumes() {
     assert!(text(&o).contains("--resume"), "{}", text(&o));
     let db = small.join("runs.db");
     let id = run_ids(&db).pop().expect("a run");
-    // a3's generator returned and the run went on: its pass and commit
-    // are kept; a4 was never called
+    // a3's generator returned: its answer is kept (committed the moment
+    // it returned, with the reserve's room); the pass and commit that
+    // followed are kept when they fit, else the resume judges the kept
+    // answer again. a4 was never called
     let committed = |db: &Path| {
         let c = read(db);
         let mut s = c
@@ -634,7 +636,11 @@ fn a_full_disk_keeps_what_the_run_acted_on_and_the_run_resumes() {
             .expect("rows");
         v
     };
-    assert_eq!(committed(&db), ["a1", "a2", "a3"]);
+    let before = committed(&db);
+    assert!(
+        before == ["a1", "a2", "a3"] || before == ["a1", "a2"],
+        "{before:?}"
+    );
     let called: Vec<String> = fx
         .calls()
         .iter()
@@ -720,6 +726,16 @@ fn pinned_fixture() -> (Fixture, String) {
     let id = run_ids(&fx.root.join(".guardflow/runs.db"))
         .pop()
         .expect("a run");
+    // the held generator's group outlives a SIGKILL for a moment; a
+    // resume refuses to start beside it
+    let children = fx
+        .root
+        .join(format!(".guardflow/runs.db.locks/{id}.children"));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !guardflow::runtime::children::survivors(&children).is_empty() {
+        assert!(Instant::now() < deadline, "the generator never ended");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     (fx, id)
 }
 

@@ -550,13 +550,19 @@ fn python() -> &'static Python {
         };
         let mut lines = out.lines().filter(|l| l.starts_with('/'));
         let exe = lines.next().map(PathBuf::from);
-        let bin = exe
+        // `sys.executable` is the interpreter itself, never a shim; in a
+        // virtual environment it is the environment's `bin/python3` (a
+        // link), which must stay first on PATH so the environment's
+        // packages are the ones found
+        let bin = exe.as_ref().and_then(|e| e.parent().map(Path::to_path_buf));
+        let real = exe
             .as_ref()
             .and_then(|e| e.canonicalize().ok())
-            .or(exe)
             .and_then(|e| e.parent().map(Path::to_path_buf));
         let mut prefixes: Vec<PathBuf> = lines.map(PathBuf::from).collect();
         prefixes.extend(bin.clone());
+        prefixes.extend(real);
+        prefixes.sort();
         prefixes.dedup();
         Python { bin, prefixes }
     })
