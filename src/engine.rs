@@ -91,10 +91,13 @@ impl CompileError {
             CompileError::Findings {
                 sources,
                 diagnostics,
-            } => diagnostics
-                .iter()
-                .map(|d| diagnostics::render(d, sources, color))
-                .collect(),
+            } => {
+                let renderer = diagnostics::Renderer::new(sources);
+                diagnostics
+                    .iter()
+                    .map(|d| renderer.render(d, color))
+                    .collect()
+            }
         }
     }
 }

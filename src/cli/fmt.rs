@@ -96,8 +96,9 @@ fn format_one(name: &str, text: &str, color: bool) -> Option<String> {
             diagnostics,
             sources,
         }) => {
+            let renderer = diagnostics::Renderer::new(&sources);
             for d in &diagnostics {
-                eprint!("{}", diagnostics::render(d, &sources, color));
+                eprint!("{}", renderer.render(d, color));
             }
             eprintln!("error: {name}: not formatted: the file has syntax errors");
             None

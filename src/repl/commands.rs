@@ -210,11 +210,12 @@ impl Repl {
     }
 
     fn render_errors(&self, checked: &Checked) -> String {
+        let renderer = diagnostics::Renderer::new(&checked.sources);
         checked
             .diagnostics
             .iter()
             .filter(|d| d.is_error())
-            .map(|d| diagnostics::render(d, &checked.sources, self.color))
+            .map(|d| renderer.render(d, self.color))
             .collect()
     }
 
@@ -313,10 +314,11 @@ impl Repl {
     fn check(&self) -> Reply {
         let built = self.session.build(None);
         let c = &built.checked;
+        let renderer = diagnostics::Renderer::new(&c.sources);
         let mut out: String = c
             .diagnostics
             .iter()
-            .map(|d| diagnostics::render(d, &c.sources, self.color))
+            .map(|d| renderer.render(d, self.color))
             .collect();
         let errors = c.diagnostics.iter().filter(|d| d.is_error()).count();
         let warnings = c.diagnostics.len() - errors;
