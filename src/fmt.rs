@@ -41,6 +41,11 @@ pub fn format(name: &str, src: &str) -> Result<String, FormatError> {
             sources,
         });
     }
+    // a byte order mark is kept as it is, and the rest formatted
+    let bom = syntax::lexer::bom_len(src);
+    if bom > 0 {
+        return format(name, &src[bom..]).map(|out| format!("{}{out}", &src[..bom]));
+    }
     // moving triple-quoted strings with their lines keeps their value in
     // all but odd cases (a line continued with `\`, blanks at a line's end
     // inside the string); the check finds those, and then they stay put

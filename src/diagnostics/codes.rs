@@ -98,6 +98,7 @@ codes! {
     E0213 Error "malformed test";
     E0214 Error "no such field";
     E0215 Error "recursive guard definition";
+    E0216 Error "definitions nested too deeply";
     // deadlock
     E0301 Error "ordering cycle";
     E0302 Error "artifact read before it is produced";

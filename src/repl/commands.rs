@@ -542,15 +542,9 @@ impl Repl {
         let mut extra = format!("guard {GUARD} = {expr}");
         let mut text = None;
         if let Some(path) = artifact.strip_prefix('@') {
-            match std::fs::read_to_string(path.trim()) {
+            match crate::check::read_text(Path::new(path.trim()), crate::check::MAX_DATA_BYTES) {
                 Ok(t) => text = Some(t),
-                Err(e) => {
-                    return Reply::error(format!(
-                        "cannot read `{}`: {}",
-                        path.trim(),
-                        crate::check::io_reason(&e)
-                    ))
-                }
+                Err(e) => return Reply::error(format!("cannot read `{}`: {e}", path.trim())),
             }
         } else if artifact.starts_with('"') {
             // read by the language's own string rules
@@ -857,12 +851,10 @@ fn run_config(words: &[String], workflow: &Workflow, engine: &Engine) -> Result<
     let mut inputs_given = HashMap::new();
     for (name, value) in given {
         let text = match value.strip_prefix('@') {
-            Some(path) => std::fs::read_to_string(path).map_err(|e| {
-                format!(
-                    "{name}: cannot read `{path}`: {}",
-                    crate::check::io_reason(&e)
-                )
-            })?,
+            Some(path) => {
+                crate::check::read_text(Path::new(path), crate::check::MAX_DATA_BYTES)
+                    .map_err(|e| format!("{name}: cannot read `{path}`: {e}"))?
+            }
             None => value,
         };
         let ty = program.declared_type(&task, &name).ok_or_else(|| {

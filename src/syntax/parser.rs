@@ -44,7 +44,7 @@ fn parse_with(file: FileId, src: &str, use_fast_path: bool) -> (ast::File, Vec<S
     // every item starts at one of these: one allocation, no copies
     let mut items = Vec::with_capacity(outline.item_starts.len());
     let mut doc: Option<(String, Span)> = None;
-    let mut pos = skip_trivia(src, 0);
+    let mut pos = skip_trivia(src, lexer::bom_len(src));
     let mut too_deep = outline.too_deep.iter().copied().peekable();
 
     while pos < src.len() {
