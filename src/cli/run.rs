@@ -246,12 +246,13 @@ fn resumed(
 
 /// A workflow's absolute path and the SHA-256 of its text.
 fn identity(file: &std::path::Path) -> Result<(String, String), StoreError> {
-    let text = crate::check::read_bytes(file, crate::check::MAX_SOURCE_BYTES).map_err(|reason| {
-        StoreError::Io {
-            path: file.to_path_buf(),
-            reason,
-        }
-    })?;
+    let text =
+        crate::check::read_bytes(file, crate::check::MAX_SOURCE_BYTES).map_err(|reason| {
+            StoreError::Io {
+                path: file.to_path_buf(),
+                reason,
+            }
+        })?;
     let abs = std::path::absolute(file).unwrap_or_else(|_| file.to_path_buf());
     Ok((
         abs.to_string_lossy().into_owned(),

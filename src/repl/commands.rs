@@ -851,10 +851,8 @@ fn run_config(words: &[String], workflow: &Workflow, engine: &Engine) -> Result<
     let mut inputs_given = HashMap::new();
     for (name, value) in given {
         let text = match value.strip_prefix('@') {
-            Some(path) => {
-                crate::check::read_text(Path::new(path), crate::check::MAX_DATA_BYTES)
-                    .map_err(|e| format!("{name}: cannot read `{path}`: {e}"))?
-            }
+            Some(path) => crate::check::read_text(Path::new(path), crate::check::MAX_DATA_BYTES)
+                .map_err(|e| format!("{name}: cannot read `{path}`: {e}"))?,
             None => value,
         };
         let ty = program.declared_type(&task, &name).ok_or_else(|| {

@@ -254,9 +254,12 @@ pub const KEYWORDS: &[&str] = &[
 /// mark at the start is skipped (ranges still count its three bytes).
 pub fn tokens(src: &str) -> impl Iterator<Item = (Token, std::ops::Range<usize>)> + '_ {
     let skip = bom_len(src);
-    Token::lexer(&src[skip..])
-        .spanned()
-        .map(move |(t, span)| (t.unwrap_or(Token::Error), span.start + skip..span.end + skip))
+    Token::lexer(&src[skip..]).spanned().map(move |(t, span)| {
+        (
+            t.unwrap_or(Token::Error),
+            span.start + skip..span.end + skip,
+        )
+    })
 }
 
 /// The length of a UTF-8 byte order mark at the start of `src` (3), or 0.

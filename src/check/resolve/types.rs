@@ -259,7 +259,6 @@ impl Resolver<'_> {
             }
         }
     }
-
 }
 
 /// How deep a type nests (`Text` 1, `[Text]` 2). Every type is built by
