@@ -79,8 +79,14 @@ pub fn serve(connection: &Connection) -> Result<(), String> {
     connection
         .initialize_finish(id, result)
         .map_err(|e| e.to_string())?;
-    let sender = connection.sender.clone();
-    let mut server = Server::start(move |m| sender.send(m).is_ok());
+    // the worker sends through this until the server ends; then the
+    // writer can finish without waiting for a check still running
+    let out = Arc::new(Mutex::new(Some(connection.sender.clone())));
+    let _close = Close(out.clone());
+    let mut server = Server::start(move |m| {
+        let out = out.lock().unwrap_or_else(|p| p.into_inner());
+        out.as_ref().is_some_and(|s| s.send(m).is_ok())
+    });
     for msg in &connection.receiver {
         match msg {
             Message::Request(req) => {
@@ -106,6 +112,15 @@ pub fn serve(connection: &Connection) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// Takes the worker's way to the client when the server ends.
+struct Close<T>(Arc<Mutex<Option<T>>>);
+
+impl<T> Drop for Close<T> {
+    fn drop(&mut self) {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).take();
+    }
 }
 
 fn send(connection: &Connection, msg: Message) -> Result<(), String> {
