@@ -51,9 +51,12 @@ pub fn format(name: &str, src: &str) -> Result<String, FormatError> {
     // inside the string); the check finds those, and then they stay put
     let mut result = Err(String::new());
     for reindent in [true, false] {
-        let docs = layout::layout(src, &file, reindent).map_err(FormatError::Internal)?;
-        let out = doc::print(&docs);
-        result = verify::same_meaning(src, &out).map(|()| out);
+        // the layout is dropped before the result is parsed again
+        let out = {
+            let docs = layout::layout(src, &file, reindent).map_err(FormatError::Internal)?;
+            doc::print(&docs)
+        };
+        result = verify::same_meaning_as(&file, src, &out).map(|()| out);
         if result.is_ok() {
             break;
         }

@@ -41,6 +41,32 @@ pub use position::LineIndex;
 
 use document::Document;
 
+/// Answers every request the server knows about `text` (as an open
+/// document) at each of `offsets` (bytes, any value), plus its symbols,
+/// formatting and diagnostics: what the fuzz properties drive. Returns how
+/// many answers were not empty.
+#[doc(hidden)]
+pub fn answer_everything(text: &str, offsets: &[usize]) -> usize {
+    let uri: Uri = match "file:///fuzz/doc.guardflow".parse() {
+        Ok(u) => u,
+        Err(_) => return 0,
+    };
+    let doc = Document::new(uri, text.to_string());
+    let mut answers = doc.diagnostics().len() + features::symbols(&doc).len();
+    answers += features::formatting(&doc).len();
+    for &offset in offsets {
+        let pos = doc.lines.position(&doc.text, offset.min(text.len()));
+        answers += usize::from(features::hover(&doc, pos).is_some());
+        answers += usize::from(features::definition(&doc, pos).is_some());
+        answers += features::references(&doc, pos, true).len();
+        answers += features::completion(&doc, pos).len();
+        // positions past the end of a line or the file, too
+        let past = lsp_types::Position::new(pos.line + 1, pos.character + 7);
+        answers += usize::from(features::hover(&doc, past).is_some());
+    }
+    answers
+}
+
 /// What the server can do.
 pub fn capabilities() -> ServerCapabilities {
     ServerCapabilities {
