@@ -458,6 +458,25 @@ fn hostile(c: &mut Criterion) {
                 .sum::<usize>()
         })
     });
+    // the way it was: a line index of the file for every diagnostic (one
+    // in ten of them, or it takes minutes)
+    group.bench_function("render_670_warnings_1mb_one_index_each", |b| {
+        b.iter(|| {
+            checked.diagnostics[..670]
+                .iter()
+                .map(|d| guardflow::diagnostics::render(d, &checked.sources, false).len())
+                .sum::<usize>()
+        })
+    });
+    group.bench_function("render_670_warnings_1mb", |b| {
+        b.iter(|| {
+            let renderer = guardflow::diagnostics::Renderer::new(&checked.sources);
+            checked.diagnostics[..670]
+                .iter()
+                .map(|d| renderer.render(d, false).len())
+                .sum::<usize>()
+        })
+    });
     group.finish();
 }
 

@@ -227,7 +227,7 @@ fn chains_thousands_deep_are_an_error_not_a_stack_overflow() {
 /// A language server client over pipes.
 struct Client {
     child: Child,
-    stdin: ChildStdin,
+    stdin: Option<ChildStdin>,
     incoming: Receiver<Value>,
 }
 
@@ -273,15 +273,17 @@ impl Client {
         });
         Client {
             child,
-            stdin,
+            stdin: Some(stdin),
             incoming,
         }
     }
 
     fn send_raw(&mut self, bytes: &[u8]) {
         // the server may have closed its input already
-        let _ = self.stdin.write_all(bytes);
-        let _ = self.stdin.flush();
+        if let Some(stdin) = &mut self.stdin {
+            let _ = stdin.write_all(bytes);
+            let _ = stdin.flush();
+        }
     }
 
     fn send(&mut self, msg: Value) {
@@ -311,7 +313,7 @@ impl Client {
 
     /// Waits for the server to end; its exit code and standard error.
     fn finish(mut self) -> (Option<i32>, String) {
-        drop(self.stdin);
+        drop(self.stdin.take());
         for _ in 0..(LIMIT.as_millis() / 20) {
             if let Ok(Some(status)) = self.child.try_wait() {
                 let mut err = String::new();
@@ -324,6 +326,14 @@ impl Client {
         }
         let _ = self.child.kill();
         panic!("guardflow lsp still ran after {LIMIT:?}");
+    }
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        // a failed test leaves no server behind
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 

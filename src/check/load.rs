@@ -232,3 +232,31 @@ fn normalize(path: &Path) -> PathBuf {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_regular_files_within_the_cap_are_read() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("a.guardflow");
+        std::fs::write(&file, "type T = Text\n").expect("write");
+        assert_eq!(read_text(&file, 100).as_deref(), Ok("type T = Text\n"));
+        let e = read_text(&file, 4).unwrap_err();
+        assert!(e.contains("14 bytes, more than the limit"), "{e}");
+        let e = read_text(dir.path(), MAX_SOURCE_BYTES).unwrap_err();
+        assert_eq!(e, "it is a directory, not a regular file");
+        let e = read_text(Path::new("/dev/zero"), MAX_SOURCE_BYTES).unwrap_err();
+        assert_eq!(e, "it is a device, not a regular file");
+        let socket = dir.path().join("s.guardflow");
+        let _listener = std::os::unix::net::UnixListener::bind(&socket).expect("bind");
+        let e = read_text(&socket, MAX_SOURCE_BYTES).unwrap_err();
+        assert_eq!(e, "it is a socket, not a regular file");
+        let e = read_text(&dir.path().join("missing"), MAX_SOURCE_BYTES).unwrap_err();
+        assert_eq!(e, "no such file");
+        std::fs::write(&file, [b'a', 0xff]).expect("write");
+        let e = read_text(&file, 100).unwrap_err();
+        assert!(e.contains("not UTF-8"), "{e}");
+    }
+}
