@@ -23,6 +23,10 @@
 //!
 //! `phase` is `parse`, `check`, `lex` (the logos token stream alone: a
 //! floor for any parser) or `gen` (generating the program).
+//!
+//! The `hostile` group times inputs that were once quadratic: parse
+//! recovery over 16,000 unclosed actions, and rendering 6,700 warnings in
+//! a file with 1 MB of comments (`cargo bench --bench frontend -- hostile`).
 
 use std::fmt::Write as _;
 use std::hint::black_box;
@@ -413,6 +417,69 @@ fn benches(c: &mut Criterion, sources: &[(usize, String)]) {
     }
 }
 
+/// Inputs that used to take quadratic time (issue 13): 16,000 unclosed
+/// `action … {` lines (parse recovery), and the human rendering of 6,700
+/// warnings in a file with 1 MB of comments (a line index per diagnostic).
+fn hostile(c: &mut Criterion) {
+    let unclosed: String = (0..16_000)
+        .map(|i| format!("action a{i}(x: Text) -> Text {{\n"))
+        .collect();
+    let mut warned = String::new();
+    for i in 0..6_700 {
+        let _ = writeln!(warned, "type T{i} = Text");
+    }
+    while warned.len() < 1_000_000 {
+        warned.push_str(
+            "// a comment line that only adds bytes to the file, as a generated one might\n",
+        );
+    }
+    let checked = guardflow::check::check_source("warned.guardflow", &warned);
+    assert!(
+        checked.diagnostics.len() >= 6_700,
+        "{}",
+        checked.diagnostics.len()
+    );
+    let mut group = c.benchmark_group("hostile");
+    group
+        .sample_size(10)
+        .sampling_mode(SamplingMode::Flat)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(3));
+    group.bench_function("unclosed_actions_16000", |b| {
+        b.iter(|| guardflow::syntax::parse(FileId(0), black_box(&unclosed)))
+    });
+    group.bench_function("render_6700_warnings_1mb", |b| {
+        b.iter(|| {
+            let renderer = guardflow::diagnostics::Renderer::new(&checked.sources);
+            checked
+                .diagnostics
+                .iter()
+                .map(|d| renderer.render(d, false).len())
+                .sum::<usize>()
+        })
+    });
+    // the way it was: a line index of the file for every diagnostic (one
+    // in ten of them, or it takes minutes)
+    group.bench_function("render_670_warnings_1mb_one_index_each", |b| {
+        b.iter(|| {
+            checked.diagnostics[..670]
+                .iter()
+                .map(|d| guardflow::diagnostics::render(d, &checked.sources, false).len())
+                .sum::<usize>()
+        })
+    });
+    group.bench_function("render_670_warnings_1mb", |b| {
+        b.iter(|| {
+            let renderer = guardflow::diagnostics::Renderer::new(&checked.sources);
+            checked.diagnostics[..670]
+                .iter()
+                .map(|d| renderer.render(d, false).len())
+                .sum::<usize>()
+        })
+    });
+    group.finish();
+}
+
 /// Point estimates (ns) that criterion wrote during this run.
 fn estimate(group: &str, n: usize, since: SystemTime) -> Option<f64> {
     let target = std::env::var_os("CARGO_TARGET_DIR")
@@ -512,6 +579,7 @@ fn main() {
     }
     let since = SystemTime::now();
     benches(&mut c, &sources);
+    hostile(&mut c);
     c.final_summary();
     if !test_mode {
         summary(&sources, since);

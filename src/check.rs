@@ -12,7 +12,9 @@ mod resolve;
 pub mod verify;
 
 pub use error::{CheckError, NameKind};
-pub use load::{io_reason, FsLoader, Loader};
+pub use load::{
+    io_reason, read_bytes, read_text, FsLoader, Loader, MAX_DATA_BYTES, MAX_SOURCE_BYTES,
+};
 
 use crate::diagnostics::{self, Diagnostic};
 use crate::source::SourceMap;

@@ -12,7 +12,7 @@ pub mod suggest;
 use serde::{Deserialize, Serialize};
 
 pub use codes::Code;
-pub use render::{render, render_json, JsonDiagnostic};
+pub use render::{render, render_json, JsonDiagnostic, Renderer};
 
 use crate::source::Span;
 

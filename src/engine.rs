@@ -92,10 +92,13 @@ impl CompileError {
             CompileError::Findings {
                 sources,
                 diagnostics,
-            } => diagnostics
-                .iter()
-                .map(|d| diagnostics::render(d, sources, color))
-                .collect(),
+            } => {
+                let renderer = diagnostics::Renderer::new(sources);
+                diagnostics
+                    .iter()
+                    .map(|d| renderer.render(d, color))
+                    .collect()
+            }
         }
     }
 }
@@ -345,11 +348,11 @@ impl Engine {
     pub fn compile_file(&self, path: impl AsRef<Path>) -> Result<Workflow, CompileError> {
         let path = path.as_ref();
         let name = path.to_string_lossy();
-        match std::fs::read_to_string(path) {
+        match check::read_text(path, check::MAX_SOURCE_BYTES) {
             Ok(text) => self.compile(&name, &text),
-            Err(e) => Err(CompileError::Io {
+            Err(reason) => Err(CompileError::Io {
                 path: name.into_owned(),
-                reason: check::io_reason(&e),
+                reason,
             }),
         }
     }

@@ -41,14 +41,22 @@ pub fn format(name: &str, src: &str) -> Result<String, FormatError> {
             sources,
         });
     }
+    // a byte order mark is kept as it is, and the rest formatted
+    let bom = syntax::lexer::bom_len(src);
+    if bom > 0 {
+        return format(name, &src[bom..]).map(|out| format!("{}{out}", &src[..bom]));
+    }
     // moving triple-quoted strings with their lines keeps their value in
     // all but odd cases (a line continued with `\`, blanks at a line's end
     // inside the string); the check finds those, and then they stay put
     let mut result = Err(String::new());
     for reindent in [true, false] {
-        let docs = layout::layout(src, &file, reindent).map_err(FormatError::Internal)?;
-        let out = doc::print(&docs);
-        result = verify::same_meaning(src, &out).map(|()| out);
+        // the layout is dropped before the result is parsed again
+        let out = {
+            let docs = layout::layout(src, &file, reindent).map_err(FormatError::Internal)?;
+            doc::print(&docs)
+        };
+        result = verify::same_meaning_as(&file, src, &out).map(|()| out);
         if result.is_ok() {
             break;
         }

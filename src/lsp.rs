@@ -1,7 +1,11 @@
 //! The language server (`guardflow lsp`): LSP over stdio with
-//! `lsp-server`, single-threaded. Each open document is re-parsed,
-//! re-indexed and re-checked on every change (full sync); diagnostics are
-//! the checker's findings, as `guardflow check` prints them.
+//! `lsp-server` (its messages read by `transport`, which caps their size).
+//! Each open document is re-parsed, re-indexed and re-checked on every
+//! change (full sync) by one worker thread, so the main loop always
+//! answers: a request waits only for its document's parse and index,
+//! never for a check, and `shutdown` waits for nothing. Work for a version
+//! already replaced is skipped. Diagnostics are the checker's findings, as
+//! `guardflow check` prints them.
 //!
 //! `position` converts byte spans to UTF-16 positions, `index` finds
 //! definitions and uses of names in the AST, `document` holds one open
@@ -12,8 +16,11 @@ mod document;
 mod features;
 mod index;
 mod position;
+pub mod transport;
 
 use std::collections::HashMap;
+use std::sync::{mpsc, Arc, Condvar, Mutex, MutexGuard};
+use std::time::Duration;
 
 use lsp_server::{Connection, ErrorCode, Message, Notification, Request, Response};
 use lsp_types::notification::{
@@ -33,6 +40,32 @@ pub use document::uri_to_path;
 pub use position::LineIndex;
 
 use document::Document;
+
+/// Answers every request the server knows about `text` (as an open
+/// document) at each of `offsets` (bytes, any value), plus its symbols,
+/// formatting and diagnostics: what the fuzz properties drive. Returns how
+/// many answers were not empty.
+#[doc(hidden)]
+pub fn answer_everything(text: &str, offsets: &[usize]) -> usize {
+    let uri: Uri = match "file:///fuzz/doc.guardflow".parse() {
+        Ok(u) => u,
+        Err(_) => return 0,
+    };
+    let doc = Document::new(uri, text.to_string());
+    let mut answers = doc.diagnostics().len() + features::symbols(&doc).len();
+    answers += features::formatting(&doc).len();
+    for &offset in offsets {
+        let pos = doc.lines.position(&doc.text, offset.min(text.len()));
+        answers += usize::from(features::hover(&doc, pos).is_some());
+        answers += usize::from(features::definition(&doc, pos).is_some());
+        answers += features::references(&doc, pos, true).len();
+        answers += features::completion(&doc, pos).len();
+        // positions past the end of a line or the file, too
+        let past = lsp_types::Position::new(pos.line + 1, pos.character + 7);
+        answers += usize::from(features::hover(&doc, past).is_some());
+    }
+    answers
+}
 
 /// What the server can do.
 pub fn capabilities() -> ServerCapabilities {
@@ -54,10 +87,11 @@ pub fn capabilities() -> ServerCapabilities {
 /// Serves one client on stdin/stdout until it shuts down. An error is a
 /// protocol failure (or `exit` without `shutdown`).
 pub fn serve_stdio() -> Result<(), String> {
-    let (connection, io_threads) = Connection::stdio();
+    let (connection, io_threads) = transport::stdio();
     let result = serve(&connection);
     drop(connection);
-    io_threads.join().map_err(|e| e.to_string())?;
+    // the reader's error (a message too large) explains an early end
+    io_threads.join()?;
     result
 }
 
@@ -71,7 +105,14 @@ pub fn serve(connection: &Connection) -> Result<(), String> {
     connection
         .initialize_finish(id, result)
         .map_err(|e| e.to_string())?;
-    let mut server = Server::default();
+    // the worker sends through this until the server ends; then the
+    // writer can finish without waiting for a check still running
+    let out = Arc::new(Mutex::new(Some(connection.sender.clone())));
+    let _close = Close(out.clone());
+    let mut server = Server::start(move |m| {
+        let out = out.lock().unwrap_or_else(|p| p.into_inner());
+        out.as_ref().is_some_and(|s| s.send(m).is_ok())
+    });
     for msg in &connection.receiver {
         match msg {
             Message::Request(req) => {
@@ -89,20 +130,23 @@ pub fn serve(connection: &Connection) -> Result<(), String> {
                     return Err("`exit` before `shutdown`".into());
                 }
                 if let Some(uri) = server.notification(n) {
-                    let params = server.publish(&uri);
-                    send(
-                        connection,
-                        Message::Notification(Notification::new(
-                            PublishDiagnostics::METHOD.into(),
-                            params,
-                        )),
-                    )?;
+                    // closed: clear what was published for it
+                    send(connection, publish(uri, Vec::new()))?;
                 }
             }
             Message::Response(_) => {}
         }
     }
     Ok(())
+}
+
+/// Takes the worker's way to the client when the server ends.
+struct Close<T>(Arc<Mutex<Option<T>>>);
+
+impl<T> Drop for Close<T> {
+    fn drop(&mut self) {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).take();
+    }
 }
 
 fn send(connection: &Connection, msg: Message) -> Result<(), String> {
@@ -112,61 +156,193 @@ fn send(connection: &Connection, msg: Message) -> Result<(), String> {
         .map_err(|_| "the client's connection closed".to_string())
 }
 
-#[derive(Default)]
+/// The diagnostics of `uri` as a notification.
+fn publish(uri: Uri, diagnostics: Vec<lsp_types::Diagnostic>) -> Message {
+    Message::Notification(Notification::new(
+        PublishDiagnostics::METHOD.into(),
+        PublishDiagnosticsParams {
+            uri,
+            diagnostics,
+            version: None,
+        },
+    ))
+}
+
+/// How long a request waits for its document's parse and index before
+/// it is answered from the previous version (the worker is stuck or gone).
+const BUILD_WAIT: Duration = Duration::from_secs(30);
+
 struct Server {
-    docs: HashMap<String, Document>,
+    shared: Arc<Shared>,
+    jobs: mpsc::Sender<Job>,
+    next_version: u64,
+}
+
+/// The open documents, shared by the main loop and the worker.
+#[derive(Default)]
+struct Shared {
+    docs: Mutex<HashMap<String, Entry>>,
+    /// Signalled each time a document is built.
+    built: Condvar,
+}
+
+struct Entry {
+    /// The newest version received.
+    version: u64,
+    /// The newest built, and its version.
+    doc: Option<(u64, Arc<Document>)>,
+}
+
+/// A version of a document to build and check.
+struct Job {
+    uri: Uri,
+    text: String,
+    version: u64,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, Entry>> {
+        self.docs.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether `version` is still the newest of `uri`.
+    fn current(&self, uri: &str, version: u64) -> bool {
+        self.lock().get(uri).is_some_and(|e| e.version == version)
+    }
+}
+
+/// Builds and checks documents. Building (parse and index, what requests
+/// wait for) comes before checking: every job received is built before
+/// the next check starts. Jobs that a newer version of the same document
+/// replaced are dropped unstarted, and a check whose document changed
+/// meanwhile is not published.
+fn worker(shared: Arc<Shared>, jobs: mpsc::Receiver<Job>, out: impl Fn(Message) -> bool) {
+    let mut checks: std::collections::VecDeque<(Uri, u64, Arc<Document>)> = Default::default();
+    loop {
+        let mut batch = Vec::new();
+        if checks.is_empty() {
+            match jobs.recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => return,
+            }
+        }
+        batch.extend(jobs.try_iter());
+        for job in batch {
+            if !shared.current(job.uri.as_str(), job.version) {
+                continue;
+            }
+            let (uri, version) = (job.uri.clone(), job.version);
+            // a panic must not take the server down: the document then
+            // keeps its previous version
+            let built = std::panic::catch_unwind(move || Document::new(job.uri, job.text));
+            let Ok(doc) = built else { continue };
+            let doc = Arc::new(doc);
+            {
+                let mut docs = shared.lock();
+                match docs.get_mut(uri.as_str()) {
+                    Some(e) if e.version == version => e.doc = Some((version, doc.clone())),
+                    _ => continue,
+                }
+            }
+            shared.built.notify_all();
+            checks.retain(|(u, _, _)| *u != uri);
+            checks.push_back((uri, version, doc));
+        }
+        let Some((uri, version, doc)) = checks.pop_front() else {
+            continue;
+        };
+        if !shared.current(uri.as_str(), version) {
+            continue;
+        }
+        let diagnostics =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| doc.diagnostics()))
+                .unwrap_or_default();
+        // sent under the lock: a close (which publishes nothing for the
+        // document) cannot come between the test and the send
+        let docs = shared.lock();
+        let current = docs.get(uri.as_str()).is_some_and(|e| e.version == version);
+        if current && !out(publish(uri, diagnostics)) {
+            return;
+        }
+    }
 }
 
 impl Server {
-    /// Applies a document notification; the URI whose diagnostics changed.
+    /// Starts the worker; `out` sends a message to the client (false once
+    /// the client is gone).
+    fn start(out: impl Fn(Message) -> bool + Send + 'static) -> Server {
+        let shared = Arc::new(Shared::default());
+        let (jobs, receiver) = mpsc::channel();
+        let for_worker = shared.clone();
+        std::thread::spawn(move || worker(for_worker, receiver, out));
+        Server {
+            shared,
+            jobs,
+            next_version: 0,
+        }
+    }
+
+    /// Hands a document's new text to the worker.
+    fn update(&mut self, uri: Uri, text: String) {
+        self.next_version += 1;
+        let version = self.next_version;
+        self.shared
+            .lock()
+            .entry(uri.as_str().to_string())
+            .and_modify(|e| e.version = version)
+            .or_insert(Entry { version, doc: None });
+        let _ = self.jobs.send(Job { uri, text, version });
+    }
+
+    /// Applies a document notification; the URI of a document closed.
     fn notification(&mut self, n: Notification) -> Option<Uri> {
         match n.method.as_str() {
             DidOpenTextDocument::METHOD => {
                 let p: lsp_types::DidOpenTextDocumentParams =
                     serde_json::from_value(n.params).ok()?;
-                let uri = p.text_document.uri;
-                self.docs.insert(
-                    uri.as_str().to_string(),
-                    Document::new(uri.clone(), p.text_document.text),
-                );
-                Some(uri)
+                self.update(p.text_document.uri, p.text_document.text);
+                None
             }
             DidChangeTextDocument::METHOD => {
                 let p: lsp_types::DidChangeTextDocumentParams =
                     serde_json::from_value(n.params).ok()?;
                 // full sync: the last change holds the whole text
                 let text = p.content_changes.into_iter().last()?.text;
-                let uri = p.text_document.uri;
-                self.docs
-                    .insert(uri.as_str().to_string(), Document::new(uri.clone(), text));
-                Some(uri)
+                self.update(p.text_document.uri, text);
+                None
             }
             DidCloseTextDocument::METHOD => {
                 let p: lsp_types::DidCloseTextDocumentParams =
                     serde_json::from_value(n.params).ok()?;
-                self.docs.remove(p.text_document.uri.as_str());
-                // clear what was published for it
+                self.shared.lock().remove(p.text_document.uri.as_str());
                 Some(p.text_document.uri)
             }
             _ => None,
         }
     }
 
-    fn publish(&self, uri: &Uri) -> PublishDiagnosticsParams {
-        let diagnostics = self
-            .docs
-            .get(uri.as_str())
-            .map(Document::diagnostics)
-            .unwrap_or_default();
-        PublishDiagnosticsParams {
-            uri: uri.clone(),
-            diagnostics,
-            version: None,
+    /// The newest version of a document, once built (waiting for the
+    /// worker to parse and index it, not to check it).
+    fn doc(&self, uri: &Uri) -> Option<Arc<Document>> {
+        let deadline = std::time::Instant::now() + BUILD_WAIT;
+        let mut docs = self.shared.lock();
+        loop {
+            let entry = docs.get(uri.as_str())?;
+            let ready = entry.doc.as_ref().filter(|(v, _)| *v == entry.version);
+            if let Some((_, doc)) = ready {
+                return Some(doc.clone());
+            }
+            let now = std::time::Instant::now();
+            if now >= deadline {
+                return entry.doc.as_ref().map(|(_, d)| d.clone());
+            }
+            docs = self
+                .shared
+                .built
+                .wait_timeout(docs, deadline - now)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
         }
-    }
-
-    fn doc(&self, uri: &Uri) -> Option<&Document> {
-        self.docs.get(uri.as_str())
     }
 
     fn request(&mut self, req: Request) -> Response {
@@ -175,30 +351,31 @@ impl Server {
             HoverRequest::METHOD => self.handle::<HoverRequest>(req, |s, p| {
                 let pos = p.text_document_position_params;
                 s.doc(&pos.text_document.uri)
-                    .and_then(|d| features::hover(d, pos.position))
+                    .and_then(|d| features::hover(&d, pos.position))
             }),
             GotoDefinition::METHOD => self.handle::<GotoDefinition>(req, |s, p| {
                 let pos = p.text_document_position_params;
                 s.doc(&pos.text_document.uri)
-                    .and_then(|d| features::definition(d, pos.position))
+                    .and_then(|d| features::definition(&d, pos.position))
                     .map(lsp_types::GotoDefinitionResponse::Scalar)
             }),
             References::METHOD => self.handle::<References>(req, |s, p| {
                 let pos = p.text_document_position;
                 s.doc(&pos.text_document.uri)
-                    .map(|d| features::references(d, pos.position, p.context.include_declaration))
+                    .map(|d| features::references(&d, pos.position, p.context.include_declaration))
             }),
             Completion::METHOD => self.handle::<Completion>(req, |s, p| {
                 let pos = p.text_document_position;
                 s.doc(&pos.text_document.uri)
-                    .map(|d| features::completion(d, pos.position).into())
+                    .map(|d| features::completion(&d, pos.position).into())
             }),
             DocumentSymbolRequest::METHOD => self.handle::<DocumentSymbolRequest>(req, |s, p| {
                 s.doc(&p.text_document.uri)
-                    .map(|d| features::symbols(d).into())
+                    .map(|d| features::symbols(&d).into())
             }),
             Formatting::METHOD => self.handle::<Formatting>(req, |s, p| {
-                s.doc(&p.text_document.uri).map(features::formatting)
+                s.doc(&p.text_document.uri)
+                    .map(|d| features::formatting(&d))
             }),
             other => Err((
                 ErrorCode::MethodNotFound as i32,

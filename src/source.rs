@@ -70,7 +70,11 @@ impl SourceFile {
     pub fn line_col(&self, offset: u32) -> (usize, usize) {
         let offset = offset.min(self.text.len() as u32);
         let line = self.line_starts.partition_point(|&s| s <= offset) - 1;
-        let start = self.line_starts[line] as usize;
+        let mut start = self.line_starts[line] as usize;
+        // a byte order mark is not a column: editors do not show it
+        if start == 0 && self.text.starts_with('\u{feff}') {
+            start = '\u{feff}'.len_utf8().min(offset as usize);
+        }
         let mut end = offset as usize;
         while !self.text.is_char_boundary(end) {
             end -= 1;

@@ -8,7 +8,10 @@
 //! - random sequences of the language's tokens;
 //! - arbitrary strings and arbitrary bytes;
 //! - deep nesting (up to 100 000 levels) of every kind of bracket, of
-//!   `!`, of quotes, in every kind of item.
+//!   `!`, of quotes, in every kind of item;
+//! - `fmt` on mutated examples and random text: a result keeps the
+//!   meaning, or the file is refused, never a panic or a hang;
+//! - the language server's answers on mutated examples and random text.
 //!
 //! Each diagnostic's spans must lie inside its file and on character
 //! boundaries, and `render` (with and without colour) and `render_json`
@@ -544,6 +547,104 @@ proptest! {
         lossy in any::<bool>(),
     ) {
         check_and_render("fuzz.guardflow", &repair(&bytes, lossy));
+    }
+}
+
+// ─── fmt and the language server ─────────────────────────────────────────
+
+/// Formats `text`: a result must keep the meaning (the formatter checks
+/// that itself; checked again here) and be stable; otherwise an error,
+/// never a panic.
+fn format_checked(text: &str) {
+    match guardflow::fmt::format("fuzz.guardflow", text) {
+        Ok(out) => {
+            if let Err(e) = guardflow::fmt::verify::same_meaning(text, &out) {
+                panic!("formatted text changed meaning: {e}\n--- in\n{text}\n--- out\n{out}");
+            }
+            assert!(
+                out.len() <= 4 * text.len() + 64,
+                "output grew: {} → {}",
+                text.len(),
+                out.len()
+            );
+        }
+        Err(guardflow::fmt::FormatError::Syntax { diagnostics, .. }) => {
+            assert!(
+                !diagnostics.is_empty(),
+                "a syntax refusal without a diagnostic"
+            );
+        }
+        // the formatter refuses what it cannot lay out faithfully: allowed
+        Err(guardflow::fmt::FormatError::Internal(_)) => {}
+    }
+}
+
+proptest! {
+    #![proptest_config(config(120))]
+
+    /// fmt on the examples, edited (also with a byte order mark).
+    #[test]
+    fn fmt_of_mutated_examples_keeps_meaning_or_refuses(
+        example in any::<Index>(),
+        mutations in prop::collection::vec(mutation(), 0..6),
+        lossy in any::<bool>(),
+        bom in any::<bool>(),
+    ) {
+        let (_, text) = &examples()[example.index(examples().len())];
+        let mut bytes = text.clone().into_bytes();
+        for m in &mutations {
+            apply(&mut bytes, m);
+        }
+        let mut text = repair(&bytes, lossy);
+        if bom {
+            text.insert(0, '\u{feff}');
+        }
+        format_checked(&text);
+    }
+
+    /// fmt on random tokens and arbitrary text.
+    #[test]
+    fn fmt_of_random_text_keeps_meaning_or_refuses(
+        tokens in tokens(80),
+        gaps in prop::collection::vec(any::<u8>(), 80),
+        text in "\\PC{0,200}",
+    ) {
+        format_checked(&join(&tokens, &gaps));
+        format_checked(&text);
+    }
+
+    /// The language server's answers (diagnostics, symbols, formatting,
+    /// hover, definition, references, completion at random places) on
+    /// edited examples.
+    #[test]
+    fn lsp_answers_on_mutated_examples_without_panic(
+        example in any::<Index>(),
+        mutations in prop::collection::vec(mutation(), 0..6),
+        lossy in any::<bool>(),
+        offsets in prop::collection::vec(any::<Index>(), 1..12),
+    ) {
+        let (_, text) = &examples()[example.index(examples().len())];
+        let mut bytes = text.clone().into_bytes();
+        for m in &mutations {
+            apply(&mut bytes, m);
+        }
+        let text = repair(&bytes, lossy);
+        let offsets: Vec<usize> = offsets.iter().map(|i| i.index(text.len() + 2)).collect();
+        guardflow::lsp::answer_everything(&text, &offsets);
+    }
+
+    /// The same on random tokens and arbitrary strings.
+    #[test]
+    fn lsp_answers_on_random_text_without_panic(
+        tokens in tokens(80),
+        gaps in prop::collection::vec(any::<u8>(), 80),
+        text in any::<String>(),
+        offsets in prop::collection::vec(any::<Index>(), 1..12),
+    ) {
+        for text in [join(&tokens, &gaps), text] {
+            let offsets: Vec<usize> = offsets.iter().map(|i| i.index(text.len() + 2)).collect();
+            guardflow::lsp::answer_everything(&text, &offsets);
+        }
     }
 }
 

@@ -8,6 +8,7 @@ mod exact_bounds;
 mod examples;
 mod fmt;
 mod fuzz;
+mod hostile;
 mod human;
 mod injection;
 mod ir;

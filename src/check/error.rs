@@ -202,6 +202,15 @@ pub enum CheckError {
     RecursiveGuard {
         cycle: Vec<(String, Span)>,
     },
+    /// A chain of definitions (`what`: "type alias", "guard") resolved
+    /// through more than `max` others, or a type nested more than `max`
+    /// deep.
+    DefinitionsTooDeep {
+        what: &'static str,
+        name: String,
+        span: Span,
+        max: usize,
+    },
     Unused {
         kind: NameKind,
         name: String,
@@ -590,6 +599,25 @@ impl CheckError {
             ),
             RecursiveGuard { cycle } => cycle_diagnostic(Code::E0215, "guard", cycle)
                 .with_help("a guard cannot be defined in terms of itself; it would never finish"),
+            DefinitionsTooDeep {
+                what,
+                name,
+                span,
+                max,
+            } => Diagnostic::new(
+                Code::E0217,
+                if name.is_empty() {
+                    format!("this {what} is nested more than {max} levels deep")
+                } else {
+                    format!("the {what} `{name}` is nested more than {max} levels deep")
+                },
+                *span,
+                format!("more than {max} levels"),
+            )
+            .with_note(format!(
+                "a {what} may be built from others at most {max} levels deep, so that checking and running it stay bounded"
+            ))
+            .with_help("flatten the chain: define the deepest parts directly instead of through one another"),
             Unused { kind, name, span } => Diagnostic::new(
                 Code::W0001,
                 format!("the {} `{name}` is never used", kind.noun()),

@@ -20,14 +20,102 @@ pub struct FsLoader;
 
 impl Loader for FsLoader {
     fn read(&mut self, path: &Path) -> Result<String, String> {
-        let bytes = std::fs::read(path).map_err(|e| io_reason(&e))?;
-        String::from_utf8(bytes).map_err(|e| {
-            format!(
-                "the file is not UTF-8 text (invalid byte at offset {})",
-                e.utf8_error().valid_up_to()
-            )
-        })
+        read_text(path, MAX_SOURCE_BYTES)
     }
+}
+
+/// The largest source file read (a root, a `use`d file, `:load`, `fmt`):
+/// 8 MiB, far beyond any hand-written workflow.
+pub const MAX_SOURCE_BYTES: u64 = 8 << 20;
+
+/// The largest data file read (a `file()`/`folder()` input, `--input
+/// NAME=@FILE`, a replay recording): 64 MiB.
+pub const MAX_DATA_BYTES: u64 = 64 << 20;
+
+/// Reads a file as UTF-8 text, at most `cap` bytes. Only a regular file
+/// is read: a directory, device (`/dev/zero`), named pipe or socket is
+/// refused before anything is read, so no input can hang the reader or
+/// grow it without bound. The error is the reason in words.
+pub fn read_text(path: &Path, cap: u64) -> Result<String, String> {
+    let bytes = read_bytes(path, cap)?;
+    String::from_utf8(bytes).map_err(|e| {
+        format!(
+            "the file is not UTF-8 text (invalid byte at offset {})",
+            e.utf8_error().valid_up_to()
+        )
+    })
+}
+
+/// [`read_text`] without the UTF-8 check.
+pub fn read_bytes(path: &Path, cap: u64) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    // the kind is looked at before opening: opening a FIFO for reading
+    // waits for a writer
+    let meta = std::fs::metadata(path).map_err(|e| io_reason(&e))?;
+    not_regular(&meta.file_type()).map_or(Ok(()), Err)?;
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        // should the path have been replaced by a FIFO since: do not wait
+        options.custom_flags(libc::O_NONBLOCK);
+    }
+    let file = options.open(path).map_err(|e| io_reason(&e))?;
+    // what was opened is what is read: checked again on the handle
+    let meta = file.metadata().map_err(|e| io_reason(&e))?;
+    not_regular(&meta.file_type()).map_or(Ok(()), Err)?;
+    let too_big = |len: u64| {
+        format!(
+            "the file is {} bytes, more than the limit of {} MiB",
+            len,
+            cap >> 20
+        )
+    };
+    if meta.len() > cap {
+        return Err(too_big(meta.len()));
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    // a file that grows while it is read stops at the limit
+    file.take(cap + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| io_reason(&e))?;
+    if bytes.len() as u64 > cap {
+        return Err(too_big(bytes.len() as u64));
+    }
+    Ok(bytes)
+}
+
+/// Why a file of this kind is not read, or `None` for a regular file.
+fn not_regular(kind: &std::fs::FileType) -> Option<String> {
+    if kind.is_file() {
+        return None;
+    }
+    let what = if kind.is_dir() {
+        "a directory"
+    } else {
+        kind_name(kind)
+    };
+    Some(format!("it is {what}, not a regular file"))
+}
+
+#[cfg(unix)]
+fn kind_name(kind: &std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if kind.is_fifo() {
+        "a named pipe (FIFO)"
+    } else if kind.is_socket() {
+        "a socket"
+    } else if kind.is_char_device() || kind.is_block_device() {
+        "a device"
+    } else {
+        "a special file"
+    }
+}
+
+#[cfg(not(unix))]
+fn kind_name(_: &std::fs::FileType) -> &'static str {
+    "a special file"
 }
 
 /// An I/O error in words, without the OS error number.
@@ -143,4 +231,32 @@ fn normalize(path: &Path) -> PathBuf {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_regular_files_within_the_cap_are_read() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("a.guardflow");
+        std::fs::write(&file, "type T = Text\n").expect("write");
+        assert_eq!(read_text(&file, 100).as_deref(), Ok("type T = Text\n"));
+        let e = read_text(&file, 4).unwrap_err();
+        assert!(e.contains("14 bytes, more than the limit"), "{e}");
+        let e = read_text(dir.path(), MAX_SOURCE_BYTES).unwrap_err();
+        assert_eq!(e, "it is a directory, not a regular file");
+        let e = read_text(Path::new("/dev/zero"), MAX_SOURCE_BYTES).unwrap_err();
+        assert_eq!(e, "it is a device, not a regular file");
+        let socket = dir.path().join("s.guardflow");
+        let _listener = std::os::unix::net::UnixListener::bind(&socket).expect("bind");
+        let e = read_text(&socket, MAX_SOURCE_BYTES).unwrap_err();
+        assert_eq!(e, "it is a socket, not a regular file");
+        let e = read_text(&dir.path().join("missing"), MAX_SOURCE_BYTES).unwrap_err();
+        assert_eq!(e, "no such file");
+        std::fs::write(&file, [b'a', 0xff]).expect("write");
+        let e = read_text(&file, 100).unwrap_err();
+        assert!(e.contains("not UTF-8"), "{e}");
+    }
 }

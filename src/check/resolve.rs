@@ -123,6 +123,12 @@ struct Resolver<'a> {
     guard_state: Vec<State<ir::GuardDef>>,
     /// Guard definitions being resolved, innermost last.
     guard_stack: Vec<u32>,
+    /// How many guard definitions deep each resolved one is, by its
+    /// `GuardId` (a guard using no other definition is 1).
+    guard_depth: Vec<usize>,
+    /// Whether a chain of definitions too deep (E0217) was reported: once
+    /// is enough, a hostile file could have thousands.
+    too_deep_reported: bool,
     /// Signatures resolved before bodies: (params, output).
     action_sigs: Vec<Option<(Vec<ir::Param>, Ty)>>,
     task_sigs: Vec<Option<(Vec<ir::Param>, Option<Ty>)>>,
@@ -181,6 +187,8 @@ impl<'a> Resolver<'a> {
             type_stack: Vec::new(),
             guard_state: Vec::new(),
             guard_stack: Vec::new(),
+            guard_depth: Vec::new(),
+            too_deep_reported: false,
             action_sigs: Vec::new(),
             task_sigs: Vec::new(),
             used_types: Vec::new(),

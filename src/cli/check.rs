@@ -136,9 +136,10 @@ pub fn run(args: Args) -> u8 {
 
 /// Prints a check's findings in the chosen format.
 pub fn print_findings(checked: &Checked, format: Format, color: bool) {
+    let renderer = diagnostics::Renderer::new(&checked.sources);
     for d in &checked.diagnostics {
         match format {
-            Format::Human => out!("{}", diagnostics::render(d, &checked.sources, color)),
+            Format::Human => out!("{}", renderer.render(d, color)),
             Format::Json => outln!("{}", diagnostics::render_json(d, &checked.sources)),
         }
     }

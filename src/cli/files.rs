@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::check::io_reason;
+use crate::check::{io_reason, read_bytes, MAX_SOURCE_BYTES};
 
 /// Expands the paths given: a file stays, a directory becomes every
 /// `.guardflow` file below it, sorted.
@@ -47,15 +47,7 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
 
 /// Reads a source file as UTF-8 text; the error is a full sentence.
 pub fn read_source(path: &Path) -> Result<String, String> {
-    let bytes =
-        std::fs::read(path).map_err(|e| format!("{}: {}", path.display(), io_reason(&e)))?;
-    let text = String::from_utf8(bytes).map_err(|e| {
-        format!(
-            "{}: not UTF-8 text (invalid byte at offset {}); guardflow files are UTF-8",
-            path.display(),
-            e.utf8_error().valid_up_to()
-        )
-    })?;
+    let text = read_text(path)?;
     if text.trim().is_empty() {
         return Err(format!(
             "{}: the file is empty; nothing to check",
@@ -63,4 +55,18 @@ pub fn read_source(path: &Path) -> Result<String, String> {
         ));
     }
     Ok(text)
+}
+
+/// Reads a source file as UTF-8 text, empty or not; the error is a full
+/// sentence. Only a regular file of at most [`MAX_SOURCE_BYTES`] is read.
+pub fn read_text(path: &Path) -> Result<String, String> {
+    let bytes = read_bytes(path, MAX_SOURCE_BYTES)
+        .map_err(|reason| format!("{}: {reason}", path.display()))?;
+    String::from_utf8(bytes).map_err(|e| {
+        format!(
+            "{}: not UTF-8 text (invalid byte at offset {}); guardflow files are UTF-8",
+            path.display(),
+            e.utf8_error().valid_up_to()
+        )
+    })
 }

@@ -32,8 +32,15 @@ pub fn run(args: Args) -> u8 {
     let color = args.color.enabled_on_stderr();
     if args.paths.len() == 1 && args.paths[0] == Path::new("-") {
         let mut text = String::new();
-        if let Err(e) = std::io::stdin().read_to_string(&mut text) {
+        let cap = crate::check::MAX_SOURCE_BYTES;
+        if let Err(e) = std::io::stdin().take(cap + 1).read_to_string(&mut text) {
             return super::fail(format!("standard input: {}", io_reason(&e)));
+        }
+        if text.len() as u64 > cap {
+            return super::fail(format!(
+                "standard input: more than the limit of {} MiB for a source",
+                cap >> 20
+            ));
         }
         return match format_one("<stdin>", &text, color) {
             Some(out) if args.check => {
@@ -60,12 +67,9 @@ pub fn run(args: Args) -> u8 {
     };
     let mut failed = false;
     for path in &paths {
-        let text = match std::fs::read(path) {
-            Ok(bytes) => match String::from_utf8(bytes) {
-                Ok(t) => t,
-                Err(_) => return super::fail(format!("{}: not UTF-8 text", path.display())),
-            },
-            Err(e) => return super::fail(format!("{}: {}", path.display(), io_reason(&e))),
+        let text = match files::read_text(path) {
+            Ok(t) => t,
+            Err(e) => return super::fail(e),
         };
         let Some(out) = format_one(&path.to_string_lossy(), &text, color) else {
             failed = true;
@@ -96,8 +100,9 @@ fn format_one(name: &str, text: &str, color: bool) -> Option<String> {
             diagnostics,
             sources,
         }) => {
+            let renderer = diagnostics::Renderer::new(&sources);
             for d in &diagnostics {
-                eprint!("{}", diagnostics::render(d, &sources, color));
+                eprint!("{}", renderer.render(d, color));
             }
             eprintln!("error: {name}: not formatted: the file has syntax errors");
             None

@@ -591,10 +591,13 @@ fn answer_effects(args: &Args, id: &str, program: &Program, resume: &mut Resume)
 
 /// A workflow's absolute path and the SHA-256 of its text.
 fn identity(file: &std::path::Path) -> Result<(String, String), StoreError> {
-    let text = std::fs::read(file).map_err(|e| StoreError::Io {
-        path: file.to_path_buf(),
-        reason: crate::check::io_reason(&e),
-    })?;
+    let text =
+        crate::check::read_bytes(file, crate::check::MAX_SOURCE_BYTES).map_err(|reason| {
+            StoreError::Io {
+                path: file.to_path_buf(),
+                reason,
+            }
+        })?;
     let abs = std::path::absolute(file).unwrap_or_else(|_| file.to_path_buf());
     Ok((
         abs.to_string_lossy().into_owned(),
@@ -614,12 +617,10 @@ fn config(args: &Args, workflow: &Workflow) -> Result<RunConfig, String> {
             .split_once('=')
             .ok_or_else(|| format!("--input `{raw}`: write NAME=VALUE or NAME=@FILE"))?;
         let text = match value.strip_prefix('@') {
-            Some(path) => std::fs::read_to_string(path).map_err(|e| {
-                format!(
-                    "--input {name}: cannot read `{path}`: {}",
-                    crate::check::io_reason(&e)
-                )
-            })?,
+            Some(path) => {
+                crate::check::read_text(std::path::Path::new(path), crate::check::MAX_DATA_BYTES)
+                    .map_err(|e| format!("--input {name}: cannot read `{path}`: {e}"))?
+            }
             None => value.to_string(),
         };
         let ty = program.declared_type(&task, name).ok_or_else(|| {

@@ -100,6 +100,7 @@ codes! {
     E0214 Error "no such field";
     E0215 Error "recursive guard definition";
     E0216 Error "value spliced into a program string";
+    E0217 Error "definitions nested too deeply";
     // deadlock
     E0301 Error "ordering cycle";
     E0302 Error "artifact read before it is produced";

@@ -6,19 +6,49 @@ use serde::Serialize;
 use super::{Diagnostic, Severity};
 use crate::source::{FileId, SourceMap, Span};
 
-struct Cache<'a>(&'a SourceMap, Vec<ariadne::Source<&'a str>>);
+/// Renders many diagnostics over one [`SourceMap`]: each file's line
+/// index (an ariadne `Source`) is built once, the first time a diagnostic
+/// points into it, so rendering costs the diagnostics plus the files, not
+/// their product.
+pub struct Renderer<'a> {
+    sources: &'a SourceMap,
+    cache: Vec<std::cell::OnceCell<ariadne::Source<&'a str>>>,
+}
 
-impl<'a> ariadne::Cache<FileId> for Cache<'a> {
+struct Cache<'r, 'a>(&'r Renderer<'a>);
+
+impl<'r, 'a> ariadne::Cache<FileId> for Cache<'r, 'a> {
     type Storage = &'a str;
 
     fn fetch(&mut self, id: &FileId) -> Result<&ariadne::Source<&'a str>, impl std::fmt::Debug> {
-        self.1
-            .get(id.0 as usize)
-            .ok_or_else(|| format!("no file {}", id.0))
+        let sources = self.0.sources;
+        match self.0.cache.get(id.0 as usize) {
+            Some(cell) => {
+                Ok(cell.get_or_init(|| ariadne::Source::from(sources.get(*id).text.as_str())))
+            }
+            None => Err(format!("no file {}", id.0)),
+        }
     }
 
     fn display<'b>(&self, id: &'b FileId) -> Option<impl std::fmt::Display + 'b> {
-        Some(self.0.get(*id).name.clone())
+        Some(self.0.sources.get(*id).name.clone())
+    }
+}
+
+impl<'a> Renderer<'a> {
+    pub fn new(sources: &'a SourceMap) -> Renderer<'a> {
+        Renderer {
+            sources,
+            cache: sources
+                .files()
+                .map(|_| std::cell::OnceCell::new())
+                .collect(),
+        }
+    }
+
+    /// Renders one diagnostic for a terminal; `color` adds ANSI colours.
+    pub fn render(&self, diagnostic: &Diagnostic, color: bool) -> String {
+        render_with(self, diagnostic, color)
     }
 }
 
@@ -38,8 +68,14 @@ impl ariadne::Span for AriadneSpan {
     }
 }
 
-/// Renders one diagnostic for a terminal; `color` adds ANSI colours.
+/// Renders one diagnostic for a terminal; `color` adds ANSI colours. To
+/// render several over the same sources, use one [`Renderer`].
 pub fn render(diagnostic: &Diagnostic, sources: &SourceMap, color: bool) -> String {
+    Renderer::new(sources).render(diagnostic, color)
+}
+
+fn render_with(renderer: &Renderer<'_>, diagnostic: &Diagnostic, color: bool) -> String {
+    let sources = renderer.sources;
     let kind = match diagnostic.severity() {
         Severity::Error => ReportKind::Error,
         Severity::Warning => ReportKind::Warning,
@@ -78,15 +114,9 @@ pub fn render(diagnostic: &Diagnostic, sources: &SourceMap, color: bool) -> Stri
     if let Some(help) = &diagnostic.help {
         report = report.with_help(help);
     }
-    let cache_sources = sources
-        .files()
-        .map(|(_, f)| ariadne::Source::from(f.text.as_str()))
-        .collect();
     let mut out = Vec::new();
     // Writing to a Vec cannot fail; a failure would only lose the rendering.
-    let _ = report
-        .finish()
-        .write(Cache(sources, cache_sources), &mut out);
+    let _ = report.finish().write(Cache(renderer), &mut out);
     String::from_utf8_lossy(&out).into_owned()
 }
 

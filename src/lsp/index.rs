@@ -72,24 +72,11 @@ impl Index {
             b.item(item);
         }
         let mut index = b.index;
+        let names = Names::new(&index.defs);
         for i in 0..index.refs.len() {
-            index.refs[i].target = index.resolve(&index.refs[i]);
+            index.refs[i].target = names.resolve(&index.defs, &index.refs[i]);
         }
         index
-    }
-
-    /// The innermost definition visible at the reference.
-    fn resolve(&self, r: &Ref) -> Option<usize> {
-        self.defs
-            .iter()
-            .enumerate()
-            .filter(|(_, d)| d.name == r.name && r.kinds.contains(&d.kind))
-            .filter(|(_, d)| {
-                d.scope
-                    .is_none_or(|s| s.start <= r.span.start && r.span.end <= s.end)
-            })
-            .min_by_key(|(_, d)| d.scope.map_or(u32::MAX, |s| s.end - s.start))
-            .map(|(i, _)| i)
     }
 
     /// The definition a name at `offset` is or names, with the name's span
@@ -115,6 +102,71 @@ impl Index {
         self.defs
             .iter()
             .filter(move |d| d.scope.is_none_or(|s| s.start <= offset && offset <= s.end))
+    }
+}
+
+/// The definitions by name, for resolving every reference in about
+/// constant time each (comparing each reference with every definition
+/// made a large file's index quadratic).
+struct Names<'a> {
+    by_name: std::collections::HashMap<&'a str, Named>,
+}
+
+#[derive(Default)]
+struct Named {
+    /// Definitions visible in the whole file, in definition order.
+    global: Vec<usize>,
+    /// Scoped definitions: by scope start, then larger scopes first, then
+    /// later definitions first; with the most any of them and those
+    /// before it reach.
+    scoped: Vec<(Span, usize, u32)>,
+}
+
+impl<'a> Names<'a> {
+    fn new(defs: &'a [Def]) -> Names<'a> {
+        let mut by_name: std::collections::HashMap<&str, Named> = std::collections::HashMap::new();
+        for (i, d) in defs.iter().enumerate() {
+            let named = by_name.entry(d.name.as_str()).or_default();
+            match d.scope {
+                None => named.global.push(i),
+                Some(scope) => named.scoped.push((scope, i, 0)),
+            }
+        }
+        for named in by_name.values_mut() {
+            named.scoped.sort_by_key(|&(s, i, _)| {
+                (
+                    s.start,
+                    std::cmp::Reverse(s.end - s.start),
+                    std::cmp::Reverse(i),
+                )
+            });
+            let mut reach = 0;
+            for entry in &mut named.scoped {
+                reach = reach.max(entry.0.end);
+                entry.2 = reach;
+            }
+        }
+        Names { by_name }
+    }
+
+    /// The innermost definition visible at the reference: a scoped one
+    /// whose scope holds it (the innermost, as scopes nest), or else one
+    /// visible in the whole file; the first defined among equals.
+    fn resolve(&self, defs: &[Def], r: &Ref) -> Option<usize> {
+        let named = self.by_name.get(r.name.as_str())?;
+        let kind_fits = |i: usize| r.kinds.contains(&defs[i].kind);
+        let before = named
+            .scoped
+            .partition_point(|(s, _, _)| s.start <= r.span.start);
+        for &(scope, i, reach) in named.scoped[..before].iter().rev() {
+            if reach < r.span.end {
+                break; // no scope from here back reaches the reference
+            }
+            if r.span.end <= scope.end && kind_fits(i) {
+                return Some(i);
+            }
+        }
+        named.global.iter().copied().find(|&i| kind_fits(i))
     }
 }
 

@@ -210,11 +210,12 @@ impl Repl {
     }
 
     fn render_errors(&self, checked: &Checked) -> String {
+        let renderer = diagnostics::Renderer::new(&checked.sources);
         checked
             .diagnostics
             .iter()
             .filter(|d| d.is_error())
-            .map(|d| diagnostics::render(d, &checked.sources, self.color))
+            .map(|d| renderer.render(d, self.color))
             .collect()
     }
 
@@ -313,10 +314,11 @@ impl Repl {
     fn check(&self) -> Reply {
         let built = self.session.build(None);
         let c = &built.checked;
+        let renderer = diagnostics::Renderer::new(&c.sources);
         let mut out: String = c
             .diagnostics
             .iter()
-            .map(|d| diagnostics::render(d, &c.sources, self.color))
+            .map(|d| renderer.render(d, self.color))
             .collect();
         let errors = c.diagnostics.iter().filter(|d| d.is_error()).count();
         let warnings = c.diagnostics.len() - errors;
@@ -540,15 +542,9 @@ impl Repl {
         let mut extra = format!("guard {GUARD} = {expr}");
         let mut text = None;
         if let Some(path) = artifact.strip_prefix('@') {
-            match std::fs::read_to_string(path.trim()) {
+            match crate::check::read_text(Path::new(path.trim()), crate::check::MAX_DATA_BYTES) {
                 Ok(t) => text = Some(t),
-                Err(e) => {
-                    return Reply::error(format!(
-                        "cannot read `{}`: {}",
-                        path.trim(),
-                        crate::check::io_reason(&e)
-                    ))
-                }
+                Err(e) => return Reply::error(format!("cannot read `{}`: {e}", path.trim())),
             }
         } else if artifact.starts_with('"') {
             // read by the language's own string rules
@@ -858,12 +854,8 @@ fn run_config(words: &[String], workflow: &Workflow, engine: &Engine) -> Result<
     let mut inputs_given = HashMap::new();
     for (name, value) in given {
         let text = match value.strip_prefix('@') {
-            Some(path) => std::fs::read_to_string(path).map_err(|e| {
-                format!(
-                    "{name}: cannot read `{path}`: {}",
-                    crate::check::io_reason(&e)
-                )
-            })?,
+            Some(path) => crate::check::read_text(Path::new(path), crate::check::MAX_DATA_BYTES)
+                .map_err(|e| format!("{name}: cannot read `{path}`: {e}"))?,
             None => value,
         };
         let ty = program.declared_type(&task, &name).ok_or_else(|| {

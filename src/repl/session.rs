@@ -115,9 +115,10 @@ impl Session {
             let mut sources = SourceMap::new();
             let id = sources.add(ROOT, text);
             let (_, errors) = syntax::parse(id, text);
+            let renderer = crate::diagnostics::Renderer::new(&sources);
             return Err(errors
                 .iter()
-                .map(|e| crate::diagnostics::render(&e.to_diagnostic(), &sources, color))
+                .map(|e| renderer.render(&e.to_diagnostic(), color))
                 .collect());
         }
         let mut out = Vec::new();

@@ -167,8 +167,7 @@ pub fn require_inputs(program: &Program, inputs: &[Value], used: &[bool]) -> Res
 }
 
 fn read_text(path: &Path) -> Result<String, String> {
-    let bytes = std::fs::read(path).map_err(|e| crate::check::io_reason(&e))?;
-    String::from_utf8(bytes).map_err(|_| "the file is not UTF-8 text".to_string())
+    crate::check::read_text(path, crate::check::MAX_DATA_BYTES)
 }
 
 /// The texts of the files in `dir` whose names match `glob` (`*` and `?`

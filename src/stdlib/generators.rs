@@ -47,11 +47,10 @@ impl Replay {
         if let Some(r) = files.get(path) {
             return Ok(r.clone());
         }
-        let text = std::fs::read_to_string(path).map_err(|e| {
+        let text = crate::check::read_text(path, crate::check::MAX_DATA_BYTES).map_err(|e| {
             GenError::fatal(format!(
-                "cannot read the replay file `{}`: {}",
+                "cannot read the replay file `{}`: {e}",
                 path.display(),
-                crate::check::io_reason(&e)
             ))
         })?;
         let r =

@@ -250,11 +250,26 @@ pub const KEYWORDS: &[&str] = &[
     "after",
 ];
 
-/// Every token with its byte range, errors included.
+/// Every token with its byte range, errors included. A UTF-8 byte order
+/// mark at the start is skipped (ranges still count its three bytes).
 pub fn tokens(src: &str) -> impl Iterator<Item = (Token, std::ops::Range<usize>)> + '_ {
-    Token::lexer(src)
-        .spanned()
-        .map(|(t, span)| (t.unwrap_or(Token::Error), span))
+    let skip = bom_len(src);
+    Token::lexer(&src[skip..]).spanned().map(move |(t, span)| {
+        (
+            t.unwrap_or(Token::Error),
+            span.start + skip..span.end + skip,
+        )
+    })
+}
+
+/// The length of a UTF-8 byte order mark at the start of `src` (3), or 0.
+/// Editors on some systems write one; it is not part of the program.
+pub fn bom_len(src: &str) -> usize {
+    if src.starts_with('\u{feff}') {
+        '\u{feff}'.len_utf8()
+    } else {
+        0
+    }
 }
 
 /// The deepest nesting of brackets the parser accepts. Deeper input gets

@@ -44,7 +44,7 @@ fn parse_with(file: FileId, src: &str, use_fast_path: bool) -> (ast::File, Vec<S
     // every item starts at one of these: one allocation, no copies
     let mut items = Vec::with_capacity(outline.item_starts.len());
     let mut doc: Option<(String, Span)> = None;
-    let mut pos = skip_trivia(src, 0);
+    let mut pos = skip_trivia(src, lexer::bom_len(src));
     let mut too_deep = outline.too_deep.iter().copied().peekable();
 
     while pos < src.len() {
@@ -81,11 +81,16 @@ fn parse_with(file: FileId, src: &str, use_fast_path: bool) -> (ast::File, Vec<S
                 continue;
             }
         }
-        match GuardflowParser::parse(Rule::item, &src[pos..]) {
+        // pest reads up to the line of the next item start, not the rest
+        // of the file: building a pest error scans its input from the end
+        // back to the error, so parsing the rest made each broken item
+        // cost the rest of the file (quadratic recovery)
+        let (window, result) = parse_item(src, &outline.item_starts, pos);
+        match result {
             Ok(mut pairs) => {
                 let Some(pair) = pairs.next() else { break };
                 let end = pos + pair.as_span().start() + content_len(pair.as_str());
-                let mut conv = convert::Converter::new(file, pos, &mut errors, src);
+                let mut conv = convert::Converter::new(file, pos, &mut errors, &src[..window]);
                 if pair.as_rule() == Rule::doc_line {
                     let span = conv.span(&pair);
                     add_doc_line(&mut doc, pair.as_str(), span);
@@ -101,7 +106,7 @@ fn parse_with(file: FileId, src: &str, use_fast_path: bool) -> (ast::File, Vec<S
                 pos = skip_trivia(src, end.max(pos + 1));
             }
             Err(e) => {
-                let e = detailed_error(Rule::item, &src[pos..]).unwrap_or(e);
+                let e = detailed_error(Rule::item, &src[pos..window]).unwrap_or(e);
                 errors.push(expected::translate(file, src, pos, &e));
                 doc = None;
                 let at = expected::error_offset(pos, &e).max(pos + 1);
@@ -113,6 +118,42 @@ fn parse_with(file: FileId, src: &str, use_fast_path: bool) -> (ast::File, Vec<S
         errors.push(SyntaxError::DanglingDoc { span });
     }
     (ast::File { items }, errors)
+}
+
+/// Parses the item at `pos` with pest, giving it the text up to the end
+/// of the line of the next item start (the window). The result is the one
+/// the whole rest of the file gives unless pest read up to the window's
+/// end (an item that goes on past a line starting with an item keyword, or
+/// an error at the end of the window): then it parses the rest of the file.
+/// Returns the window's end (absolute) and the result.
+fn parse_item<'i>(
+    src: &'i str,
+    starts: &[u32],
+    pos: usize,
+) -> (
+    usize,
+    Result<pest::iterators::Pairs<'i, Rule>, pest::error::Error<Rule>>,
+) {
+    let window = match next_item_start(starts, pos as u32 + 1) {
+        Some(next) => src[next as usize..]
+            .find('\n')
+            .map_or(src.len(), |i| next as usize + i + 1),
+        None => src.len(),
+    };
+    if window < src.len() {
+        let input = &src[pos..window];
+        let result = GuardflowParser::parse(Rule::item, input);
+        let reached_end = match &result {
+            Ok(pairs) => pairs
+                .peek()
+                .is_none_or(|p| p.as_span().end() >= input.len()),
+            Err(e) => expected::error_offset(0, e) >= input.len(),
+        };
+        if !reached_end {
+            return (window, result);
+        }
+    }
+    (src.len(), GuardflowParser::parse(Rule::item, &src[pos..]))
 }
 
 /// Adds a `///` line to the doc comment being collected.

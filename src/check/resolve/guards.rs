@@ -214,6 +214,24 @@ impl Resolver<'_> {
         ))
     }
 
+    /// The deepest chain of guard definitions `g` uses (0 for none). The
+    /// expression itself nests at most as deep as the syntax allows.
+    fn used_depth(&self, g: &GuardExpr) -> usize {
+        match g {
+            GuardExpr::Call {
+                guard: GuardRef::User { id },
+                ..
+            } => self.guard_depth.get(id.index()).copied().unwrap_or(0),
+            GuardExpr::Call { .. } | GuardExpr::Bool { .. } => 0,
+            GuardExpr::Not { expr, .. } => self.used_depth(expr),
+            GuardExpr::And { exprs, .. }
+            | GuardExpr::Or { exprs, .. }
+            | GuardExpr::Combinator { exprs, .. } => {
+                exprs.iter().map(|e| self.used_depth(e)).max().unwrap_or(0)
+            }
+        }
+    }
+
     /// Resolves `guard NAME(…) = …` once; a guard that reaches itself is
     /// reported with its cycle.
     pub(super) fn resolve_guard_def(&mut self, u: u32) -> Option<ir::GuardDef> {
@@ -238,9 +256,37 @@ impl Resolver<'_> {
             }
             State::Todo => {}
         }
+        let (def, doc) = self.items.guards[u as usize];
+        if self.guard_stack.len() >= super::types::MAX_DEF_DEPTH {
+            self.too_deep(CheckError::DefinitionsTooDeep {
+                what: "guard",
+                name: def.name.name.clone(),
+                span: def.name.span,
+                max: super::types::MAX_DEF_DEPTH,
+            });
+            self.guard_state[u as usize] = State::Failed;
+            // what it names is used, not reported as unused on top
+            let mut todo = vec![&def.body];
+            while let Some(g) = todo.pop() {
+                match g {
+                    ast::GuardExpr::Call(call) => {
+                        if let Some(GuardSym::User(v)) =
+                            self.tables.guards.get(&call.callee.name).map(|s| s.id)
+                        {
+                            self.used_guards[v as usize] = true;
+                        }
+                    }
+                    ast::GuardExpr::Bool(..) => {}
+                    ast::GuardExpr::Not(inner, _) => todo.push(inner),
+                    ast::GuardExpr::And(items, _)
+                    | ast::GuardExpr::Or(items, _)
+                    | ast::GuardExpr::Combinator(_, items, _) => todo.extend(items),
+                }
+            }
+            return None;
+        }
         self.guard_state[u as usize] = State::InProgress;
         self.guard_stack.push(u);
-        let (def, doc) = self.items.guards[u as usize];
         let params = self.params(&def.params);
         let declared = def.subject.as_ref().and_then(|t| self.type_expr(t));
         let mode = match &declared {
@@ -263,6 +309,19 @@ impl Resolver<'_> {
             self.guard_state[u as usize] = State::Failed;
             return None;
         };
+        // runs and bounds follow a guard through the definitions it uses:
+        // their depth is capped like the resolution's
+        let depth = 1 + self.used_depth(&body);
+        if depth > super::types::MAX_DEF_DEPTH {
+            self.too_deep(CheckError::DefinitionsTooDeep {
+                what: "guard",
+                name: def.name.name.clone(),
+                span: def.name.span,
+                max: super::types::MAX_DEF_DEPTH,
+            });
+            self.guard_state[u as usize] = State::Failed;
+            return None;
+        }
         let subject = declared.or(inferred.map(|(t, _)| t)).unwrap_or(Ty::Text);
         let resolved = ir::GuardDef {
             name: def.name.name.clone(),
@@ -274,6 +333,7 @@ impl Resolver<'_> {
         };
         self.guard_ids[u as usize] = Some(ir::GuardId(self.program.guards.len() as u32));
         self.program.guards.push(resolved.clone());
+        self.guard_depth.push(depth);
         self.guard_state[u as usize] = State::Done(resolved.clone());
         Some(resolved)
     }

@@ -7,6 +7,16 @@ use crate::check::ir::{self, Ty};
 use crate::source::Span;
 use crate::syntax::ast;
 
+/// How deep definitions may build on one another (a type alias through
+/// aliases, a guard through guard definitions), and how deep a type may
+/// nest: the checker, the runtime and the IR's JSON walk these
+/// recursively, so deeper input is an error (E0217), not a stack overflow.
+pub const MAX_DEF_DEPTH: usize = 64;
+
+/// How deep a type may nest (`[[Text]]` is 3): above the 64 brackets the
+/// syntax allows, below the 128 levels a JSON reader accepts (the IR).
+pub const MAX_TYPE_DEPTH: usize = 96;
+
 pub(super) const BUILTIN_NAMES: &[&str] = &[
     "Text", "Int", "Float", "Bool", "Duration", "Code", "Json", "Program", "Map",
 ];
@@ -19,9 +29,34 @@ impl Resolver<'_> {
             State::Failed | State::InProgress => return None,
             State::Todo => {}
         }
+        let (def, _) = self.items.types[id as usize];
+        if self.type_stack.len() >= MAX_DEF_DEPTH {
+            self.too_deep(CheckError::DefinitionsTooDeep {
+                what: "type alias",
+                name: def.name.name.clone(),
+                span: def.name.span,
+                max: MAX_DEF_DEPTH,
+            });
+            self.type_state[id as usize] = State::Failed;
+            // what it names is used, not reported as unused on top
+            let mut todo = vec![&def.ty];
+            while let Some(t) = todo.pop() {
+                match t {
+                    ast::TypeExpr::Named { name, arg, .. } => {
+                        if let Some(sym) = self.tables.types.get(&name.name) {
+                            self.used_types[sym.id as usize] = true;
+                        }
+                        todo.extend(arg.as_deref());
+                    }
+                    ast::TypeExpr::List(elem, _) => todo.push(elem),
+                    ast::TypeExpr::Record(fields, _) => todo.extend(fields.iter().map(|f| &f.ty)),
+                    ast::TypeExpr::Enum(..) => {}
+                }
+            }
+            return None;
+        }
         self.type_state[id as usize] = State::InProgress;
         self.type_stack.push(id);
-        let (def, _) = self.items.types[id as usize];
         if BUILTIN_NAMES.contains(&def.name.name.as_str()) {
             self.errors.push(CheckError::InvalidType {
                 span: def.name.span,
@@ -84,6 +119,24 @@ impl Resolver<'_> {
     }
 
     pub(super) fn type_expr(&mut self, t: &ast::TypeExpr) -> Option<Ty> {
+        let ty = self.type_expr_unchecked(t)?;
+        if !matches!(t, ast::TypeExpr::Named { arg: None, .. }) && depth(&ty) > MAX_TYPE_DEPTH {
+            let name = match self.type_stack.last() {
+                Some(&id) => self.items.types[id as usize].0.name.name.clone(),
+                None => String::new(),
+            };
+            self.too_deep(CheckError::DefinitionsTooDeep {
+                what: "type",
+                name,
+                span: t.span(),
+                max: MAX_TYPE_DEPTH,
+            });
+            return None;
+        }
+        Some(ty)
+    }
+
+    fn type_expr_unchecked(&mut self, t: &ast::TypeExpr) -> Option<Ty> {
         match t {
             ast::TypeExpr::List(elem, _) => Some(Ty::List {
                 of: Box::new(self.type_expr(elem)?),
@@ -219,6 +272,27 @@ impl Resolver<'_> {
                 let ty = self.resolve_type_def(sym.id)?;
                 no_arg(self, ty)
             }
+        }
+    }
+}
+
+/// How deep a type nests (`Text` 1, `[Text]` 2). Every type is built by
+/// [`Resolver::type_expr`], which refuses one deeper than
+/// [`MAX_TYPE_DEPTH`], so this recursion is bounded.
+fn depth(ty: &Ty) -> usize {
+    1 + match ty {
+        Ty::Json { of } | Ty::List { of } => depth(of),
+        Ty::Record { fields } => fields.iter().map(|(_, t)| depth(t)).max().unwrap_or(0),
+        _ => 0,
+    }
+}
+
+impl Resolver<'_> {
+    /// Reports E0217 the first time only.
+    pub(super) fn too_deep(&mut self, error: CheckError) {
+        if !self.too_deep_reported {
+            self.too_deep_reported = true;
+            self.errors.push(error);
         }
     }
 
