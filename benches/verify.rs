@@ -97,7 +97,10 @@ fn wide(n: usize) -> String {
             "action {step}(x: Text) -> Text {{ :generate g \"{step}: {{x}}\" :guard non_empty :retry 2 :timeout 30s :max-tokens 500 :p 0.9 }}"
         );
     }
-    let _ = writeln!(s, "task main(x: Text) -> Text {{\n  method fan {{\n    :subtasks (");
+    let _ = writeln!(
+        s,
+        "task main(x: Text) -> Text {{\n  method fan {{\n    :subtasks ("
+    );
     for i in 0..n {
         let _ = writeln!(s, "      a{i}: a(x), b{i}: b(a{i}), c{i}: c(b{i}),");
     }

@@ -179,18 +179,38 @@ pub fn survivors(file: &Path) -> Vec<Survivor> {
         .filter(|&g| g > 1 && group_alive(g))
         .map(|pgid| Survivor {
             pgid,
-            command: std::fs::read(format!("/proc/{pgid}/cmdline"))
-                .ok()
-                .map(|b| {
-                    String::from_utf8_lossy(&b)
-                        .split('\0')
-                        .filter(|p| !p.is_empty())
-                        .collect::<Vec<_>>()
-                        .join(" ")
-                })
-                .filter(|c| !c.is_empty()),
+            command: cmdline(pgid).or_else(|| member(pgid).and_then(cmdline)),
         })
         .collect()
+}
+
+/// The command line of process `pid`, when it still has one.
+fn cmdline(pid: libc::pid_t) -> Option<String> {
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .ok()
+        .map(|b| {
+            String::from_utf8_lossy(&b)
+                .split('\0')
+                .filter(|p| !p.is_empty())
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .filter(|c| !c.is_empty())
+}
+
+/// A live process of group `pgid` (its leader may be gone: killed with
+/// guardflow by the parent-death signal while its children live on).
+fn member(pgid: libc::pid_t) -> Option<libc::pid_t> {
+    let entries = std::fs::read_dir("/proc").ok()?;
+    entries.flatten().find_map(|e| {
+        let pid: libc::pid_t = e.file_name().to_str()?.parse().ok()?;
+        let stat = std::fs::read_to_string(e.path().join("stat")).ok()?;
+        // `pid (comm) state ppid pgrp …`: comm may hold spaces
+        let mut rest = stat.rsplit_once(") ")?.1.split_whitespace();
+        let state = rest.next()?;
+        let pgrp: libc::pid_t = rest.nth(1)?.parse().ok()?;
+        (pgrp == pgid && state != "Z").then_some(pid)
+    })
 }
 
 /// The process groups of the processes (of this user) whose environment
