@@ -30,6 +30,11 @@ pub enum FormatError {
 
 /// The canonical layout of `src`, named `name` in diagnostics.
 pub fn format(name: &str, src: &str) -> Result<String, FormatError> {
+    // a byte order mark is kept as it is, and the rest formatted
+    let bom = syntax::lexer::bom_len(src);
+    if bom > 0 {
+        return format(name, &src[bom..]).map(|out| format!("{}{out}", &src[..bom]));
+    }
     let (file, errors) = syntax::parse(FileId(0), src);
     if !errors.is_empty() {
         let mut sources = SourceMap::new();
@@ -40,11 +45,6 @@ pub fn format(name: &str, src: &str) -> Result<String, FormatError> {
             diagnostics,
             sources,
         });
-    }
-    // a byte order mark is kept as it is, and the rest formatted
-    let bom = syntax::lexer::bom_len(src);
-    if bom > 0 {
-        return format(name, &src[bom..]).map(|out| format!("{}{out}", &src[..bom]));
     }
     // moving triple-quoted strings with their lines keeps their value in
     // all but odd cases (a line continued with `\`, blanks at a line's end

@@ -168,6 +168,9 @@ fn publish(uri: Uri, diagnostics: Vec<lsp_types::Diagnostic>) -> Message {
     ))
 }
 
+/// The worker thread's stack: as large as a main thread's usual 8 MiB.
+const WORKER_STACK: usize = 8 << 20;
+
 /// How long a request waits for its document's parse and index before
 /// it is answered from the previous version (the worker is stuck or gone).
 const BUILD_WAIT: Duration = Duration::from_secs(30);
@@ -232,9 +235,13 @@ fn worker(shared: Arc<Shared>, jobs: mpsc::Receiver<Job>, out: impl Fn(Message) 
                 continue;
             }
             let (uri, version) = (job.uri.clone(), job.version);
+            // a document larger than any source guardflow reads is not
+            // parsed: it stands empty, with one diagnostic saying why
+            let too_large = job.text.len() as u64 > crate::check::MAX_SOURCE_BYTES;
+            let text = if too_large { String::new() } else { job.text };
             // a panic must not take the server down: the document then
             // keeps its previous version
-            let built = std::panic::catch_unwind(move || Document::new(job.uri, job.text));
+            let built = std::panic::catch_unwind(move || Document::new(job.uri, text));
             let Ok(doc) = built else { continue };
             let doc = Arc::new(doc);
             {
@@ -246,6 +253,21 @@ fn worker(shared: Arc<Shared>, jobs: mpsc::Receiver<Job>, out: impl Fn(Message) 
             }
             shared.built.notify_all();
             checks.retain(|(u, _, _)| *u != uri);
+            if too_large {
+                let said = lsp_types::Diagnostic {
+                    severity: Some(lsp_types::DiagnosticSeverity::ERROR),
+                    source: Some("guardflow".into()),
+                    message: format!(
+                        "this document is larger than {} MiB, the most guardflow reads of a source; it is not checked",
+                        crate::check::MAX_SOURCE_BYTES >> 20
+                    ),
+                    ..Default::default()
+                };
+                if !out(publish(uri, vec![said])) {
+                    return;
+                }
+                continue;
+            }
             checks.push_back((uri, version, doc));
         }
         let Some((uri, version, doc)) = checks.pop_front() else {
@@ -274,7 +296,15 @@ impl Server {
         let shared = Arc::new(Shared::default());
         let (jobs, receiver) = mpsc::channel();
         let for_worker = shared.clone();
-        std::thread::spawn(move || worker(for_worker, receiver, out));
+        // parsing and checking recurse as deep as the syntax and the
+        // checker's caps allow: the stack the main thread had, not 2 MiB
+        let spawned = std::thread::Builder::new()
+            .name("guardflow-lsp-worker".into())
+            .stack_size(WORKER_STACK)
+            .spawn(move || worker(for_worker, receiver, out));
+        if let Err(e) = spawned {
+            eprintln!("guardflow lsp: cannot start the worker thread: {e}");
+        }
         Server {
             shared,
             jobs,

@@ -72,8 +72,8 @@ impl SourceFile {
         let line = self.line_starts.partition_point(|&s| s <= offset) - 1;
         let mut start = self.line_starts[line] as usize;
         // a byte order mark is not a column: editors do not show it
-        if start == 0 && self.text.starts_with('\u{feff}') {
-            start = '\u{feff}'.len_utf8().min(offset as usize);
+        if start == 0 {
+            start = crate::syntax::lexer::bom_len(&self.text).min(offset as usize);
         }
         let mut end = offset as usize;
         while !self.text.is_char_boundary(end) {

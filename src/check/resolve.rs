@@ -595,8 +595,12 @@ impl<'a> Resolver<'a> {
                         return None;
                     }
                 };
-                let textual =
-                    |t: &Ty| t.accepts(&Ty::Text) || matches!(t, Ty::Code { .. } | Ty::Json { .. });
+                // a `Program` is fixed when the workflow is written: never
+                // read from a file that a run (or its model) may write
+                let textual = |t: &Ty| {
+                    !matches!(t, Ty::Program)
+                        && (t.accepts(&Ty::Text) || matches!(t, Ty::Code { .. } | Ty::Json { .. }))
+                };
                 let fits = match (&given, ty) {
                     (Ty::List { .. }, Ty::List { of }) => textual(of),
                     (Ty::Text, t) => textual(t),

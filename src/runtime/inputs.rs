@@ -82,7 +82,10 @@ pub fn input_files(
         };
         let read: Result<Vec<_>, _> = files
             .into_iter()
-            .map(|f| std::fs::read(workdir.join(&f)).map(|bytes| (f, bytes)))
+            .map(|f| {
+                crate::check::read_bytes(&workdir.join(&f), crate::check::MAX_DATA_BYTES)
+                    .map(|bytes| (f, bytes))
+            })
             .collect();
         if let Ok(read) = read {
             out.push((input.name.clone(), read));

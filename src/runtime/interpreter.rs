@@ -145,8 +145,18 @@ impl<'p> Run<'p> {
     /// A `:shared` resource's units are also taken from the pool of every
     /// run of the store (`runtime::shared`), after this process's own.
     pub async fn acquire(&self, uses: &[ResourceUse]) -> Result<Permits<'_>, String> {
+        // one order for every process: shared pools are matched across
+        // runs by name, so they are taken by name (after this run's own),
+        // and two workflows never hold one while waiting on the other
         let mut order: Vec<&ResourceUse> = uses.iter().collect();
-        order.sort_by_key(|u| u.resource);
+        order.sort_by_key(|u| {
+            let r = &self.program.resources[u.resource.index()];
+            (
+                r.shared,
+                if r.shared { r.name.as_str() } else { "" },
+                u.resource,
+            )
+        });
         let mut permits = Vec::with_capacity(order.len());
         let mut shared = Vec::new();
         for u in order {

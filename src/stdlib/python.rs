@@ -92,7 +92,7 @@ pub async fn run_tests(
         Some(0) => Verdict::Pass,
         Some(127) => Verdict::fatal("python3 is not installed"),
         _ if runner == Runner::Pytest && all.contains("No module named pytest") => {
-            Verdict::fatal("pytest is not installed: `python3 -m pip install pytest`")
+            Verdict::fatal("pytest is not installed: `python3 -m pip install pytest` (the tests: scripts/test.sh puts it in .venv)")
         }
         // pytest: 5 means no tests were collected
         Some(5) if runner == Runner::Pytest => {

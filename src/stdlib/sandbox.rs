@@ -759,7 +759,8 @@ impl Prepared {
         }
         // guardflow died before the signal was armed
         if libc::getppid() != self.parent {
-            return Err(io::Error::other("guardflow exited"));
+            // no allocation between fork and exec: a raw error
+            return Err(io::Error::from_raw_os_error(libc::ESRCH));
         }
         if let Some(procs) = &self.cgroup_procs {
             let mut buf = [0u8; 24];

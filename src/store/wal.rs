@@ -243,10 +243,10 @@ impl Scratch {
 }
 
 /// Why a database (as opened) is not a sound store, if it is not.
-fn unsound(conn: &Connection) -> Option<String> {
+fn unsound(conn: &Connection) -> Result<Option<String>, rusqlite::Error> {
     let app = match conn.query_row("PRAGMA application_id", [], |r| r.get::<_, i64>(0)) {
         Ok(a) => a,
-        Err(e) => return Some(e.to_string()),
+        Err(e) => return corruption(e).map(Some),
     };
     let objects = conn
         .query_row("SELECT count(*) FROM sqlite_master", [], |r| {
@@ -254,11 +254,23 @@ fn unsound(conn: &Connection) -> Option<String> {
         })
         .unwrap_or(-1);
     if app != super::schema::APPLICATION_ID && !(app == 0 && objects == 0) {
-        return Some(format!(
+        return Ok(Some(format!(
             "it makes a database of another program (application id {app:#x})"
-        ));
+        )));
     }
-    quick_check(conn)
+    Ok(quick_check(conn))
+}
+
+/// An error that says the database is broken, as text; any other error
+/// (a full disk, a file that cannot be opened, no memory) says nothing
+/// of whose the log is, and is handed on: it must never move a log aside.
+fn corruption(e: rusqlite::Error) -> Result<String, rusqlite::Error> {
+    match e.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase) => {
+            Ok(e.to_string())
+        }
+        _ => Err(e),
+    }
 }
 
 /// `PRAGMA quick_check`: `None` when it finds nothing.
@@ -324,20 +336,22 @@ pub fn check(db: &Path) -> Result<Checked, StoreError> {
         ));
     }
     let scratch = Scratch::new(db, bytes).map_err(io)?;
-    let with_log = scratch.open().map_err(|e| e.to_string());
-    let found = match &with_log {
-        Ok(c) => unsound(c),
-        Err(e) => Some(e.clone()),
+    let cannot = |e: rusqlite::Error| StoreError::Sqlite {
+        path: db.to_path_buf(),
+        reason: format!("cannot check the log beside it: {e}"),
     };
-    drop(with_log);
+    let found = match scratch.open() {
+        Ok(c) => unsound(&c).map_err(cannot)?,
+        Err(e) => Some(corruption(e).map_err(cannot)?),
+    };
     let Some(why) = found else {
         return Ok(Checked::Sound(scratch));
     };
     // the database alone: if it is broken too, the database is what is corrupt
     let alone = Scratch::new(db, 0).map_err(io)?;
     let alone_found = match alone.open() {
-        Ok(c) => unsound(&c),
-        Err(e) => Some(e.to_string()),
+        Ok(c) => unsound(&c).map_err(cannot)?,
+        Err(e) => Some(corruption(e).map_err(cannot)?),
     };
     if let Some(bad) = alone_found {
         return Err(StoreError::Sqlite {

@@ -281,7 +281,7 @@ impl Resolver<'_> {
 /// [`MAX_TYPE_DEPTH`], so this recursion is bounded.
 fn depth(ty: &Ty) -> usize {
     1 + match ty {
-        Ty::Json { of } | Ty::List { of } => depth(of),
+        Ty::Json { of } | Ty::List { of } | Ty::Map { of } => depth(of),
         Ty::Record { fields } => fields.iter().map(|(_, t)| depth(t)).max().unwrap_or(0),
         _ => 0,
     }
