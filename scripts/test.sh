@@ -23,7 +23,7 @@ missing() {
 }
 
 command -v cargo >/dev/null 2>&1 || missing "cargo is not on PATH: install the Rust toolchain (rustup)"
-command -v python3 >/dev/null 2>&1 || missing "python3 is not on PATH: the pytest guard's tests need Python 3.9 or newer"
+command -v python3 >/dev/null 2>&1 || missing "python3 is not on PATH: the pytest guard's tests need Python 3.10 or newer (pytest 9)"
 
 if [ ! -x "$venv/bin/python3" ] || ! cmp -s "$requirements" "$stamp"; then
   echo "== tests: a Python environment in $venv with $(grep -v '^#' "$requirements" | tr '\n' ' ')"
