@@ -56,6 +56,15 @@ pub fn check_with_host(name: &str, text: &str, loader: &mut dyn Loader, host: &s
     let (program, errors) = resolve::resolve(&loaded.sources, &loaded.files);
     diagnostics.extend(errors.iter().map(|e| e.to_diagnostic()));
     let (program, verified) = if diagnostics.iter().any(Diagnostic::is_error) {
+        // an error can hide a use (a misspelt guard leaves the right one
+        // unused; a broken call its generator): names are reported unused
+        // once the errors are fixed, never beside them
+        diagnostics.retain(|d| {
+            !matches!(
+                d.code,
+                diagnostics::Code::W0001 | diagnostics::Code::W0002 | diagnostics::Code::W0003
+            )
+        });
         (None, None)
     } else {
         let verified = verify::verify(&program);

@@ -21,6 +21,7 @@ mod run;
 mod runs;
 mod show;
 mod stats;
+mod store_arg;
 mod test;
 mod trace;
 

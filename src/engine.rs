@@ -724,7 +724,7 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, String> {
         .map_err(|e| format!("cannot start the runtime: {e}"))
 }
 
-fn unknown_task(program: &Program, name: &str) -> String {
+pub(crate) fn unknown_task(program: &Program, name: &str) -> String {
     let names: Vec<&str> = program.tasks.iter().map(|t| t.name.as_str()).collect();
     let mut msg = format!("there is no task or action `{name}`");
     if let Some(s) = diagnostics::suggest::closest(name, names.iter().copied()) {

@@ -203,6 +203,31 @@ fn run_usage_errors_exit_two_with_a_clear_message() {
         "{}",
         stderr(&o)
     );
+    // a misspelt input: what the task takes, and the closest name
+    let o = run(&["run", "examples/planning.guardflow", "--input", "gaol=move"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains(
+            "--input gaol: `prepare` takes no input `gaol`; did you mean `goal`? (it takes: goal)"
+        ),
+        "{}",
+        stderr(&o)
+    );
+    // an unknown task is reported before its inputs
+    let o = run(&[
+        "run",
+        "examples/planning.guardflow",
+        "--task",
+        "prepar",
+        "--input",
+        "spec=x",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("there is no task or action `prepar`; did you mean `prepare`?"),
+        "{}",
+        stderr(&o)
+    );
     let o = run(&["run", "no/such.guardflow"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(

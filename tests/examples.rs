@@ -20,7 +20,7 @@ fn every_example_checks_without_findings() {
 /// README's first command: the planning example, end to end, offline.
 #[test]
 fn the_planning_example_runs_end_to_end_with_its_recording() {
-    let o = std::process::Command::new(crate::support::bin())
+    let o = crate::support::guardflow()
         .args([
             "run",
             "examples/planning.guardflow",
@@ -48,7 +48,7 @@ fn the_planning_example_runs_end_to_end_with_its_recording() {
 /// The examples' own `test` items pass (`guardflow test examples/`).
 #[test]
 fn the_examples_tests_pass() {
-    let o = std::process::Command::new(crate::support::bin())
+    let o = crate::support::guardflow()
         .args(["test", "--color", "never", "examples"])
         .output()
         .expect("runs");
@@ -116,7 +116,7 @@ fn the_tdd_example_runs_against_a_model_server() {
         .collect();
     assert_eq!(script.len(), 3);
     let server = ModelServer::start(script);
-    let mut cmd = std::process::Command::new(crate::support::bin());
+    let mut cmd = crate::support::guardflow();
     cmd.args([
         "run",
         "examples/tdd.guardflow",
@@ -164,7 +164,7 @@ fn the_tdd_example_runs_against_a_model_server() {
 }
 
 fn json_events(args: &[&str]) -> Vec<serde_json::Value> {
-    let o = std::process::Command::new(crate::support::bin())
+    let o = crate::support::guardflow()
         .args(args)
         .arg("--json")
         .output()

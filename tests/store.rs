@@ -74,7 +74,8 @@ impl Fixture {
             .current_dir(&self.root)
             .env("CALLS", calls)
             .env("DELAY", delay)
-            .env("NO_COLOR", "1");
+            .env("NO_COLOR", "1")
+            .env_remove("GUARDFLOW_STORE");
         c
     }
 
@@ -680,6 +681,97 @@ fn runs_show_trace_export_stats_and_bounds_from_runs() {
     let o = fx.run(&["show", "nope"], &calls);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("has no run `nope`"), "{}", text(&o));
+}
+
+/// Where runs went is found as a user expects (docs/store.md): from the
+/// directory above a workflow's, the store below; from a directory below
+/// a store, the store above; `$GUARDFLOW_STORE` for every command.
+#[test]
+fn reading_commands_find_the_store_above_or_below() {
+    let fx = Fixture::new();
+    let calls = fx.root.join("calls");
+    let sub = fx.root.join("examples");
+    std::fs::create_dir_all(sub.join("deeper")).expect("dirs");
+    for f in ["f.guardflow", "gen.sh"] {
+        std::fs::copy(fx.root.join(f), sub.join(f)).expect("copy");
+    }
+    let o = fx.run(&["run", "examples/f.guardflow", "-i", "goal=x"], &calls);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let id = newest_run(&read(&sub.join(".guardflow").join("runs.db"))).expect("a run");
+
+    // from the directory above: the only store below, named
+    let o = fx.run(&["runs"], &calls);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains(&id),
+        "{}",
+        text(&o)
+    );
+    assert!(
+        String::from_utf8_lossy(&o.stderr)
+            .contains("note: reading examples/.guardflow/runs.db (the only run store below here)"),
+        "{}",
+        text(&o)
+    );
+    let o = fx.run(&["show", &id], &calls);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+
+    // from below the store: the nearest above, as git finds .git
+    let o = fx
+        .guardflow(&["runs"], &calls, "0")
+        .current_dir(sub.join("deeper"))
+        .output()
+        .expect("runs");
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains(&id),
+        "{}",
+        text(&o)
+    );
+
+    // a second store below: a run is found in the one that holds it; a
+    // listing asks which
+    std::fs::create_dir(fx.root.join("other")).expect("dir");
+    let o = fx.run(
+        &["run", "f.guardflow", "-i", "goal=y", "--store", "other"],
+        &calls,
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = fx.run(&["show", &id], &calls);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = fx.run(&["runs"], &calls);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("--store examples/.guardflow/runs.db")
+            && text(&o).contains("--store other/.guardflow/runs.db"),
+        "{}",
+        text(&o)
+    );
+
+    // $GUARDFLOW_STORE: where runs go and are read when no --store is given
+    let elsewhere = fx.root.join("elsewhere.db");
+    let o = fx
+        .guardflow(&["run", "f.guardflow", "-i", "goal=z"], &calls, "0")
+        .env("GUARDFLOW_STORE", &elsewhere)
+        .output()
+        .expect("run");
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let third = newest_run(&read(&elsewhere)).expect("a run in $GUARDFLOW_STORE");
+    let o = fx
+        .guardflow(&["runs"], &calls, "0")
+        .env("GUARDFLOW_STORE", &elsewhere)
+        .output()
+        .expect("runs");
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains(&third),
+        "{}",
+        text(&o)
+    );
+    assert!(
+        !fx.db().exists(),
+        "nothing was recorded beside the workflow"
+    );
 }
 
 /// Answers by action and prompt; on call `stop_at` it never answers and

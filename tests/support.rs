@@ -39,6 +39,20 @@ pub fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_guardflow"))
 }
 
+/// The binary, with its runs recorded in a fresh store under the target
+/// directory: a test never writes into the repository's stores (such as
+/// `examples/.guardflow`).
+pub fn guardflow() -> std::process::Command {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let store = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("runs-{}-{n}", std::process::id()))
+        .join("runs.db");
+    let mut cmd = std::process::Command::new(bin());
+    cmd.env("GUARDFLOW_STORE", store);
+    cmd
+}
+
 /// The pid a program wrote (`echo $$ > FILE`), once the line is complete;
 /// waits up to 10 s for it.
 pub fn wait_for_pid(file: &Path) -> Option<String> {

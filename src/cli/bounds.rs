@@ -80,6 +80,33 @@ pub fn table(file: &str, bounds: &[TaskBounds], target: Option<f64>) -> String {
             .collect();
         out.push_str(&format!("  {}\n", cells.join("  ").trim_end()));
     }
+    out.push_str(&hints(bounds));
+    out
+}
+
+/// What to add where the table cannot give a number.
+fn hints(bounds: &[TaskBounds]) -> String {
+    let mut out = String::new();
+    let costs = bounds.iter().filter_map(|b| b.cost.as_ref());
+    if costs.clone().any(|c| c.tokens.is_none()) {
+        out.push_str(
+            "  tokens unbounded: an action has no `:max-tokens N`; give each generative action one, \
+             or the file a `:default-max-tokens N`\n",
+        );
+    }
+    if costs.clone().any(|c| c.time_ms.is_none()) {
+        out.push_str(
+            "  time unbounded: an action or generator has no timeout; give it `:timeout 2m`, \
+             or the file a `:default-timeout 2m`\n",
+        );
+    }
+    if bounds.iter().any(|b| b.p_success.is_none()) {
+        out.push_str(
+            "  P(success) -: an action has no `:p` (its chance that one attempt passes); give each \
+             action one, or the file a `:default-p 0.8`, or measure it from recorded runs with \
+             `--from-runs`\n",
+        );
+    }
     out
 }
 

@@ -1,10 +1,9 @@
 //! `guardflow export --sft`: accepted attempts as training pairs.
 
 use crate::cli::output::outln;
-use std::path::PathBuf;
 
 use super::EXIT_OK;
-use crate::store::{self, Store};
+use crate::store::Store;
 
 /// Export the accepted attempts of a run as JSON-lines training pairs
 #[derive(clap::Args)]
@@ -23,13 +22,15 @@ pub struct Args {
     /// Supervised fine-tuning pairs (chat messages), the format there is
     #[arg(long, required = true)]
     sft: bool,
-    /// The run store: a file, a workflow (its store), or a directory
-    #[arg(long, value_name = "PATH", default_value = ".")]
-    store: PathBuf,
+    #[command(flatten)]
+    store: super::store_arg::StoreArg,
 }
 
 pub fn run(args: Args) -> u8 {
-    let path = store::resolve(&args.store);
+    let path = match args.store.locate(args.run.as_deref()) {
+        Ok(p) => p,
+        Err(e) => return super::fail(e),
+    };
     let run = if args.all { None } else { args.run.as_deref() };
     let pairs = match Store::open_read(&path).and_then(|s| s.sft_pairs(run)) {
         Ok(p) => p,

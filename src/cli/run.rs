@@ -52,8 +52,8 @@ pub struct Args {
     #[arg(long, short = 'y')]
     yes: bool,
     /// Record the run in this store: a file, or a directory meaning its
-    /// `.guardflow/runs.db` (default: `.guardflow/runs.db` beside the
-    /// workflow)
+    /// `.guardflow/runs.db` (default: $GUARDFLOW_STORE, else
+    /// `.guardflow/runs.db` beside the workflow)
     #[arg(long, value_name = "PATH")]
     store: Option<PathBuf>,
     /// Do not record the run
@@ -116,8 +116,8 @@ pub fn run(args: Args) -> u8 {
             };
         }
     };
-    let store_path = match &args.store {
-        Some(s) => store::resolve(s),
+    let store_path = match args.store.clone().or_else(super::store_arg::from_env) {
+        Some(s) => store::resolve(&s),
         None => store::default_path(&args.file),
     };
     let (config, recording) = if let Some(id) = &args.resume {
@@ -611,6 +611,10 @@ fn config(args: &Args, workflow: &Workflow) -> Result<RunConfig, String> {
         Some(t) => t.clone(),
         None => default_task(program)?,
     };
+    if program.task(&task).is_none() && program.action(&task).is_none() {
+        // the unknown task first: its inputs cannot be judged without it
+        return Err(crate::engine::unknown_task(program, &task));
+    }
     let mut given = HashMap::new();
     for raw in &args.inputs {
         let (name, value) = raw
@@ -623,11 +627,9 @@ fn config(args: &Args, workflow: &Workflow) -> Result<RunConfig, String> {
             }
             None => value.to_string(),
         };
-        let ty = program.declared_type(&task, name).ok_or_else(|| {
-            format!(
-                "--input {name}: `{task}` has no parameter and the program no input named `{name}`"
-            )
-        })?;
+        let ty = program
+            .declared_type(&task, name)
+            .ok_or_else(|| unknown_input(program, &task, name))?;
         let v = inputs::parse_as(&ty, &text).map_err(|e| format!("--input {name}: {e}"))?;
         given.insert(name.to_string(), v);
     }
@@ -650,6 +652,31 @@ fn config(args: &Args, workflow: &Workflow) -> Result<RunConfig, String> {
         inputs: given,
         replacement,
     })
+}
+
+/// `--input NAME=…` where `NAME` is neither a parameter of the task nor
+/// an input of the program: what it can be, and the closest name.
+fn unknown_input(program: &Program, task: &str, name: &str) -> String {
+    let params = match (program.task(task), program.action(task)) {
+        (Some(t), _) => &program.tasks[t.index()].params,
+        (None, Some(a)) => &program.actions[a.index()].params,
+        _ => return crate::engine::unknown_task(program, task),
+    };
+    let names: Vec<&str> = params
+        .iter()
+        .map(|p| p.name.as_str())
+        .chain(program.inputs.iter().map(|i| i.name.as_str()))
+        .collect();
+    let mut msg = format!("--input {name}: `{task}` takes no input `{name}`");
+    if let Some(s) = crate::diagnostics::suggest::closest(name, names.iter().copied()) {
+        msg.push_str(&format!("; did you mean `{s}`?"));
+    }
+    if names.is_empty() {
+        msg.push_str(" (it takes none)");
+    } else {
+        msg.push_str(&format!(" (it takes: {})", names.join(", ")));
+    }
+    msg
 }
 
 /// The one task that no other task calls.

@@ -1,7 +1,6 @@
 //! `guardflow runs`: the runs a store recorded.
 
 use crate::cli::output::outln;
-use std::path::PathBuf;
 
 use super::{Format, EXIT_OK};
 use crate::store::{self, Store};
@@ -13,17 +12,18 @@ use crate::store::{self, Store};
 `guardflow run FILE --resume ID`).\n\nExit status: 0 listed, 2 no store or an unreadable one."
 )]
 pub struct Args {
-    /// The run store: a file, a workflow (its store), or a directory (its
-    /// `.guardflow/runs.db`)
-    #[arg(long, value_name = "PATH", default_value = ".")]
-    pub store: PathBuf,
+    #[command(flatten)]
+    store: super::store_arg::StoreArg,
     /// A table, or one JSON object per run
     #[arg(long, value_enum, default_value = "human")]
     format: Format,
 }
 
 pub fn run(args: Args) -> u8 {
-    let path = store::resolve(&args.store);
+    let path = match args.store.locate(None) {
+        Ok(p) => p,
+        Err(e) => return super::fail(e),
+    };
     let runs = match Store::open_read(&path).and_then(|s| s.runs()) {
         Ok(r) => r,
         Err(e) => return super::fail(e),

@@ -3,7 +3,6 @@
 
 use crate::cli::output::{out, outln};
 use std::collections::HashMap;
-use std::path::PathBuf;
 
 use serde_json::Value;
 
@@ -14,7 +13,7 @@ use crate::store::{self, Store};
 /// and feedback
 #[derive(clap::Args)]
 #[command(
-    after_help = "Examples:\n  guardflow show 20261127-081503-3fa2\n  guardflow show RUN_ID --store examples/ --prompts\n\nA resumed run shows each later process as a new session; the decomposition it \
+    after_help = "Examples:\n  guardflow show 20261127-081503-3fa2\n  guardflow show RUN_ID --store examples/ --prompts\n  guardflow show RUN_ID --brief\n\nA resumed run shows each later process as a new session; the decomposition it \
 re-entered is shown again there, its reused artifacts are not.\n\nExit status: 0 shown, 2 no such run or store."
 )]
 pub struct Args {
@@ -24,13 +23,19 @@ pub struct Args {
     /// Also print each attempt's prompt and output in full
     #[arg(long)]
     prompts: bool,
-    /// The run store: a file, a workflow (its store), or a directory
-    #[arg(long, value_name = "PATH", default_value = ".")]
-    store: PathBuf,
+    /// Feedback and reasons on one line each (their first line); by
+    /// default they are shown in full, wrapped and indented
+    #[arg(long)]
+    brief: bool,
+    #[command(flatten)]
+    store: super::store_arg::StoreArg,
 }
 
 pub fn run(args: Args) -> u8 {
-    let path = store::resolve(&args.store);
+    let path = match args.store.locate(Some(&args.run)) {
+        Ok(p) => p,
+        Err(e) => return super::fail(e),
+    };
     let store = match Store::open_read(&path) {
         Ok(s) => s,
         Err(e) => return super::fail(e),
@@ -51,7 +56,7 @@ pub fn run(args: Args) -> u8 {
         meta.workflow,
         store::utc_time(meta.started_ms)
     );
-    out!("{}", tree(&events, args.prompts));
+    out!("{}", tree(&events, args.prompts, args.brief));
     EXIT_OK
 }
 
@@ -59,14 +64,55 @@ fn s<'a>(e: &'a Value, key: &str) -> &'a str {
     e.get(key).and_then(Value::as_str).unwrap_or("")
 }
 
-fn first_line(text: &str) -> &str {
-    text.lines().next().unwrap_or("")
+/// Feedback or a reason: its first line with `--brief`; else all of it,
+/// the later lines indented under the first and long lines wrapped.
+fn message(text: &str, brief: bool) -> String {
+    let mut lines = text.trim_end().lines();
+    let first = lines.next().unwrap_or("").to_string();
+    if brief {
+        return first;
+    }
+    let mut out = first;
+    for line in lines {
+        for piece in wrap(line, WRAP) {
+            out.push_str("\n    ");
+            out.push_str(piece);
+        }
+    }
+    out
+}
+
+/// Where `show` wraps a long line of feedback.
+const WRAP: usize = 100;
+
+/// `line` cut at spaces into pieces of at most `width` characters (a word
+/// longer than that is a piece of its own).
+fn wrap(line: &str, width: usize) -> Vec<&str> {
+    let mut pieces = Vec::new();
+    let mut rest = line;
+    while rest.chars().count() > width {
+        let limit = rest
+            .char_indices()
+            .nth(width)
+            .map_or(rest.len(), |(i, _)| i);
+        let cut = match rest[..limit].rfind(' ') {
+            Some(i) if i > 0 => i,
+            _ => rest[limit..].find(' ').map_or(rest.len(), |i| limit + i),
+        };
+        pieces.push(&rest[..cut]);
+        rest = rest[cut..].trim_start_matches(' ');
+    }
+    if !rest.is_empty() || pieces.is_empty() {
+        pieces.push(rest);
+    }
+    pieces
 }
 
 /// The events as a tree: each path under its parent, in the order paths
 /// first appeared; a path's own lines (attempts, verdicts, commits) in
 /// the order they happened.
-pub fn tree(events: &[Value], full: bool) -> String {
+pub fn tree(events: &[Value], full: bool, brief: bool) -> String {
+    let text = |t: &str| -> String { message(t, brief) };
     let mut order: Vec<String> = Vec::new();
     let mut lines: HashMap<String, Vec<String>> = HashMap::new();
     let mut headers: HashMap<String, String> = HashMap::new();
@@ -110,7 +156,7 @@ pub fn tree(events: &[Value], full: bool) -> String {
                 } else {
                     "failed"
                 };
-                line(format!("{what}: {}", first_line(s(e, "reason"))));
+                line(format!("{what}: {}", text(s(e, "reason"))));
             }
             "action_started" => {
                 headers.entry(path.clone()).or_insert_with(|| {
@@ -140,11 +186,11 @@ pub fn tree(events: &[Value], full: bool) -> String {
                     + e.get("guard_ms").and_then(Value::as_i64).unwrap_or(0);
                 line(match s(e, "verdict") {
                     "pass" => format!("attempt {n}: passed ({ms} ms)"),
-                    "fatal" => format!("attempt {n}: fatal: {}", first_line(s(e, "feedback"))),
+                    "fatal" => format!("attempt {n}: fatal: {}", text(s(e, "feedback"))),
                     "interrupted" => {
                         format!("attempt {n}: interrupted in its generator call, made again")
                     }
-                    _ => format!("attempt {n}: rejected: {}", first_line(s(e, "feedback"))),
+                    _ => format!("attempt {n}: rejected: {}", text(s(e, "feedback"))),
                 });
                 if full {
                     line(format!(
@@ -163,9 +209,9 @@ pub fn tree(events: &[Value], full: bool) -> String {
             "escalated" => line(format!(
                 "escalated to `{}`: {}",
                 s(e, "target"),
-                first_line(s(e, "feedback"))
+                text(s(e, "feedback"))
             )),
-            "action_failed" => line(format!("failed: {}", first_line(s(e, "reason")))),
+            "action_failed" => line(format!("failed: {}", text(s(e, "reason")))),
             "effect_started" => line(format!("effect started: `{}`", s(e, "command"))),
             "run_finished" => tail.push(format!(
                 "finished: {} after {} generator calls{}{}",
@@ -234,4 +280,30 @@ fn block(text: &str, indent: &str) -> String {
         .map(|l| format!("{indent}{l}"))
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn feedback_is_shown_in_full_unless_brief() {
+        let fb = "pytest: 1 failed\n_____ test_add _____\nassert add(1, 2) == 3";
+        assert_eq!(message(fb, true), "pytest: 1 failed");
+        assert_eq!(
+            message(fb, false),
+            "pytest: 1 failed\n    _____ test_add _____\n    assert add(1, 2) == 3"
+        );
+    }
+
+    #[test]
+    fn long_lines_wrap_at_spaces() {
+        let line = "word ".repeat(50);
+        let pieces = wrap(line.trim_end(), 20);
+        assert!(pieces.iter().all(|p| p.chars().count() <= 20), "{pieces:?}");
+        assert_eq!(pieces.join(" "), line.trim_end());
+        let long = "x".repeat(30);
+        assert_eq!(wrap(&long, 20), [long.as_str()]);
+        assert_eq!(wrap("", 20), [""]);
+    }
 }

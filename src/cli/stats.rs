@@ -1,10 +1,9 @@
 //! `guardflow stats`: measured success per attempt, per action.
 
 use crate::cli::output::outln;
-use std::path::PathBuf;
 
 use super::{Format, EXIT_OK};
-use crate::store::{self, Store};
+use crate::store::Store;
 
 /// Per action, across the recorded runs: the measured probability that one
 /// attempt passes its guard
@@ -14,16 +13,18 @@ use crate::store::{self, Store};
 Interrupted attempts (the run was killed during them) are not counted.\n\nExit status: 0 printed, 2 no store or an unreadable one."
 )]
 pub struct Args {
-    /// The run store: a file, a workflow (its store), or a directory
-    #[arg(long, value_name = "PATH", default_value = ".")]
-    store: PathBuf,
+    #[command(flatten)]
+    store: super::store_arg::StoreArg,
     /// A table, or one JSON object per action
     #[arg(long, value_enum, default_value = "human")]
     format: Format,
 }
 
 pub fn run(args: Args) -> u8 {
-    let path = store::resolve(&args.store);
+    let path = match args.store.locate(None) {
+        Ok(p) => p,
+        Err(e) => return super::fail(e),
+    };
     let stats = match Store::open_read(&path).and_then(|s| s.stats()) {
         Ok(s) => s,
         Err(e) => return super::fail(e),

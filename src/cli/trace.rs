@@ -1,10 +1,9 @@
 //! `guardflow trace`: every event of a run, one JSON object per line.
 
 use crate::cli::output::outln;
-use std::path::PathBuf;
 
 use super::EXIT_OK;
-use crate::store::{self, Store};
+use crate::store::Store;
 
 /// Print every recorded event of a run, in order, one JSON object a line
 #[derive(clap::Args)]
@@ -20,9 +19,8 @@ pub struct Args {
     /// The output format (JSON lines is the one there is)
     #[arg(long, value_enum, default_value = "jsonl")]
     format: TraceFormat,
-    /// The run store: a file, a workflow (its store), or a directory
-    #[arg(long, value_name = "PATH", default_value = ".")]
-    store: PathBuf,
+    #[command(flatten)]
+    store: super::store_arg::StoreArg,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -33,7 +31,10 @@ enum TraceFormat {
 
 pub fn run(args: Args) -> u8 {
     let TraceFormat::Jsonl = args.format;
-    let path = store::resolve(&args.store);
+    let path = match args.store.locate(Some(&args.run)) {
+        Ok(p) => p,
+        Err(e) => return super::fail(e),
+    };
     let events = match Store::open_read(&path).and_then(|s| s.events(&args.run)) {
         Ok(e) => e,
         Err(e) => return super::fail(e),
