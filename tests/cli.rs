@@ -380,3 +380,36 @@ fn the_progress_view_of_a_wide_fork_join_in_a_terminal() {
     let status = p.get_process().wait().expect("wait");
     assert!(format!("{status:?}").ends_with(", 0)"), "{status:?}");
 }
+
+/// `check --bounds` says what to add where it cannot give a number.
+#[test]
+fn bounds_without_numbers_say_what_to_add() {
+    let dir = tempfile::tempdir().unwrap();
+    let flow = dir.path().join("f.guardflow");
+    std::fs::write(
+        &flow,
+        "use std.{non_empty}\ngenerator g = llm(model: \"m\")\n\
+         action a(x: Text) -> Text {\n  :generate g \"{x}\"\n  :guard non_empty\n  :retry 1\n}\n\
+         task main(x: Text) {\n  method m { :subtasks (s: a(x)) }\n}\n",
+    )
+    .unwrap();
+    let o = run(&["check", "--bounds", flow.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains("tokens unbounded: an action has no `:max-tokens N`"),
+        "{out}"
+    );
+    assert!(out.contains("P(success) -: an action has no `:p`"), "{out}");
+    // with both given, no hint
+    std::fs::write(
+        &flow,
+        "use std.{non_empty}\ngenerator g = llm(model: \"m\")\n\
+         action a(x: Text) -> Text {\n  :generate g \"{x}\"\n  :guard non_empty\n  :retry 1\n  :max-tokens 100\n  :p 0.5\n}\n\
+         task main(x: Text) {\n  method m { :subtasks (s: a(x)) }\n}\n",
+    )
+    .unwrap();
+    let o = run(&["check", "--bounds", flow.to_str().unwrap()]);
+    assert!(!stdout(&o).contains("unbounded:"), "{}", stdout(&o));
+    assert!(!stdout(&o).contains("P(success) -:"), "{}", stdout(&o));
+}

@@ -622,12 +622,17 @@ impl<'e, 's> Converter<'e, 's> {
         let suggestion = if belongs_to.is_some() {
             None
         } else {
-            props
-                .iter()
-                .map(|(n, _)| (*n, edit_distance(n, name)))
-                .filter(|&(n, d)| d <= 2 && d < n.len())
-                .min_by_key(|&(_, d)| d)
-                .map(|(n, _)| prop_label(n))
+            crate::diagnostics::suggest::closest(name, props.iter().map(|(n, _)| *n))
+                .or_else(|| {
+                    // short names: two edits, as before
+                    props
+                        .iter()
+                        .map(|(n, _)| (*n, edit_distance(n, name)))
+                        .filter(|&(n, d)| d <= 2 && d < n.len())
+                        .min_by_key(|&(_, d)| d)
+                        .map(|(n, _)| n)
+                })
+                .map(prop_label)
         };
         self.errors.push(SyntaxError::UnknownProperty {
             span: name_span,
