@@ -45,7 +45,7 @@ attempts retry with the guard's feedback, a bounded number of times. Tasks are \
 decomposed into methods, tried in order; subtasks run in sequence (a ; b) or \
 concurrently (a || b). `guardflow check` proves a workflow well-formed before a \
 single model call is made.",
-    after_help = "Examples:\n  guardflow check examples/\n  guardflow check flow.guardflow --format json\n  guardflow compile flow.guardflow -o flow.json\n  guardflow explain E0102\n  guardflow graph examples/feature.guardflow --task feature | dot -Tsvg > f.svg\n  guardflow run examples/planning.guardflow --task prepare --input goal=\"…\" --replay examples/fixtures/planning.jsonl\n  guardflow test examples/\n  guardflow fmt --check examples/\n  guardflow repl examples/planning.guardflow\n  guardflow lsp   (started by an editor)\n\nDocs: docs/language.md, docs/diagnostics.md"
+    after_help = "Examples:\n  guardflow check examples/\n  guardflow check flow.guardflow --format json\n  guardflow compile flow.guardflow -o flow.json\n  guardflow explain E0102\n  guardflow graph examples/feature.guardflow --task feature | dot -Tsvg > f.svg\n  guardflow run examples/planning.guardflow --input goal=\"…\" \\\n      --replay examples/fixtures/planning.jsonl\n  guardflow runs; guardflow show RUN_ID\n  guardflow test examples/\n  guardflow fmt --check examples/\n  guardflow repl examples/planning.guardflow\n  guardflow lsp   (started by an editor)\n\nDocs: docs/language.md, docs/diagnostics.md"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -73,9 +73,9 @@ enum Command {
 /// How findings are printed.
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
-    /// Rendered for people, with source excerpts.
+    /// For people: tables, trees, diagnostics with source excerpts.
     Human,
-    /// One JSON object per line, for CI and editors.
+    /// One JSON object per line, for scripts, CI and editors.
     Json,
 }
 

@@ -63,3 +63,88 @@ fn every_page_example_produces_its_code() {
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
+
+/// Every relative link in the docs and the README names a file that
+/// exists (an anchor after `#` is not checked).
+#[test]
+fn every_relative_link_in_the_docs_resolves() {
+    let mut pages: Vec<std::path::PathBuf> = vec!["README.md".into(), "ARCHITECTURE.md".into()];
+    for entry in std::fs::read_dir("docs").expect("docs/").flatten() {
+        if entry.path().extension().is_some_and(|e| e == "md") {
+            pages.push(entry.path());
+        }
+    }
+    let mut dead = Vec::new();
+    for page in &pages {
+        let text = std::fs::read_to_string(page).expect("a page");
+        let dir = page.parent().unwrap_or(std::path::Path::new("."));
+        let mut rest = text.as_str();
+        while let Some(i) = rest.find("](") {
+            rest = &rest[i + 2..];
+            let end = rest.find(')').unwrap_or(rest.len());
+            let target = &rest[..end];
+            let file = target.split('#').next().unwrap_or("");
+            if file.is_empty() || file.contains("://") || file.starts_with("mailto:") {
+                continue;
+            }
+            if !dir.join(file).exists() {
+                dead.push(format!("{}: {target}", page.display()));
+            }
+        }
+    }
+    assert!(dead.is_empty(), "dead links:\n{}", dead.join("\n"));
+}
+
+/// The table of generator kinds in docs/language.md lists every
+/// parameter the prelude declares.
+#[test]
+fn the_generator_table_lists_every_declared_parameter() {
+    let prelude = std::fs::read_to_string("stdlib/prelude.guardflow").expect("prelude");
+    let docs = std::fs::read_to_string("docs/language.md").expect("language.md");
+    let mut missing = Vec::new();
+    for line in prelude.lines() {
+        let Some(rest) = line.strip_prefix("extern generator ") else {
+            continue;
+        };
+        let name = rest.split(['(', ' ']).next().unwrap_or("");
+        let row = docs
+            .lines()
+            .find(|l| l.starts_with(&format!("| `{name}` |")))
+            .unwrap_or("");
+        if row.is_empty() {
+            missing.push(format!("`{name}` has no row"));
+            continue;
+        }
+        let params = rest
+            .split_once('(')
+            .map(|(_, p)| p.trim_end().trim_end_matches(')'))
+            .unwrap_or("");
+        // top-level commas only: defaults may hold lists
+        let mut depth = 0;
+        let mut start = 0;
+        let mut names = Vec::new();
+        for (i, c) in params.char_indices() {
+            match c {
+                '[' | '(' | '{' | '<' => depth += 1,
+                ']' | ')' | '}' | '>' => depth -= 1,
+                ',' if depth == 0 => {
+                    names.push(params[start..i].trim());
+                    start = i + 1;
+                }
+                _ => {}
+            }
+        }
+        names.push(params[start..].trim());
+        for p in names.into_iter().filter(|p| !p.is_empty()) {
+            let pname = p.split(':').next().unwrap_or("").trim();
+            if !row.contains(&format!("`{pname}:")) {
+                missing.push(format!("`{name}`'s `{pname}`"));
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "docs/language.md's generator table misses: {}",
+        missing.join(", ")
+    );
+}

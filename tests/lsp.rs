@@ -30,7 +30,7 @@ impl Client {
             .arg("lsp")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::null())
             .spawn()
             .expect("start guardflow lsp");
         let stdin = child.stdin.take().expect("stdin");

@@ -29,7 +29,8 @@ pub struct Args {
     /// The workflow file
     #[arg(value_name = "FILE")]
     file: PathBuf,
-    /// The task to draw (default: the last task in the file)
+    /// The task to draw (default: as for `run`, the one task no other task
+    /// calls)
     #[arg(long, value_name = "TASK")]
     task: Option<String>,
     /// Output format
@@ -51,22 +52,20 @@ pub fn run(args: Args) -> u8 {
         eprintln!("error: the program has name or type errors; nothing to draw");
         return EXIT_FINDINGS;
     };
-    let task = match &args.task {
-        Some(name) => match program.task(name) {
-            Some(t) => t,
-            None => {
-                let names: Vec<&str> = program.tasks.iter().map(|t| t.name.as_str()).collect();
-                return super::fail(format!(
-                    "no task `{name}` in {}; its tasks are: {}",
-                    args.file.display(),
-                    names.join(", ")
-                ));
-            }
+    // the same rule as `run`: the one task no other task calls
+    let name = match &args.task {
+        Some(name) => name.clone(),
+        None => match super::run::default_task(program) {
+            Ok(name) => name,
+            Err(e) => return super::fail(format!("{}: {e}", args.file.display())),
         },
-        None => match program.tasks.len() {
-            0 => return super::fail(format!("{} has no tasks to draw", args.file.display())),
-            n => TaskId(n as u32 - 1),
-        },
+    };
+    let Some(task) = program.task(&name) else {
+        return super::fail(format!(
+            "{}: {}",
+            args.file.display(),
+            crate::engine::unknown_task(program, &name)
+        ));
     };
     let out = match args.format {
         GraphFormat::Dot => dot(program, &verified.graphs, task),

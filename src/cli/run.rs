@@ -680,7 +680,7 @@ fn unknown_input(program: &Program, task: &str, name: &str) -> String {
 }
 
 /// The one task that no other task calls.
-fn default_task(program: &Program) -> Result<String, String> {
+pub(super) fn default_task(program: &Program) -> Result<String, String> {
     let mut called = vec![false; program.tasks.len()];
     for t in &program.tasks {
         for m in &t.methods {

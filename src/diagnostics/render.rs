@@ -97,15 +97,16 @@ fn render_with(renderer: &Renderer<'_>, diagnostic: &Diagnostic, color: bool) ->
             AriadneLabel::new(AriadneSpan(span))
                 .with_message(&diagnostic.primary.message)
                 .with_color(primary_color)
-                .with_order(0)
+                .with_order(order(span))
                 .with_priority(1),
         );
-    for (i, label) in diagnostic.secondary.iter().enumerate() {
+    for label in &diagnostic.secondary {
+        let span = clamp(label.span, sources);
         report = report.with_label(
-            AriadneLabel::new(AriadneSpan(clamp(label.span, sources)))
+            AriadneLabel::new(AriadneSpan(span))
                 .with_message(&label.message)
                 .with_color(Color::Blue)
-                .with_order(i as i32 + 1),
+                .with_order(order(span)),
         );
     }
     for note in &diagnostic.notes {
@@ -118,6 +119,14 @@ fn render_with(renderer: &Renderer<'_>, diagnostic: &Diagnostic, color: bool) ->
     // Writing to a Vec cannot fail; a failure would only lose the rendering.
     let _ = report.finish().write(Cache(renderer), &mut out);
     String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Labels are ordered by where they are: ariadne starts a new section
+/// whenever a label's line is before the previous one's, and heads every
+/// section of the primary's file with the primary's line, so labels out
+/// of source order printed `file:21:35` over an excerpt of line 4.
+fn order(span: Span) -> i32 {
+    i32::try_from(span.start).unwrap_or(i32::MAX)
 }
 
 /// Keeps a span inside its file and on character boundaries, so a bad
