@@ -36,6 +36,19 @@ pub fn children_path(db: &Path, id: &str) -> PathBuf {
     lock_path(db, id).with_extension("children")
 }
 
+/// How long a lock whose writer is dead may stay held by a program that
+/// writer was starting.
+const RELEASE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Whether process `pid` exists (a zombie counts: its parent has not
+/// reaped it, so it may still be a writer's).
+fn alive(pid: libc::pid_t) -> bool {
+    // SAFETY: signal 0 only checks that the process exists.
+    pid > 0
+        && (unsafe { libc::kill(pid, 0) } == 0
+            || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM))
+}
+
 impl RunLock {
     /// Takes the lock of run `id`, or says who holds it.
     pub fn acquire(db: &Path, id: &str) -> Result<RunLock, StoreError> {
@@ -54,14 +67,28 @@ impl RunLock {
             .truncate(false)
             .open(&path)
             .map_err(|e| io("cannot open the run's lock file", e))?;
-        // SAFETY: flock on a descriptor this function owns.
-        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-        if rc != 0 {
+        let waited = std::time::Instant::now();
+        loop {
+            // SAFETY: flock on a descriptor this function owns.
+            let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+            if rc == 0 {
+                break;
+            }
             let mut holder = String::new();
+            let _ = file.rewind();
             let _ = file.read_to_string(&mut holder);
-            let holder = match holder.trim() {
-                "" => "its lock is held".to_string(),
-                pid => format!("pid {pid}"),
+            let pid = holder.trim().parse::<libc::pid_t>().ok();
+            // A writer killed while it was starting a program: the child,
+            // between fork and exec, still holds the lock's descriptor (it
+            // is closed at exec, or when the parent-death signal ends the
+            // child). The writer is gone, so the lock is about to be free.
+            if pid.is_some_and(|p| !alive(p)) && waited.elapsed() < RELEASE_WAIT {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+                continue;
+            }
+            let holder = match pid {
+                None => "its lock is held".to_string(),
+                Some(pid) => format!("pid {pid}"),
             };
             return Err(StoreError::Locked {
                 run: id.to_string(),
@@ -82,5 +109,55 @@ impl RunLock {
         // SAFETY: flock on a descriptor this function owns.
         let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_SH | libc::LOCK_NB) };
         rc != 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The race of issue 17: a writer killed while a program it started
+    /// still held the lock's descriptor (between fork and exec). The
+    /// resume waits for it instead of calling the run taken.
+    #[test]
+    fn a_lock_held_after_its_writer_died_is_waited_for() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = dir.path().join("runs.db");
+        let path = lock_path(&db, "r");
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        // a dead writer's pid in the file
+        let mut dead = std::process::Command::new("true").spawn().expect("true");
+        let pid = dead.id();
+        dead.wait().expect("reaped");
+        std::fs::write(&path, format!("{pid}\n")).unwrap();
+        // its descriptor, still held elsewhere for a moment
+        let held = File::open(&path).unwrap();
+        // SAFETY: flock on a descriptor this test owns.
+        assert_eq!(unsafe { libc::flock(held.as_raw_fd(), libc::LOCK_EX) }, 0);
+        let release = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            drop(held);
+        });
+        let lock = RunLock::acquire(&db, "r");
+        release.join().unwrap();
+        assert!(lock.is_ok(), "{lock:?}");
+    }
+
+    /// A live writer's lock is refused at once, naming it.
+    #[test]
+    fn a_live_writers_lock_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = dir.path().join("runs.db");
+        let _mine = RunLock::acquire(&db, "r").expect("first");
+        let second = File::open(lock_path(&db, "r")).unwrap();
+        // SAFETY: flock on a descriptor this test owns.
+        let rc = unsafe { libc::flock(second.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        assert_ne!(rc, 0, "held");
+        match RunLock::acquire(&db, "r") {
+            Err(StoreError::Locked { holder, .. }) => {
+                assert_eq!(holder, format!("pid {}", std::process::id()))
+            }
+            other => panic!("{other:?}"),
+        }
     }
 }
