@@ -149,7 +149,9 @@ fn a_byte_order_mark_is_skipped_and_spans_stay_right() {
     assert_eq!(ran.code, Some(0), "{}", ran.all());
     // an error after it is where it is: line 5, column 8 (the mark is a
     // character of line 1 only)
-    let broken = FLOW.replace("action summarize(doc: Text)", "action summarize(doc: Text");
+    let broken = FLOW
+        .replace("action summarize(doc: Text)", "action summarize(doc: Text")
+        .replace("use std.{non_empty}", "use std.{non_empty, nonempty}");
     std::fs::write(
         dir.path().join("broken.guardflow"),
         format!("\u{feff}{broken}"),
@@ -174,8 +176,8 @@ fn a_byte_order_mark_is_skipped_and_spans_stay_right() {
     };
     // `->` where `)` was wanted
     assert_eq!(at("E0001"), (json!(5), json!(28)), "{}", ran.all());
-    // `non_empty` in `use std.{non_empty}`, after the mark
-    assert_eq!(at("W0002"), (json!(1), json!(10)), "{}", ran.all());
+    // `nonempty` in `use std.{non_empty, nonempty}`, after the mark
+    assert_eq!(at("E0108"), (json!(1), json!(21)), "{}", ran.all());
 }
 
 /// `guard g0 = g1 && …` down to g{n}: each resolved through the next.
