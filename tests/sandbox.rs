@@ -82,7 +82,8 @@ impl Fixture {
             .env("OPENAI_API_KEY", API_KEY)
             .env("GUARDFLOW_LLM_API_KEY", LLM_KEY)
             .env("GF_TEST_TOKEN", TOKEN)
-            .env("GF_PASS", "passed-through-42");
+            .env("GF_PASS", "passed-through-42")
+            .env_remove("GUARDFLOW_STORE");
         let ran = run_bounded(cmd, Duration::from_secs(120));
         self.assert_nothing_escaped(&ran);
         ran
@@ -687,6 +688,55 @@ fn shell_chains_pipes_and_redirections_are_refused() {
     refused("sh < victim.txt", "`<` is shell syntax");
     refused("cat << EOF", "`<<` is shell syntax");
     refused("true\nrm -f victim.txt", "a line break is shell syntax");
+}
+
+/// An effect may write its workspace, but not the workflow's sources, its
+/// run store or `.git` in it: a hook or a changed workflow would run the
+/// model's code later, outside every guard.
+#[test]
+fn shell_cannot_change_sources_store_or_git_in_its_workspace() {
+    let fx = Fixture::new();
+    let ws = fx.ws();
+    std::fs::create_dir_all(ws.join(".git/hooks")).expect("mkdir");
+    std::fs::write(ws.join(".git/config"), "[core]\n").expect("writes");
+    std::fs::create_dir_all(ws.join("lib")).expect("mkdir");
+    std::fs::write(ws.join("lib/shared.guardflow"), "// shared\n").expect("writes");
+    let attacks = [
+        "touch .git/hooks/pre-commit",
+        "cp victim.txt .git/config",
+        "mv .git moved",
+        "cp victim.txt lib/shared.guardflow",
+        "rm flow.guardflow",
+        "cp victim.txt .guardflow/runs.db",
+        "rm -rf .guardflow",
+    ];
+    let mut answers: Vec<&str> = attacks.to_vec();
+    answers.push("touch done.txt");
+    let source = effect_flow("", "").replace(":retry 1", ":retry 9");
+    let ran = fx.run(&source, &answers);
+    assert_eq!(ran.code, Some(0), "{}", ran.all());
+    let out = outcomes(&ran);
+    assert_eq!(out.len(), attacks.len() + 1, "{out:?}");
+    for (attack, o) in attacks.iter().zip(&out) {
+        assert_ne!(o["exit_code"], 0, "`{attack}` succeeded: {o}");
+    }
+    assert_eq!(out[attacks.len()]["exit_code"], 0, "{out:?}");
+    assert!(ws.join("done.txt").exists(), "the workspace stays writable");
+    assert!(!ws.join(".git/hooks/pre-commit").exists());
+    assert!(ws.join(".git").is_dir() && !ws.join("moved").exists());
+    assert_eq!(
+        std::fs::read_to_string(ws.join(".git/config")).expect("config"),
+        "[core]\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(ws.join("lib/shared.guardflow")).expect("lib"),
+        "// shared\n"
+    );
+    assert!(ws.join("flow.guardflow").exists());
+    assert!(ws.join(".guardflow/runs.db").exists());
+    // the feedback says why
+    let f = feedback(&ran).join("\n");
+    assert!(f.contains("read-only"), "{f}");
 }
 
 #[test]

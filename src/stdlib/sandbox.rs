@@ -21,7 +21,7 @@
 //! strongest mechanism that works is used; nothing runs unconfined
 //! without that line.
 
-use std::ffi::CString;
+use std::ffi::{CStr, CString};
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
@@ -144,6 +144,11 @@ pub struct Policy {
     pub read: Vec<PathBuf>,
     /// Writable paths (readable too).
     pub write: Vec<PathBuf>,
+    /// Paths beneath a writable directory that stay read-only: the
+    /// workflow's sources, its run store and `.git` (see
+    /// [`protected_beneath`]); bind-mounted read-only in the program's own
+    /// mount namespace.
+    pub protect: Vec<PathBuf>,
     pub network: bool,
     /// The program's whole environment.
     pub env: Vec<(String, String)>,
@@ -190,9 +195,11 @@ impl Policy {
                 env.push((name.clone(), v.to_string_lossy().into_owned()));
             }
         }
+        let protect = protected_beneath(&confine.write);
         Policy {
             read,
             write,
+            protect,
             network: confine.network,
             env,
             cpu_seconds: timeout.as_secs().saturating_add(2),
@@ -207,6 +214,68 @@ impl Policy {
         self.env.retain(|(k, _)| k != name);
         self.env.push((name.to_string(), value.into()));
     }
+}
+
+/// How deep below a writable directory sources and stores are looked for.
+const PROTECT_DEPTH: usize = 3;
+/// How many directory entries that search reads at most.
+const PROTECT_ENTRIES: usize = 4000;
+
+/// What must stay read-only beneath the writable directories `write`,
+/// whatever the program does: `.git` (its hooks and config run code
+/// later), `.guardflow` directories (run stores) and `*.guardflow` files
+/// (workflow sources), at most [`PROTECT_DEPTH`] levels down. A path the
+/// author named in `write: [...]` itself (or something beneath it) is
+/// not protected: that is the opt-in. Symbolic links are neither
+/// followed nor protected.
+pub fn protected_beneath(write: &[PathBuf]) -> Vec<PathBuf> {
+    let mut found: Vec<PathBuf> = Vec::new();
+    let mut budget = PROTECT_ENTRIES;
+    // absolute, as the child mounts them after it changed directory
+    let write: Vec<PathBuf> = write.iter().filter_map(|w| w.canonicalize().ok()).collect();
+    for dir in &write {
+        if !dir.is_dir() {
+            continue;
+        }
+        let mut queue = vec![(dir.clone(), 0usize)];
+        while let Some((current, depth)) = queue.pop() {
+            let Ok(entries) = std::fs::read_dir(&current) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                if budget == 0 {
+                    break;
+                }
+                budget -= 1;
+                let Ok(kind) = entry.file_type() else {
+                    continue;
+                };
+                let name = entry.file_name();
+                let name = name.to_string_lossy();
+                let path = entry.path();
+                if kind.is_symlink() {
+                    continue;
+                }
+                if name == ".git"
+                    || (kind.is_dir() && name == ".guardflow")
+                    || (kind.is_file() && name.ends_with(".guardflow"))
+                {
+                    found.push(path);
+                } else if kind.is_dir()
+                    && depth + 1 < PROTECT_DEPTH
+                    && !name.starts_with('.')
+                    && name != "target"
+                    && name != "node_modules"
+                {
+                    queue.push((path, depth + 1));
+                }
+            }
+        }
+    }
+    found.retain(|p| !write.iter().any(|w| w.starts_with(p)));
+    found.sort();
+    found.dedup();
+    found
 }
 
 /// What the sandbox most likely refused, judged from a program's output
@@ -248,6 +317,18 @@ pub fn refusal_note(output: &str, confine: &Confine) -> Option<String> {
         notes.push("the sandbox has no network: give `network: true` to allow it".to_string());
     }
     if any(&[
+        "Read-only file system",
+        "Device or resource busy",
+        "Errno 30",
+    ]) {
+        notes.push(
+            "the workflow's sources (`*.guardflow`), its run store (`.guardflow/`) and `.git` \
+             are read-only for every program, also inside a writable directory; name one in \
+             `write: [...]` to allow it"
+                .to_string(),
+        );
+    }
+    if any(&[
         "Resource temporarily unavailable",
         "fork: retry",
         "Cannot fork",
@@ -275,6 +356,9 @@ struct Support {
     landlock: i32,
     /// `unshare(CLONE_NEWNET)` works (with `CLONE_NEWUSER` when not root).
     netns: bool,
+    /// A child can make its own mount namespace and bind-mount a path
+    /// read-only in it (with `CLONE_NEWUSER` when not root).
+    mountns: bool,
     /// As root: one empty network namespace made once, which children
     /// enter with `setns` (making one per child takes milliseconds, and
     /// a forked child holds guardflow's descriptors until it execs).
@@ -301,9 +385,11 @@ fn support() -> &'static Support {
         };
         let landlock = i32::try_from(landlock).unwrap_or(0).max(0);
         let netns = probe_netns(root);
+        let mountns = probe_mountns(root);
         let s = Support {
             landlock,
             netns,
+            mountns,
             shared_netns: if root && netns { empty_netns() } else { None },
             root,
             cgroup: if root { pids_cgroup_base() } else { None },
@@ -319,6 +405,9 @@ fn support() -> &'static Support {
             } else {
                 "network namespaces are not available: programs run for guards, generators and effects can use the network"
             });
+        }
+        if !s.mountns {
+            warn("mount namespaces are not available: a program that may write a directory (an effect's workspace, `write: [...]`) can also change the workflow's sources, its run store and .git beneath it");
         }
         if root && s.cgroup.is_none() {
             warn("no pids cgroup could be made: running as root, a program's number of processes is NOT limited (root is exempt from RLIMIT_NPROC); the timeout still stops it");
@@ -349,6 +438,163 @@ fn empty_netns() -> Option<OwnedFd> {
         .join()
         .ok()
         .flatten()
+}
+
+/// Whether a child can make its own mount namespace and bind-mount a
+/// directory read-only in it, here.
+fn probe_mountns(root: bool) -> bool {
+    use std::os::unix::process::CommandExt;
+    let Ok(dir) = tempfile::tempdir() else {
+        return false;
+    };
+    let Some(program) = ["/bin/true", "/usr/bin/true"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+    else {
+        return false;
+    };
+    let Ok(target) = CString::new(dir.path().as_os_str().as_bytes()) else {
+        return false;
+    };
+    let mut flags = libc::CLONE_NEWNS;
+    if !root {
+        flags |= libc::CLONE_NEWUSER;
+    }
+    let maps = id_maps_now();
+    let paths = vec![(target, locked_flags(dir.path()))];
+    let slash = c"/";
+    let mut command = std::process::Command::new(program);
+    // SAFETY: async-signal-safe system calls on data made before the fork
+    unsafe {
+        command.pre_exec(move || {
+            if libc::unshare(flags) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            if !root {
+                write_id_maps(&maps)?;
+            }
+            protect_paths(slash, &paths)
+        });
+    }
+    command
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// The `uid_map`, `gid_map` and `setgroups` writes that map this user to
+/// itself in a new user namespace.
+fn id_maps_now() -> Vec<(CString, Vec<u8>)> {
+    // SAFETY: getuid and getgid have no preconditions
+    let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
+    let c = |p: &str| CString::new(p).unwrap_or_default();
+    vec![
+        (c("/proc/self/setgroups"), b"deny".to_vec()),
+        (
+            c("/proc/self/uid_map"),
+            format!("{uid} {uid} 1").into_bytes(),
+        ),
+        (
+            c("/proc/self/gid_map"),
+            format!("{gid} {gid} 1").into_bytes(),
+        ),
+    ]
+}
+
+/// Writes `maps` (see [`id_maps_now`]); between fork and exec.
+///
+/// # Safety
+///
+/// Async-signal-safe system calls only.
+unsafe fn write_id_maps(maps: &[(CString, Vec<u8>)]) -> io::Result<()> {
+    for (path, contents) in maps {
+        let fd = libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let n = libc::write(fd, contents.as_ptr().cast(), contents.len());
+        libc::close(fd);
+        if n < 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// The mount flags of the file system holding `path` that a remount in a
+/// user namespace must keep (the kernel locks them).
+fn locked_flags(path: &Path) -> libc::c_ulong {
+    let Ok(c) = CString::new(path.as_os_str().as_bytes()) else {
+        return 0;
+    };
+    // SAFETY: statvfs writes into the struct it is given
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid path and a valid struct
+    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
+        return 0;
+    }
+    let f = st.f_flag;
+    let mut out = 0;
+    for (st_flag, ms_flag) in [
+        (libc::ST_NOSUID, libc::MS_NOSUID),
+        (libc::ST_NODEV, libc::MS_NODEV),
+        (libc::ST_NOEXEC, libc::MS_NOEXEC),
+        (libc::ST_NOATIME, libc::MS_NOATIME),
+        (libc::ST_NODIRATIME, libc::MS_NODIRATIME),
+        (libc::ST_RELATIME, libc::MS_RELATIME),
+    ] {
+        if f & st_flag != 0 {
+            out |= ms_flag;
+        }
+    }
+    out
+}
+
+/// In the calling process's own mount namespace: stops mounts
+/// propagating back, then makes each of `paths` a read-only bind mount of
+/// itself (`flags`: the locked flags to keep).
+///
+/// # Safety
+///
+/// Between fork and exec: async-signal-safe system calls only, no
+/// allocation.
+unsafe fn protect_paths(slash: &CStr, paths: &[(CString, libc::c_ulong)]) -> io::Result<()> {
+    let none = std::ptr::null::<libc::c_char>();
+    if libc::mount(
+        none,
+        slash.as_ptr(),
+        none,
+        libc::MS_REC | libc::MS_PRIVATE,
+        std::ptr::null(),
+    ) != 0
+    {
+        return Err(io::Error::last_os_error());
+    }
+    for (path, flags) in paths {
+        if libc::mount(
+            path.as_ptr(),
+            path.as_ptr(),
+            none,
+            libc::MS_BIND | libc::MS_REC,
+            std::ptr::null(),
+        ) != 0
+        {
+            return Err(io::Error::last_os_error());
+        }
+        if libc::mount(
+            none,
+            path.as_ptr(),
+            none,
+            libc::MS_REMOUNT | libc::MS_BIND | libc::MS_RDONLY | flags,
+            std::ptr::null(),
+        ) != 0
+        {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
 }
 
 /// Whether a child can enter a fresh network namespace here.
@@ -628,6 +874,9 @@ pub struct Prepared {
     unshare: libc::c_int,
     /// `(path, contents)` written after a user namespace is made.
     id_maps: Vec<(CString, Vec<u8>)>,
+    /// The paths made read-only in the child's own mount namespace, with
+    /// the locked flags of each one's file system.
+    protect: Vec<(CString, libc::c_ulong)>,
     limits: Vec<(libc::__rlimit_resource_t, u64)>,
     /// guardflow's own descriptors (the run store, its lock, …), closed
     /// first thing in the child: a child that the kernel keeps a while
@@ -667,23 +916,25 @@ impl Prepared {
         };
         if !policy.network && s.netns && netns.is_none() {
             unshare = libc::CLONE_NEWNET;
-            if !s.root {
-                unshare |= libc::CLONE_NEWUSER;
-                // SAFETY: getuid and getgid have no preconditions
-                let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
-                let c = |p: &str| CString::new(p).unwrap_or_default();
-                id_maps = vec![
-                    (c("/proc/self/setgroups"), b"deny".to_vec()),
-                    (
-                        c("/proc/self/uid_map"),
-                        format!("{uid} {uid} 1").into_bytes(),
-                    ),
-                    (
-                        c("/proc/self/gid_map"),
-                        format!("{gid} {gid} 1").into_bytes(),
-                    ),
-                ];
-            }
+        }
+        let protect: Vec<(CString, libc::c_ulong)> = if s.mountns {
+            policy
+                .protect
+                .iter()
+                .filter_map(|p| {
+                    let c = CString::new(p.as_os_str().as_bytes()).ok()?;
+                    Some((c, locked_flags(p)))
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        if !protect.is_empty() {
+            unshare |= libc::CLONE_NEWNS;
+        }
+        if unshare != 0 && !s.root {
+            unshare |= libc::CLONE_NEWUSER;
+            id_maps = id_maps_now();
         }
         let mut limits = vec![
             (libc::RLIMIT_CPU, policy.cpu_seconds),
@@ -728,6 +979,7 @@ impl Prepared {
             netns,
             unshare,
             id_maps,
+            protect,
             limits,
             drop_caps: s.root,
             // SAFETY: getpid has no preconditions
@@ -787,17 +1039,10 @@ impl Prepared {
             if libc::unshare(self.unshare) != 0 {
                 return err();
             }
-            for (path, contents) in &self.id_maps {
-                let fd = libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
-                if fd < 0 {
-                    return err();
-                }
-                let n = libc::write(fd, contents.as_ptr().cast(), contents.len());
-                libc::close(fd);
-                if n < 0 {
-                    return err();
-                }
-            }
+            write_id_maps(&self.id_maps)?;
+        }
+        if !self.protect.is_empty() {
+            protect_paths(c"/", &self.protect)?;
         }
         if self.drop_caps {
             // root keeps no capability across exec: no reboot, no module
@@ -908,6 +1153,40 @@ fn landlock_ruleset(policy: &Policy) -> Result<Option<OwnedFd>, landlock::Rulese
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sources_stores_and_git_beneath_a_writable_directory_are_protected() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let d = dir.path().canonicalize().expect("canonical");
+        for sub in [".git/hooks", ".guardflow", "lib/deeper/deepest", "target/x"] {
+            std::fs::create_dir_all(d.join(sub)).expect("mkdir");
+        }
+        for file in [
+            "flow.guardflow",
+            "lib/shared.guardflow",
+            "lib/deeper/deepest/far.guardflow",
+            "target/x/built.guardflow",
+            "notes.txt",
+        ] {
+            std::fs::write(d.join(file), "x").expect("write");
+        }
+        std::os::unix::fs::symlink(d.join("notes.txt"), d.join("link.guardflow")).expect("link");
+        let found = protected_beneath(std::slice::from_ref(&d));
+        assert_eq!(
+            found,
+            [
+                d.join(".git"),
+                d.join(".guardflow"),
+                d.join("flow.guardflow"),
+                d.join("lib/shared.guardflow"),
+            ]
+        );
+        // naming `.git` in `write: [...]` is the opt-in
+        let found = protected_beneath(&[d.clone(), d.join(".git")]);
+        assert!(!found.contains(&d.join(".git")), "{found:?}");
+        // a file is not walked; a missing path is skipped
+        assert!(protected_beneath(&[d.join("notes.txt"), d.join("gone")]).is_empty());
+    }
 
     #[test]
     fn pids_are_formatted_without_allocating() {
