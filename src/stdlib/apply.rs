@@ -473,7 +473,7 @@ async fn commit(
 }
 
 /// The `write_file(path, commit, timeout)` effect: writes the artifact
-/// to `path` and, when `commit` is not empty, commits that path with
+/// (with a final line break when it has none) to `path` and, when `commit` is not empty, commits that path with
 /// `commit` as the message. The outcome is an `Outcome` (`command`,
 /// `exit_code`, `stdout`, `stderr`) with `path`, `sha256`, `bytes`,
 /// `changed` and `commit` (the new commit's hash, or empty).
@@ -491,7 +491,11 @@ pub async fn write_file(call: EffectCall) -> Result<Value, String> {
         .and_then(Value::as_u64)
         .map_or(Duration::from_secs(60), Duration::from_millis);
     let workdir = call.workdir.to_path_buf();
-    let (p, content) = (path.to_string(), call.artifact.clone().into_bytes());
+    let mut text = call.artifact.clone();
+    if !text.is_empty() && !text.ends_with('\n') {
+        text.push('\n');
+    }
+    let (p, content) = (path.to_string(), text.into_bytes());
     let applied = tokio::task::spawn_blocking(move || apply(&workdir, &p, &content))
         .await
         .map_err(|e| format!("the write stopped: {e}"))??;
