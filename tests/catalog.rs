@@ -346,3 +346,31 @@ fn precommit_hooks_cannot_write_the_repository() {
         "{v:?}"
     );
 }
+
+#[test]
+fn precommit_without_hooks_runs_the_repository_s_own_pre_commit_hook() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = repo();
+    let expr = r#"precommit("src/calc.py")"#;
+    let v = judge(dir.path(), "precommit", "Text", expr, "x = 1\n");
+    assert!(
+        matches!(v, Verdict::Fatal(ref m) if m.contains("has no executable")),
+        "{v:?}"
+    );
+    let hook = dir.path().join(".git/hooks/pre-commit");
+    std::fs::write(&hook, "#!/bin/sh\nexec sh check.sh\n").expect("writes the hook");
+    std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    assert_eq!(
+        judge(dir.path(), "precommit", "Text", expr, "x = 1\n"),
+        Verdict::Pass
+    );
+    let f = feedback(judge(
+        dir.path(),
+        "precommit",
+        "Text",
+        expr,
+        "x = 1  # TODO\n",
+    ));
+    assert!(f.contains("failed (status 1) on `src/calc.py`"), "{f}");
+    assert!(f.contains("src/calc.py: remove the TODO"), "{f}");
+}

@@ -132,4 +132,28 @@ mod tests {
         let names: Vec<String> = documented(doc).into_iter().map(|d| d.name).collect();
         assert_eq!(names, ["add", "Stack", "pop", "mul"]);
     }
+
+    #[test]
+    fn public_definitions_are_top_level_functions_and_classes() {
+        let code = "import os\n\nasync def fetch():\n    pass\n\n@dataclass\nclass Point:\n    x: int\n    def norm(self):\n        pass\n\ndef _private():\n    pass\n\nVALUE = 1\n";
+        let defs: Vec<(String, &str, usize)> = python_public_definitions(code)
+            .expect("parses")
+            .into_iter()
+            .map(|d| (d.name, d.kind, d.line))
+            .collect();
+        assert_eq!(
+            defs,
+            [
+                ("fetch".to_string(), "function", 3),
+                ("Point".to_string(), "class", 7)
+            ]
+        );
+        let code = "__all__ = ('_hidden', 'later')\ndef _hidden(): pass\ndef shown(): pass\n";
+        let names: Vec<String> = python_public_definitions(code)
+            .expect("parses")
+            .into_iter()
+            .map(|d| d.name)
+            .collect();
+        assert_eq!(names, ["_hidden", "later"]);
+    }
 }

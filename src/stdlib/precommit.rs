@@ -3,8 +3,10 @@
 //! worktree, the artifact is written there at `path` (confined as
 //! `write_file` confines it) and staged, and each hook command runs in
 //! the worktree, in the sandbox, in order; the guard passes when every
-//! hook exits 0. Feedback is the first failing hook's output. The
-//! worktree is removed afterwards; the workspace itself is never touched.
+//! hook exits 0 (with no hooks given, the repository's own executable
+//! `.git/hooks/pre-commit`). Feedback is the first failing hook's output.
+//! The worktree is removed afterwards; the workspace itself is never
+//! touched.
 //!
 //! Hooks read and write the worktree and their own temporary directory;
 //! they read the repository's git directory but cannot write it, so
@@ -56,9 +58,6 @@ pub async fn precommit(
     timeout: Duration,
     confine: &Confine,
 ) -> Verdict {
-    if hooks.iter().all(|h| h.trim().is_empty()) {
-        return Verdict::fatal("precommit names no hook to run");
-    }
     let workspace = match workdir.canonicalize() {
         Ok(w) => w,
         Err(e) => return Verdict::fatal(format!("the workspace cannot be used: {e}")),
@@ -71,6 +70,29 @@ pub async fn precommit(
             "precommit needs a git repository, and the workspace `{}` is in none",
             workspace.display()
         ));
+    };
+    let own_hook;
+    let hooks = if hooks.iter().all(|h| h.trim().is_empty()) {
+        // the repository's own hook, as `git commit` would run it
+        let common = git_dirs.last().cloned().unwrap_or_default();
+        let hook = common.join("hooks").join("pre-commit");
+        let executable = std::fs::metadata(&hook).is_ok_and(|m| {
+            use std::os::unix::fs::PermissionsExt;
+            m.is_file() && m.permissions().mode() & 0o111 != 0
+        });
+        if !executable {
+            return Verdict::fatal(format!(
+                "precommit names no hook, and the repository has no executable `{}`",
+                hook.display()
+            ));
+        }
+        own_hook = [format!(
+            "'{}'",
+            hook.to_string_lossy().replace('\'', "'\\''")
+        )];
+        &own_hook[..]
+    } else {
+        hooks
     };
     let dir = match tempfile::Builder::new()
         .prefix("guardflow-precommit-")
