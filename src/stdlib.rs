@@ -6,11 +6,16 @@
 //! implement them; `register` binds them to an engine through the same
 //! API a host uses.
 
+pub mod apply;
+pub mod diff;
+pub mod docsync;
 pub mod generators;
 pub mod human;
 pub mod imports;
 pub mod json;
+pub mod layers;
 pub mod llm;
+pub mod precommit;
 pub mod process;
 pub mod python;
 mod register;
@@ -38,6 +43,10 @@ pub const FILES: &[(&str, &str)] = &[
     (
         "std/effects.guardflow",
         include_str!("../stdlib/effects.guardflow"),
+    ),
+    (
+        "std/catalog.guardflow",
+        include_str!("../stdlib/catalog.guardflow"),
     ),
 ];
 

@@ -253,3 +253,65 @@ fn the_triage_example_runs_its_effects() {
     let tail = attempts[2]["outcome"]["stdout"].as_str().unwrap_or("");
     assert_eq!(tail.lines().count(), 5, "{tail}");
 }
+
+/// The apply example, offline, in a fresh repository: the first proposal
+/// breaks a layer rule, the second misses a documented function, the
+/// third is written into the workspace and committed alone.
+#[test]
+fn the_apply_example_writes_and_commits_the_checked_module() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ws = dir.path();
+    for f in ["examples/apply.guardflow", "examples/fixtures/apply.jsonl"] {
+        let name = std::path::Path::new(f).file_name().expect("a name");
+        std::fs::copy(f, ws.join(name)).expect("copies");
+    }
+    let git = |args: &[&str]| {
+        let o = std::process::Command::new("git")
+            .args(["-c", "user.name=t", "-c", "user.email=t@t"])
+            .args(args)
+            .current_dir(ws)
+            .output()
+            .expect("git");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    git(&["init", "-q", "-b", "main"]);
+    git(&["commit", "-q", "--allow-empty", "-m", "init"]);
+    let mut cmd = std::process::Command::new(crate::support::bin());
+    cmd.arg("run")
+        .arg(ws.join("apply.guardflow"))
+        .args(["--replay"])
+        .arg(ws.join("apply.jsonl"))
+        .args([
+            "--input",
+            "spec=net and gross prices from a VAT rate",
+            "--input",
+            "doc=- `net_price(gross, rate)`: without VAT\n- `gross_price(net, rate)`: with VAT",
+            "--json",
+        ]);
+    let ran = crate::support::run_bounded(cmd, std::time::Duration::from_secs(120));
+    assert_eq!(ran.code, Some(0), "{}", ran.all());
+    let feedback: Vec<String> = ran
+        .attempts()
+        .iter()
+        .map(|a| a["feedback"].as_str().unwrap_or("").to_string())
+        .collect();
+    assert_eq!(
+        feedback,
+        [
+            "layers: `app.domain.pricing` breaks a layer rule:\n- line 1: `from app.api.schemas import PriceOut` imports `app.api.schemas` (layer `app.api`), which layer `app.domain` may not import (it may import no other layer)",
+            "docs_match: the code's public symbols do not match the documentation:\n- documented but not public in the code: `gross_price` (line 2 of the documentation)",
+            "",
+        ]
+    );
+    let written = std::fs::read_to_string(ws.join("app/domain/pricing.py")).expect("written");
+    assert!(
+        written.starts_with("from decimal import Decimal\n"),
+        "{written}"
+    );
+    assert!(written.ends_with("return net * (1 + rate)\n"), "{written}");
+    assert_eq!(
+        git(&["show", "--name-only", "--format=%s", "HEAD"]),
+        "app.domain.pricing: written by guardflow\n\napp/domain/pricing.py\n"
+    );
+}

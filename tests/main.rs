@@ -1,5 +1,7 @@
 //! The one integration-test binary. Modules by subject.
 
+mod apply;
+mod catalog;
 mod cli;
 mod docs;
 mod editors;

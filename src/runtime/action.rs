@@ -470,6 +470,7 @@ impl Run<'_> {
         };
         let call = EffectCall {
             command: text_of(&artifact).trim().to_string(),
+            artifact: text_of(&artifact).into_owned(),
             args,
             workdir: self.workdir.clone(),
         };

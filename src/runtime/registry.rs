@@ -185,7 +185,11 @@ pub const REFUSED: &str = "refused: ";
 /// What an effect is asked to do: run the command an action proposed.
 #[derive(Debug, Clone)]
 pub struct EffectCall {
+    /// The accepted proposal's text, trimmed (a command for `shell`).
     pub command: String,
+    /// The accepted artifact's text exactly as converted, not trimmed
+    /// (the content `write_file` writes).
+    pub artifact: String,
     pub args: Vec<Value>,
     pub workdir: Arc<Path>,
 }

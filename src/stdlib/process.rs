@@ -291,7 +291,7 @@ fn show(d: Duration) -> String {
 }
 
 /// The end of a run's stderr and stdout, about 40 lines or 4 KB in all.
-fn output_tail(out: &Output) -> String {
+pub fn output_tail(out: &Output) -> String {
     let (e, o) = (out.stderr.trim_end(), out.stdout.trim_end());
     match (e.is_empty(), o.is_empty()) {
         (true, true) => "(no output)".to_string(),

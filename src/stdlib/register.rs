@@ -20,6 +20,40 @@ pub fn register(engine: &mut Engine) {
     engine.register_generator("llm", "", super::llm::Llm::default());
     engine.register_generator("human", "", super::human::Human);
     engine.register_effect("shell", "", Arc::new(|c| Box::pin(super::shell::shell(c))));
+    register_catalog(engine);
+}
+
+/// The guard catalog's checks (`std/catalog.guardflow`) and the
+/// `write_file` effect.
+fn register_catalog(engine: &mut Engine) {
+    use super::{diff, docsync, layers};
+    engine
+        .register_guard("layers", "", |c| {
+            let rules = layers::rules_of(c.args.get(2));
+            layers::layers(c.str_arg(0), c.str_arg(1), &c.text(), &rules)
+        })
+        .register_guard("diff_paths", "", |c| {
+            diff::diff_paths(&c.text(), &c.list_arg(0))
+        })
+        .register_guard("docs_match", "", |c| {
+            docsync::docs_match(&c.text(), c.str_arg(0))
+        })
+        .register_guard("documents", "", |c| {
+            docsync::documents(&c.text(), c.str_arg(0))
+        })
+        .register_async_guard("precommit", "", |c| {
+            Box::pin(async move {
+                let confine = Confine::from_args(&c.args, 3, &c.workdir);
+                let (path, hooks, timeout) = (c.str_arg(0), c.list_arg(1), c.duration_arg(2));
+                super::precommit::precommit(&c.workdir, path, &hooks, &c.text(), timeout, &confine)
+                    .await
+            })
+        });
+    engine.register_effect(
+        "write_file",
+        "",
+        Arc::new(|c| Box::pin(super::apply::write_file(c))),
+    );
 }
 
 fn register_text_guards(engine: &mut Engine) {

@@ -112,11 +112,105 @@ pub fn imports(lang: &str, source: &str) -> Result<Vec<Import>, String> {
         Some(n @ ("python" | "javascript" | "typescript" | "rust")) => n,
         _ => {
             return Err(format!(
-                "imports_allowed does not know the language `{}`; it reads python, javascript, typescript and rust",
+                "imports are read from python, javascript, typescript and rust, not `{}`",
                 lang.trim()
             ))
         }
     };
+    with_tree(name, source, |root| collect_imports(root, name, source))
+}
+
+/// A top-level definition of a module: a function or a class.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Definition {
+    pub name: String,
+    /// `function` or `class`.
+    pub kind: &'static str,
+    pub line: usize,
+}
+
+/// The public top-level definitions of Python `source`: functions
+/// (`def`, `async def`) and classes, decorated or not, whose names do not
+/// start with `_`; when the module assigns `__all__` a list or tuple of
+/// string literals, exactly those names (with the line of `__all__` for
+/// names it does not define). Found even where the code has syntax
+/// errors elsewhere.
+pub fn python_public_definitions(source: &str) -> Result<Vec<Definition>, String> {
+    with_tree("python", source, |root| {
+        let text = |n: Node<'_>| source.get(n.byte_range()).unwrap_or_default().to_string();
+        let mut defs = Vec::new();
+        let mut all: Option<(Vec<String>, usize)> = None;
+        let mut c = root.walk();
+        for child in root.named_children(&mut c) {
+            let def = match child.kind() {
+                "decorated_definition" => child.child_by_field_name("definition"),
+                "function_definition" | "class_definition" => Some(child),
+                "expression_statement" => {
+                    let assign = child.named_child(0).filter(|a| a.kind() == "assignment");
+                    if let Some(a) = assign {
+                        let left = a.child_by_field_name("left").map(text);
+                        let right = a
+                            .child_by_field_name("right")
+                            .filter(|r| matches!(r.kind(), "list" | "tuple"));
+                        if let (Some("__all__"), Some(r)) = (left.as_deref(), right) {
+                            let mut names = Vec::new();
+                            let mut rc = r.walk();
+                            for item in r.named_children(&mut rc) {
+                                if item.kind() == "string" {
+                                    let t = text(item);
+                                    names.push(
+                                        t.trim_matches(|c| c == '"' || c == '\'').to_string(),
+                                    );
+                                }
+                            }
+                            all = Some((names, a.start_position().row + 1));
+                        }
+                    }
+                    None
+                }
+                _ => None,
+            };
+            let Some(def) = def else { continue };
+            let Some(name) = def.child_by_field_name("name") else {
+                continue;
+            };
+            defs.push(Definition {
+                name: text(name),
+                kind: if def.kind() == "class_definition" {
+                    "class"
+                } else {
+                    "function"
+                },
+                line: def.start_position().row + 1,
+            });
+        }
+        match all {
+            Some((names, line)) => names
+                .into_iter()
+                .map(|n| match defs.iter().find(|d| d.name == n) {
+                    Some(d) => d.clone(),
+                    None => Definition {
+                        name: n,
+                        kind: "name",
+                        line,
+                    },
+                })
+                .collect(),
+            None => defs
+                .into_iter()
+                .filter(|d| !d.name.starts_with('_'))
+                .collect(),
+        }
+    })
+}
+
+/// Parses `source` as `name` (a canonical language) with this thread's
+/// parser, within the budget, and hands the tree's root to `f`.
+fn with_tree<T>(
+    name: &'static str,
+    source: &str,
+    f: impl FnOnce(Node<'_>) -> T,
+) -> Result<T, String> {
     PARSERS.with(|parsers| {
         let mut parsers = parsers
             .try_borrow_mut()
@@ -138,7 +232,7 @@ pub fn imports(lang: &str, source: &str) -> Result<Vec<Import>, String> {
                 PARSE_BUDGET.as_secs()
             ));
         };
-        Ok(collect_imports(tree.root_node(), name, source))
+        Ok(f(tree.root_node()))
     })
 }
 
