@@ -11,12 +11,14 @@ pub mod human;
 pub mod imports;
 pub mod json;
 pub mod llm;
+pub mod mypy;
 pub mod process;
 pub mod python;
 mod register;
 pub mod sandbox;
 pub mod shell;
 pub mod syntax;
+pub mod test_first;
 pub mod text;
 
 pub use register::{register, register_human_guard};
