@@ -24,5 +24,6 @@ mod secrets;
 mod store;
 mod store_integrity;
 mod support;
+mod test_first;
 mod ui;
 mod verify;

@@ -653,14 +653,28 @@ def test_other():\n    assert add(1, 1) == 3\n\ndef test_fixture(answer):\n    a
             .feedback()
             .to_string();
         assert!(f.contains("no test matching `no_such_test`"), "{f}");
-        // a selection that looks like an option stays -k's value
+        // a selection that looks like an option stays -k's value (as an
+        // option of its own, `--version` would end pytest with status 0)
         let dash = Options {
             select: "--version".into(),
             ..Options::default()
         };
         let v = run_tests(Runner::Pytest, CODE, tests, &dash, t, &c()).await;
+        assert!(
+            v.feedback().contains("no test matching `--version`"),
+            "{v:?}"
+        );
+        // options pytest does not know are the workflow's mistake
+        let bad = Options {
+            args: vec!["--no-such-option".into()],
+            ..Options::default()
+        };
+        let v = run_tests(Runner::Pytest, CODE, tests, &bad, t, &c()).await;
         assert!(matches!(v, Verdict::Fatal(_)), "{v:?}");
-        assert!(v.feedback().contains("pytest refused its options"), "{v:?}");
+        assert!(
+            v.feedback().contains("pytest refused its options (--no-such-option test_solution.py)"),
+            "{v:?}"
+        );
         // a reserved file name
         let clash = Options {
             files: vec![("solution.py".into(), "x".into())],
@@ -675,8 +689,8 @@ def test_other():\n    assert add(1, 1) == 3\n\ndef test_fixture(answer):\n    a
             ..Options::default()
         };
         let utests = "import unittest\nfrom solution import add\n\n\
-class T(unittest.TestCase):\n    def test_add(self):\n        self.assertEqual(add(2, 3), int(open('data.txt').read()))\n\n\
-    def test_other(self):\n        self.assertEqual(add(1, 1), 3)\n";
+class T(unittest.TestCase):\n    def test_add(self):\n        self.assertEqual(add(2, 3), int(open('data.txt').read()))\n\n    \
+def test_other(self):\n        self.assertEqual(add(1, 1), 3)\n";
         assert_eq!(
             run_tests(Runner::Unittest, CODE, utests, &unit, t, &c()).await,
             Verdict::Pass

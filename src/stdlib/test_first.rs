@@ -186,7 +186,7 @@ fn short_id(nodeid: &str) -> &str {
 
 /// A test's failure in one line or a few: `AssertionError: assert None == 3`.
 fn failure(t: &Test) -> String {
-    let first: Vec<&str> = t.message.lines().take(3).collect();
+    let first: Vec<&str> = t.message.lines().map(str::trim).take(3).collect();
     let message = super::text::shorten(&first.join(" / "), 240);
     if t.exception.is_empty() || message.starts_with(&t.exception) {
         message
