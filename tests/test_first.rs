@@ -97,7 +97,8 @@ const STUB: &str = "def add(a: int, b: int) -> int:\n    return 0\n";
 #[test]
 fn the_red_step_rejects_broken_passing_and_vacuous_tests_and_accepts_real_failures() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let import_error = "from solution import add, mul\n\n\ndef test_mul():\n    assert mul(2, 3) == 6\n";
+    let import_error =
+        "from solution import add, mul\n\n\ndef test_mul():\n    assert mul(2, 3) == 6\n";
     let syntax_error = "from solution import add\n\n\ndef test_add(:\n    assert add(2, 3) == 5\n";
     let passing_and_vacuous = "from solution import add\n\n\ndef test_add():\n    assert add(2, 3) == 5\n\n\n\
 def test_zero():\n    assert add(0, 0) == 0\n\n\ndef test_runs():\n    add(1, 1)\n    assert True\n";
@@ -155,9 +156,11 @@ fn characterization_tests_must_pass_against_the_legacy_code_unchanged() {
     let dir = tempfile::tempdir().expect("tempdir");
     // the legacy code's quirk is load-bearing: negative totals are 0
     let legacy = "def add(a, b):\n    return max(a + b, 0)\n";
-    let expects_a_fix = "from solution import add\n\n\ndef test_add():\n    assert add(2, 3) == 5\n\n\n\
+    let expects_a_fix =
+        "from solution import add\n\n\ndef test_add():\n    assert add(2, 3) == 5\n\n\n\
 def test_negative():\n    assert add(-5, 2) == -3\n";
-    let records_it = "from solution import add\n\n\ndef test_add():\n    assert add(2, 3) == 5\n\n\n\
+    let records_it =
+        "from solution import add\n\n\ndef test_add():\n    assert add(2, 3) == 5\n\n\n\
 def test_negative_totals_are_clamped():\n    assert add(-5, 2) == 0\n";
     let attempts = run_two(
         dir.path(),
@@ -186,7 +189,8 @@ def test_add():\n    for i in range(400):\n        warnings.warn(f'old api numbe
 def test_fixture(answer):\n    assert add(answer, 0) == 42\n";
     let wrong = "def add(a, b):\n    return a - b\n";
     let right = "def add(a, b):\n    return a + b\n";
-    let conftest = r#"{"conftest.py": "import pytest\n\n@pytest.fixture\ndef answer():\n    return 42\n"}"#;
+    let conftest =
+        r#"{"conftest.py": "import pytest\n\n@pytest.fixture\ndef answer():\n    return 42\n"}"#;
     let attempts = run_two(
         dir.path(),
         "pytest",
@@ -262,7 +266,9 @@ def test_other(self):\n        self.assertEqual(add(1, 1), 3)\n";
     );
     let f = &attempts[0].1;
     assert!(
-        f.starts_with("unittest: the tests failed (Ran 2 tests; FAILED (failures=1)):\nFAIL: test_other"),
+        f.starts_with(
+            "unittest: the tests failed (Ran 2 tests; FAILED (failures=1)):\nFAIL: test_other"
+        ),
         "{f}"
     );
 }

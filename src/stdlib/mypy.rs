@@ -233,6 +233,9 @@ solution.py:3:5: note: Did you mean \"y\"?\nother.py:1: error: Oops  [misc]\n";
             .collect();
         let f = feedback(&errors(&many, ""), false);
         assert!(f.starts_with("mypy found 40 errors:"), "{f}");
-        assert!(f.ends_with("(… 20 more errors cut: the feedback keeps 20 errors or 4000 bytes)"), "{f}");
+        assert!(
+            f.ends_with("(… 20 more errors cut: the feedback keeps 20 errors or 4000 bytes)"),
+            "{f}"
+        );
     }
 }

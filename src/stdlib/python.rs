@@ -325,8 +325,17 @@ fn result_line(line: &str) -> Option<&str> {
     let i = t.rfind(" in ")?;
     let counts = &t[..i];
     let words = [
-        "passed", "failed", "error", "errors", "skipped", "xfailed", "xpassed",
-        "deselected", "warning", "warnings", "no tests ran",
+        "passed",
+        "failed",
+        "error",
+        "errors",
+        "skipped",
+        "xfailed",
+        "xpassed",
+        "deselected",
+        "warning",
+        "warnings",
+        "no tests ran",
     ];
     let time = t[i + 4..].trim();
     (time.ends_with('s') || time.ends_with(')'))
@@ -439,8 +448,7 @@ pub fn pytest_feedback(stdout: &str, stderr: &str, max: usize) -> String {
 /// (failures=1)`), each failure and error block, then what else the
 /// tests printed (warnings), within `max` bytes, the cuts said.
 pub fn unittest_feedback(stdout: &str, stderr: &str, max: usize) -> String {
-    const RULE_EQ: &str =
-        "======================================================================";
+    const RULE_EQ: &str = "======================================================================";
     const RULE_DASH: &str =
         "----------------------------------------------------------------------";
     let lines: Vec<&str> = stderr.lines().collect();
@@ -604,11 +612,15 @@ def test_add():\n    for i in range(200):\n        warnings.warn(f'another warni
             f.starts_with("the tests failed (2 failed, 500 warnings):\nFAILED test_solution.py::test_noisy - assert 0 == 4"),
             "{f}"
         );
-        assert!(f.contains("FAILED test_solution.py::test_add - assert -1 == 5"), "{f}");
+        assert!(
+            f.contains("FAILED test_solution.py::test_add - assert -1 == 5"),
+            "{f}"
+        );
         assert!(f.contains("== FAILURES =="), "{f}");
         assert!(f.contains("E   assert -1 == 5"), "{f}");
         assert!(
-            f.contains("(the warnings summary,") && f.contains("was left out to keep the failures)"),
+            f.contains("(the warnings summary,")
+                && f.contains("was left out to keep the failures)"),
             "{f}"
         );
         assert!(!f.contains("another warning 199"), "{f}");
@@ -641,7 +653,10 @@ def test_other():\n    assert add(1, 1) == 3\n\ndef test_fixture(answer):\n    a
             .await
             .feedback()
             .to_string();
-        assert!(f.starts_with("the tests failed (1 failed, 1 passed):"), "{f}");
+        assert!(
+            f.starts_with("the tests failed (1 failed, 1 passed):"),
+            "{f}"
+        );
         assert!(f.contains("test_other"), "{f}");
         // a selection matching nothing
         let nothing = Options {
@@ -672,7 +687,8 @@ def test_other():\n    assert add(1, 1) == 3\n\ndef test_fixture(answer):\n    a
         let v = run_tests(Runner::Pytest, CODE, tests, &bad, t, &c()).await;
         assert!(matches!(v, Verdict::Fatal(_)), "{v:?}");
         assert!(
-            v.feedback().contains("pytest refused its options (--no-such-option test_solution.py)"),
+            v.feedback()
+                .contains("pytest refused its options (--no-such-option test_solution.py)"),
             "{v:?}"
         );
         // a reserved file name

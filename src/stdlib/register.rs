@@ -4,8 +4,8 @@
 
 use super::generators::{Cmd, Replay};
 use super::python::{run_tests, Options, Runner};
-use super::test_first::Mode;
 use super::sandbox::Confine;
+use super::test_first::Mode;
 use super::{imports, json, process, syntax, text};
 use std::sync::Arc;
 
@@ -107,8 +107,14 @@ fn register_test_first_guards(engine: &mut Engine) {
             Box::pin(async move {
                 let strict = c.args.first().and_then(Value::as_bool).unwrap_or(false);
                 let confine = Confine::from_args(&c.args, 3, &c.workdir);
-                super::mypy::mypy(&c.text(), strict, &c.list_arg(1), c.duration_arg(2), &confine)
-                    .await
+                super::mypy::mypy(
+                    &c.text(),
+                    strict,
+                    &c.list_arg(1),
+                    c.duration_arg(2),
+                    &confine,
+                )
+                .await
             })
         });
 }
@@ -118,8 +124,15 @@ fn register_test_first_guards(engine: &mut Engine) {
 async fn test_first(mode: Mode, c: &GuardCall) -> Verdict {
     let confine = Confine::from_args(&c.args, 3, &c.workdir);
     let files = c.map_arg(2);
-    super::test_first::judge(mode, &c.text(), c.str_arg(0), &files, c.duration_arg(1), &confine)
-        .await
+    super::test_first::judge(
+        mode,
+        &c.text(),
+        c.str_arg(0),
+        &files,
+        c.duration_arg(1),
+        &confine,
+    )
+    .await
 }
 
 /// Binds the `human` guard; with `yes` it approves every artifact

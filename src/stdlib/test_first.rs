@@ -273,7 +273,11 @@ fn fail_first(report: &Report) -> Verdict {
             )),
             "skipped" | "xfailed" => problems.push(format!(
                 "`{id}` is {} ({}): every test must run and fail against the stub",
-                if t.outcome == "skipped" { "skipped" } else { "marked xfail" },
+                if t.outcome == "skipped" {
+                    "skipped"
+                } else {
+                    "marked xfail"
+                },
                 super::text::shorten(t.message.trim(), 120)
             )),
             _ if t.when != "call" => problems.push(format!(
@@ -339,7 +343,11 @@ fn characterize(report: &Report) -> Verdict {
             "passed" => {}
             "skipped" | "xfailed" | "xpassed" => problems.push(format!(
                 "`{id}` is {} ({}): every test must run and pass",
-                if t.outcome == "skipped" { "skipped" } else { "marked xfail" },
+                if t.outcome == "skipped" {
+                    "skipped"
+                } else {
+                    "marked xfail"
+                },
                 super::text::shorten(t.message.trim(), 120)
             )),
             _ if t.when != "call" => problems.push(format!(
@@ -471,10 +479,12 @@ class T(unittest.TestCase):\n    def test_add(self):\n        self.assertEqual(a
 
     #[tokio::test]
     async fn characterization_passes_against_the_legacy_code_or_says_which_test_is_wrong() {
-        let right = "from solution import add\n\n\ndef test_add():\n    assert add(1, 2) == 3\n\n\n\
+        let right =
+            "from solution import add\n\n\ndef test_add():\n    assert add(1, 2) == 3\n\n\n\
 def test_negative_sums_are_clamped():\n    assert add(-5, 2) == 0\n";
         assert_eq!(characterizes(right).await, Verdict::Pass);
-        let wrong = "from solution import add\n\n\ndef test_add():\n    assert add(1, 2) == 3\n\n\n\
+        let wrong =
+            "from solution import add\n\n\ndef test_add():\n    assert add(1, 2) == 3\n\n\n\
 def test_negative():\n    assert add(-5, 2) == -3\n\n\ndef test_nothing():\n    add(1, 1)\n";
         insta::assert_snapshot!(characterizes(wrong).await.feedback(), @r"
         the tests must pass against the legacy code unchanged: it is the oracle, so a failing test records behaviour the code does not have (its bugs included, the code's behaviour is what the tests must record); rejected:
