@@ -732,6 +732,33 @@ def test_other(self):\n        self.assertEqual(add(1, 1), 3)\n";
     }
 
     #[test]
+    fn a_missing_runner_is_fatal_and_says_how_to_install_it() {
+        let out = |status: i32, stderr: &str| Output {
+            status: Some(status),
+            stdout: String::new(),
+            stderr: stderr.to_string(),
+            timed_out: false,
+            elapsed: Duration::ZERO,
+            cut: None,
+        };
+        let v = missing_module(&out(1, "/usr/bin/python3: No module named mypy\n"), "mypy");
+        assert_eq!(
+            v,
+            Some(Verdict::fatal(
+                "mypy is not installed: `python3 -m pip install mypy` (the tests: \
+                 scripts/test.sh puts it in .venv)"
+            ))
+        );
+        assert_eq!(
+            missing_module(&out(127, ""), "pytest"),
+            Some(Verdict::fatal("python3 is not installed"))
+        );
+        // a module the tests import is the tests' business
+        let theirs = "ModuleNotFoundError: No module named 'pytest_asyncio'";
+        assert_eq!(missing_module(&out(2, theirs), "pytest"), None);
+    }
+
+    #[test]
     fn pytest_sections_are_reordered_and_cut() {
         let out = "F.                                [100%]\n\
 =================================== FAILURES ===================================\n\
