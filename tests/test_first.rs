@@ -235,7 +235,7 @@ def test_fixture(answer):\n    assert add(answer, 0) == 42\n";
         "pytest: the tests failed (1 failed, 1 passed):\n\
          FAILED test_solution.py::test_add - assert -1 == 5\n\
          == FAILURES ==\n\
-         ___________________________________ test_add ___________________________________\n\
+         ___ test_add ___\n\
          test_solution.py:8: in test_add\n    assert add(2, 3) == 5\n\
          E   assert -1 == 5\nE    +  where -1 = add(2, 3)"
     );

@@ -186,11 +186,12 @@ pub async fn run_tests(
         Ok(s) => s,
         Err(v) => return v,
     };
-    let (out, _dir) =
-        match run_python(scratch, runner.argv(options), Vec::new(), timeout, confine).await {
-            Ok(ran) => ran,
-            Err(v) => return v,
-        };
+    // pytest cuts each summary line at the terminal's width
+    let env = vec![("COLUMNS".to_string(), "160".to_string())];
+    let (out, _dir) = match run_python(scratch, runner.argv(options), env, timeout, confine).await {
+        Ok(ran) => ran,
+        Err(v) => return v,
+    };
     let all = format!("{}{}", out.stdout, out.stderr);
     let notes = process::notes(&out, confine);
     if out.timed_out {
@@ -348,6 +349,23 @@ fn result_line(line: &str) -> Option<&str> {
         )
 }
 
+/// A test's header in pytest's report (`______ test_add ______`, as
+/// wide as the terminal) as `___ test_add ___`; other lines as they are.
+fn compact_rule(line: &str) -> String {
+    let t = line.trim();
+    let inner = t.trim_matches('_');
+    let name = inner.trim();
+    if t.starts_with("___")
+        && t.ends_with("___")
+        && inner.starts_with(' ')
+        && inner.ends_with(' ')
+        && !name.is_empty()
+    {
+        return format!("___ {name} ___");
+    }
+    line.to_string()
+}
+
 /// pytest's report laid out for the model: the counts, the short test
 /// summary (which tests failed, and how), the failures and errors, then
 /// the other sections, the warnings summary last; within `max` bytes,
@@ -389,13 +407,14 @@ pub fn pytest_feedback(stdout: &str, stderr: &str, max: usize) -> String {
     let mut ordered: Vec<&(&str, Vec<&str>)> = sections.iter().collect();
     ordered.sort_by_key(|(title, _)| order(title));
     for (title, lines) in ordered {
-        let lines: Vec<&str> = {
-            let mut l = lines.clone();
+        let compact: Vec<String> = {
+            let mut l: Vec<String> = lines.iter().map(|x| compact_rule(x)).collect();
             while l.last().is_some_and(|x| x.trim().is_empty()) {
                 l.pop();
             }
             l
         };
+        let lines: Vec<&str> = compact.iter().map(String::as_str).collect();
         if lines.is_empty() {
             continue;
         }
@@ -794,5 +813,15 @@ FAILED test_solution.py::test_add - assert -1 == 5\n\
         assert_eq!(result_line("== 3 passed in 0.01s =="), Some("3 passed"));
         assert_eq!(result_line("x in 3s"), None);
         assert_eq!(section_title("===== ERRORS ====="), Some("ERRORS"));
+        assert_eq!(
+            compact_rule("_______ test_add[1-2] _______"),
+            "___ test_add[1-2] ___"
+        );
+        assert_eq!(
+            compact_rule("____ TestT.test_a_b ____"),
+            "___ TestT.test_a_b ___"
+        );
+        assert_eq!(compact_rule("a_b"), "a_b");
+        assert_eq!(compact_rule("______"), "______");
     }
 }
