@@ -4,7 +4,7 @@
 # runs with it. Arguments are passed to `cargo test`.
 #
 # - .venv/: a project-local Python environment with tests/requirements.txt
-#   (pytest, which the `pytest` guard runs for real); made again when the
+#   (pytest and mypy, which the `pytest`, test-first and `mypy` guards run for real); made again when the
 #   requirements change. Its bin/ comes first on PATH, so `python3` in the
 #   tests is the environment's.
 #

@@ -16,12 +16,14 @@ pub mod json;
 pub mod layers;
 pub mod llm;
 pub mod precommit;
+pub mod mypy;
 pub mod process;
 pub mod python;
 mod register;
 pub mod sandbox;
 pub mod shell;
 pub mod syntax;
+pub mod test_first;
 pub mod text;
 
 pub use register::{register, register_human_guard};

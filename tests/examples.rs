@@ -315,3 +315,64 @@ fn the_apply_example_writes_and_commits_the_checked_module() {
         "app.domain.pricing: written by guardflow\n\napp/domain/pricing.py\n"
     );
 }
+
+/// The RED/GREEN flow: tests with an import error, then tests with one
+/// that passes against the stub and one that checks nothing, are sent
+/// back; the third tests fail on assertions and are kept; the code then
+/// fails a test, passes the tests without annotations (mypy --strict),
+/// and is accepted. pytest and mypy run for real.
+#[test]
+fn the_red_green_example_rejects_bad_tests_then_accepts_typed_code() {
+    let events = json_events(&[
+        "run",
+        "examples/red_green.guardflow",
+        "--input",
+        "spec=slugify(title): lowercase, runs of other characters become one dash, no dash at either end",
+        "--replay",
+        "examples/fixtures/red_green.jsonl",
+    ]);
+    let attempts: Vec<&serde_json::Value> =
+        events.iter().filter(|e| e["event"] == "attempt").collect();
+    let trail: Vec<String> = attempts
+        .iter()
+        .map(|e| format!("{} {} {}", e["action"], e["attempt"], e["verdict"]).replace('"', ""))
+        .collect();
+    assert_eq!(
+        trail,
+        [
+            "write_stub 1 pass",
+            "write_tests 1 fail",
+            "write_tests 2 fail",
+            "write_tests 3 pass",
+            "implement 1 fail",
+            "implement 2 fail",
+            "implement 3 pass",
+        ]
+    );
+    let feedback = |i: usize| attempts[i]["feedback"].as_str().unwrap_or("").to_string();
+    assert!(
+        feedback(1).contains("ImportError: cannot import name 'MAX_LENGTH' from 'solution'"),
+        "{}",
+        feedback(1)
+    );
+    assert!(
+        feedback(2).contains("`test_empty_title` passes against the stub")
+            && feedback(2).contains("`test_runs` checks nothing"),
+        "{}",
+        feedback(2)
+    );
+    assert!(
+        feedback(4).starts_with("pytest: the tests failed (2 failed, 2 passed):"),
+        "{}",
+        feedback(4)
+    );
+    assert_eq!(
+        feedback(5),
+        "mypy: mypy --strict found 1 error:\n\
+         line 4, column 1: Function is missing a type annotation  [no-untyped-def]\n    \
+         def slugify(title):"
+    );
+    // the rejections went back to the model
+    let prompt = attempts[2]["prompt"].as_str().unwrap_or("");
+    assert!(prompt.contains("MAX_LENGTH"), "{prompt}");
+}

@@ -26,5 +26,6 @@ mod secrets;
 mod store;
 mod store_integrity;
 mod support;
+mod test_first;
 mod ui;
 mod verify;

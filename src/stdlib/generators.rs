@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::process;
-use super::sandbox::{Confine, Policy};
+use super::sandbox::{Confine, Scratch};
 use crate::runtime::registry::{BoxFuture, GenError, GenRequest, GenResponse, Generator};
 
 /// One recorded answer: a line of a replay file.
@@ -166,12 +166,10 @@ impl Generator for Cmd {
                 env.push(("GUARDFLOW_MAX_TOKENS".to_string(), n.to_string()));
             }
             let mut confine = Confine::from_args(&request.args, 2, &request.workdir);
-            let temp = tempfile::Builder::new()
-                .prefix("guardflow-cmd-")
-                .tempdir()
-                .map_err(|e| GenError::fatal(format!("cannot make a temporary directory: {e}")))?;
             let max_output = confine.max_output;
             confine.read.push(request.workdir.to_path_buf());
+            let Scratch { dir: temp, policy } =
+                Scratch::new("guardflow-cmd-", &confine, timeout).map_err(GenError::fatal)?;
             let spec = process::Spec {
                 command: program.clone(),
                 argv: None,
@@ -179,7 +177,7 @@ impl Generator for Cmd {
                 env,
                 cwd: request.workdir.to_path_buf(),
                 timeout,
-                sandbox: Policy::new(temp.path(), &confine, timeout),
+                sandbox: policy,
                 max_output,
             };
             let out = process::run(spec)

@@ -18,7 +18,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::process::Command;
 use tokio::time::Instant;
 
-use super::sandbox::{self, Cgroup, Confine, Policy, Prepared};
+use super::sandbox::{self, Cgroup, Confine, Policy, Prepared, Scratch};
 use super::text::shorten;
 use crate::runtime::Verdict;
 
@@ -351,21 +351,6 @@ pub async fn command_guard_with_files(
         Some((first, _)) => format!("{}…", shorten(first, 80)),
         None => shorten(command.trim(), 80),
     };
-    let dir = tempfile::Builder::new()
-        .prefix("guardflow-artifact-")
-        .tempdir()
-        .and_then(|d| {
-            std::fs::write(d.path().join("artifact"), artifact.as_bytes())?;
-            Ok(d)
-        });
-    let dir = match dir {
-        Ok(d) => d,
-        Err(e) => {
-            return Verdict::fatal(format!(
-                "the command guard could not write the artifact to a temporary file: {e}"
-            ))
-        }
-    };
     let Files {
         dir: files_dir,
         mut env,
@@ -373,10 +358,6 @@ pub async fn command_guard_with_files(
         Ok(written) => written,
         Err(e) => return Verdict::fatal(format!("the command guard of `{shown}`: {e}")),
     };
-    env.push((
-        "GUARDFLOW_ARTIFACT".to_string(),
-        dir.path().join("artifact").to_string_lossy().into_owned(),
-    ));
     let mut read_workdir = confine.clone();
     read_workdir.read.push(cwd.to_path_buf());
     if let Some(files_dir) = &files_dir {
@@ -384,6 +365,23 @@ pub async fn command_guard_with_files(
         // artifact beside the tests): it is the run's own, removed after
         read_workdir.write.push(files_dir.path().to_path_buf());
     }
+    let scratch = Scratch::new("guardflow-artifact-", &read_workdir, timeout).and_then(|s| {
+        std::fs::write(s.path().join("artifact"), artifact.as_bytes())
+            .map_err(|e| e.to_string())?;
+        Ok(s)
+    });
+    let Scratch { dir, policy } = match scratch {
+        Ok(s) => s,
+        Err(e) => {
+            return Verdict::fatal(format!(
+                "the command guard could not write the artifact to a temporary file: {e}"
+            ))
+        }
+    };
+    env.push((
+        "GUARDFLOW_ARTIFACT".to_string(),
+        dir.path().join("artifact").to_string_lossy().into_owned(),
+    ));
     let spec = Spec {
         command: command.to_string(),
         argv: None,
@@ -391,7 +389,7 @@ pub async fn command_guard_with_files(
         env,
         cwd: cwd.to_path_buf(),
         timeout,
-        sandbox: Policy::new(dir.path(), &read_workdir, timeout),
+        sandbox: policy,
         max_output: confine.max_output,
     };
     let out = match run(spec).await {
@@ -449,13 +447,7 @@ pub fn write_files(files: &[(String, String)]) -> Result<Files, String> {
     }
     let mut vars: Vec<(String, &str)> = Vec::with_capacity(files.len());
     for (name, _) in files {
-        if name.is_empty() || name == "." || name == ".." || name.contains(['/', '\0']) {
-            return Err(format!(
-                "`{}` is not a plain file name: a name in `files:` has no `/`, is not `.` \
-                 or `..`, and is not empty",
-                name.escape_debug()
-            ));
-        }
+        plain_name(name)?;
         let var = file_var(name);
         if let Some((_, other)) = vars.iter().find(|(v, _)| *v == var) {
             return Err(format!(
@@ -472,20 +464,43 @@ pub fn write_files(files: &[(String, String)]) -> Result<Files, String> {
         "GUARDFLOW_FILES".to_string(),
         dir.path().to_string_lossy().into_owned(),
     )];
-    for ((name, text), (var, _)) in files.iter().zip(vars) {
-        let path = dir.path().join(name);
-        std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&path)
-            .and_then(|mut f| io::Write::write_all(&mut f, text.as_bytes()))
-            .map_err(|e| format!("cannot write `{name}` for `files:`: {e}"))?;
-        env.push((var, path.to_string_lossy().into_owned()));
+    write_named(dir.path(), files)?;
+    for ((name, _), (var, _)) in files.iter().zip(vars) {
+        env.push((var, dir.path().join(name).to_string_lossy().into_owned()));
     }
     Ok(Files {
         dir: Some(dir),
         env,
     })
+}
+
+/// Whether `name` may name a file of `files:`: not empty, not `.` or
+/// `..`, without `/` or NUL; the error says why not.
+pub fn plain_name(name: &str) -> Result<(), String> {
+    if name.is_empty() || name == "." || name == ".." || name.contains(['/', '\0']) {
+        return Err(format!(
+            "`{}` is not a plain file name: a name in `files:` has no `/`, is not `.` \
+             or `..`, and is not empty",
+            name.escape_debug()
+        ));
+    }
+    Ok(())
+}
+
+/// Writes each named value of `files:` as a new file of that name in
+/// `dir` (names checked by [`plain_name`]; a name given twice, or one
+/// that is already there, is an error).
+pub fn write_named(dir: &Path, files: &[(String, String)]) -> Result<(), String> {
+    for (name, text) in files {
+        plain_name(name)?;
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(dir.join(name))
+            .and_then(|mut f| io::Write::write_all(&mut f, text.as_bytes()))
+            .map_err(|e| format!("cannot write `{name}` for `files:`: {e}"))?;
+    }
+    Ok(())
 }
 
 /// What [`write_files`] wrote: the directory (removed when dropped) and

@@ -3,17 +3,20 @@
 //! so every signature here is empty.
 
 use super::generators::{Cmd, Replay};
-use super::python::{run_tests, Runner};
+use super::python::{run_tests, Options, Runner};
 use super::sandbox::Confine;
+use super::test_first::Mode;
 use super::{imports, json, process, syntax, text};
 use std::sync::Arc;
 
 use crate::engine::Engine;
+use crate::runtime::registry::GuardCall;
 use crate::runtime::{Value, Verdict};
 
 pub fn register(engine: &mut Engine) {
     register_text_guards(engine);
     register_code_guards(engine);
+    register_test_first_guards(engine);
     register_effect_guards(engine);
     engine.register_generator("replay", "", Replay::default());
     engine.register_generator("cmd", "", Cmd);
@@ -88,18 +91,10 @@ fn register_code_guards(engine: &mut Engine) {
             json::json_schema(&c.text(), c.str_arg(0))
         })
         .register_async_guard("pytest", "", |c| {
-            Box::pin(async move {
-                let confine = Confine::from_args(&c.args, 2, &c.workdir);
-                let (tests, timeout) = (c.str_arg(0), c.duration_arg(1));
-                run_tests(Runner::Pytest, &c.text(), tests, timeout, &confine).await
-            })
+            Box::pin(async move { test_runner(Runner::Pytest, &c).await })
         })
         .register_async_guard("unittest", "", |c| {
-            Box::pin(async move {
-                let confine = Confine::from_args(&c.args, 2, &c.workdir);
-                let (tests, timeout) = (c.str_arg(0), c.duration_arg(1));
-                run_tests(Runner::Unittest, &c.text(), tests, timeout, &confine).await
-            })
+            Box::pin(async move { test_runner(Runner::Unittest, &c).await })
         })
         .register_async_guard("command", "", |c| {
             Box::pin(async move {
@@ -118,6 +113,60 @@ fn register_code_guards(engine: &mut Engine) {
                 .await
             })
         });
+}
+
+/// `pytest`/`unittest(tests, timeout, args, select, files, <sandbox>)`.
+async fn test_runner(runner: Runner, c: &GuardCall) -> Verdict {
+    let options = Options {
+        args: c.list_arg(2),
+        select: c.str_arg(3).to_string(),
+        files: c.map_arg(4),
+    };
+    let confine = Confine::from_args(&c.args, 5, &c.workdir);
+    let (tests, timeout) = (c.str_arg(0), c.duration_arg(1));
+    run_tests(runner, &c.text(), tests, &options, timeout, &confine).await
+}
+
+/// The test-first guards and type checking (`tests_fail_first`,
+/// `characterizes`, `mypy`).
+fn register_test_first_guards(engine: &mut Engine) {
+    engine
+        .register_async_guard("tests_fail_first", "", |c| {
+            Box::pin(async move { test_first(Mode::FailFirst, &c).await })
+        })
+        .register_async_guard("characterizes", "", |c| {
+            Box::pin(async move { test_first(Mode::Characterize, &c).await })
+        })
+        .register_async_guard("mypy", "", |c| {
+            Box::pin(async move {
+                let strict = c.args.first().and_then(Value::as_bool).unwrap_or(false);
+                let confine = Confine::from_args(&c.args, 3, &c.workdir);
+                super::mypy::mypy(
+                    &c.text(),
+                    strict,
+                    &c.list_arg(1),
+                    c.duration_arg(2),
+                    &confine,
+                )
+                .await
+            })
+        });
+}
+
+/// `tests_fail_first(stub, …)`/`characterizes(legacy, …)`: `(code,
+/// timeout, files, <sandbox>)`; the artifact is the tests.
+async fn test_first(mode: Mode, c: &GuardCall) -> Verdict {
+    let confine = Confine::from_args(&c.args, 3, &c.workdir);
+    let files = c.map_arg(2);
+    super::test_first::judge(
+        mode,
+        &c.text(),
+        c.str_arg(0),
+        &files,
+        c.duration_arg(1),
+        &confine,
+    )
+    .await
 }
 
 /// Binds the `human` guard; with `yes` it approves every artifact

@@ -278,6 +278,35 @@ pub fn protected_beneath(write: &[PathBuf]) -> Vec<PathBuf> {
     found
 }
 
+/// A program's own temporary directory (writable, its `HOME` and
+/// `TMPDIR`; removed when dropped) and the [`Policy`] that confines the
+/// program to it with the opt-ins of `confine`: where every runner
+/// (guards, generators, effects) starts.
+#[derive(Debug)]
+pub struct Scratch {
+    pub dir: tempfile::TempDir,
+    pub policy: Policy,
+}
+
+impl Scratch {
+    /// A fresh directory named `prefix…` under the system's temporary
+    /// directory and its policy for a program that may run for
+    /// `timeout`; the error says the directory could not be made.
+    pub fn new(prefix: &str, confine: &Confine, timeout: Duration) -> Result<Scratch, String> {
+        let dir = tempfile::Builder::new()
+            .prefix(prefix)
+            .tempdir()
+            .map_err(|e| format!("cannot make a temporary directory: {e}"))?;
+        let policy = Policy::new(dir.path(), confine, timeout);
+        Ok(Scratch { dir, policy })
+    }
+
+    /// The directory.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
 /// What the sandbox most likely refused, judged from a program's output
 /// (the kernel's own error messages), to end its feedback with; `None`
 /// when the output shows no refusal.

@@ -17,7 +17,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use super::process;
-use super::sandbox::{Confine, Policy};
+use super::sandbox::{Confine, Scratch};
 use crate::runtime::registry::{EffectCall, REFUSED};
 use crate::runtime::Value;
 
@@ -44,12 +44,10 @@ pub async fn shell(call: EffectCall) -> Result<Value, String> {
         )
     })?;
     let argv = argv(&call.command).map_err(|e| format!("{REFUSED}{e}"))?;
-    let temp = tempfile::Builder::new()
-        .prefix("guardflow-shell-")
-        .tempdir()
-        .map_err(|e| format!("cannot make a temporary directory: {e}"))?;
     let mut allowed = confine.clone();
     allowed.write.push(workspace.clone());
+    // the directory lives until the program has ended
+    let Scratch { dir: _temp, policy } = Scratch::new("guardflow-shell-", &allowed, timeout)?;
     let spec = process::Spec {
         command: String::new(),
         argv: Some(argv.clone()),
@@ -57,7 +55,7 @@ pub async fn shell(call: EffectCall) -> Result<Value, String> {
         env: vec![("PWD".into(), workspace.to_string_lossy().into_owned())],
         cwd: workspace,
         timeout,
-        sandbox: Policy::new(temp.path(), &allowed, timeout),
+        sandbox: policy,
         max_output: confine.max_output,
     };
     let out = match process::run(spec).await {
