@@ -60,6 +60,7 @@ const RESOURCE: &[Kind] = &[Kind::Resource];
 const CALLABLE: &[Kind] = &[Kind::Action, Kind::Task];
 const VALUE: &[Kind] = &[Kind::Label, Kind::Value];
 const LABEL: &[Kind] = &[Kind::Label];
+const GUARD_OR_VALUE: &[Kind] = &[Kind::Guard, Kind::Label, Kind::Value];
 const IMPORTED: &[Kind] = &[Kind::Guard, Kind::Generator, Kind::Effect, Kind::Type];
 
 impl Index {
@@ -381,7 +382,8 @@ impl Builder<'_> {
             self.ordering(o);
         }
         if let Some(r) = &m.result {
-            self.reference(r, LABEL);
+            // a label, or a parameter the method returns as it is
+            self.reference(r, VALUE);
         }
         for u in &m.uses {
             self.reference(&u.name, RESOURCE);
@@ -434,8 +436,18 @@ impl Builder<'_> {
 
     fn gexpr(&mut self, g: &GuardExpr) {
         match g {
+            // a bare name no guard has is a value (`:pre ok`)
+            GuardExpr::Call(c) if c.args.is_none() => self.reference(&c.callee, GUARD_OR_VALUE),
             GuardExpr::Call(c) => self.call(c, GUARD),
             GuardExpr::Bool(..) => {}
+            GuardExpr::Path(path, _) => self.path(path),
+            GuardExpr::Compare(c) => {
+                for t in [&c.lhs, &c.rhs] {
+                    match t {
+                        Term::Expr(e) | Term::Len(e, _) => self.expr(e),
+                    }
+                }
+            }
             GuardExpr::Not(inner, _) => self.gexpr(inner),
             GuardExpr::And(items, _)
             | GuardExpr::Or(items, _)
@@ -475,7 +487,15 @@ impl Builder<'_> {
                     self.expr(&a.value);
                 }
             }
+            Expr::Path(path, _) => self.path(path),
             _ => {}
+        }
+    }
+
+    /// `p.items`: the name is a reference; its fields are the type's.
+    fn path(&mut self, path: &[Ident]) {
+        if let Some(first) = path.first() {
+            self.reference(first, VALUE);
         }
     }
 
