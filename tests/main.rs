@@ -1,5 +1,6 @@
 //! The one integration-test binary. Modules by subject.
 
+mod branching;
 mod cli;
 mod docs;
 mod editors;

@@ -666,7 +666,7 @@ impl CheckError {
                     Code::E0218,
                     format!("{lhs} and {rhs} cannot be compared with `{op}`"),
                     *span,
-                    format!("{lhs} {op} {rhs}"),
+                    "cannot compare these",
                 )
                 .with_label(*lhs_span, format!("this is {lhs}"))
                 .with_label(*rhs_span, format!("this is {rhs}"));

@@ -141,11 +141,12 @@ impl Resolver<'_> {
             }
             ast::GuardExpr::Path(path, span) => self.bool_value(path, *span, subject, scope),
             ast::GuardExpr::Compare(c) => {
+                let e = self.compare(c, scope);
                 if !matches!(subject, Subject::Explicit) {
                     self.predicate_not_here(subject, c.span);
                     return None;
                 }
-                self.compare(c, scope).map(|e| (e, None))
+                e.map(|e| (e, None))
             }
         }
     }
@@ -185,6 +186,7 @@ impl Resolver<'_> {
         subject: &Subject,
         scope: &mut Scope,
     ) -> Option<(GuardExpr, Inferred)> {
+        let resolved = self.value(path, scope);
         if !matches!(subject, Subject::Explicit) {
             self.predicate_not_here(subject, span);
             return None;
@@ -194,7 +196,7 @@ impl Resolver<'_> {
             .map(|i| i.name.as_str())
             .collect::<Vec<_>>()
             .join(".");
-        let (operand, ty) = self.value(path, scope)?;
+        let (operand, ty) = resolved?;
         if !matches!(unjson(&ty), Ty::Bool) {
             self.errors.push(CheckError::NotBool {
                 what: text,
@@ -286,7 +288,7 @@ impl Resolver<'_> {
                 op: op.as_str(),
                 lhs: lhs.1,
                 rhs: rhs.1,
-                span: c.span,
+                span: c.op.span,
                 lhs_span: c.lhs.span(),
                 rhs_span: c.rhs.span(),
                 tags,

@@ -216,6 +216,12 @@ impl Resolver<'_> {
             {
                 // a value the method already has: a parameter, an input,
                 // or a field of one or of a subtask's artifact
+                let known = scope.has_local(&r.name)
+                    || (scope.sees_inputs() && self.tables.inputs.contains_key(&r.name));
+                if !known {
+                    self.unknown_label(r, scope);
+                    return None;
+                }
                 let mut path = vec![r.clone()];
                 path.extend(m.result_fields.iter().cloned());
                 let (op, found) = self.value(&path, scope)?;
