@@ -169,3 +169,49 @@ fn code_literals_keep_their_text_verbatim() {
         ]
     );
 }
+
+/// An action's `:pre` predicate decides before any call: false, the
+/// action fails with the predicate and the values it compared, and the
+/// generator is never asked.
+#[test]
+fn an_action_pre_predicate_stops_it_before_the_generator() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("pick.guardflow");
+    std::fs::write(
+        &file,
+        "use std.{non_empty}\n\
+         action pick(items: [Text]) -> Text {\n\
+           :generate replay(\"r.jsonl\") \"Pick one of {items}\"\n\
+           :pre len(items) > 0 && len(items) <= 10\n\
+           :guard non_empty\n\
+           :retry 0\n\
+         }\n",
+    )
+    .expect("write");
+    std::fs::write(
+        dir.path().join("r.jsonl"),
+        "{\"action\": \"pick\", \"attempt\": 1, \"output\": \"a\"}\n",
+    )
+    .expect("write");
+    let run = |items: &str| {
+        let o = Command::new(bin())
+            .args(["run", "--no-store", "--color", "never", "--task", "pick"])
+            .arg("--input")
+            .arg(format!("items={items}"))
+            .arg(&file)
+            .output()
+            .expect("runs");
+        (
+            o.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    let (code, out, err) = run("[]");
+    assert_ne!(code, 0, "{out}{err}");
+    assert!(err.contains("`len(items) > 0` is false (0 > 0)"), "{err}");
+    assert!(err.contains("generator calls: 0"), "{err}");
+    let (code, out, err) = run(r#"["a", "b"]"#);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(out.trim(), "a", "{err}");
+}

@@ -185,6 +185,10 @@ fn describe(rule: Rule) -> Option<&'static str> {
             "an expectation (`success`, `failure`, `calls <= N`, `satisfies GUARD`)"
         }
         cmp_op => "a comparison (`<=`, `<`, `==`, `>=`, `>`)",
+        pred_op => "a comparison (`==`, `!=`, `<`, `<=`, `>`, `>=`)",
+        compare | term | len_term | len_name => "a predicate (`v.ok`, `len(x) > 0`, `x == y`)",
+        path => "a field path `name.field`",
+        code_lit | code_lang | code_triple | code_plain => "a code literal `lang\"\"\"…\"\"\"`",
         use_std => "`std.{…}` or a file path string",
         _ => return None,
     })
@@ -241,6 +245,7 @@ fn is_token_like(rule: Rule) -> bool {
             | interp_path
             | unknown_prop
             | cmp_op
+            | pred_op
             | ord_sep
             | not_op
             | combinator_name

@@ -1322,7 +1322,7 @@ fn closed(raw: &str, triple: bool) -> bool {
                 while i < bytes.len()
                     && bytes[i] != b'}'
                     && !(triple && bytes[i..].starts_with(b"\"\"\""))
-                    && !(!triple && matches!(bytes[i], b'"' | b'\n'))
+                    && (triple || !matches!(bytes[i], b'"' | b'\n'))
                 {
                     i += 1;
                 }
