@@ -61,6 +61,10 @@ pub(super) fn translate(file: FileId, src: &str, base: usize, e: &Error<Rule>) -
     if expected.iter().any(|w| w.contains("property")) {
         expected.retain(|w| *w != "`:`");
     }
+    // and "a comparison" that it may be `<` or `>`
+    if expected.iter().any(|w| w.starts_with("a comparison")) {
+        expected.retain(|w| *w != "`<`" && *w != "`>`");
+    }
     let (found, len) = found_at(src, at);
     let item_keyword = lexer::tokens(&src[at..])
         .next()
