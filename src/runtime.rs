@@ -23,6 +23,7 @@ pub mod event;
 pub mod guard;
 pub mod inputs;
 pub mod interpreter;
+pub mod predicate;
 pub mod redact;
 pub mod registry;
 pub mod report;

@@ -38,19 +38,89 @@ fn sample(ty: &Ty) -> Value {
     }
 }
 
+/// A value of `ty` whose data varies with `rng` (Bools, tags, numbers,
+/// list lengths, empty text), for tasks whose methods are chosen by typed
+/// predicates: the checker's bound is the worst case over all data.
+fn varied(ty: &Ty, rng: &mut impl FnMut(usize) -> usize) -> Value {
+    match ty {
+        Ty::Text | Ty::Code { .. } => Value::String(["pass", ""][rng(2)].into()),
+        Ty::Program => Value::String("pass".into()),
+        Ty::Int | Ty::Duration => Value::from([1u64, 0, 1000][rng(3)]),
+        Ty::Float => Value::from([1.0, 0.0, 0.5][rng(3)]),
+        Ty::Bool => Value::Bool(rng(2) == 0),
+        Ty::Enum { tags } => Value::String(tags[rng(tags.len())].clone()),
+        Ty::Json { of } => varied(of, rng),
+        Ty::List { of } => Value::Array((0..rng(2)).map(|_| varied(of, rng)).collect()),
+        Ty::Map { of } => Value::Object(
+            (0..rng(2))
+                .map(|_| ("a".to_string(), varied(of, rng)))
+                .collect(),
+        ),
+        Ty::Record { fields } => Value::Object(
+            fields
+                .iter()
+                .map(|(n, t)| (n.clone(), varied(t, rng)))
+                .collect(),
+        ),
+    }
+}
+
+/// Whether running task `t` may choose a method (its own or a subtask's)
+/// by a typed predicate over data.
+fn decided_by_data(program: &guardflow::check::ir::Program, t: usize) -> bool {
+    use guardflow::check::ir::{Callee, GuardExpr};
+    fn typed(g: &GuardExpr) -> bool {
+        match g {
+            GuardExpr::Compare { .. } | GuardExpr::Value { .. } => true,
+            GuardExpr::Not { expr, .. } => typed(expr),
+            GuardExpr::And { exprs, .. }
+            | GuardExpr::Or { exprs, .. }
+            | GuardExpr::Combinator { exprs, .. } => exprs.iter().any(typed),
+            _ => false,
+        }
+    }
+    let mut seen = vec![false; program.tasks.len()];
+    let mut todo = vec![t];
+    while let Some(t) = todo.pop() {
+        if std::mem::replace(&mut seen[t], true) {
+            continue;
+        }
+        for m in &program.tasks[t].methods {
+            if m.pre.as_ref().is_some_and(typed) {
+                return true;
+            }
+            for s in &m.subtasks {
+                match s.callee {
+                    Callee::Task(u) => todo.push(u.index()),
+                    Callee::Action(a) => {
+                        if program.actions[a.index()].pre.as_ref().is_some_and(typed) {
+                            return true;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    false
+}
+
 struct Oracle {
     /// The choices of this run; calls past the end fail.
     choices: Arc<Mutex<(Vec<bool>, usize)>>,
     engine: Engine,
 }
 
-fn oracle(workflow: &Workflow) -> Oracle {
+/// `rng`: the answers' data varies (for tasks decided by data).
+fn oracle(workflow: &Workflow, mut rng: Option<&mut dyn FnMut(usize) -> usize>) -> Oracle {
     let program = &workflow.program;
     let answers: HashMap<String, String> = program
         .actions
         .iter()
         .map(|a| {
-            let v = sample(&a.output);
+            let v = match rng.as_mut() {
+                Some(r) => varied(&a.output, &mut |m| r(m)),
+                None => sample(&a.output),
+            };
             (a.name.clone(), text_of(&v).into_owned())
         })
         .collect();
@@ -109,8 +179,9 @@ fn explore(
     task: &str,
     inputs: &HashMap<String, Value>,
     cap: usize,
+    rng: Option<&mut dyn FnMut(usize) -> usize>,
 ) -> Option<(u64, usize)> {
-    let o = oracle(workflow);
+    let o = oracle(workflow, rng);
     let rt = guardflow::engine::runtime().unwrap();
     let mut stack: Vec<Vec<bool>> = vec![Vec::new()];
     let (mut most, mut runs) = (0u64, 0usize);
@@ -167,13 +238,38 @@ fn assert_exact(workflow: &Workflow, label: &str, cap: usize) -> usize {
             continue;
         };
         let inputs = inputs_for(workflow, &task.name);
-        let Some((most, runs)) = explore(workflow, &task.name, &inputs, cap) else {
+        let Some((mut most, mut runs)) = explore(workflow, &task.name, &inputs, cap, None) else {
             eprintln!(
                 "{label}: `{}`: more than {cap} outcome sequences; skipped",
                 task.name
             );
             continue;
         };
+        if decided_by_data(&workflow.program, i) {
+            // methods chosen by data: the worst case over data, from
+            // varied parameters and answers (seeded, so the test is the
+            // same each run)
+            let mut state = 0x9E37_79B9_7F4A_7C15u64 ^ i as u64;
+            let mut rng = move |m: usize| -> usize {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                (state % m.max(1) as u64) as usize
+            };
+            for _ in 0..48 {
+                let mut inputs = inputs.clone();
+                for param in &task.params {
+                    inputs.insert(param.name.clone(), varied(&param.ty, &mut rng));
+                }
+                if let Some((m, r)) = explore(workflow, &task.name, &inputs, cap, Some(&mut rng)) {
+                    most = most.max(m);
+                    runs += r;
+                }
+                if most == bound {
+                    break;
+                }
+            }
+        }
         assert_eq!(
             most, bound,
             "{label}: task `{}`: the interpreter's worst run makes {most} generator calls, the checker says {bound} ({runs} runs explored)",

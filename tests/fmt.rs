@@ -298,11 +298,30 @@ const GAPS: &[&str] = &[
     "\r\n",
 ];
 
-/// The tokens of a file, with what separated them dropped.
+/// The tokens of a file, with what separated them dropped. A code
+/// literal (`python"…"`: a name touching a string) stays one token: a gap
+/// would make it a name and a string.
 fn tokens(src: &str) -> Vec<(lexer::Token, String)> {
-    lexer::tokens(src)
-        .map(|(t, r)| (t, src[r].to_string()))
-        .collect()
+    let mut out: Vec<(lexer::Token, String)> = Vec::new();
+    let mut last_end = usize::MAX;
+    for (t, r) in lexer::tokens(src) {
+        let string = matches!(t, lexer::Token::String | lexer::Token::TripleString);
+        let glued = string
+            && r.start == last_end
+            && out
+                .last()
+                .is_some_and(|(p, _)| *p == lexer::Token::Ident || p.is_keyword());
+        last_end = r.end;
+        if glued {
+            if let Some(last) = out.last_mut() {
+                last.0 = t;
+                last.1.push_str(&src[r]);
+            }
+            continue;
+        }
+        out.push((t, src[r].to_string()));
+    }
+    out
 }
 
 /// The tokens of the corpus files, one list a file.

@@ -2,6 +2,7 @@
 
 mod apply;
 mod catalog;
+mod branching;
 mod cli;
 mod docs;
 mod editors;

@@ -316,7 +316,19 @@ struct Flow {
     /// Per task: max depth (if recursive) and methods; a method is a list
     /// of subtasks.
     tasks: Vec<(Option<u64>, Vec<Vec<Sub>>)>,
+    /// Per task and method: a typed predicate `:pre` (that may or may not
+    /// hold, so the method may be skipped with no call). A method with no
+    /// subtasks returns the task's parameter (`:result x`): no call.
+    pres: Vec<Vec<Option<usize>>>,
 }
+
+/// Typed predicates over the task's parameter, none of which calls
+/// anything.
+const PREDICATES: &[&str] = &[
+    "len(x) > 3",
+    "x != \"a\" && len(x) <= 100",
+    "!(len(x) == 0) || x == \"b\"",
+];
 
 #[derive(Debug, Clone)]
 struct Sub {
@@ -361,8 +373,13 @@ fn flow_program(f: &Flow) -> String {
                     format!("s{i}: {callee}({arg}){esc}")
                 })
                 .collect();
+            let pre = f.pres[t][m].map_or(String::new(), |p| format!(":pre {} ", PREDICATES[p]));
+            if subs.is_empty() {
+                src.push_str(&format!("  method m{m} {{ {pre}:result x }}\n"));
+                continue;
+            }
             src.push_str(&format!(
-                "  method m{m} {{ :subtasks ({}) :result s{} }}\n",
+                "  method m{m} {{ {pre}:subtasks ({}) :result s{} }}\n",
                 list.join(", "),
                 subs.len() - 1
             ));
@@ -406,10 +423,15 @@ fn outcomes(
             // methods in order: the first that succeeds ends the task
             let mut acc: BTreeSet<(u64, bool)> = BTreeSet::from([(0, false)]);
             let mut result: BTreeSet<(u64, bool)> = BTreeSet::new();
-            for subs in methods {
+            for (m, subs) in methods.iter().enumerate() {
                 let mut next_acc = BTreeSet::new();
+                let mut ends = method_outcomes(f, subs, depth, memo);
+                if f.pres[t][m].is_some() {
+                    // skipped: its predicate does not hold, no call
+                    ends.insert((0, false));
+                }
                 for &(spent, _) in &acc {
-                    for (calls, ok) in method_outcomes(f, subs, depth, memo) {
+                    for &(calls, ok) in &ends {
                         if ok {
                             result.insert((spent + calls, true));
                         } else {
@@ -538,12 +560,17 @@ fn bounds_equal_the_worst_case_an_explorer_reaches() {
         let n_tasks = 1 + rng(3);
         let retries: Vec<u64> = (0..n_actions).map(|_| rng(3) as u64).collect();
         let mut tasks = Vec::new();
+        let mut pres = Vec::new();
         for t in 0..n_tasks {
             let recursive = rng(3) == 0;
             let mut methods = Vec::new();
+            let mut task_pres = Vec::new();
             for _ in 0..1 + rng(2) {
                 let mut subs: Vec<Sub> = Vec::new();
-                for i in 0..1 + rng(3) {
+                // one method in six returns its parameter with no subtask
+                let n_subs = if rng(6) == 0 { 0 } else { 1 + rng(3) };
+                task_pres.push((rng(3) == 0 || n_subs == 0).then(|| rng(PREDICATES.len())));
+                for i in 0..n_subs {
                     // tasks call later tasks, or themselves when recursive
                     let callee = if rng(3) == 0 && (t + 1 < n_tasks || recursive) {
                         if recursive && rng(2) == 0 {
@@ -575,8 +602,13 @@ fn bounds_equal_the_worst_case_an_explorer_reaches() {
                 None
             };
             tasks.push((depth, methods));
+            pres.push(task_pres);
         }
-        let flow = Flow { retries, tasks };
+        let flow = Flow {
+            retries,
+            tasks,
+            pres,
+        };
         let src = flow_program(&flow);
         let checked = check_source("bounds.guardflow", &src);
         prop_assert!(

@@ -238,7 +238,7 @@ const guardflow = grammar({
       seq(prop($, 'pre'), $._guard_expression),
       seq(prop($, 'subtasks'), '(', commaSep($.subtask), ')'),
       seq(prop($, 'ordering'), choice($.ordering_group, $.identifier)),
-      seq(prop($, 'result'), field('result', $.identifier)),
+      seq(prop($, 'result'), field('result', choice($.field_path, $.identifier))),
       seq(prop($, 'uses'), $._uses),
       seq(prop($, 'on-fail'), field('policy', $.identifier)),
     ),
@@ -276,9 +276,19 @@ const guardflow = grammar({
       $.not_guard,
       $.parenthesized_guard,
       $.combinator,
+      $.comparison,
       $.boolean,
+      $.field_path,
       $._callable,
     ),
+    // typed predicates: `v.score >= 0.8`, `len(p.items) == 0`
+    comparison: $ => seq(
+      field('left', $._term),
+      field('operator', choice('==', '!=', '<=', '>=', '<', '>')),
+      field('right', $._term),
+    ),
+    _term: $ => choice($.length, $.string, $._number, $.boolean, $.field_path, $.identifier),
+    length: $ => seq('len', '(', choice($.field_path, $.identifier), ')'),
     binary_guard: $ => choice(
       prec.left(PREC.or, seq(field('left', $._guard_expression), field('operator', '||'),
         field('right', $._guard_expression))),
@@ -301,7 +311,20 @@ const guardflow = grammar({
     arguments: $ => seq('(', commaSep($.argument), ')'),
     argument: $ => seq(optional(seq(field('name', $.identifier), ':')), field('value', $._expression)),
 
-    _expression: $ => choice($.string, $._number, $.boolean, $.list, $.map, $._callable),
+    _expression: $ => choice(
+      $.code_literal, $.string, $._number, $.boolean, $.list, $.map, $.field_path, $._callable,
+    ),
+    // `p.items`: a value's record fields
+    field_path: $ => seq($.identifier, repeat1(seq('.', $.identifier))),
+    // `python"""…"""`: a Code<lang> value, verbatim (no escapes or
+    // interpolations; a `\` only keeps the next character from ending it)
+    code_literal: $ => seq(
+      field('language', $.identifier),
+      field('code', alias(token.immediate(choice(
+        /"""([^"\\]|\\(.|\n)|"[^"\\]|""[^"\\]|"\\(.|\n)|""\\(.|\n))*"""/,
+        /"([^"\\\n]|\\(.|\n))*"/,
+      )), $.code_text)),
+    ),
     list: $ => seq('[', commaSep($._expression), ']'),
     // `{ "tests.py": tests }`: keys are string literals
     map: $ => seq('{', commaSep($.map_entry), '}'),

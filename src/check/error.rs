@@ -198,6 +198,35 @@ pub enum CheckError {
         ty: Ty,
         field: String,
         span: Span,
+        /// The closest field of the record, if one is close.
+        suggestion: Option<String>,
+    },
+    /// `lhs op rhs` in a predicate over types that do not compare.
+    BadComparison {
+        op: &'static str,
+        lhs: Ty,
+        rhs: Ty,
+        span: Span,
+        lhs_span: Span,
+        rhs_span: Span,
+        /// The tags of an enum compared with a text that is not one.
+        tags: Option<Vec<String>>,
+    },
+    /// `len(x)` of a value that has no length.
+    NoLength {
+        ty: Ty,
+        span: Span,
+    },
+    /// A predicate (bare value, `len(x)`) that is not a Bool.
+    NotBool {
+        what: String,
+        ty: Ty,
+        span: Span,
+    },
+    /// A typed predicate where a guard judges the artifact.
+    PredicateNotHere {
+        place: &'static str,
+        span: Span,
     },
     RecursiveGuard {
         cycle: Vec<(String, Span)>,
@@ -437,12 +466,17 @@ impl CheckError {
                 span,
                 def,
             } => {
-                let d = Diagnostic::new(
+                let mut d = Diagnostic::new(
                     Code::E0202,
                     format!("`{param}` expects {expected}, but this is {found}"),
                     *span,
                     format!("this is {found}"),
                 );
+                if let (Ty::Code { lang }, Ty::Text) = (expected, found) {
+                    d = d.with_help(format!(
+                        "a string is Text; write a code literal, the language touching the quotes: `{lang}\"\"\"…\"\"\"` (or `{lang}\"…\"` on one line)"
+                    ));
+                }
                 match def {
                     Some(def) => d.with_label(*def, format!("`{param}` is declared as {expected} here")),
                     None => d,
@@ -591,12 +625,94 @@ impl CheckError {
                 span,
                 help,
             } => Diagnostic::new(Code::E0213, *problem, *span, "here").with_help(*help),
-            NoField { ty, field, span } => Diagnostic::new(
-                Code::E0214,
-                format!("{ty} has no field `{field}`"),
+            NoField {
+                ty,
+                field,
+                span,
+                suggestion,
+            } => {
+                let record = matches!(ty, Ty::Record { .. })
+                    || matches!(ty, Ty::Json { of } if matches!(**of, Ty::Record { .. }));
+                if !record {
+                    return Diagnostic::new(
+                        Code::E0214,
+                        format!("{ty} is not a record: it has no field `{field}`"),
+                        *span,
+                        "not a record",
+                    )
+                    .with_help("only records (`{ name: Type, … }`, also inside `Json<…>`) have fields; use the value itself");
+                }
+                let d = Diagnostic::new(
+                    Code::E0214,
+                    format!("{ty} has no field `{field}`"),
+                    *span,
+                    "no such field",
+                );
+                match suggestion {
+                    Some(s) => d.with_help(format!("did you mean `{s}`?")),
+                    None => d,
+                }
+            }
+            BadComparison {
+                op,
+                lhs,
+                rhs,
+                span,
+                lhs_span,
+                rhs_span,
+                tags,
+            } => {
+                let d = Diagnostic::new(
+                    Code::E0218,
+                    format!("{lhs} and {rhs} cannot be compared with `{op}`"),
+                    *span,
+                    "cannot compare these",
+                )
+                .with_label(*lhs_span, format!("this is {lhs}"))
+                .with_label(*rhs_span, format!("this is {rhs}"));
+                if let Some(tags) = tags {
+                    return d.with_help(format!(
+                        "an enum value is one of its tags, written bare: {}",
+                        tags.join(", ")
+                    ));
+                }
+                let ordered = |t: &Ty| matches!(t, Ty::Int | Ty::Float | Ty::Duration);
+                if matches!(*op, "<" | "<=" | ">" | ">=") && !(ordered(lhs) && ordered(rhs)) {
+                    d.with_help("`<`, `<=`, `>` and `>=` compare numbers (Int, Float) or durations; other values compare with `==` and `!=`")
+                } else {
+                    d.with_help("compare values of one type: numbers with numbers (Int and Float mix), text with text, Bool with Bool, an enum with its tags; `len(x)` gives the length of a list, text or map")
+                }
+            }
+            NoLength { ty, span } => Diagnostic::new(
+                Code::E0219,
+                format!("{ty} has no length"),
                 *span,
-                "no such field",
-            ),
+                format!("this is {ty}"),
+            )
+            .with_help("`len(x)` counts the items of a list, the entries of a map or the characters of a text"),
+            NotBool { what, ty, span } => Diagnostic::new(
+                Code::E0220,
+                format!("`{what}` is {ty}, not a Bool: a predicate must be true or false"),
+                *span,
+                format!("this is {ty}"),
+            )
+            .with_help(match ty {
+                Ty::Int | Ty::Float => format!("compare it: `{what} > 0`"),
+                Ty::List { .. } | Ty::Map { .. } => format!("test its length: `len({what}) > 0`"),
+                Ty::Enum { tags } => format!(
+                    "compare it with a tag: `{what} == {}`",
+                    tags.first().map_or("Tag", String::as_str)
+                ),
+                _ => format!("compare it: `{what} == \"…\"`, or judge it with a guard: `:pre non_empty({what})`"),
+            }),
+            PredicateNotHere { place, span } => Diagnostic::new(
+                Code::E0221,
+                format!("a typed predicate cannot judge the artifact in {place}"),
+                *span,
+                "a predicate over values",
+            )
+            .with_note("predicates compare values the workflow already has (parameters, inputs, subtask results); they belong in a method's or action's `:pre`, where they choose what runs")
+            .with_help("move it to `:pre`, or judge the artifact with a guard (`:guard json_schema`, a `guard … on Type`)"),
             RecursiveGuard { cycle } => cycle_diagnostic(Code::E0215, "guard", cycle)
                 .with_help("a guard cannot be defined in terms of itself; it would never finish"),
             DefinitionsTooDeep {

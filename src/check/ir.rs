@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::source::Span;
 
 /// Bumped on any change to the JSON form.
-pub const IR_VERSION: u32 = 3;
+pub const IR_VERSION: u32 = 4;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Program {
@@ -402,6 +402,53 @@ pub enum GuardExpr {
         exprs: Vec<GuardExpr>,
         span: Span,
     },
+    /// A typed predicate: `v.score >= 0.8`, `len(p.items) == 0`. Decided
+    /// from values, with no guard or generator call. `text` is the
+    /// predicate as written, for messages.
+    Compare {
+        op: PredOp,
+        lhs: Term,
+        rhs: Term,
+        text: String,
+        span: Span,
+    },
+    /// A Bool value as a predicate: `v.ok`.
+    Value {
+        operand: Operand,
+        text: String,
+        span: Span,
+    },
+}
+
+/// One side of a comparison: a value, or its length (`len(x)`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Term {
+    pub operand: Operand,
+    pub len: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PredOp {
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+}
+
+impl PredOp {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PredOp::Eq => "==",
+            PredOp::Ne => "!=",
+            PredOp::Lt => "<",
+            PredOp::Le => "<=",
+            PredOp::Gt => ">",
+            PredOp::Ge => ">=",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -485,8 +532,11 @@ pub struct Method {
     pub pre: Option<GuardExpr>,
     pub subtasks: Vec<Subtask>,
     pub ordering: Ordering,
-    /// Index into `subtasks`.
+    /// Index into `subtasks`: `:result label`.
     pub result: Option<u32>,
+    /// `:result` of a value the method already has (a parameter, an
+    /// input, or a field of one or of a subtask's artifact): no call.
+    pub result_value: Option<Operand>,
     pub uses: Vec<ResourceUse>,
     pub on_fail: OnFail,
     pub span: Span,

@@ -101,6 +101,10 @@ codes! {
     E0215 Error "recursive guard definition";
     E0216 Error "value spliced into a program string";
     E0217 Error "definitions nested too deeply";
+    E0218 Error "values that cannot be compared";
+    E0219 Error "length of a value without one";
+    E0220 Error "predicate that is not a Bool";
+    E0221 Error "typed predicate where the artifact is judged";
     // deadlock
     E0301 Error "ordering cycle";
     E0302 Error "artifact read before it is produced";

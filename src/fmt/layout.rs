@@ -628,6 +628,10 @@ impl<'a> Layout<'a> {
                 l.tok(":result");
                 l.sp();
                 l.ident(r);
+                for f in &m.result_fields {
+                    l.tok(".");
+                    l.ident(f);
+                }
             }
             MethodProp::Uses(u) => {
                 l.tok(":uses");
@@ -873,8 +877,38 @@ impl<'a> Layout<'a> {
                 self.tok(c.as_str());
                 self.list("(", ")", args, false, false, |l, a| l.gexpr(a));
             }
+            GuardExpr::Path(path, _) => self.path(path),
+            GuardExpr::Compare(c) => {
+                self.term(&c.lhs);
+                self.sp();
+                self.tok(c.op.value.as_str());
+                self.sp();
+                self.term(&c.rhs);
+            }
         }
         self.close_parens(parens);
+    }
+
+    fn term(&mut self, t: &Term) {
+        match t {
+            Term::Expr(e) => self.expr(e),
+            Term::Len(e, _) => {
+                self.tok("len");
+                self.tok("(");
+                self.expr(e);
+                self.tok(")");
+            }
+        }
+    }
+
+    /// `p.items`
+    fn path(&mut self, path: &[Ident]) {
+        for (i, name) in path.iter().enumerate() {
+            if i > 0 {
+                self.tok(".");
+            }
+            self.ident(name);
+        }
     }
 
     fn call(&mut self, c: &Call) {
@@ -901,6 +935,7 @@ impl<'a> Layout<'a> {
                 l.expr(&e.value);
             }),
             Expr::Call(c) => self.call(c),
+            Expr::Path(path, _) => self.path(path),
             other => self.verbatim(other.span()),
         }
     }

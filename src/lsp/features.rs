@@ -151,7 +151,7 @@ fn completion_kind(kind: Kind) -> CompletionItemKind {
         Kind::Resource => CompletionItemKind::CONSTANT,
         Kind::Action | Kind::Task => CompletionItemKind::METHOD,
         Kind::Value => CompletionItemKind::VARIABLE,
-        Kind::Label => CompletionItemKind::FIELD,
+        Kind::Label | Kind::Field => CompletionItemKind::FIELD,
         Kind::Method => CompletionItemKind::METHOD,
     }
 }
@@ -165,7 +165,7 @@ fn symbol_kind(kind: Kind) -> SymbolKind {
         Kind::Resource => SymbolKind::CONSTANT,
         Kind::Action | Kind::Task | Kind::Method => SymbolKind::METHOD,
         Kind::Value => SymbolKind::VARIABLE,
-        Kind::Label => SymbolKind::FIELD,
+        Kind::Label | Kind::Field => SymbolKind::FIELD,
     }
 }
 

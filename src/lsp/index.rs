@@ -20,6 +20,8 @@ pub enum Kind {
     Value,
     Label,
     Method,
+    /// a field of a record type (`goal` in `{ goal: Text }`)
+    Field,
 }
 
 #[derive(Debug, Clone)]
@@ -60,6 +62,8 @@ const RESOURCE: &[Kind] = &[Kind::Resource];
 const CALLABLE: &[Kind] = &[Kind::Action, Kind::Task];
 const VALUE: &[Kind] = &[Kind::Label, Kind::Value];
 const LABEL: &[Kind] = &[Kind::Label];
+const FIELD: &[Kind] = &[Kind::Field];
+const GUARD_OR_VALUE: &[Kind] = &[Kind::Guard, Kind::Label, Kind::Value];
 const IMPORTED: &[Kind] = &[Kind::Guard, Kind::Generator, Kind::Effect, Kind::Type];
 
 impl Index {
@@ -67,6 +71,7 @@ impl Index {
         let mut b = Builder {
             src,
             index: Index::default(),
+            fields: Fields::default(),
         };
         for item in &file.items {
             b.item(item);
@@ -76,6 +81,7 @@ impl Index {
         for i in 0..index.refs.len() {
             index.refs[i].target = names.resolve(&index.defs, &index.refs[i]);
         }
+        b.fields.resolve(&mut index);
         index
     }
 
@@ -173,6 +179,73 @@ impl<'a> Names<'a> {
 struct Builder<'a> {
     src: &'a str,
     index: Index,
+    fields: Fields,
+}
+
+/// What field paths (`p.items.id`) need: the declared type of each value
+/// definition, the type aliases, the field definitions by where their
+/// name is, and the paths to resolve once their heads are.
+#[derive(Default)]
+struct Fields {
+    value_types: std::collections::HashMap<usize, TypeExpr>,
+    aliases: std::collections::HashMap<String, TypeExpr>,
+    defs: std::collections::HashMap<(u32, u32), usize>,
+    /// (the reference of the path's head, its fields)
+    paths: Vec<(usize, Vec<Ident>)>,
+}
+
+impl Fields {
+    /// Each field of a path whose head is a parameter or an input names
+    /// the field of its declared record type (through aliases and
+    /// `Json<…>`), when there is one.
+    fn resolve(self, index: &mut Index) {
+        for (head, fields) in self.paths {
+            let Some(mut ty) = index.refs[head]
+                .target
+                .and_then(|d| self.value_types.get(&d))
+            else {
+                continue;
+            };
+            for field in &fields {
+                // aliases and `Json<…>` unwrapped, a bounded number of
+                // times (alias cycles are the checker's to report)
+                let mut record = None;
+                for _ in 0..64 {
+                    match ty {
+                        TypeExpr::Record(fs, _) => {
+                            record = Some(fs);
+                            break;
+                        }
+                        TypeExpr::Named { name, arg, .. } => {
+                            ty = match (name.name.as_str(), arg) {
+                                ("Json", Some(inner)) => inner,
+                                (n, None) => match self.aliases.get(n) {
+                                    Some(t) => t,
+                                    None => break,
+                                },
+                                _ => break,
+                            };
+                        }
+                        _ => break,
+                    }
+                }
+                let Some(f) = record.and_then(|fs| fs.iter().find(|f| f.name.name == field.name))
+                else {
+                    break;
+                };
+                index.refs.push(Ref {
+                    name: field.name.clone(),
+                    kinds: FIELD,
+                    span: field.span,
+                    target: self
+                        .defs
+                        .get(&(f.name.span.start, f.name.span.end))
+                        .copied(),
+                });
+                ty = &f.ty;
+            }
+        }
+    }
 }
 
 impl Builder<'_> {
@@ -225,6 +298,9 @@ impl Builder<'_> {
             ItemKind::Use(Use::File(_)) | ItemKind::Default(_) => {}
             ItemKind::Input(i) => {
                 self.def(&i.name, Kind::Value, span, span.end, doc, None);
+                self.fields
+                    .value_types
+                    .insert(self.index.defs.len() - 1, i.ty.clone());
                 self.ty(&i.ty);
                 if let Some(e) = &i.default {
                     self.expr(e);
@@ -232,6 +308,10 @@ impl Builder<'_> {
             }
             ItemKind::Type(t) => {
                 self.def(&t.name, Kind::Type, span, span.end, doc, None);
+                self.fields
+                    .aliases
+                    .entry(t.name.name.clone())
+                    .or_insert_with(|| t.ty.clone());
                 self.ty(&t.ty);
             }
             ItemKind::Generator(g) => {
@@ -381,7 +461,10 @@ impl Builder<'_> {
             self.ordering(o);
         }
         if let Some(r) = &m.result {
-            self.reference(r, LABEL);
+            // a label, or a parameter the method returns as it is
+            let mut path = vec![r.clone()];
+            path.extend(m.result_fields.iter().cloned());
+            self.path(&path);
         }
         for u in &m.uses {
             self.reference(&u.name, RESOURCE);
@@ -407,6 +490,9 @@ impl Builder<'_> {
     fn params(&mut self, params: &[Param], item: Span) {
         for p in params {
             self.def(&p.name, Kind::Value, p.span, p.span.end, None, Some(item));
+            self.fields
+                .value_types
+                .insert(self.index.defs.len() - 1, p.ty.clone());
             self.ty(&p.ty);
             if let Some(d) = &p.default {
                 self.expr(d);
@@ -423,8 +509,14 @@ impl Builder<'_> {
                 }
             }
             TypeExpr::List(t, _) => self.ty(t),
-            TypeExpr::Record(fields, _) => {
+            TypeExpr::Record(fields, span) => {
                 for f in fields {
+                    let full = f.name.span.to(f.ty.span());
+                    self.def(&f.name, Kind::Field, full, full.end, None, Some(*span));
+                    self.fields.defs.insert(
+                        (f.name.span.start, f.name.span.end),
+                        self.index.defs.len() - 1,
+                    );
                     self.ty(&f.ty);
                 }
             }
@@ -434,8 +526,18 @@ impl Builder<'_> {
 
     fn gexpr(&mut self, g: &GuardExpr) {
         match g {
+            // a bare name no guard has is a value (`:pre ok`)
+            GuardExpr::Call(c) if c.args.is_none() => self.reference(&c.callee, GUARD_OR_VALUE),
             GuardExpr::Call(c) => self.call(c, GUARD),
             GuardExpr::Bool(..) => {}
+            GuardExpr::Path(path, _) => self.path(path),
+            GuardExpr::Compare(c) => {
+                for t in [&c.lhs, &c.rhs] {
+                    match t {
+                        Term::Expr(e) | Term::Len(e, _) => self.expr(e),
+                    }
+                }
+            }
             GuardExpr::Not(inner, _) => self.gexpr(inner),
             GuardExpr::And(items, _)
             | GuardExpr::Or(items, _)
@@ -475,16 +577,28 @@ impl Builder<'_> {
                     self.expr(&a.value);
                 }
             }
+            Expr::Path(path, _) => self.path(path),
             _ => {}
+        }
+    }
+
+    /// `p.items`: the name is a reference; its fields are the type's,
+    /// resolved once the name is.
+    fn path(&mut self, path: &[Ident]) {
+        if let Some((first, fields)) = path.split_first() {
+            self.reference(first, VALUE);
+            if !fields.is_empty() {
+                self.fields
+                    .paths
+                    .push((self.index.refs.len() - 1, fields.to_vec()));
+            }
         }
     }
 
     fn string(&mut self, s: &StringLit) {
         for part in &s.parts {
             if let StringPart::Interpolation(path) = part {
-                if let Some(first) = path.first() {
-                    self.reference(first, VALUE);
-                }
+                self.path(path);
             }
         }
     }
@@ -524,6 +638,39 @@ mod tests {
         let at = src.match_indices("{x}").nth(1).unwrap().0 as u32 + 1;
         let def = idx.at(at).unwrap().0.unwrap();
         assert_eq!(idx.defs[def].span.start as usize, other_x);
+    }
+
+    #[test]
+    fn field_paths_name_the_fields_of_their_record_type() {
+        let src = "type Item = { id: Text, spec: Text }\n\
+                   type Plan = { goal: Text, items: [Item], first: Item }\n\
+                   type Other = { goal: Int }\n\
+                   task t(p: Json<Plan>, o: Other) {\n\
+                   \x20 method m {\n\
+                   \x20   :pre len(p.items) > 0 && o.goal > 1\n\
+                   \x20   :subtasks (a: x(p.first.spec, \"{p.goal}\"))\n\
+                   \x20 }\n\
+                   }\n";
+        let idx = index(src);
+        let at = |needle: &str, nth: usize| src.match_indices(needle).nth(nth).unwrap().0;
+        // `p.items` names Plan's `items`, through `Json<…>` and the alias
+        assert!(target(src, &idx, "items", 1)
+            .unwrap()
+            .starts_with("items: [Item]"));
+        // `o.goal` names Other's `goal`, `{p.goal}` Plan's
+        let other_goal = at("goal: Int", 0);
+        let plan_goal = at("goal: Text", 0);
+        let def_at = |offset: usize| {
+            let d = idx.at(offset as u32 + 1).unwrap().0.unwrap();
+            idx.defs[d].span.start as usize
+        };
+        assert_eq!(def_at(at("o.goal", 0) + 2), other_goal);
+        assert_eq!(def_at(at("{p.goal}", 0) + 3), plan_goal);
+        // a path through two records: `p.first.spec` is Item's `spec`
+        assert_eq!(def_at(at("first.spec", 0) + 6), at("spec: Text", 0));
+        // the head is the parameter
+        let p = idx.at(at("p.first", 0) as u32).unwrap().0.unwrap();
+        assert_eq!(idx.defs[p].kind, Kind::Value);
     }
 
     #[test]

@@ -26,10 +26,23 @@ pub fn highlight(line: &str, cursor: Option<usize>) -> String {
     let mut out = String::with_capacity(line.len() * 2);
     let mut last = 0;
     let mut first = true;
-    for (tok, span) in tokens(line) {
+    let toks: Vec<_> = tokens(line).collect();
+    for (i, (tok, span)) in toks.iter().cloned().enumerate() {
         out.push_str(&line[last..span.start]);
         let text = &line[span.clone()];
+        // `python"""…"""`: a code literal, its text verbatim
+        let string_after = |j: usize| {
+            toks.get(j).is_some_and(|(t, s)| {
+                matches!(t, Token::String | Token::TripleString) && s.start == span.end
+            })
+        };
+        let code_body = i > 0
+            && matches!(tok, Token::String | Token::TripleString)
+            && toks[i - 1].1.end == span.start
+            && (toks[i - 1].0 == Token::Ident || toks[i - 1].0.is_keyword());
         let colour = match tok {
+            _ if code_body => Some(STRING),
+            Token::Ident if string_after(i + 1) => Some(PROPERTY),
             t if t.is_keyword() => Some(KEYWORD),
             Token::Property if first => Some(COMMAND),
             Token::Property => Some(PROPERTY),
@@ -41,7 +54,12 @@ pub fn highlight(line: &str, cursor: Option<usize>) -> String {
             }
             Token::Number if text.ends_with(|c: char| c.is_ascii_alphabetic()) => Some(DURATION),
             Token::Number | Token::Bool => Some(NUMBER),
-            Token::And | Token::Or | Token::Semicolon | Token::Not | Token::Arrow => Some(OPERATOR),
+            Token::And
+            | Token::Or
+            | Token::Semicolon
+            | Token::Not
+            | Token::Arrow
+            | Token::Compare => Some(OPERATOR),
             Token::Comment | Token::DocComment => Some(COMMENT),
             Token::Error => Some(ERROR),
             Token::LParen
@@ -173,6 +191,20 @@ mod tests {
         assert!(h.contains(&format!("{INTERPOLATION}{{y}}{STRING}")));
         assert!(h.contains(&format!("{COMMENT}// c{RESET}")));
         assert!(highlight(":load x", None).starts_with(&format!("{COMMAND}:load{RESET}")));
+    }
+
+    #[test]
+    fn a_code_literal_is_its_language_and_verbatim_text() {
+        let line = "input t: Code<python> = python\"d = {y}\" :pre len(x) >= 2";
+        let h = highlight(line, None);
+        assert_eq!(plain(&h), line);
+        assert!(h.contains(&format!("{PROPERTY}python{RESET}")), "{h:?}");
+        // braces in code are not interpolations
+        assert!(
+            h.contains(&format!("{STRING}\"d = {{y}}\"{RESET}")),
+            "{h:?}"
+        );
+        assert!(h.contains(&format!("{OPERATOR}>={RESET}")), "{h:?}");
     }
 
     proptest::proptest! {

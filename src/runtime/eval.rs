@@ -70,13 +70,21 @@ pub fn operand(op: &Operand, env: &Env<'_>) -> Result<Value, String> {
             fields,
         ),
     };
-    let mut value = base.ok_or_else(|| format!("internal error: no value for {op:?}"))?;
+    let base = base.ok_or_else(|| format!("internal error: no value for {op:?}"))?;
+    let mut value = std::borrow::Cow::Borrowed(base);
     for f in fields {
-        value = value
-            .get(f.as_str())
-            .ok_or_else(|| format!("the artifact has no field `{f}`"))?;
+        // a `Json<T>` value kept as its text (an input given as text)
+        // is read as the JSON it holds
+        let next = match value.as_ref() {
+            Value::String(s) => serde_json::from_str::<Value>(s)
+                .ok()
+                .and_then(|v| v.get(f.as_str()).cloned()),
+            v => v.get(f.as_str()).cloned(),
+        };
+        value =
+            std::borrow::Cow::Owned(next.ok_or_else(|| format!("the value has no field `{f}`"))?);
     }
-    Ok(value.clone())
+    Ok(value.into_owned())
 }
 
 /// Renders a template. `feedback` is the rejection history under the

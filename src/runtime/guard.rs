@@ -11,6 +11,7 @@ use crate::check::ir::{Combinator, GuardExpr, GuardRef};
 
 use super::eval::{operand, Env};
 use super::interpreter::Run;
+use super::predicate;
 use super::registry::{GuardCall, GuardImpl};
 use super::value::{Value, Verdict};
 
@@ -36,6 +37,7 @@ pub fn describe(run: &Run<'_>, e: &GuardExpr) -> String {
             };
             format!("{name}({})", join(run, exprs, ", "))
         }
+        GuardExpr::Compare { text, .. } | GuardExpr::Value { text, .. } => text.clone(),
     }
 }
 
@@ -55,6 +57,12 @@ pub fn evaluate<'a>(
         match e {
             GuardExpr::Bool { value: true, .. } => Verdict::Pass,
             GuardExpr::Bool { value: false, .. } => Verdict::fail("the guard is `false`"),
+            GuardExpr::Compare {
+                op, lhs, rhs, text, ..
+            } => predicate::compare(*op, lhs, rhs, text, &env),
+            GuardExpr::Value {
+                operand: op, text, ..
+            } => predicate::value(op, text, &env),
             GuardExpr::Call {
                 guard,
                 subject: own,

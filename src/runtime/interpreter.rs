@@ -306,6 +306,14 @@ impl<'p> Run<'p> {
         };
         self.run_ordering(&scope, &method.ordering).await?;
         let labels = scope.labels.into_inner().unwrap_or_else(|e| e.into_inner());
+        if let Some(op) = &method.result_value {
+            let env = Env {
+                params,
+                labels: &labels,
+                inputs: &self.inputs,
+            };
+            return operand(op, &env).map(Some);
+        }
         Ok(method
             .result
             .and_then(|i| labels.into_iter().nth(i as usize).flatten()))

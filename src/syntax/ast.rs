@@ -200,7 +200,10 @@ pub struct Method {
     pub pre: Option<GuardExpr>,
     pub subtasks: Option<Spanned<Vec<Subtask>>>,
     pub ordering: Option<Ordering>,
+    /// `:result r`: a subtask label or a parameter of the task.
     pub result: Option<Ident>,
+    /// The fields after the name: `:result p.items`.
+    pub result_fields: Vec<Ident>,
     pub uses: Vec<ResourceUse>,
     pub on_fail: Option<Spanned<OnFail>>,
     pub span: Span,
@@ -346,13 +349,83 @@ pub enum GuardExpr {
     Or(Vec<GuardExpr>, Span),
     /// `all(...)`, `any(...)`, `majority(...)`, `par(...)`
     Combinator(Combinator, Vec<GuardExpr>, Span),
+    /// A typed predicate: `v.score >= 0.8`, `len(p.items) == 0`.
+    Compare(Box<Compare>),
+    /// A field path read as a Bool: `v.ok`. (A bare name is a `Call`,
+    /// which the checker reads as a value when no guard has the name.)
+    Path(Vec<Ident>, Span),
+}
+
+/// `lhs op rhs` in a predicate.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Compare {
+    pub lhs: Term,
+    pub op: Spanned<PredOp>,
+    pub rhs: Term,
+    pub span: Span,
+}
+
+/// One side of a comparison.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Term {
+    /// A literal, a name (a value or an enum tag) or a field path.
+    Expr(Expr),
+    /// `len(x)`: the length of a list, a text or a map.
+    Len(Expr, Span),
+}
+
+impl Term {
+    pub fn span(&self) -> Span {
+        match self {
+            Term::Expr(e) => e.span(),
+            Term::Len(_, s) => *s,
+        }
+    }
+}
+
+/// A predicate's comparison.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PredOp {
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+}
+
+impl PredOp {
+    pub fn parse(op: &str) -> Option<PredOp> {
+        Some(match op {
+            "==" => PredOp::Eq,
+            "!=" => PredOp::Ne,
+            "<" => PredOp::Lt,
+            "<=" => PredOp::Le,
+            ">" => PredOp::Gt,
+            ">=" => PredOp::Ge,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PredOp::Eq => "==",
+            PredOp::Ne => "!=",
+            PredOp::Lt => "<",
+            PredOp::Le => "<=",
+            PredOp::Gt => ">",
+            PredOp::Ge => ">=",
+        }
+    }
 }
 
 impl GuardExpr {
     pub fn span(&self) -> Span {
         match self {
             GuardExpr::Call(c) => c.span,
-            GuardExpr::Bool(_, s)
+            GuardExpr::Compare(c) => c.span,
+            GuardExpr::Path(_, s)
+            | GuardExpr::Bool(_, s)
             | GuardExpr::Not(_, s)
             | GuardExpr::And(_, s)
             | GuardExpr::Or(_, s)
@@ -418,6 +491,20 @@ pub enum Expr {
     Map(Vec<MapEntry>, Span),
     /// A name (`spec`, `t`) or a call (`file("spec.md")`).
     Call(Call),
+    /// A name followed by record fields: `p.items`, `v.verdict.ok`.
+    Path(Vec<Ident>, Span),
+    /// `python"""…"""`: a `Code<lang>` value, its text verbatim.
+    Code(CodeLit),
+}
+
+/// An inline code literal.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CodeLit {
+    pub lang: Ident,
+    /// The text between the quotes; a triple literal's is dedented like a
+    /// triple string's (no escapes, no interpolation).
+    pub text: String,
+    pub span: Span,
 }
 
 impl Expr {
@@ -428,8 +515,9 @@ impl Expr {
             Expr::Float(v) => v.span,
             Expr::Duration(v) => v.span,
             Expr::Bool(v) => v.span,
-            Expr::List(_, s) | Expr::Map(_, s) => *s,
+            Expr::List(_, s) | Expr::Map(_, s) | Expr::Path(_, s) => *s,
             Expr::Call(c) => c.span,
+            Expr::Code(c) => c.span,
         }
     }
 }

@@ -83,6 +83,7 @@ pub enum Token {
     #[token("<=")]
     #[token(">=")]
     #[token("==")]
+    #[token("!=")]
     Compare,
     #[token("<")]
     Less,

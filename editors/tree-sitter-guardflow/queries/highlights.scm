@@ -16,6 +16,7 @@
   "<="
   ">="
   "=="
+  "!="
   ";"
 ] @operator
 [
@@ -45,6 +46,10 @@
 (interpolation_path) @variable
 (escape_sequence) @string.escape
 (string) @string
+; `python"""…"""`: the language names a type; the text is verbatim code
+(code_literal language: (identifier) @type)
+(code_text) @string
+(length "len" @function.builtin)
 
 ; Literals
 (integer) @number

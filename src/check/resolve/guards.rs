@@ -12,6 +12,39 @@ use crate::check::ir::{self, GuardExpr, GuardRef, Ty};
 use crate::source::Span;
 use crate::syntax::ast;
 
+/// The type inside `Json<…>`, or the type itself.
+fn unjson(ty: &Ty) -> &Ty {
+    match ty {
+        Ty::Json { of } => unjson(of),
+        other => other,
+    }
+}
+
+/// A predicate's side as written, for messages.
+fn show_term(t: &ast::Term) -> String {
+    match t {
+        ast::Term::Expr(e) => show_expr(e),
+        ast::Term::Len(e, _) => format!("len({})", show_expr(e)),
+    }
+}
+
+fn show_expr(e: &ast::Expr) -> String {
+    match e {
+        ast::Expr::String(s) => format!("{:?}", s.template()),
+        ast::Expr::Int(v) => v.value.to_string(),
+        ast::Expr::Float(v) => v.value.to_string(),
+        ast::Expr::Duration(v) => format!("{}ms", v.value.0),
+        ast::Expr::Bool(v) => v.value.to_string(),
+        ast::Expr::Call(c) => c.callee.name.clone(),
+        ast::Expr::Path(path, _) => path
+            .iter()
+            .map(|i| i.name.as_str())
+            .collect::<Vec<_>>()
+            .join("."),
+        _ => "…".to_string(),
+    }
+}
+
 /// What the guards of an expression judge.
 #[derive(Debug, Clone)]
 pub(super) enum Subject {
@@ -87,8 +120,264 @@ impl Resolver<'_> {
                 };
                 Some((expr, inferred))
             }
-            ast::GuardExpr::Call(call) => self.guard_call(call, subject, scope),
+            ast::GuardExpr::Call(call) => {
+                if self.is_predicate_call(call, scope) {
+                    if let Some([arg]) = call.args.as_deref() {
+                        // `len(x)` on its own: a number, not a predicate
+                        let term = ast::Term::Len(arg.value.clone(), call.span);
+                        if let Some((_, ty)) = self.term(&term, scope) {
+                            self.errors.push(CheckError::NotBool {
+                                what: show_term(&term),
+                                ty,
+                                span: call.span,
+                            });
+                        }
+                        return None;
+                    }
+                    let path = std::slice::from_ref(&call.callee);
+                    return self.bool_value(path, call.span, subject, scope);
+                }
+                self.guard_call(call, subject, scope)
+            }
+            ast::GuardExpr::Path(path, span) => self.bool_value(path, *span, subject, scope),
+            ast::GuardExpr::Compare(c) => {
+                let e = self.compare(c, scope);
+                if !matches!(subject, Subject::Explicit) {
+                    self.predicate_not_here(subject, c.span);
+                    return None;
+                }
+                e.map(|e| (e, None))
+            }
         }
+    }
+
+    /// A bare name no guard has that names a value here, or `len(x)`
+    /// when no guard is called `len`: a predicate, not a guard call.
+    fn is_predicate_call(&self, call: &ast::Call, scope: &Scope) -> bool {
+        let name = &call.callee.name;
+        if self.tables.guards.contains_key(name) {
+            return false;
+        }
+        match &call.args {
+            None => {
+                scope.has_local(name)
+                    || (scope.sees_inputs() && self.tables.inputs.contains_key(name))
+            }
+            Some(args) => name == "len" && args.len() == 1 && args[0].name.is_none(),
+        }
+    }
+
+    fn predicate_not_here(&mut self, subject: &Subject, span: Span) {
+        let place = match subject {
+            Subject::Explicit => return,
+            Subject::Artifact(..) => "`:guard` or `:pre-guard`",
+            Subject::Infer => "a guard definition",
+        };
+        self.errors
+            .push(CheckError::PredicateNotHere { place, span });
+    }
+
+    /// `v.ok`, `ok`: a Bool value as a predicate (`len(x)` on its own is
+    /// reported as not a Bool).
+    fn bool_value(
+        &mut self,
+        path: &[ast::Ident],
+        span: Span,
+        subject: &Subject,
+        scope: &mut Scope,
+    ) -> Option<(GuardExpr, Inferred)> {
+        let resolved = self.value(path, scope);
+        if !matches!(subject, Subject::Explicit) {
+            self.predicate_not_here(subject, span);
+            return None;
+        }
+        let text = path
+            .iter()
+            .map(|i| i.name.as_str())
+            .collect::<Vec<_>>()
+            .join(".");
+        let (operand, ty) = resolved?;
+        if !matches!(unjson(&ty), Ty::Bool) {
+            self.errors.push(CheckError::NotBool {
+                what: text,
+                ty,
+                span,
+            });
+            return None;
+        }
+        Some((
+            GuardExpr::Value {
+                operand,
+                text,
+                span,
+            },
+            None,
+        ))
+    }
+
+    /// `lhs op rhs`, typed.
+    fn compare(&mut self, c: &ast::Compare, scope: &mut Scope) -> Option<GuardExpr> {
+        // a bare name that is no value may be a tag of the other side's enum
+        let tag = |r: &Self, t: &ast::Term| -> Option<ast::Ident> {
+            match t {
+                ast::Term::Expr(ast::Expr::Call(call))
+                    if call.args.is_none()
+                        && !scope.has_local(&call.callee.name)
+                        && !(scope.sees_inputs()
+                            && r.tables.inputs.contains_key(&call.callee.name)) =>
+                {
+                    Some(call.callee.clone())
+                }
+                _ => None,
+            }
+        };
+        let (ltag, rtag) = (tag(self, &c.lhs), tag(self, &c.rhs));
+        let lhs = match &ltag {
+            Some(_) => None,
+            None => Some(self.term(&c.lhs, scope)?),
+        };
+        let rhs = match &rtag {
+            Some(_) => None,
+            None => Some(self.term(&c.rhs, scope)?),
+        };
+        let (lhs, rhs) = match (lhs, rhs) {
+            (Some(l), Some(r)) => (l, r),
+            (Some(l), None) => {
+                let r = self.tag_term(rtag?, &l.1, scope)?;
+                (l, r)
+            }
+            (None, Some(r)) => {
+                let l = self.tag_term(ltag?, &r.1, scope)?;
+                (l, r)
+            }
+            (None, None) => {
+                // neither side is a value: report the first as unknown
+                self.value(std::slice::from_ref(&ltag?), scope);
+                return None;
+            }
+        };
+        let op = c.op.value;
+        let (lt, rt) = (unjson(&lhs.1).clone(), unjson(&rhs.1).clone());
+        let numeric = |t: &Ty| matches!(t, Ty::Int | Ty::Float);
+        let textual = |t: &Ty| matches!(t, Ty::Text | Ty::Code { .. } | Ty::Program);
+        let equality = matches!(op, ast::PredOp::Eq | ast::PredOp::Ne);
+        let mut tags = None;
+        let ok = if numeric(&lt) && numeric(&rt) || lt == Ty::Duration && rt == Ty::Duration {
+            true
+        } else if !equality {
+            false
+        } else if textual(&lt) && textual(&rt) || lt == Ty::Bool && rt == Ty::Bool {
+            true
+        } else {
+            match (&lt, &rt, &lhs.0.operand, &rhs.0.operand) {
+                (Ty::Enum { .. }, Ty::Enum { .. }, ..) => lt == rt,
+                (Ty::Enum { tags: t }, Ty::Text, _, ir::Operand::Const { value })
+                | (Ty::Text, Ty::Enum { tags: t }, ir::Operand::Const { value }, _) => {
+                    let known = matches!(value, ir::Value::Text(v) if t.contains(v));
+                    if !known {
+                        tags = Some(t.clone());
+                    }
+                    known
+                }
+                (Ty::Enum { .. }, t, ..) | (t, Ty::Enum { .. }, ..) => textual(t),
+                _ => false,
+            }
+        };
+        if !ok {
+            self.errors.push(CheckError::BadComparison {
+                op: op.as_str(),
+                lhs: lhs.1,
+                rhs: rhs.1,
+                span: c.op.span,
+                lhs_span: c.lhs.span(),
+                rhs_span: c.rhs.span(),
+                tags,
+            });
+            return None;
+        }
+        Some(GuardExpr::Compare {
+            op: match op {
+                ast::PredOp::Eq => ir::PredOp::Eq,
+                ast::PredOp::Ne => ir::PredOp::Ne,
+                ast::PredOp::Lt => ir::PredOp::Lt,
+                ast::PredOp::Le => ir::PredOp::Le,
+                ast::PredOp::Gt => ir::PredOp::Gt,
+                ast::PredOp::Ge => ir::PredOp::Ge,
+            },
+            text: format!(
+                "{} {} {}",
+                show_term(&c.lhs),
+                op.as_str(),
+                show_term(&c.rhs)
+            ),
+            lhs: lhs.0,
+            rhs: rhs.0,
+            span: c.span,
+        })
+    }
+
+    /// One side of a comparison and its type.
+    fn term(&mut self, t: &ast::Term, scope: &mut Scope) -> Option<(ir::Term, Ty)> {
+        match t {
+            ast::Term::Expr(e) => {
+                let (operand, ty) = self.operand(e, scope)?;
+                Some((
+                    ir::Term {
+                        operand,
+                        len: false,
+                    },
+                    ty.unwrap_or(Ty::Text),
+                ))
+            }
+            ast::Term::Len(e, span) => {
+                let (operand, ty) = self.operand(e, scope)?;
+                let ty = ty.unwrap_or(Ty::Text);
+                match unjson(&ty) {
+                    Ty::List { .. } | Ty::Map { .. } | Ty::Text | Ty::Code { .. } => {}
+                    _ => {
+                        self.errors.push(CheckError::NoLength { ty, span: *span });
+                        return None;
+                    }
+                }
+                Some((ir::Term { operand, len: true }, Ty::Int))
+            }
+        }
+    }
+
+    /// A bare name compared with a value of type `other`: one of its
+    /// tags when `other` is an enum, else an unknown value.
+    fn tag_term(
+        &mut self,
+        name: ast::Ident,
+        other: &Ty,
+        scope: &mut Scope,
+    ) -> Option<(ir::Term, Ty)> {
+        if let Ty::Enum { tags } = unjson(other) {
+            if tags.contains(&name.name) {
+                return Some((
+                    ir::Term {
+                        operand: ir::Operand::Const {
+                            value: ir::Value::Text(name.name),
+                        },
+                        len: false,
+                    },
+                    unjson(other).clone(),
+                ));
+            }
+            let suggestion =
+                crate::diagnostics::suggest::closest(&name.name, tags.iter().map(String::as_str))
+                    .map(str::to_string);
+            self.errors.push(CheckError::UnknownName {
+                kind: NameKind::Value,
+                name: name.name,
+                span: name.span,
+                suggestion,
+                in_std: false,
+            });
+            return None;
+        }
+        self.value(std::slice::from_ref(&name), scope);
+        None
     }
 
     /// The more specific of two inferred subjects; reports when neither
@@ -222,7 +511,10 @@ impl Resolver<'_> {
                 guard: GuardRef::User { id },
                 ..
             } => self.guard_depth.get(id.index()).copied().unwrap_or(0),
-            GuardExpr::Call { .. } | GuardExpr::Bool { .. } => 0,
+            GuardExpr::Call { .. }
+            | GuardExpr::Bool { .. }
+            | GuardExpr::Compare { .. }
+            | GuardExpr::Value { .. } => 0,
             GuardExpr::Not { expr, .. } => self.used_depth(expr),
             GuardExpr::And { exprs, .. }
             | GuardExpr::Or { exprs, .. }
@@ -276,7 +568,9 @@ impl Resolver<'_> {
                             self.used_guards[v as usize] = true;
                         }
                     }
-                    ast::GuardExpr::Bool(..) => {}
+                    ast::GuardExpr::Bool(..)
+                    | ast::GuardExpr::Compare(..)
+                    | ast::GuardExpr::Path(..) => {}
                     ast::GuardExpr::Not(inner, _) => todo.push(inner),
                     ast::GuardExpr::And(items, _)
                     | ast::GuardExpr::Or(items, _)

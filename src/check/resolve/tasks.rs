@@ -166,13 +166,15 @@ impl Resolver<'_> {
         if !ok {
             return None;
         }
+        let result = result?;
         Some(ir::Method {
             name: m.name.name.clone(),
             doc: m.doc.clone(),
             pre,
             subtasks,
             ordering: ordering?,
-            result: result?,
+            result: result.0,
+            result_value: result.1,
             uses: uses?,
             on_fail: match m.on_fail.map(|o| o.value) {
                 Some(ast::OnFail::Continue) => ir::OnFail::Continue,
@@ -182,16 +184,18 @@ impl Resolver<'_> {
         })
     }
 
-    /// `Some(None)`: no result, correctly; `None`: an error was reported.
+    /// The result as a subtask index or as a value the method has;
+    /// `Some((None, None))`: no result, correctly; `None`: an error was
+    /// reported.
     fn method_result(
         &mut self,
         m: &ast::Method,
         t: &ast::Task,
         output: Option<&Ty>,
-        scope: &Scope,
-    ) -> Option<Option<u32>> {
+        scope: &mut Scope,
+    ) -> Option<(Option<u32>, Option<ir::Operand>)> {
         match (&m.result, output) {
-            (None, None) => Some(None),
+            (None, None) => Some((None, None)),
             (None, Some(_)) => {
                 self.errors.push(CheckError::ResultMissing {
                     method: m.name.name.clone(),
@@ -207,16 +211,39 @@ impl Resolver<'_> {
                 });
                 None
             }
-            (Some(r), Some(out)) => {
-                let Some(index) = scope.label_index(&r.name) else {
+            (Some(r), Some(out))
+                if !m.result_fields.is_empty() || scope.label_index(&r.name).is_none() =>
+            {
+                // a value the method already has: a parameter, an input,
+                // or a field of one or of a subtask's artifact
+                let known = scope.has_local(&r.name)
+                    || (scope.sees_inputs() && self.tables.inputs.contains_key(&r.name));
+                if !known {
                     self.unknown_label(r, scope);
                     return None;
-                };
+                }
+                let mut path = vec![r.clone()];
+                path.extend(m.result_fields.iter().cloned());
+                let (op, found) = self.value(&path, scope)?;
+                if !out.accepts(&found) {
+                    let last = m.result_fields.last().unwrap_or(r);
+                    self.errors.push(CheckError::ResultType {
+                        expected: out.clone(),
+                        found,
+                        span: r.span.to(last.span),
+                        output: t.output.as_ref().map_or(t.name.span, |o| o.span()),
+                    });
+                    return None;
+                }
+                Some((None, Some(op)))
+            }
+            (Some(r), Some(out)) => {
+                let index = scope.label_index(&r.name)?;
                 let subtask = &m.subtasks.as_ref()?.value[index];
                 let sym = self.tables.callables.get(&subtask.call.callee.name)?.id;
                 let (_, produced, _) = self.callable_sig(sym)?;
                 match produced {
-                    Some(found) if out.accepts(&found) => Some(Some(index as u32)),
+                    Some(found) if out.accepts(&found) => Some((Some(index as u32), None)),
                     Some(found) => {
                         self.errors.push(CheckError::ResultType {
                             expected: out.clone(),

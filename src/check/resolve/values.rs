@@ -77,6 +77,16 @@ impl Scope {
     pub(super) fn label_index(&self, name: &str) -> Option<usize> {
         self.label_index.get(name).copied()
     }
+
+    /// Whether `name` is a parameter or a label here (inputs apart).
+    pub(super) fn has_local(&self, name: &str) -> bool {
+        self.label_index.contains_key(name) || self.params.iter().any(|p| p.0 == name)
+    }
+
+    /// Whether this scope sees the program's inputs.
+    pub(super) fn sees_inputs(&self) -> bool {
+        self.inputs
+    }
 }
 
 impl Resolver<'_> {
@@ -155,6 +165,16 @@ impl Resolver<'_> {
                 Some((Operand::List { items: ops }, ty))
             }
             ast::Expr::Map(entries, _) => self.map(entries, scope),
+            ast::Expr::Path(path, _) => {
+                let (op, ty) = self.value(path, scope)?;
+                Some((op, Some(ty)))
+            }
+            ast::Expr::Code(c) => constant(
+                Value::Text(c.text.clone()),
+                Ty::Code {
+                    lang: c.lang.name.clone(),
+                },
+            ),
             ast::Expr::Call(call) => {
                 if call.args.is_some() {
                     // a call is not a value here
@@ -405,10 +425,23 @@ impl Resolver<'_> {
             match ty.field(&field.name) {
                 Some(t) => ty = t.clone(),
                 None => {
+                    let names: Vec<&str> = match &ty {
+                        Ty::Record { fields } => fields.iter().map(|(n, _)| n.as_str()).collect(),
+                        Ty::Json { of } => match &**of {
+                            Ty::Record { fields } => {
+                                fields.iter().map(|(n, _)| n.as_str()).collect()
+                            }
+                            _ => Vec::new(),
+                        },
+                        _ => Vec::new(),
+                    };
+                    let suggestion = crate::diagnostics::suggest::closest(&field.name, names)
+                        .map(str::to_string);
                     self.errors.push(CheckError::NoField {
                         ty,
                         field: field.name.clone(),
                         span: field.span,
+                        suggestion,
                     });
                     return None;
                 }
@@ -605,6 +638,10 @@ fn value_names(expr: &ast::Expr, out: &mut Vec<(String, Span)>) {
             }
         }
         ast::Expr::Call(c) if c.args.is_none() => out.push((c.callee.name.clone(), c.callee.span)),
+        ast::Expr::Path(path, span) => {
+            let names: Vec<&str> = path.iter().map(|i| i.name.as_str()).collect();
+            out.push((names.join("."), *span));
+        }
         ast::Expr::List(items, _) => items.iter().for_each(|i| value_names(i, out)),
         ast::Expr::Map(entries, _) => entries.iter().for_each(|e| value_names(&e.value, out)),
         _ => {}

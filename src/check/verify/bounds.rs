@@ -261,7 +261,8 @@ fn guard_leaves(program: &Program, g: &GuardExpr, leaves: &mut u64, time: &mut u
                 }
             }
         },
-        GuardExpr::Bool { .. } => {}
+        // predicates are decided from values: no call
+        GuardExpr::Bool { .. } | GuardExpr::Compare { .. } | GuardExpr::Value { .. } => {}
         GuardExpr::Not { expr, .. } => guard_leaves(program, expr, leaves, time),
         GuardExpr::And { exprs, .. }
         | GuardExpr::Or { exprs, .. }

@@ -232,7 +232,7 @@ pub fn constant(g: &GuardExpr) -> Option<bool> {
                 None
             }
         }
-        GuardExpr::Call { .. } => None,
+        GuardExpr::Call { .. } | GuardExpr::Compare { .. } | GuardExpr::Value { .. } => None,
     }
 }
 
@@ -257,6 +257,8 @@ pub fn span_of(g: &GuardExpr) -> crate::source::Span {
         | GuardExpr::Not { span, .. }
         | GuardExpr::And { span, .. }
         | GuardExpr::Or { span, .. }
-        | GuardExpr::Combinator { span, .. } => *span,
+        | GuardExpr::Combinator { span, .. }
+        | GuardExpr::Compare { span, .. }
+        | GuardExpr::Value { span, .. } => *span,
     }
 }

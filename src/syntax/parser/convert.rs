@@ -758,6 +758,7 @@ impl<'e, 's> Converter<'e, 's> {
             subtasks: None,
             ordering: None,
             result: None,
+            result_fields: Vec::new(),
             uses: Vec::new(),
             on_fail: None,
             span,
@@ -798,7 +799,18 @@ impl<'e, 's> Converter<'e, 's> {
                 }
                 Rule::m_pre => method.pre = kids(p).next().and_then(|g| self.gexpr(g)),
                 Rule::m_ordering => method.ordering = kids(p).next().and_then(|o| self.ordering(o)),
-                Rule::m_result => method.result = kids(p).next().map(|i| self.ident(i)),
+                Rule::m_result => {
+                    let Some(r) = kids(p).next() else {
+                        continue;
+                    };
+                    let mut path = match r.as_rule() {
+                        Rule::path => self.path(r),
+                        _ => vec![self.ident(r)],
+                    }
+                    .into_iter();
+                    method.result = path.next();
+                    method.result_fields = path.collect();
+                }
                 Rule::m_uses => {
                     method.uses = kids(p).next().map(|u| self.uses(u)).unwrap_or_default()
                 }
@@ -824,7 +836,8 @@ impl<'e, 's> Converter<'e, 's> {
                 _ => self.unexpected(&p),
             }
         }
-        if !unknown && method.subtasks.is_none() {
+        // a method without subtasks returns a value it already has
+        if !unknown && method.subtasks.is_none() && method.result.is_none() {
             self.errors.push(SyntaxError::MissingProperty {
                 span: method.name.span,
                 item: method.name.name.clone(),
@@ -1157,6 +1170,20 @@ impl<'e, 's> Converter<'e, 's> {
             Rule::gexpr => self.gexpr(inner),
             Rule::boolean => Some(GuardExpr::Bool(inner.as_str() == "true", span)),
             Rule::call => Some(GuardExpr::Call(self.call(inner)?)),
+            Rule::path => Some(GuardExpr::Path(self.path(inner), span)),
+            Rule::compare => {
+                let mut parts = kids(inner);
+                let lhs = self.next(&mut parts, span)?;
+                let lhs = self.term(lhs)?;
+                let op = self.next(&mut parts, span)?;
+                let op = Spanned {
+                    value: PredOp::parse(op.as_str())?,
+                    span: self.span(&op),
+                };
+                let rhs = self.next(&mut parts, span)?;
+                let rhs = self.term(rhs)?;
+                Some(GuardExpr::Compare(Box::new(Compare { lhs, op, rhs, span })))
+            }
             Rule::combinator => {
                 let mut parts = kids(inner);
                 let name = self.next(&mut parts, span)?;
@@ -1175,6 +1202,40 @@ impl<'e, 's> Converter<'e, 's> {
                 None
             }
         }
+    }
+
+    /// One side of a comparison.
+    fn term(&mut self, pair: P) -> Option<Term> {
+        let span = self.span(&pair);
+        let inner = self.next(&mut kids(pair), span)?;
+        if inner.as_rule() == Rule::len_term {
+            let lspan = self.span(&inner);
+            let arg = kids(inner).find(|p| p.as_rule() != Rule::len_name)?;
+            return Some(Term::Len(self.value_expr(arg), lspan));
+        }
+        match inner.as_rule() {
+            Rule::path | Rule::ident => Some(Term::Expr(self.value_expr(inner))),
+            // the same literals as in arguments
+            _ => self.literal(inner).map(Term::Expr),
+        }
+    }
+
+    /// A `path` or an `ident` as a value: `p.items` or a bare name.
+    fn value_expr(&mut self, pair: P) -> Expr {
+        let span = self.span(&pair);
+        match pair.as_rule() {
+            Rule::path => Expr::Path(self.path(pair), span),
+            _ => Expr::Call(Call {
+                callee: self.ident(pair),
+                args: None,
+                span,
+            }),
+        }
+    }
+
+    /// `a.b.c` as its names.
+    fn path(&mut self, pair: P) -> Vec<Ident> {
+        kids(pair).map(|i| self.ident(i)).collect()
     }
 
     // ─── calls and values ───────────────────────────────────────────────
@@ -1218,24 +1279,6 @@ impl<'e, 's> Converter<'e, 's> {
         let inner = self.next(&mut kids(pair), span)?;
         let span = self.span(&inner);
         match inner.as_rule() {
-            Rule::string => Some(Expr::String(self.string(inner))),
-            Rule::boolean => Some(Expr::Bool(Spanned {
-                value: inner.as_str() == "true",
-                span,
-            })),
-            Rule::number => match literal::number(inner.as_str()) {
-                Number::Int(value) => Some(Expr::Int(Spanned { value, span })),
-                Number::Float(value) => Some(Expr::Float(Spanned { value, span })),
-                Number::Duration(value) => Some(Expr::Duration(Spanned { value, span })),
-                Number::Invalid => {
-                    self.errors.push(SyntaxError::InvalidNumber {
-                        span,
-                        text: inner.as_str().to_string(),
-                        wanted: NumberKind::Any,
-                    });
-                    None
-                }
-            },
             Rule::list => {
                 let mut items = Vec::new();
                 for e in kids(inner) {
@@ -1261,6 +1304,42 @@ impl<'e, 's> Converter<'e, 's> {
                 Some(Expr::Map(entries, span))
             }
             Rule::call => Some(Expr::Call(self.call(inner)?)),
+            Rule::path => Some(Expr::Path(self.path(inner), span)),
+            Rule::code_lit => {
+                let mut parts = inner.into_inner();
+                let lang = self.next(&mut parts, span)?;
+                let lang = self.ident(lang);
+                let body = self.next(&mut parts, span)?;
+                let triple = body.as_rule() == Rule::code_triple;
+                let text = super::strings::code_text(body.as_str(), triple);
+                Some(Expr::Code(CodeLit { lang, text, span }))
+            }
+            _ => self.literal(inner),
+        }
+    }
+
+    /// A string, number or boolean literal.
+    fn literal(&mut self, inner: P) -> Option<Expr> {
+        let span = self.span(&inner);
+        match inner.as_rule() {
+            Rule::string => Some(Expr::String(self.string(inner))),
+            Rule::boolean => Some(Expr::Bool(Spanned {
+                value: inner.as_str() == "true",
+                span,
+            })),
+            Rule::number => match literal::number(inner.as_str()) {
+                Number::Int(value) => Some(Expr::Int(Spanned { value, span })),
+                Number::Float(value) => Some(Expr::Float(Spanned { value, span })),
+                Number::Duration(value) => Some(Expr::Duration(Spanned { value, span })),
+                Number::Invalid => {
+                    self.errors.push(SyntaxError::InvalidNumber {
+                        span,
+                        text: inner.as_str().to_string(),
+                        wanted: NumberKind::Any,
+                    });
+                    None
+                }
+            },
             _ => {
                 self.unexpected(&inner);
                 None

@@ -61,6 +61,10 @@ pub(super) fn translate(file: FileId, src: &str, base: usize, e: &Error<Rule>) -
     if expected.iter().any(|w| w.contains("property")) {
         expected.retain(|w| *w != "`:`");
     }
+    // and "a comparison" that it may be `<` or `>`
+    if expected.iter().any(|w| w.starts_with("a comparison")) {
+        expected.retain(|w| *w != "`<`" && *w != "`>`");
+    }
     let (found, len) = found_at(src, at);
     let item_keyword = lexer::tokens(&src[at..])
         .next()
@@ -185,6 +189,10 @@ fn describe(rule: Rule) -> Option<&'static str> {
             "an expectation (`success`, `failure`, `calls <= N`, `satisfies GUARD`)"
         }
         cmp_op => "a comparison (`<=`, `<`, `==`, `>=`, `>`)",
+        pred_op => "a comparison (`==`, `!=`, `<`, `<=`, `>`, `>=`)",
+        compare | term | len_term | len_name => "a predicate (`v.ok`, `len(x) > 0`, `x == y`)",
+        path => "a field path `name.field`",
+        code_lit | code_lang | code_triple | code_plain => "a code literal `lang\"\"\"…\"\"\"`",
         use_std => "`std.{…}` or a file path string",
         _ => return None,
     })
@@ -241,6 +249,7 @@ fn is_token_like(rule: Rule) -> bool {
             | interp_path
             | unknown_prop
             | cmp_op
+            | pred_op
             | ord_sep
             | not_op
             | combinator_name

@@ -593,6 +593,7 @@ impl<'a> Fast<'a> {
             subtasks: None,
             ordering: None,
             result: None,
+            result_fields: Vec::new(),
             uses: Vec::new(),
             on_fail: None,
             span: Span::new(self.file, start, start),
@@ -616,7 +617,12 @@ impl<'a> Fast<'a> {
                     });
                 }
                 "ordering" => method.ordering = Some(self.ordering()?),
-                "result" => method.result = Some(self.ident()?),
+                "result" => {
+                    method.result = Some(self.ident()?);
+                    while self.eat(Token::Dot) {
+                        method.result_fields.push(self.ident()?);
+                    }
+                }
                 "uses" => method.uses = self.uses()?,
                 "on-fail" => {
                     let value = self.ident()?;
@@ -634,7 +640,9 @@ impl<'a> Fast<'a> {
             }
         }
         self.expect(Token::RBrace)?;
-        method.subtasks.as_ref()?;
+        if method.subtasks.is_none() && method.result.is_none() {
+            return None;
+        }
         method.span = self.since(start);
         Some(method)
     }
@@ -871,6 +879,9 @@ impl<'a> Fast<'a> {
 
     fn gatom(&mut self) -> Option<GuardExpr> {
         let start = self.start();
+        if let Some(compare) = self.compare() {
+            return Some(compare);
+        }
         match self.kind()? {
             Token::LParen => {
                 self.bump();
@@ -910,8 +921,109 @@ impl<'a> Fast<'a> {
                 // rare enough to leave to pest
                 None
             }
+            kind if kind != Token::Bool && self.peek(1) == Some(Token::Dot) => {
+                let path = self.path()?;
+                Some(GuardExpr::Path(path, self.since(start)))
+            }
             _ => Some(GuardExpr::Call(self.call()?)),
         }
+    }
+
+    /// `term op term`, or `None` with the cursor where it was (the
+    /// grammar's `compare`, tried first in `gatom`).
+    fn compare(&mut self) -> Option<GuardExpr> {
+        if self.split {
+            return None;
+        }
+        let saved = (self.i, self.last_end, self.depth);
+        let start = self.start();
+        let parsed = (|| {
+            let lhs = self.term()?;
+            let op = match self.kind()? {
+                Token::Compare | Token::Less | Token::Greater => PredOp::parse(self.text())?,
+                _ => return None,
+            };
+            let ostart = self.bump();
+            let op = Spanned {
+                value: op,
+                span: self.since(ostart),
+            };
+            let rhs = self.term()?;
+            Some((lhs, op, rhs))
+        })();
+        match parsed {
+            Some((lhs, op, rhs)) => Some(GuardExpr::Compare(Box::new(Compare {
+                lhs,
+                op,
+                rhs,
+                span: self.since(start),
+            }))),
+            None => {
+                (self.i, self.last_end, self.depth) = saved;
+                self.split = false;
+                None
+            }
+        }
+    }
+
+    /// One side of a comparison: a literal, a name, a path or `len(…)`.
+    fn term(&mut self) -> Option<Term> {
+        let start = self.start();
+        match self.kind()? {
+            Token::String | Token::TripleString => Some(Term::Expr(Expr::String(self.string()?))),
+            Token::Number => {
+                let (number, span) = self.number()?;
+                Some(Term::Expr(match number {
+                    Number::Int(value) => Expr::Int(Spanned { value, span }),
+                    Number::Float(value) => Expr::Float(Spanned { value, span }),
+                    Number::Duration(value) => Expr::Duration(Spanned { value, span }),
+                    Number::Invalid => return None,
+                }))
+            }
+            Token::Bool => {
+                let value = self.text() == "true";
+                self.bump();
+                Some(Term::Expr(Expr::Bool(Spanned {
+                    value,
+                    span: self.since(start),
+                })))
+            }
+            Token::Ident if self.text() == "len" && self.peek(1) == Some(Token::LParen) => {
+                self.bump();
+                self.bump();
+                let arg = self.value_expr()?;
+                self.expect(Token::RParen)?;
+                Some(Term::Len(arg, self.since(start)))
+            }
+            kind if is_name(kind) => Some(Term::Expr(self.value_expr()?)),
+            _ => None,
+        }
+    }
+
+    /// A name, or a name followed by fields, as a value.
+    fn value_expr(&mut self) -> Option<Expr> {
+        let start = self.start();
+        if self.peek(1) == Some(Token::Dot) && !self.split {
+            let path = self.path()?;
+            return Some(Expr::Path(path, self.since(start)));
+        }
+        let callee = self.ident()?;
+        Some(Expr::Call(Call {
+            callee,
+            args: None,
+            span: self.since(start),
+        }))
+    }
+
+    /// `a.b.c`: a name and at least one field.
+    fn path(&mut self) -> Option<Vec<Ident>> {
+        let mut path = vec![self.ident()?];
+        self.expect(Token::Dot)?;
+        path.push(self.ident()?);
+        while self.eat(Token::Dot) {
+            path.push(self.ident()?);
+        }
+        Some(path)
     }
 
     // ─── calls and values ───────────────────────────────────────────────
@@ -964,6 +1076,7 @@ impl<'a> Fast<'a> {
         self.nest()?;
         let start = self.start();
         let expr = match self.kind()? {
+            kind if is_name(kind) && self.code_follows() => Expr::Code(self.code()?),
             Token::String | Token::TripleString => Expr::String(self.string()?),
             Token::Number => {
                 let (number, span) = self.number()?;
@@ -1002,10 +1115,40 @@ impl<'a> Fast<'a> {
                 })?;
                 Expr::Map(entries, self.since(start))
             }
+            kind if kind != Token::Bool && !self.split && self.peek(1) == Some(Token::Dot) => {
+                let path = self.path()?;
+                Expr::Path(path, self.since(start))
+            }
             _ => Expr::Call(self.call()?),
         };
         self.depth -= 1;
         Some(expr)
+    }
+
+    /// The current name touches a string: a code literal.
+    fn code_follows(&self) -> bool {
+        let (Some(t), Some(next)) = (self.tok(), self.toks.get(self.i + 1)) else {
+            return false;
+        };
+        matches!(next.kind, Token::String | Token::TripleString) && next.start == t.end
+    }
+
+    /// `python"""…"""`, when it is closed.
+    fn code(&mut self) -> Option<CodeLit> {
+        let start = self.start();
+        let lang = self.ident()?;
+        let tok = *self.tok()?;
+        let triple = tok.kind == Token::TripleString;
+        let raw = &self.src[tok.start as usize..tok.end as usize];
+        if !closed(raw, triple) {
+            return None;
+        }
+        self.bump();
+        Some(CodeLit {
+            lang,
+            text: super::strings::code_text(raw, triple),
+            span: self.since(start),
+        })
     }
 
     fn ident(&mut self) -> Option<Ident> {
@@ -1158,6 +1301,39 @@ impl<'a> Fast<'a> {
             span: self.span(start, end),
         })
     }
+}
+
+/// Whether a string token (as the lexer ends it) ends at its closing
+/// quote(s), read with the lexer's rules (escapes, `{…}` runs).
+fn closed(raw: &str, triple: bool) -> bool {
+    let bytes = raw.as_bytes();
+    let quote = if triple { 3 } else { 1 };
+    let mut i = quote;
+    while i < bytes.len() {
+        if triple && bytes[i..].starts_with(b"\"\"\"") {
+            return i + 3 == bytes.len();
+        }
+        match bytes[i] {
+            b'"' if !triple => return i + 1 == bytes.len(),
+            b'\n' if !triple => return false,
+            b'\\' => i += 2,
+            b'{' => {
+                i += 1;
+                while i < bytes.len()
+                    && bytes[i] != b'}'
+                    && !(triple && bytes[i..].starts_with(b"\"\"\""))
+                    && (triple || !matches!(bytes[i], b'"' | b'\n'))
+                {
+                    i += 1;
+                }
+                if bytes.get(i) == Some(&b'}') {
+                    i += 1;
+                }
+            }
+            _ => i += 1,
+        }
+    }
+    false
 }
 
 /// A tag of an enum type: a name without a type argument.

@@ -110,3 +110,22 @@ fn trim_triple(parts: &mut Vec<StringPart>) {
     }
     parts.retain(|p| !matches!(p, StringPart::Text(t) if t.is_empty()));
 }
+
+/// The text of a code literal (`raw` from its opening quote to its closing
+/// one): verbatim, a triple literal's dedented and trimmed like a triple
+/// string's.
+pub(super) fn code_text(raw: &str, triple: bool) -> String {
+    let quote = if triple { 3 } else { 1 };
+    let body = raw
+        .get(quote..raw.len().saturating_sub(quote))
+        .unwrap_or_default();
+    let mut builder = StringBuilder::new(raw, triple);
+    builder.text(body);
+    let mut out = String::new();
+    for part in builder.finish() {
+        if let StringPart::Text(t) = part {
+            out.push_str(&t);
+        }
+    }
+    out
+}
