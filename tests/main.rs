@@ -1,8 +1,8 @@
 //! The one integration-test binary. Modules by subject.
 
 mod apply;
-mod catalog;
 mod branching;
+mod catalog;
 mod cli;
 mod docs;
 mod editors;
