@@ -30,7 +30,7 @@ fn sample(ty: &Ty) -> Value {
         Ty::Bool => Value::Bool(true),
         Ty::Enum { tags } => Value::String(tags[0].clone()),
         Ty::Json { of } => sample(of),
-        Ty::List { of } => Value::Array(vec![sample(of)]),
+        Ty::List { of, .. } => Value::Array(vec![sample(of)]),
         Ty::Map { of } => Value::Object([("a".to_string(), sample(of))].into_iter().collect()),
         Ty::Record { fields } => {
             Value::Object(fields.iter().map(|(n, t)| (n.clone(), sample(t))).collect())

@@ -101,6 +101,10 @@ codes! {
     E0215 Error "recursive guard definition";
     E0216 Error "value spliced into a program string";
     E0217 Error "definitions nested too deeply";
+    E0224 Error "list bound out of range";
+    E0225 Error "map over a list without a bound";
+    E0226 Error "map over a value that is not a list";
+    E0227 Error "map item name already in use";
     // deadlock
     E0301 Error "ordering cycle";
     E0302 Error "artifact read before it is produced";
@@ -122,4 +126,5 @@ codes! {
     W0003 Warning "unused parameter";
     W0004 Warning "doc comment attached to nothing";
     W0005 Warning "method can never be chosen";
+    W0007 Warning "map item never used";
 }

@@ -422,7 +422,7 @@ impl Builder<'_> {
                     self.ty(a);
                 }
             }
-            TypeExpr::List(t, _) => self.ty(t),
+            TypeExpr::List(t, _) | TypeExpr::BoundedList { elem: t, .. } => self.ty(t),
             TypeExpr::Record(fields, _) => {
                 for f in fields {
                     self.ty(&f.ty);

@@ -41,7 +41,12 @@ pub fn highlight(line: &str, cursor: Option<usize>) -> String {
             }
             Token::Number if text.ends_with(|c: char| c.is_ascii_alphabetic()) => Some(DURATION),
             Token::Number | Token::Bool => Some(NUMBER),
-            Token::And | Token::Or | Token::Semicolon | Token::Not | Token::Arrow => Some(OPERATOR),
+            Token::And
+            | Token::Or
+            | Token::Semicolon
+            | Token::Not
+            | Token::Arrow
+            | Token::FatArrow => Some(OPERATOR),
             Token::Comment | Token::DocComment => Some(COMMENT),
             Token::Error => Some(ERROR),
             Token::LParen
