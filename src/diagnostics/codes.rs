@@ -112,6 +112,7 @@ codes! {
     E0304 Error "resource held by an ancestor";
     E0305 Error "hold-and-wait cycle";
     E0306 Error "demand larger than the pool";
+    E0307 Error "map items run effects on one resource at once";
     // termination
     E0401 Error "no retry bound";
     E0402 Error "no timeout";
