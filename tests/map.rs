@@ -237,6 +237,30 @@ fn on_fail_continue_runs_every_item_and_names_every_failure() {
 }
 
 #[test]
+fn a_written_out_list_fits_a_bound_it_does_not_exceed() {
+    let f = fixture(None, 0, |_| Ok("ok".into()));
+    let src = |list: &str| {
+        format!(
+            "{HEADER}{SAY}task t(lines: [Text; max 3]) {{ method m {{\n\
+             :subtasks (c: for line in lines => say(line)) }} }}\n\
+             task main() {{ method m {{ :subtasks (x: t({list})) }} }}"
+        )
+    };
+    assert!(f
+        .engine
+        .compile("t.guardflow", &src("[\"a\", \"b\", \"c\"]"))
+        .is_ok());
+    let e = match f
+        .engine
+        .compile("t.guardflow", &src("[\"a\", \"b\", \"c\", \"d\"]"))
+    {
+        Ok(_) => panic!("four items for a bound of three"),
+        Err(e) => e.render(false),
+    };
+    assert!(e.contains("E0202") && e.contains("[Text; max 4]"), "{e}");
+}
+
+#[test]
 fn a_list_over_its_bound_is_refused_before_any_item_runs() {
     let f = fixture(None, 0, |_| Ok("ok".into()));
     let w = compile(

@@ -551,6 +551,15 @@ impl Resolver<'_> {
                 ok = false;
                 continue;
             };
+            // a list written out has as many items as it shows: it fits a
+            // bounded list parameter it is no longer than
+            let ty = match (ty, &arg.value) {
+                (Some(Ty::List { of, max: None }), ast::Expr::List(items, _)) => Some(Ty::List {
+                    of,
+                    max: Some(items.len() as u64),
+                }),
+                (ty, _) => ty,
+            };
             if let Some(ty) = ty {
                 if !params[index].ty.accepts(&ty) {
                     self.errors.push(CheckError::ArgType {
