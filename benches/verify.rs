@@ -16,8 +16,9 @@
 //! ```
 //!
 //! `phase` is `parse`, `check` (parse, resolve, verify), `full` (check
-//! and every task's bounds with a target), or `wide` (`full` over one
-//! fork-join of N three-step branches).
+//! and every task's bounds with a target), `wide` (`full` over one
+//! fork-join of N three-step branches), or `maps` (`full` over the
+//! program with a map of up to 1,000 items in every block).
 
 use std::fmt::Write as _;
 use std::hint::black_box;
@@ -115,6 +116,61 @@ fn wide(n: usize) -> String {
     s
 }
 
+/// `program(n)` with maps: each task also takes a bounded list
+/// `xs: [Text; max 1000]`, and the third step of every block is a map over
+/// it, eight items at a time (`s2: for it in xs => a…(it) :parallel 8`), so
+/// a quarter of the actions are called through maps of a thousand items,
+/// inside recursion. A map's bounds are computed, never expanded: the
+/// time must not depend on the bound.
+fn maps(n: usize) -> String {
+    let mut s = String::from("use std.{non_empty, max_len}\ngenerator g = llm(model: \"m\")\n");
+    for i in 0..n {
+        let _ = writeln!(
+            s,
+            "action a{i}(x: Text) -> Text {{ :generate g \"step {i}: {{x}}\" :guard non_empty && max_len(4000) :retry 2 :timeout 30s :max-tokens 500 :p 0.8 }}"
+        );
+    }
+    for t in 0..n / 100 {
+        let base = t * 100;
+        let _ = writeln!(
+            s,
+            "task t{t}(x: Text, xs: [Text; max 1000]) -> Text :max-depth 2 {{\n  method deep {{\n    :subtasks ("
+        );
+        let mut prev = "x".to_string();
+        let mut order = Vec::new();
+        for b in 0..25 {
+            let k = base + b * 4;
+            let l = |j: usize| format!("s{}", b * 4 + j);
+            let _ = writeln!(
+                s,
+                "      {}: a{k}({prev}), {}: a{}({}), {}: for it in xs => a{}(it) :parallel 8, {}: a{}({}),",
+                l(0),
+                l(1),
+                k + 1,
+                l(0),
+                l(2),
+                k + 2,
+                l(3),
+                k + 3,
+                l(1)
+            );
+            order.push(format!("({} ; ({} || {}) ; {})", l(0), l(1), l(2), l(3)));
+            prev = l(3);
+        }
+        let _ = writeln!(s, "      r: t{t}({prev}, xs),\n    )");
+        let _ = writeln!(
+            s,
+            "    :ordering ({} ; r)\n    :result r\n  }}",
+            order.join(" ; ")
+        );
+        let _ = writeln!(
+            s,
+            "  method base {{\n    :subtasks (b: a{base}(x))\n    :result b\n  }}\n}}"
+        );
+    }
+    s
+}
+
 fn check_fully(name: &str, src: &str) -> usize {
     let checked = check_source(name, src);
     let program = checked.program.expect("checks");
@@ -130,7 +186,11 @@ fn run_plain(spec: &str) {
     let phase = parts.next().unwrap_or("full").to_string();
     let n: usize = parts.next().and_then(|s| s.parse().ok()).unwrap_or(10_000);
     let iters: usize = parts.next().and_then(|s| s.parse().ok()).unwrap_or(1);
-    let src = if phase == "wide" { wide(n) } else { program(n) };
+    let src = match phase.as_str() {
+        "wide" => wide(n),
+        "maps" => maps(n),
+        _ => program(n),
+    };
     let name = format!("verify_{n}.guardflow");
     let start = std::time::Instant::now();
     for _ in 0..iters {
@@ -220,6 +280,22 @@ fn main() {
         let name = format!("wide_{n}.guardflow");
         assert_eq!(check_fully(&name, &src), 1, "the wide program checks");
         group.throughput(Throughput::Elements(3 * n as u64));
+        group.bench_with_input(BenchmarkId::from_parameter(n), &src, |b, src| {
+            b.iter(|| check_fully(&name, black_box(src)))
+        });
+    }
+    group.finish();
+    let mut group = c.benchmark_group("verify_maps");
+    group
+        .sample_size(10)
+        .sampling_mode(SamplingMode::Flat)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(5));
+    for &n in sizes {
+        let src = maps(n);
+        let name = format!("maps_{n}.guardflow");
+        assert_eq!(check_fully(&name, &src), n / 100, "the map program checks");
+        group.throughput(Throughput::Elements(n as u64));
         group.bench_with_input(BenchmarkId::from_parameter(n), &src, |b, src| {
             b.iter(|| check_fully(&name, black_box(src)))
         });

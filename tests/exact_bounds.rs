@@ -30,7 +30,8 @@ fn sample(ty: &Ty) -> Value {
         Ty::Bool => Value::Bool(true),
         Ty::Enum { tags } => Value::String(tags[0].clone()),
         Ty::Json { of } => sample(of),
-        Ty::List { of } => Value::Array(vec![sample(of)]),
+        // a bounded list at its bound, so a map over it runs every item
+        Ty::List { of, max } => Value::Array(vec![sample(of); max.unwrap_or(1).min(1000) as usize]),
         Ty::Map { of } => Value::Object([("a".to_string(), sample(of))].into_iter().collect()),
         Ty::Record { fields } => {
             Value::Object(fields.iter().map(|(n, t)| (n.clone(), sample(t))).collect())
@@ -313,6 +314,18 @@ fn small_programs_of_every_shape_meet_their_bound_exactly() {
         // a partial order
         "action a() -> Text { :generate g \"p\" :guard ok :retry 1 }\n\
          task t() { method m { :subtasks (p: a(), q: a(), r: a(), s: a()) :ordering (p < q, p < r, q < s, r < s) } }",
+        // a map over a bounded parameter, two items at a time
+        "action a(x: Text) -> Text { :generate g \"{x}\" :guard ok :retry 1 }\n\
+         task t(xs: [Text; max 3]) { method m { :subtasks (c: for x in xs => a(x) :parallel 2) } }",
+        // a plan, then a map over its list, every item running to its end
+        "type P = { items: [Text; max 2] }\n\
+         action plan() -> Json<P> { :generate g \"p\" :guard ok :retry 1 }\n\
+         action a(x: Text) -> Text { :generate g \"{x}\" :guard ok :retry 1 }\n\
+         task t() { method m { :subtasks (p: plan(), c: for x in p.items => a(x)) :ordering (p ; c) :on-fail continue } }",
+        // a map of tasks, one at a time, falling back to a second method
+        "action a(x: Text) -> Text { :generate g \"{x}\" :guard ok :retry 1 }\n\
+         task one(x: Text) { method m { :subtasks (y: a(x), z: a(y)) :ordering (y ; z) } }\n\
+         task t(xs: [Text; max 2]) { method each { :subtasks (c: for x in xs => one(x) :parallel 1) } method fallback { :subtasks (d: a(\"x\")) } }",
     ];
     for (i, src) in programs.iter().enumerate() {
         let mut engine = Engine::new();
@@ -321,9 +334,10 @@ fn small_programs_of_every_shape_meet_their_bound_exactly() {
         let w = engine
             .compile("small.guardflow", &src)
             .unwrap_or_else(|e| panic!("program {i}:\n{}", e.render(false)));
+        // every task of the program explored (the last calls a helper)
         assert_eq!(
             assert_exact(&w, &format!("program {i}"), 20_000),
-            1,
+            w.program.tasks.len(),
             "program {i}"
         );
     }

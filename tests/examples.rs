@@ -45,6 +45,42 @@ fn the_planning_example_runs_end_to_end_with_its_recording() {
     );
 }
 
+/// Plan, then a map over the plan: the plan over its bound is refused by
+/// its schema's `maxItems` and planned again; each of the three steps is
+/// implemented; the report shows the real count beside the bound of five.
+#[test]
+fn the_plan_map_example_runs_with_its_recording() {
+    let o = std::process::Command::new(crate::support::bin())
+        .args([
+            "run",
+            "examples/plan_map.guardflow",
+            "--task",
+            "build",
+            "--input",
+            "feature=a word counter for log files",
+            "--replay",
+            "examples/fixtures/plan_map.jsonl",
+            "--json",
+            "--no-store",
+        ])
+        .output()
+        .expect("runs");
+    let out = String::from_utf8_lossy(&o.stdout);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{out}{err}");
+    for name in ["read_lines", "count_words", "top_words"] {
+        assert!(out.contains(&format!("def {name}(")), "{out}");
+    }
+    assert!(out.contains("maxItems"), "the first plan's feedback: {out}");
+    for i in 0..3 {
+        assert!(
+            out.contains(&format!("build/plan_then_implement/c[{i}]")),
+            "{out}"
+        );
+    }
+    assert!(!out.contains("plan_then_implement/c[3]"), "{out}");
+}
+
 /// The examples' own `test` items pass (`guardflow test examples/`).
 #[test]
 fn the_examples_tests_pass() {

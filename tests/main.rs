@@ -18,6 +18,7 @@ mod ir;
 mod kill_resume;
 mod llm;
 mod lsp;
+mod map;
 mod parse_paths;
 mod repl;
 mod run;

@@ -320,6 +320,8 @@ struct Flow {
     /// hold, so the method may be skipped with no call). A method with no
     /// subtasks returns the task's parameter (`:result x`): no call.
     pres: Vec<Vec<Option<usize>>>,
+    /// The bound of every task's list parameter `xs: [Text; max N]`.
+    bound: u64,
 }
 
 /// Typed predicates over the task's parameter, none of which calls
@@ -335,6 +337,8 @@ struct Sub {
     callee: Callee,
     /// (earlier subtask index, after N, max E)
     escalation: Option<(usize, u64, u64)>,
+    /// A map over `xs`, one item at a time: `for it in xs => callee(it)`.
+    map: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -352,7 +356,10 @@ fn flow_program(f: &Flow) -> String {
     }
     for (t, (depth, methods)) in f.tasks.iter().enumerate() {
         let depth = depth.map_or(String::new(), |d| format!(" :max-depth {d}"));
-        src.push_str(&format!("task t{t}(x: Text) -> Text{depth} {{\n"));
+        src.push_str(&format!(
+            "task t{t}(x: Text, xs: [Text; max {}]) -> Text{depth} {{\n",
+            f.bound
+        ));
         for (m, subs) in methods.iter().enumerate() {
             let list: Vec<String> = subs
                 .iter()
@@ -365,12 +372,21 @@ fn flow_program(f: &Flow) -> String {
                     // read the escalation target so it is upstream
                     let arg = match s.escalation {
                         Some((target, _, _)) => format!("s{target}"),
+                        None if s.map => "it".to_string(),
                         None => "x".to_string(),
+                    };
+                    let args = match s.callee {
+                        Callee::Task(_) => format!("{arg}, xs"),
+                        Callee::Action(_) => arg,
                     };
                     let esc = s.escalation.map_or(String::new(), |(target, n, e)| {
                         format!(" :escalate-to s{target} after {n} :max-escalations {e}")
                     });
-                    format!("s{i}: {callee}({arg}){esc}")
+                    if s.map {
+                        format!("s{i}: for it in xs => {callee}({args}) :parallel 1")
+                    } else {
+                        format!("s{i}: {callee}({args}){esc}")
+                    }
                 })
                 .collect();
             let pre = f.pres[t][m].map_or(String::new(), |p| format!(":pre {} ", PREDICATES[p]));
@@ -461,7 +477,31 @@ fn method_outcomes(
     let mut acc: BTreeSet<u64> = BTreeSet::from([0]);
     let mut out = BTreeSet::new();
     for s in subs {
-        let plain = outcomes(f, s.callee, depth, memo);
+        let mut plain = outcomes(f, s.callee, depth, memo);
+        if s.map {
+            // a list of 0 to `bound` items (each map's list on its own,
+            // as the checker takes it), run in sequence; the first failure
+            // ends the map
+            let one = plain.clone();
+            let mut ok: BTreeSet<u64> = BTreeSet::from([0]);
+            let mut all = BTreeSet::new();
+            for _ in 0..f.bound {
+                all.extend(ok.iter().map(|&c| (c, true)));
+                let mut next = BTreeSet::new();
+                for &spent in &ok {
+                    for &(calls, success) in &one {
+                        if success {
+                            next.insert(spent + calls);
+                        } else {
+                            all.insert((spent + calls, false));
+                        }
+                    }
+                }
+                ok = next;
+            }
+            all.extend(ok.into_iter().map(|c| (c, true)));
+            plain = all;
+        }
         let with_escalation: BTreeSet<(u64, bool)> = match s.escalation {
             None => plain,
             Some((target, n, e)) => {
@@ -587,8 +627,19 @@ fn bounds_equal_the_worst_case_an_explorer_reaches() {
                         Some((rng(i), 1 + rng(2) as u64, 1 + rng(2) as u64))
                     } else {
                         None
-                    };
-                    subs.push(Sub { callee, escalation });
+                    }
+                    // an escalation targets a plain subtask (its artifact is text)
+                    .filter(|&(target, _, _)| !subs[target].map);
+                    let map = escalation.is_none() && rng(3) == 0;
+                    subs.push(Sub {
+                        callee,
+                        escalation,
+                        map,
+                    });
+                }
+                // the result is text: the last subtask is not a map
+                if let Some(last) = subs.last_mut() {
+                    last.map = false;
                 }
                 methods.push(subs);
             }
@@ -608,6 +659,7 @@ fn bounds_equal_the_worst_case_an_explorer_reaches() {
             retries,
             tasks,
             pres,
+            bound: 1 + rng(3) as u64,
         };
         let src = flow_program(&flow);
         let checked = check_source("bounds.guardflow", &src);

@@ -26,14 +26,14 @@
 
 (defconst guardflow-keywords
   '("use" "std" "input" "type" "generator" "guard" "extern" "effect"
-    "action" "task" "method" "resource" "test" "on" "after")
+    "action" "task" "method" "resource" "test" "on" "after" "for" "in" "max")
   "Words with a fixed meaning in Guardflow.")
 
 (defconst guardflow-properties
   '("default-max-tokens" "default-p" "default-retry" "default-timeout"
     "effect" "escalate-to" "expect" "feedback" "generate" "guard"
     "idempotent" "max-depth" "max-escalations" "max-tokens" "on-fail"
-    "ordering" "p" "pre" "pre-guard" "result" "retry" "role" "run"
+    "ordering" "p" "parallel" "pre" "pre-guard" "result" "retry" "role" "run"
     "shared" "subtasks" "timeout" "uses" "with")
   "Property names Guardflow knows, without their colon.")
 

@@ -16,7 +16,8 @@
 /// Words with a fixed meaning (src/syntax/lexer.rs KEYWORDS).
 const KEYWORDS = [
   'use', 'std', 'input', 'type', 'generator', 'guard', 'extern', 'effect',
-  'action', 'task', 'method', 'resource', 'test', 'on', 'after',
+  'action', 'task', 'method', 'resource', 'test', 'on', 'after', 'for', 'in',
+  'max',
 ];
 
 /// Every property name the grammar knows, without its colon.
@@ -24,7 +25,7 @@ const PROPERTIES = [
   'default-max-tokens', 'default-p', 'default-retry', 'default-timeout',
   'effect', 'escalate-to', 'expect', 'feedback', 'generate', 'guard',
   'idempotent', 'max-depth', 'max-escalations', 'max-tokens', 'on-fail',
-  'ordering', 'p', 'pre', 'pre-guard', 'result', 'retry', 'role', 'run',
+  'ordering', 'p', 'parallel', 'pre', 'pre-guard', 'result', 'retry', 'role', 'run',
   'shared', 'subtasks', 'timeout', 'uses', 'with',
 ];
 
@@ -177,7 +178,7 @@ const guardflow = grammar({
     union_type: $ => seq($._type_atom, repeat1(seq('|', $._type_atom))),
     _type_atom: $ => choice($.list_type, $.record_type, $.generic_type, typeName($)),
     generic_type: $ => seq(field('name', typeName($)), '<', field('argument', $._type), '>'),
-    list_type: $ => seq('[', $._type, ']'),
+    list_type: $ => seq('[', $._type, optional(seq(';', kw('max'), field('max', $.integer))), ']'),
     record_type: $ => seq('{', commaSep($.field_declaration), '}'),
     field_declaration: $ => seq(field('name', $.identifier), ':', field('type', $._type)),
 
@@ -246,9 +247,21 @@ const guardflow = grammar({
     subtask: $ => seq(
       field('label', $.identifier),
       ':',
-      field('call', $._callable),
+      field('call', choice($.for_each, $._callable)),
       optional($.escalation),
     ),
+
+    // `for item in p.items => implement(item) :parallel 4`
+    for_each: $ => seq(
+      kw('for'),
+      field('item', $.identifier),
+      kw('in'),
+      field('source', $.value_path),
+      '=>',
+      field('call', $._callable),
+      optional(seq(prop($, 'parallel'), field('parallel', $.integer))),
+    ),
+    value_path: $ => seq($.identifier, repeat(seq('.', $.identifier))),
 
     escalation: $ => seq(
       prop($, 'escalate-to'),

@@ -270,6 +270,37 @@ pub enum CheckError {
     MapKeyNotPlain {
         span: Span,
     },
+    /// `[T; max N]` with N of 0 or over the cap.
+    ListBound {
+        value: u64,
+        span: Span,
+        max: u64,
+    },
+    /// `for item in xs` where `xs` is a list without a bound.
+    MapUnbounded {
+        source: String,
+        ty: Ty,
+        span: Span,
+        /// Where the list's type (or the type of what holds it) is written.
+        def: Option<Span>,
+    },
+    /// `for item in x` where `x` is not a list.
+    MapNotList {
+        source: String,
+        ty: Ty,
+        span: Span,
+    },
+    /// The item variable has the name of a parameter, label or input.
+    MapItemShadows {
+        name: String,
+        kind: NameKind,
+        span: Span,
+    },
+    /// The item variable is never used: every item gets the same call.
+    MapItemUnused {
+        name: String,
+        span: Span,
+    },
 }
 
 impl CheckError {
@@ -748,6 +779,70 @@ impl CheckError {
                 "unused import",
             )
             .with_help("remove it from the `use` list"),
+            ListBound { value, span, max } => Diagnostic::new(
+                Code::E0224,
+                format!("a list bound must be between 1 and {max}, not {value}"),
+                *span,
+                if *value == 0 {
+                    "a list of at most 0 items is always empty".to_string()
+                } else {
+                    format!("more than {max}")
+                },
+            )
+            .with_note(format!(
+                "the bound multiplies the worst case of every map over the list; {max} keeps the bounds meaningful"
+            ))
+            .with_help(format!("write a bound from 1 to {max}: `[T; max 12]`")),
+            MapUnbounded {
+                source,
+                ty,
+                span,
+                def,
+            } => {
+                let elem = match ty {
+                    Ty::List { of, .. } => of.to_string(),
+                    _ => "T".to_string(),
+                };
+                let d = Diagnostic::new(
+                    Code::E0225,
+                    format!("`{source}` is {ty}, a list without a bound, so the map has no worst case"),
+                    *span,
+                    "a list of any length",
+                )
+                .with_note(
+                    "the checker multiplies the callee's bounds by the list's bound; without one, calls, tokens and time are unbounded",
+                )
+                .with_help(format!(
+                    "give the list type a bound: `[{elem}; max 12]` (the model producing it is then held to at most 12 items)"
+                ));
+                match def {
+                    Some(def) => d.with_label(*def, format!("declared `[{elem}]` here")),
+                    None => d,
+                }
+            }
+            MapNotList { source, ty, span } => Diagnostic::new(
+                Code::E0226,
+                format!("`{source}` is {ty}, not a list, so there is nothing to map over"),
+                *span,
+                format!("this is {ty}"),
+            )
+            .with_help("map over a list (`[T; max N]`), or call the action or task once without `for`"),
+            MapItemShadows { name, kind, span } => Diagnostic::new(
+                Code::E0227,
+                format!("the map item `{name}` has the name of {} {}", kind.article(), kind.noun()),
+                *span,
+                format!("`{name}` is already {} {}", kind.article(), kind.noun()),
+            )
+            .with_help("name the item differently, e.g. `for each_item in …`"),
+            MapItemUnused { name, span } => Diagnostic::new(
+                Code::W0007,
+                format!("the map item `{name}` is never used"),
+                *span,
+                "every item gets the same call",
+            )
+            .with_help(format!(
+                "pass `{name}` (or a field of it) to the call, or name it `_{name}` if the same call per item is meant"
+            )),
             UnusedParam { name, span } => Diagnostic::new(
                 Code::W0003,
                 format!("the parameter `{name}` is never used"),

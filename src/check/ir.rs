@@ -131,6 +131,9 @@ pub enum Ty {
     },
     List {
         of: Box<Ty>,
+        /// `[T; max N]`: at most N items (absent: unbounded).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        max: Option<u64>,
     },
     Record {
         fields: Vec<(String, Ty)>,
@@ -159,7 +162,10 @@ impl Ty {
             // as types; where the text may come from is checked apart (E0216)
             (Ty::Program, Ty::Text) => true,
             (Ty::Float, Ty::Int) => true,
-            (Ty::List { of: a }, Ty::List { of: b }) => a.accepts(b),
+            // a bounded list takes a list with a bound no larger
+            (Ty::List { of: a, max: ma }, Ty::List { of: b, max: mb }) => {
+                a.accepts(b) && ma.is_none_or(|m| mb.is_some_and(|n| n <= m))
+            }
             (Ty::Json { of: a }, Ty::Json { of: b }) => a.accepts(b),
             (Ty::Map { of: a }, Ty::Map { of: b }) => a.accepts(b),
             _ => false,
@@ -186,7 +192,8 @@ impl std::fmt::Display for Ty {
             Ty::Duration => f.write_str("Duration"),
             Ty::Code { lang } => write!(f, "Code<{lang}>"),
             Ty::Json { of } => write!(f, "Json<{of}>"),
-            Ty::List { of } => write!(f, "[{of}]"),
+            Ty::List { of, max: None } => write!(f, "[{of}]"),
+            Ty::List { of, max: Some(n) } => write!(f, "[{of}; max {n}]"),
             Ty::Record { fields } => {
                 f.write_str("{ ")?;
                 for (i, (n, t)) in fields.iter().enumerate() {
@@ -266,6 +273,11 @@ pub enum Operand {
     /// A map literal with a value that is not constant.
     Map {
         entries: Vec<(String, Operand)>,
+    },
+    /// The current item of a map subtask (`for item in …`), in that
+    /// subtask's arguments.
+    Item {
+        fields: Vec<String>,
     },
 }
 
@@ -547,9 +559,36 @@ pub struct Subtask {
     pub label: String,
     pub callee: Callee,
     pub args: Vec<Operand>,
+    /// A map: the call runs once per item of a list.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub each: Option<Each>,
     pub escalation: Option<Escalation>,
     pub span: Span,
     pub label_span: Span,
+}
+
+/// `for item in source => callee(args) :parallel K`: the artifact is the
+/// list of the callee's outputs, in the order of the items.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Each {
+    /// The item variable's name.
+    pub item: String,
+    /// The list mapped over (a label, parameter or input, with fields).
+    pub source: Operand,
+    /// The list type's bound: at most this many items.
+    pub bound: u64,
+    /// At most this many items at a time (absent: all of them).
+    pub parallel: Option<u64>,
+    pub span: Span,
+}
+
+impl Each {
+    /// How many items run at a time, at most.
+    pub fn width(&self) -> u64 {
+        self.parallel
+            .unwrap_or(self.bound)
+            .clamp(1, self.bound.max(1))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -584,6 +584,7 @@ impl<'a> Resolver<'a> {
                             path.map(|path| ir::InputSource::Folder { path, glob }),
                             Ty::List {
                                 of: Box::new(Ty::Text),
+                                max: None,
                             },
                         )
                     }
@@ -602,7 +603,7 @@ impl<'a> Resolver<'a> {
                         && (t.accepts(&Ty::Text) || matches!(t, Ty::Code { .. } | Ty::Json { .. }))
                 };
                 let fits = match (&given, ty) {
-                    (Ty::List { .. }, Ty::List { of }) => textual(of),
+                    (Ty::List { .. }, Ty::List { of, .. }) => textual(of),
                     (Ty::Text, t) => textual(t),
                     _ => false,
                 };

@@ -161,16 +161,19 @@ pub(crate) fn dot(program: &Program, graphs: &[Vec<MethodGraph>], root: TaskId) 
                 escape(&method.name)
             );
             for (i, s) in method.subtasks.iter().enumerate() {
-                let shape = match s.callee {
-                    Callee::Task(_) => ", shape=folder",
-                    Callee::Action(_) => "",
+                // a map is drawn as a stack: one call per item
+                let shape = match (s.callee, &s.each) {
+                    (_, Some(_)) => ", shape=box3d",
+                    (Callee::Task(_), None) => ", shape=folder",
+                    (Callee::Action(_), None) => "",
                 };
                 let _ = writeln!(
                     out,
-                    "      \"t{}_m{m}_s{i}\" [label=\"{}: {}\"{shape}];",
+                    "      \"t{}_m{m}_s{i}\" [label=\"{}: {}{}\"{shape}];",
                     t.0,
                     escape(&s.label),
-                    escape(callee_name(program, s.callee))
+                    escape(callee_name(program, s.callee)),
+                    map_suffix(s)
                 );
             }
             for (a, b, data, witness) in edges(&graphs[t.index()][m]) {
@@ -197,6 +200,16 @@ pub(crate) fn dot(program: &Program, graphs: &[Vec<MethodGraph>], root: TaskId) 
     out
 }
 
+/// ` × ≤12 (4 at a time)` after a map's callee; nothing for a plain call.
+fn map_suffix(s: &crate::check::ir::Subtask) -> String {
+    s.each.as_ref().map_or(String::new(), |e| {
+        let k = e
+            .parallel
+            .map_or(String::new(), |k| format!(" ({k} at a time)"));
+        format!(" × ≤{}{k}", e.bound)
+    })
+}
+
 fn mermaid(program: &Program, graphs: &[Vec<MethodGraph>], root: TaskId) -> String {
     let mut out = String::from("flowchart LR\n");
     let mut link = 0usize;
@@ -220,10 +233,11 @@ fn mermaid(program: &Program, graphs: &[Vec<MethodGraph>], root: TaskId) -> Stri
             for (i, s) in method.subtasks.iter().enumerate() {
                 let _ = writeln!(
                     out,
-                    "      t{}_m{m}_s{i}[\"{}: {}\"]",
+                    "      t{}_m{m}_s{i}[\"{}: {}{}\"]",
                     t.0,
                     s.label.replace('"', "'"),
-                    callee_name(program, s.callee).replace('"', "'")
+                    callee_name(program, s.callee).replace('"', "'"),
+                    map_suffix(s)
                 );
             }
             for (a, b, data, witness) in edges(&graphs[t.index()][m]) {

@@ -105,6 +105,10 @@ codes! {
     E0219 Error "length of a value without one";
     E0220 Error "predicate that is not a Bool";
     E0221 Error "typed predicate where the artifact is judged";
+    E0224 Error "list bound out of range";
+    E0225 Error "map over a list without a bound";
+    E0226 Error "map over a value that is not a list";
+    E0227 Error "map item name already in use";
     // deadlock
     E0301 Error "ordering cycle";
     E0302 Error "artifact read before it is produced";
@@ -112,6 +116,7 @@ codes! {
     E0304 Error "resource held by an ancestor";
     E0305 Error "hold-and-wait cycle";
     E0306 Error "demand larger than the pool";
+    E0307 Error "map items run effects on one resource at once";
     // termination
     E0401 Error "no retry bound";
     E0402 Error "no timeout";
@@ -126,4 +131,5 @@ codes! {
     W0003 Warning "unused parameter";
     W0004 Warning "doc comment attached to nothing";
     W0005 Warning "method can never be chosen";
+    W0007 Warning "map item never used";
 }

@@ -653,7 +653,33 @@ impl<'a> Layout<'a> {
         self.ident(&s.label);
         self.tok(":");
         self.sp();
-        self.call(&s.call);
+        match &s.each {
+            Some(each) => {
+                self.tok("for");
+                self.sp();
+                self.ident(&each.item);
+                self.sp();
+                self.tok("in");
+                self.sp();
+                for (i, part) in each.source.iter().enumerate() {
+                    if i > 0 {
+                        self.tok(".");
+                    }
+                    self.ident(part);
+                }
+                self.sp();
+                self.tok("=>");
+                self.sp();
+                self.call(&s.call);
+                if let Some(k) = &each.parallel {
+                    self.sp();
+                    self.tok(":parallel");
+                    self.sp();
+                    self.verbatim(k.span);
+                }
+            }
+            None => self.call(&s.call),
+        }
         if let Some(e) = &s.escalation {
             self.sp();
             self.tok(":escalate-to");
@@ -817,6 +843,16 @@ impl<'a> Layout<'a> {
             TypeExpr::List(elem, _) => {
                 self.tok("[");
                 self.type_expr(elem);
+                self.tok("]");
+            }
+            TypeExpr::BoundedList { elem, max, .. } => {
+                self.tok("[");
+                self.type_expr(elem);
+                self.tok(";");
+                self.sp();
+                self.tok("max");
+                self.sp();
+                self.verbatim(max.span);
                 self.tok("]");
             }
             TypeExpr::Record(fields, _) => {

@@ -443,14 +443,46 @@ impl Builder<'_> {
         }
         if let Some(subtasks) = &m.subtasks {
             for s in &subtasks.value {
+                let map_doc = s.each.as_ref().map(|each| {
+                    let source: Vec<&str> = each.source.iter().map(|i| i.name.as_str()).collect();
+                    let at_a_time = each
+                        .parallel
+                        .map_or("every item at once".to_string(), |k| {
+                            format!("at most {} at a time", k.value)
+                        });
+                    format!(
+                        "A map: `{}` once per item of `{}`, {at_a_time}; the artifact is the list of the results, in the order of the items.",
+                        s.call.callee.name,
+                        source.join(".")
+                    )
+                });
                 self.def(
                     &s.label,
                     Kind::Label,
                     s.span,
                     s.call.span.end,
-                    None,
+                    map_doc.as_ref(),
                     Some(m.span),
                 );
+                if let Some(each) = &s.each {
+                    // `for item in p.items`: the list is read, the item is
+                    // a value visible in this subtask
+                    if let Some(head) = each.source.first() {
+                        self.reference(head, VALUE);
+                    }
+                    let sig_end = each
+                        .source
+                        .last()
+                        .map_or(each.item.span.end, |l| l.span.end);
+                    self.def(
+                        &each.item,
+                        Kind::Value,
+                        each.span,
+                        sig_end,
+                        None,
+                        Some(s.span),
+                    );
+                }
                 self.call(&s.call, CALLABLE);
                 if let Some(e) = &s.escalation {
                     self.reference(&e.target, LABEL);
@@ -508,7 +540,7 @@ impl Builder<'_> {
                     self.ty(a);
                 }
             }
-            TypeExpr::List(t, _) => self.ty(t),
+            TypeExpr::List(t, _) | TypeExpr::BoundedList { elem: t, .. } => self.ty(t),
             TypeExpr::Record(fields, span) => {
                 for f in fields {
                     let full = f.name.span.to(f.ty.span());
@@ -700,6 +732,31 @@ mod tests {
             .position(|d| d.span.start as usize == first_a)
             .unwrap();
         assert_eq!(idx.references(first).count(), 2);
+    }
+
+    #[test]
+    fn a_map_item_is_a_value_of_its_subtask() {
+        let src = "task t(xs: [Text; max 3]) {\n  method m {\n    \
+                   :subtasks (c: for item in xs => y(item) :parallel 2)\n  }\n}\n";
+        let idx = index(src);
+        let def = src.find("item in").unwrap();
+        let use_at = src.find("y(item)").unwrap() + 3;
+        let (target, name, _) = idx.at(use_at as u32).unwrap();
+        assert_eq!(name, "item");
+        let target = target.unwrap();
+        assert_eq!(idx.defs[target].span.start as usize, def);
+        assert_eq!(idx.defs[target].signature, "for item in xs");
+        assert!(idx.visible(use_at as u32).any(|d| d.name == "item"));
+        assert!(!idx.visible(src.len() as u32 - 2).any(|d| d.name == "item"));
+        // `xs` after `in` names the parameter; the label says it is a map
+        let (xs, _, _) = idx.at(src.find("in xs").unwrap() as u32 + 3).unwrap();
+        assert_eq!(idx.defs[xs.unwrap()].name, "xs");
+        let label = idx.defs.iter().find(|d| d.name == "c").unwrap();
+        assert!(label
+            .doc
+            .as_deref()
+            .unwrap()
+            .contains("`y` once per item of `xs`, at most 2 at a time"));
     }
 
     #[test]

@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use crate::check::ir::{self, Callee, Ordering, Program, TaskId};
+use crate::check::ir::{self, Callee, Operand, Ordering, Program, TaskId};
 use crate::runtime::{text_of, RunReport, VerdictKind};
 
 fn value(v: &ir::Value) -> String {
@@ -194,9 +194,21 @@ fn draw_task(program: &Program, t: TaskId, indent: &str, drawn: &mut [bool], out
                     .map_or("?", |s| s.label.as_str());
                 format!("  (escalates to {target} after {})", e.after)
             });
+            // a map: `c: implement (action) for each item of p.items, ≤ 12, 4 at a time`
+            let each = s.each.as_ref().map_or(String::new(), |e| {
+                let at_a_time = e
+                    .parallel
+                    .map_or(String::new(), |k| format!(", {k} at a time"));
+                format!(
+                    " for each {} of {}, ≤ {}{at_a_time}",
+                    e.item,
+                    operand_path(program, task, m, &e.source),
+                    e.bound
+                )
+            });
             let _ = writeln!(
                 out,
-                "{inner}{} {}: {} ({kind}){esc}",
+                "{inner}{} {}: {} ({kind}){each}{esc}",
                 if last_s { "└─" } else { "├─" },
                 s.label,
                 callee_name(program, s.callee),
@@ -211,6 +223,38 @@ fn draw_task(program: &Program, t: TaskId, indent: &str, drawn: &mut [bool], out
             }
         }
     }
+}
+
+/// A map's list as written: `p.items`, `xs`.
+fn operand_path(program: &Program, task: &ir::Task, m: &ir::Method, op: &Operand) -> String {
+    let (head, fields) = match op {
+        Operand::Label { index, fields } => (
+            m.subtasks
+                .get(*index as usize)
+                .map_or("?".to_string(), |s| s.label.clone()),
+            fields,
+        ),
+        Operand::Input { input, fields } => (
+            program
+                .inputs
+                .get(input.index())
+                .map_or("?".to_string(), |i| i.name.clone()),
+            fields,
+        ),
+        Operand::Param { index, fields } => (
+            task.params
+                .get(*index as usize)
+                .map_or("?".to_string(), |p| p.name.clone()),
+            fields,
+        ),
+        _ => return "a list".to_string(),
+    };
+    let mut out = head;
+    for f in fields {
+        out.push('.');
+        out.push_str(f);
+    }
+    out
 }
 
 /// The summary of a run, without timings.

@@ -93,6 +93,7 @@ pub fn needs_more(text: &str) -> bool {
         Some(
             Token::Equals
                 | Token::Arrow
+                | Token::FatArrow
                 | Token::And
                 | Token::Or
                 | Token::Semicolon

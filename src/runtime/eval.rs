@@ -12,6 +12,8 @@ pub struct Env<'a> {
     pub params: &'a [Value],
     pub labels: &'a [Option<Value>],
     pub inputs: &'a [Value],
+    /// The current item of a map subtask.
+    pub item: Option<&'a Value>,
 }
 
 impl<'a> Env<'a> {
@@ -20,6 +22,7 @@ impl<'a> Env<'a> {
             params,
             labels: &[],
             inputs,
+            item: None,
         }
     }
 }
@@ -69,6 +72,7 @@ pub fn operand(op: &Operand, env: &Env<'_>) -> Result<Value, String> {
             env.labels.get(*index as usize).and_then(Option::as_ref),
             fields,
         ),
+        Operand::Item { fields } => (env.item, fields),
     };
     let base = base.ok_or_else(|| format!("internal error: no value for {op:?}"))?;
     let mut value = std::borrow::Cow::Borrowed(base);

@@ -415,23 +415,136 @@ impl<'p> Run<'p> {
     }
 
     /// Evaluates a subtask's arguments against the artifacts committed so
-    /// far.
-    fn subtask_args(&self, scope: &Scope<'_>, sub: &Subtask) -> Result<Vec<Value>, String> {
+    /// far (and a map's current item).
+    fn subtask_args(
+        &self,
+        scope: &Scope<'_>,
+        sub: &Subtask,
+        item: Option<&Value>,
+    ) -> Result<Vec<Value>, String> {
         let labels = scope.labels.lock().unwrap_or_else(|e| e.into_inner());
         let env = Env {
             params: scope.params,
             labels: &labels,
             inputs: &self.inputs,
+            item,
         };
         sub.args.iter().map(|a| operand(a, &env)).collect()
     }
 
     async fn run_subtask(&self, scope: &Scope<'_>, index: usize) -> Result<(), String> {
         let sub = &scope.method.subtasks[index];
-        let path = join_path(scope.path, &sub.label);
+        let value = match &sub.each {
+            None => {
+                let path = join_path(scope.path, &sub.label);
+                self.run_one(scope, sub, &path, scope.path, None).await?
+            }
+            // boxed: a map's state would otherwise size every subtask
+            Some(each) => Box::pin(self.run_map(scope, sub, each)).await?,
+        };
+        let mut labels = scope.labels.lock().unwrap_or_else(|e| e.into_inner());
+        labels[index] = Some(value);
+        Ok(())
+    }
+
+    /// A map: the call once per item of the list, at most `:parallel`
+    /// at a time, each item at its own path (`c[3]`), so events, the store
+    /// and a resume tell the items apart. The artifact is the outputs in
+    /// the order of the items. The first item to fail cancels the others
+    /// (dropping them), unless the method says `:on-fail continue`: then
+    /// every item runs to its end (each success committed) and the map
+    /// fails naming every failed item.
+    async fn run_map(
+        &self,
+        scope: &Scope<'_>,
+        sub: &Subtask,
+        each: &crate::check::ir::Each,
+    ) -> Result<Value, String> {
+        let items = {
+            let labels = scope.labels.lock().unwrap_or_else(|e| e.into_inner());
+            let env = Env {
+                params: scope.params,
+                labels: &labels,
+                inputs: &self.inputs,
+                item: None,
+            };
+            operand(&each.source, &env)?
+        };
+        let Value::Array(items) = items else {
+            return Err(format!(
+                "`{}` maps over a value that is not a list: {}",
+                sub.label,
+                super::value::text_of(&items)
+            ));
+        };
+        // the bound is the type's: a longer list is refused, never cut
+        if items.len() as u64 > each.bound {
+            return Err(format!(
+                "`{}` maps over {} items, more than the list type's bound of {}; no item was run",
+                sub.label,
+                items.len(),
+                each.bound
+            ));
+        }
+        let paths: Vec<String> = (0..items.len())
+            .map(|i| join_path(scope.path, &format!("{}[{i}]", sub.label)))
+            .collect();
+        let width = usize::try_from(each.width()).unwrap_or(usize::MAX).max(1);
+        let mut results: Vec<Option<Value>> = vec![None; items.len()];
+        let mut failures: Vec<String> = Vec::new();
+        let start = |i: usize| -> BoxFuture<'_, (usize, Result<Value, String>)> {
+            let (item, path) = (&items[i], &paths[i]);
+            async move { (i, self.run_one(scope, sub, path, path, Some(item)).await) }.boxed()
+        };
+        let mut running = FuturesUnordered::new();
+        let mut next = 0;
+        while next < items.len() && running.len() < width {
+            running.push(start(next));
+            next += 1;
+        }
+        while let Some((i, outcome)) = running.next().await {
+            match outcome {
+                Ok(v) => results[i] = Some(v),
+                Err(e) => {
+                    let e = format!("item {i} of `{}`: {e}", sub.label);
+                    if scope.method.on_fail == OnFail::Cancel {
+                        // dropping the running items cancels them
+                        return Err(e);
+                    }
+                    failures.push(e);
+                }
+            }
+            if next < items.len() {
+                running.push(start(next));
+                next += 1;
+            }
+        }
+        drop(running);
+        match failures.len() {
+            0 => Ok(Value::Array(results.into_iter().flatten().collect())),
+            1 => Err(failures.remove(0)),
+            n => Err(format!(
+                "{n} items of `{}` failed:\n  {}",
+                sub.label,
+                failures.join("\n  ").replace('\n', "\n  ")
+            )),
+        }
+    }
+
+    /// One run of a subtask's call (of one item of a map), with its
+    /// escalations; `path` names an action's run, `task_parent` is where a
+    /// task's path starts.
+    async fn run_one(
+        &self,
+        scope: &Scope<'_>,
+        sub: &Subtask,
+        path: &str,
+        task_parent: &str,
+        item: Option<&Value>,
+    ) -> Result<Value, String> {
         let mut escalations = 0u64;
-        let value = loop {
-            let args = self.subtask_args(scope, sub)?;
+        loop {
+            let args = self.subtask_args(scope, sub, item)?;
             let may_escalate = sub
                 .escalation
                 .as_ref()
@@ -443,10 +556,10 @@ impl<'p> Run<'p> {
                         // a fresh start, also after an escalation
                         upstream_feedback: None,
                     };
-                    self.run_action(a, args, path.clone(), opts).await
+                    self.run_action(a, args, path.to_string(), opts).await
                 }
                 Callee::Task(t) => self
-                    .run_task(t, args, scope.path.to_string(), scope.stack.to_vec())
+                    .run_task(t, args, task_parent.to_string(), scope.stack.to_vec())
                     .await
                     .map(|v| v.unwrap_or(Value::Null))
                     .map_err(|r| {
@@ -458,7 +571,7 @@ impl<'p> Run<'p> {
                     }),
             };
             match outcome {
-                Ok(v) => break v,
+                Ok(v) => return Ok(v),
                 Err(ActionEnd::Failed(reason)) => return Err(reason),
                 Err(ActionEnd::Escalate(feedback)) => {
                     let Some(esc) = &sub.escalation else {
@@ -468,7 +581,7 @@ impl<'p> Run<'p> {
                     let target = esc.target as usize;
                     let target_label = &scope.method.subtasks[target].label;
                     self.emit(|| Event::Escalated {
-                        path: path.clone(),
+                        path: path.to_string(),
                         target: target_label.clone(),
                         feedback: feedback.clone(),
                     });
@@ -481,10 +594,7 @@ impl<'p> Run<'p> {
                     Box::pin(self.regenerate(scope, target, note)).await?;
                 }
             }
-        };
-        let mut labels = scope.labels.lock().unwrap_or_else(|e| e.into_inner());
-        labels[index] = Some(value);
-        Ok(())
+        }
     }
 
     /// Runs subtask `index` again with `note` in its context (upstream
@@ -497,7 +607,7 @@ impl<'p> Run<'p> {
     ) -> Result<(), String> {
         let sub = &scope.method.subtasks[index];
         let path = join_path(scope.path, &sub.label);
-        let args = self.subtask_args(scope, sub)?;
+        let args = self.subtask_args(scope, sub, None)?;
         let value = match sub.callee {
             Callee::Action(a) => {
                 let opts = ActionOpts {

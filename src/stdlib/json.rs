@@ -83,7 +83,12 @@ pub fn schema_of(ty: &Ty) -> Value {
         Ty::Bool => json!({ "type": "boolean" }),
         Ty::Duration => json!({ "type": "integer", "minimum": 0 }),
         Ty::Json { of } => schema_of(of),
-        Ty::List { of } => json!({ "type": "array", "items": schema_of(of) }),
+        Ty::List { of, max: None } => json!({ "type": "array", "items": schema_of(of) }),
+        // the bound is the schema's: a longer list is refused where it is
+        // produced, with feedback to the model
+        Ty::List { of, max: Some(n) } => {
+            json!({ "type": "array", "items": schema_of(of), "maxItems": n })
+        }
         Ty::Map { of } => json!({ "type": "object", "additionalProperties": schema_of(of) }),
         Ty::Record { fields } => {
             let properties: serde_json::Map<String, Value> = fields
@@ -240,7 +245,9 @@ fn integers(value: &mut Value, ty: &Ty) {
             }
         }
         (Ty::Json { of }, v) => integers(v, of),
-        (Ty::List { of }, Value::Array(items)) => items.iter_mut().for_each(|v| integers(v, of)),
+        (Ty::List { of, .. }, Value::Array(items)) => {
+            items.iter_mut().for_each(|v| integers(v, of))
+        }
         (Ty::Map { of }, Value::Object(map)) => map.values_mut().for_each(|v| integers(v, of)),
         (Ty::Record { fields }, Value::Object(map)) => {
             for (name, ty) in fields {
@@ -394,6 +401,7 @@ mod tests {
                         of: Box::new(Ty::Enum {
                             tags: vec!["a".into(), "b".into()],
                         }),
+                        max: None,
                     },
                 ),
             ],
@@ -514,6 +522,7 @@ mod tests {
         assert_eq!(convert_json(open, &ty), Ok(want));
         let list = Ty::List {
             of: Box::new(Ty::Int),
+            max: None,
         };
         assert_eq!(convert_json(" [1, 2] ", &list), Ok(json!([1, 2])));
     }

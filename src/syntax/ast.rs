@@ -219,7 +219,20 @@ pub enum OnFail {
 pub struct Subtask {
     pub label: Ident,
     pub call: Call,
+    /// `for item in p.items => call`: the call runs once per item.
+    pub each: Option<Box<ForEach>>,
     pub escalation: Option<Escalation>,
+    pub span: Span,
+}
+
+/// The `for item in source` of a map subtask, and its `:parallel K`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ForEach {
+    pub item: Ident,
+    /// A name with optional fields: `p.items`, `plan.steps`.
+    pub source: Vec<Ident>,
+    pub parallel: Option<Spanned<u64>>,
+    /// From `for` to the end of the call (and of `:parallel`).
     pub span: Span,
 }
 
@@ -316,6 +329,12 @@ pub enum TypeExpr {
         span: Span,
     },
     List(Box<TypeExpr>, Span),
+    /// `[T; max N]`: a list of at most N items.
+    BoundedList {
+        elem: Box<TypeExpr>,
+        max: Spanned<u64>,
+        span: Span,
+    },
     Record(Vec<Field>, Span),
     /// `Low | Medium | High`
     Enum(Vec<Ident>, Span),
@@ -326,6 +345,7 @@ impl TypeExpr {
         match self {
             TypeExpr::Named { span, .. }
             | TypeExpr::List(_, span)
+            | TypeExpr::BoundedList { span, .. }
             | TypeExpr::Record(_, span)
             | TypeExpr::Enum(_, span) => *span,
         }

@@ -48,6 +48,12 @@ pub enum Token {
     On,
     #[token("after")]
     After,
+    #[token("for")]
+    For,
+    #[token("in")]
+    In,
+    #[token("max")]
+    Max,
     #[token("true")]
     #[token("false")]
     Bool,
@@ -80,6 +86,8 @@ pub enum Token {
     Semicolon,
     #[token("->")]
     Arrow,
+    #[token("=>")]
+    FatArrow,
     #[token("<=")]
     #[token(">=")]
     #[token("==")]
@@ -154,6 +162,9 @@ impl Token {
                 | Token::Test
                 | Token::On
                 | Token::After
+                | Token::For
+                | Token::In
+                | Token::Max
         )
     }
 }
@@ -249,6 +260,9 @@ pub const KEYWORDS: &[&str] = &[
     "test",
     "on",
     "after",
+    "for",
+    "in",
+    "max",
 ];
 
 /// Every token with its byte range, errors included. A UTF-8 byte order

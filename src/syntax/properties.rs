@@ -30,7 +30,7 @@ pub const METHOD: &[&str] = &[
 ];
 
 /// After a subtask's call.
-pub const SUBTASK: &[&str] = &[":escalate-to", ":max-escalations"];
+pub const SUBTASK: &[&str] = &[":parallel", ":escalate-to", ":max-escalations"];
 
 /// After a task's parameters.
 pub const TASK: &[&str] = &[":max-depth"];

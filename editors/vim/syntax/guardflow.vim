@@ -21,7 +21,7 @@ syntax match guardflowLabel /\<\h\w*\ze:\%(\s\|$\)/
 " Keywords (src/syntax/lexer.rs KEYWORDS)
 syntax keyword guardflowImport use
 syntax keyword guardflowDeclaration input type generator guard extern effect action task method resource test
-syntax keyword guardflowKeyword std on after
+syntax keyword guardflowKeyword std on after for in max
 syntax keyword guardflowBoolean true false
 
 " Names being defined
@@ -42,7 +42,7 @@ syntax match guardflowOperator /->\|&&\|||\|[<>=]=\|[!|*=<>;]/
 " Properties: `:name` not preceded by a name or a closing bracket; a name
 " the grammar does not know is an error.
 syntax match guardflowUnknownProperty /\%(^\|[^[:alnum:]_)\]-]\)\@1<=:\a[[:alnum:]_-]*/
-syntax match guardflowProperty /\%(^\|[^[:alnum:]_)\]-]\)\@1<=:\%(default-max-tokens\|default-p\|default-retry\|default-timeout\|effect\|escalate-to\|expect\|feedback\|generate\|guard\|idempotent\|max-depth\|max-escalations\|max-tokens\|on-fail\|ordering\|p\|pre\|pre-guard\|result\|retry\|role\|run\|shared\|subtasks\|timeout\|uses\|with\)\%([[:alnum:]_-]\)\@!/
+syntax match guardflowProperty /\%(^\|[^[:alnum:]_)\]-]\)\@1<=:\%(default-max-tokens\|default-p\|default-retry\|default-timeout\|effect\|escalate-to\|expect\|feedback\|generate\|guard\|idempotent\|max-depth\|max-escalations\|max-tokens\|on-fail\|ordering\|p\|parallel\|pre\|pre-guard\|result\|retry\|role\|run\|shared\|subtasks\|timeout\|uses\|with\)\%([[:alnum:]_-]\)\@!/
 
 " Words with a meaning only after their property
 syntax match guardflowConstant /\%(:feedback\s\+\)\@<=\%(last\|all\)\>/

@@ -4,7 +4,7 @@ use super::guards::Subject;
 use super::values::Scope;
 use super::{CallSym, GenSym, Resolver};
 use crate::check::error::{CheckError, NameKind};
-use crate::check::ir::{self, Ty};
+use crate::check::ir::{self, Operand, Ty};
 use crate::source::Span;
 use crate::syntax::ast;
 
@@ -102,6 +102,24 @@ impl Resolver<'_> {
             scope.add_label(s.label.name.clone(), ty, s.call.callee.name.clone());
             callees.push(sym.zip(sig));
         }
+        // maps: what each maps over, and the list its label holds
+        let mut sources: Vec<Option<(Operand, u64, Ty)>> = Vec::with_capacity(subtasks_ast.len());
+        for (i, s) in subtasks_ast.iter().enumerate() {
+            let Some(each) = &s.each else {
+                sources.push(None);
+                continue;
+            };
+            let source = self.map_source(each, scope);
+            ok &= source.is_some();
+            if let Some((_, bound, _)) = &source {
+                let list = scope.label_type(i).map(|out| Ty::List {
+                    of: Box::new(out.clone()),
+                    max: Some(*bound),
+                });
+                scope.set_label_type(i, list);
+            }
+            sources.push(source);
+        }
         let pre = match &m.pre {
             Some(g) => {
                 let e = self
@@ -113,12 +131,38 @@ impl Resolver<'_> {
             None => None,
         };
         let mut subtasks = Vec::with_capacity(subtasks_ast.len());
-        for (s, callee) in subtasks_ast.iter().zip(callees) {
+        for ((s, callee), source) in subtasks_ast.iter().zip(callees).zip(sources) {
             let Some((sym, (params, _, def))) = callee else {
                 ok = false;
                 continue;
             };
+            let each = match (&s.each, source) {
+                (Some(each), Some((source, bound, item_ty))) => {
+                    scope.enter_item(each.item.name.clone(), item_ty);
+                    Some((each, source, bound))
+                }
+                (Some(_), None) => {
+                    ok = false;
+                    continue;
+                }
+                _ => None,
+            };
             let args = self.bind_call(&s.call, &params, Some(def), scope);
+            let each = each.map(|(each, source, bound)| {
+                if !scope.leave_item() && !each.item.name.starts_with('_') {
+                    self.errors.push(CheckError::MapItemUnused {
+                        name: each.item.name.clone(),
+                        span: each.item.span,
+                    });
+                }
+                ir::Each {
+                    item: each.item.name.clone(),
+                    source,
+                    bound,
+                    parallel: each.parallel.map(|p| p.value),
+                    span: each.span,
+                }
+            });
             let escalation = match &s.escalation {
                 Some(e) => match scope.label_index(&e.target.name) {
                     Some(target) => Some(ir::Escalation {
@@ -140,6 +184,7 @@ impl Resolver<'_> {
                     label: s.label.name.clone(),
                     callee: Self::callee(sym),
                     args,
+                    each,
                     escalation,
                     span: s.span,
                     label_span: s.label.span,
@@ -242,6 +287,11 @@ impl Resolver<'_> {
                 let subtask = &m.subtasks.as_ref()?.value[index];
                 let sym = self.tables.callables.get(&subtask.call.callee.name)?.id;
                 let (_, produced, _) = self.callable_sig(sym)?;
+                // a map's artifact is the list of its callee's outputs
+                let produced = match &subtask.each {
+                    Some(_) => Some(scope.label_type(index)?.clone()),
+                    None => produced,
+                };
                 match produced {
                     Some(found) if out.accepts(&found) => Some((Some(index as u32), None)),
                     Some(found) => {
@@ -262,6 +312,66 @@ impl Resolver<'_> {
                         None
                     }
                 }
+            }
+        }
+    }
+
+    /// What a map subtask maps over: the list's operand, its bound and its
+    /// item type. Reports a source that is not a list (E0226), a list
+    /// without a bound (E0225), and an item named like something in scope
+    /// (E0227).
+    fn map_source(&mut self, each: &ast::ForEach, scope: &mut Scope) -> Option<(Operand, u64, Ty)> {
+        let item = &each.item.name;
+        let clash = if scope.label_index(item).is_some() {
+            Some(NameKind::Label)
+        } else if scope.has_param(item) {
+            Some(NameKind::Param)
+        } else if self.tables.inputs.contains_key(item) {
+            Some(NameKind::Input)
+        } else {
+            None
+        };
+        let value = self.value(&each.source, scope);
+        if let Some(kind) = clash {
+            self.errors.push(CheckError::MapItemShadows {
+                name: item.clone(),
+                kind,
+                span: each.item.span,
+            });
+            return None;
+        }
+        let (op, ty) = value?;
+        let (first, last) = (each.source.first()?, each.source.last()?);
+        let span = first.span.to(last.span);
+        let written = || {
+            each.source
+                .iter()
+                .map(|i| i.name.as_str())
+                .collect::<Vec<_>>()
+                .join(".")
+        };
+        let list = match &ty {
+            Ty::Json { of } => of.as_ref(),
+            t => t,
+        };
+        match list {
+            Ty::List { of, max: Some(n) } => Some((op, *n, (**of).clone())),
+            Ty::List { max: None, .. } => {
+                self.errors.push(CheckError::MapUnbounded {
+                    source: written(),
+                    ty: ty.clone(),
+                    span,
+                    def: None,
+                });
+                None
+            }
+            _ => {
+                self.errors.push(CheckError::MapNotList {
+                    source: written(),
+                    ty: ty.clone(),
+                    span,
+                });
+                None
             }
         }
     }

@@ -48,7 +48,9 @@ impl Resolver<'_> {
                         }
                         todo.extend(arg.as_deref());
                     }
-                    ast::TypeExpr::List(elem, _) => todo.push(elem),
+                    ast::TypeExpr::List(elem, _) | ast::TypeExpr::BoundedList { elem, .. } => {
+                        todo.push(elem)
+                    }
                     ast::TypeExpr::Record(fields, _) => todo.extend(fields.iter().map(|f| &f.ty)),
                     ast::TypeExpr::Enum(..) => {}
                 }
@@ -140,7 +142,23 @@ impl Resolver<'_> {
         match t {
             ast::TypeExpr::List(elem, _) => Some(Ty::List {
                 of: Box::new(self.type_expr(elem)?),
+                max: None,
             }),
+            ast::TypeExpr::BoundedList { elem, max, .. } => {
+                let of = self.type_expr(elem);
+                if max.value == 0 || max.value > MAX_LIST_BOUND {
+                    self.errors.push(CheckError::ListBound {
+                        value: max.value,
+                        span: max.span,
+                        max: MAX_LIST_BOUND,
+                    });
+                    return None;
+                }
+                Some(Ty::List {
+                    of: Box::new(of?),
+                    max: Some(max.value),
+                })
+            }
             ast::TypeExpr::Record(fields, _) => {
                 let mut out: Vec<(String, Ty)> = Vec::with_capacity(fields.len());
                 let mut spans: Vec<Span> = Vec::with_capacity(fields.len());
@@ -276,12 +294,16 @@ impl Resolver<'_> {
     }
 }
 
+/// The largest bound a list type may have (`[T; max N]`, E0224): it
+/// multiplies the worst case of every map over the list.
+pub const MAX_LIST_BOUND: u64 = 1000;
+
 /// How deep a type nests (`Text` 1, `[Text]` 2). Every type is built by
 /// [`Resolver::type_expr`], which refuses one deeper than
 /// [`MAX_TYPE_DEPTH`], so this recursion is bounded.
 fn depth(ty: &Ty) -> usize {
     1 + match ty {
-        Ty::Json { of } | Ty::List { of } | Ty::Map { of } => depth(of),
+        Ty::Json { of } | Ty::List { of, .. } | Ty::Map { of } => depth(of),
         Ty::Record { fields } => fields.iter().map(|(_, t)| depth(t)).max().unwrap_or(0),
         _ => 0,
     }

@@ -20,6 +20,9 @@ pub(super) struct Scope {
     label_index: HashMap<String, usize>,
     inputs: bool,
     feedback: bool,
+    /// The item of the map subtask being bound (`for item in …`): its
+    /// name, type and a use mark.
+    item: Option<(String, Ty, bool)>,
 }
 
 impl Scope {
@@ -31,6 +34,7 @@ impl Scope {
             label_index: HashMap::new(),
             inputs: false,
             feedback: false,
+            item: None,
         }
     }
 
@@ -86,6 +90,32 @@ impl Scope {
     /// Whether this scope sees the program's inputs.
     pub(super) fn sees_inputs(&self) -> bool {
         self.inputs
+    }
+
+    /// The artifact type of label `index`.
+    pub(super) fn label_type(&self, index: usize) -> Option<&Ty> {
+        self.labels.get(index).and_then(|l| l.1.as_ref())
+    }
+
+    pub(super) fn set_label_type(&mut self, index: usize, ty: Option<Ty>) {
+        if let Some(l) = self.labels.get_mut(index) {
+            l.1 = ty;
+        }
+    }
+
+    /// Whether `name` is a parameter of the enclosing definition.
+    pub(super) fn has_param(&self, name: &str) -> bool {
+        self.params.iter().any(|p| p.0 == name)
+    }
+
+    /// Puts a map's item in scope (for its call's arguments).
+    pub(super) fn enter_item(&mut self, name: String, ty: Ty) {
+        self.item = Some((name, ty, false));
+    }
+
+    /// Takes the item out of scope again; whether it was named.
+    pub(super) fn leave_item(&mut self) -> bool {
+        self.item.take().is_some_and(|(_, _, used)| used)
     }
 }
 
@@ -146,7 +176,10 @@ impl Resolver<'_> {
                     }
                     ops.push(op);
                 }
-                let ty = elem.map(|(t, _)| Ty::List { of: Box::new(t) });
+                let ty = elem.map(|(t, _)| Ty::List {
+                    of: Box::new(t),
+                    max: None,
+                });
                 if ops.iter().all(|o| matches!(o, Operand::Const { .. })) {
                     let values = ops
                         .into_iter()
@@ -296,7 +329,7 @@ impl Resolver<'_> {
             return true;
         }
         match (op, ty, path) {
-            (Operand::List { items }, Ty::List { of }, ast::Expr::List(exprs, _)) => {
+            (Operand::List { items }, Ty::List { of, .. }, ast::Expr::List(exprs, _)) => {
                 let mut ok = true;
                 for (item, expr) in items.iter().zip(exprs) {
                     ok &= self.fixed_program(item, of, scope, expr, found);
@@ -344,7 +377,19 @@ impl Resolver<'_> {
     ) -> Option<(Operand, Ty)> {
         let (head, fields) = path.split_first()?;
         let field_names: Vec<String> = fields.iter().map(|f| f.name.clone()).collect();
-        let (op, mut ty) = if let Some(index) = scope.label_index(&head.name) {
+        let item = scope
+            .item
+            .as_mut()
+            .filter(|(name, _, _)| *name == head.name);
+        let (op, mut ty) = if let Some((_, ty, used)) = item {
+            *used = true;
+            (
+                Operand::Item {
+                    fields: field_names,
+                },
+                ty.clone(),
+            )
+        } else if let Some(index) = scope.label_index(&head.name) {
             let (_, ty, callee) = &scope.labels[index];
             let Some(ty) = ty.clone() else {
                 self.errors.push(CheckError::NoArtifact {
@@ -403,6 +448,7 @@ impl Resolver<'_> {
                 }
             }
             let mut candidates: Vec<&str> = scope.params.iter().map(|p| p.0.as_str()).collect();
+            candidates.extend(scope.item.as_ref().map(|i| i.0.as_str()));
             candidates.extend(scope.labels.iter().map(|l| l.0.as_str()));
             if scope.inputs {
                 candidates.extend(self.tables.inputs.keys().map(String::as_str));
@@ -538,6 +584,15 @@ impl Resolver<'_> {
                 ok = false;
                 continue;
             };
+            // a list written out has as many items as it shows: it fits a
+            // bounded list parameter it is no longer than
+            let ty = match (ty, &arg.value) {
+                (Some(Ty::List { of, max: None }), ast::Expr::List(items, _)) => Some(Ty::List {
+                    of,
+                    max: Some(items.len() as u64),
+                }),
+                (ty, _) => ty,
+            };
             if let Some(ty) = ty {
                 if !params[index].ty.accepts(&ty) {
                     self.errors.push(CheckError::ArgType {
@@ -618,7 +673,7 @@ impl Resolver<'_> {
 fn contains_program(ty: &Ty) -> bool {
     match ty {
         Ty::Program => true,
-        Ty::List { of } | Ty::Map { of } => contains_program(of),
+        Ty::List { of, .. } | Ty::Map { of } => contains_program(of),
         _ => false,
     }
 }

@@ -30,7 +30,7 @@ use super::graph::MethodGraph;
 use super::termination::generation_timeout;
 use super::CallGraph;
 use crate::check::ir::{
-    Action, Callee, GuardExpr, GuardRef, Method, Operand, Ordering, Program, Value,
+    Action, Callee, GuardExpr, GuardRef, Method, OnFail, Operand, Ordering, Program, Value,
 };
 
 /// Worst-case resources of running something once.
@@ -384,7 +384,11 @@ impl Bounder<'_> {
     ) -> Option<Val> {
         let mut vals = Vec::with_capacity(method.subtasks.len());
         for s in &method.subtasks {
-            vals.push(self.callee(s.callee, scc, state)?);
+            let v = self.callee(s.callee, scc, state)?;
+            vals.push(match &s.each {
+                Some(each) => map_val(v, each.bound, each.width(), method.on_fail),
+                None => v,
+            });
         }
         let plain = vals.clone();
         let mut p = Some(1.0);
@@ -439,6 +443,53 @@ impl Bounder<'_> {
         let graph = &self.graphs[t][m];
         let (s, f) = node(&method.ordering, &vals, graph);
         Some(Val { s, f, p })
+    }
+}
+
+/// A map of `n` items, at most `k` at a time, each a run of `v`: a
+/// fork-join of `n` copies of the call, computed rather than built, so a
+/// map costs O(1) whatever its bound. An empty list succeeds at once, so a
+/// map can always succeed. All items succeed: n times the calls, guard
+/// runs and tokens, and ceil(n/k) waves of the longest item for time (a
+/// slot frees when an item ends, so item j starts by wave floor(j/k)).
+/// One item fails: the other n−1 may all have run to their worst end
+/// first, as in a fork-join; one at a time (`:parallel 1`) and cancelling,
+/// the items before it succeeded and none after it started.
+fn map_val(v: Val, n: u64, k: u64, on_fail: OnFail) -> Val {
+    let k = k.clamp(1, n.max(1));
+    let waves = n.div_ceil(k);
+    let wide = |c: Cost, time: Option<u64>| Cost {
+        time_ms: time.map(|t| t.saturating_mul(waves)),
+        ..c.times(n)
+    };
+    let worst = v.worst();
+    let s = match v.s {
+        Some(c) => wide(c, c.time_ms),
+        None => zero(),
+    };
+    let one_by_one = k == 1 && on_fail == OnFail::Cancel;
+    let f = v.f.map(|f| {
+        let before = if one_by_one {
+            v.s.unwrap_or_else(zero)
+        } else {
+            worst.unwrap_or(f)
+        };
+        let others = before.times(n.saturating_sub(1));
+        if one_by_one {
+            // in sequence: the times add
+            return f.then(others);
+        }
+        let calls = f.then(others);
+        let time = worst.map_or(f.time_ms, |w| w.max(f).time_ms);
+        Cost {
+            time_ms: time.map(|t| t.saturating_mul(waves)),
+            ..calls
+        }
+    });
+    Val {
+        s: Some(s),
+        f,
+        p: v.p.map(|p| p.powf(n as f64)),
     }
 }
 

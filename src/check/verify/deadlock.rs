@@ -337,6 +337,24 @@ pub(super) fn parallel_effects(
             });
         };
     let _ = task;
+    // a map is a fork-join of its items: more than one at a time must not
+    // share an effect's resource
+    for sub in &method.subtasks {
+        let Some(each) = &sub.each else { continue };
+        let width = each.width();
+        if width < 2 {
+            continue;
+        }
+        if let Some(&(r, span)) = effects[node(sub.callee)].first() {
+            out.push(VerifyError::MapEffects {
+                resource: program.resources[r].name.clone(),
+                label: sub.label.clone(),
+                map: sub.span,
+                effect: (span != sub.span).then_some(span),
+                width,
+            });
+        }
+    }
     for (fork, branches) in graph.parallel_groups() {
         // the first branch seen using each resource
         let mut first: Vec<Option<(usize, u32)>> = vec![None; program.resources.len()];

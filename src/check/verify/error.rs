@@ -101,6 +101,16 @@ pub enum VerifyError {
         /// They part in a partial order, not in a parallel group.
         partial: bool,
     },
+    /// E0307: a map whose items run effects on one resource side by side.
+    MapEffects {
+        resource: String,
+        label: String,
+        /// The map subtask.
+        map: Span,
+        /// The effect, where it is not the map itself.
+        effect: Option<Span>,
+        width: u64,
+    },
     /// W0005
     NeverChosen {
         method: String,
@@ -343,6 +353,26 @@ impl VerifyError {
                     d = d.with_label(step.span, step.what.clone());
                 }
                 d.with_label(*fork, fork_label).with_help(help)
+            }
+            MapEffects {
+                resource,
+                label,
+                map,
+                effect,
+                width,
+            } => {
+                let d = Diagnostic::new(
+                    Code::E0307,
+                    format!("the items of `{label}` run effects on `{resource}` {width} at a time"),
+                    *map,
+                    format!("up to {width} items at once, each with an effect on `{resource}`"),
+                );
+                let d = match effect {
+                    Some(e) => d.with_label(*e, "the effect"),
+                    None => d,
+                };
+                d.with_note("side by side, the effects reach the resource in an order decided by timing, not by the workflow")
+                    .with_help("add `:parallel 1` to run the items one after another")
             }
             NeverChosen { method, pre, task } => Diagnostic::new(
                 Code::W0005,

@@ -83,7 +83,9 @@ impl MethodGraph {
         };
         g.add(&method.ordering, None, 0);
         for (to, subtask) in method.subtasks.iter().enumerate() {
-            for arg in &subtask.args {
+            // a map reads the list it maps over
+            let source = subtask.each.as_ref().map(|e| &e.source);
+            for arg in subtask.args.iter().chain(source) {
                 collect_labels(arg, &mut |from| {
                     g.data.push(DataEdge {
                         from,
@@ -373,7 +375,10 @@ pub fn collect_labels(op: &Operand, f: &mut impl FnMut(u32)) {
                 }
             }
         }
-        Operand::Const { .. } | Operand::Param { .. } | Operand::Input { .. } => {}
+        Operand::Const { .. }
+        | Operand::Param { .. }
+        | Operand::Input { .. }
+        | Operand::Item { .. } => {}
     }
 }
 

@@ -40,6 +40,10 @@ fn is_keyword(rule: Rule) -> bool {
             | kw_test
             | kw_on
             | kw_after
+            | kw_for
+            | kw_in
+            | kw_max
+            | k_parallel
             | k_default_max_tokens
             | k_default_p
             | k_default_retry
@@ -113,6 +117,7 @@ const TEST_PROPS: &[(&str, Rule)] = &[
 const OTHER_PROPS: &[(&str, &str)] = &[
     ("max-depth", "task (after its parameters)"),
     ("escalate-to", "subtask"),
+    ("parallel", "map subtask (after `for item in list => call`)"),
     ("max-escalations", "subtask"),
     ("default-retry", "file (at the top level)"),
     ("default-timeout", "file (at the top level)"),
@@ -451,8 +456,17 @@ impl<'e, 's> Converter<'e, 's> {
                 Some(TypeExpr::Named { name, arg, span })
             }
             Rule::list_type => {
-                let elem = self.next(&mut kids(inner), span)?;
-                Some(TypeExpr::List(Box::new(self.type_expr(elem)?), span))
+                let mut parts = kids(inner);
+                let elem = self.next(&mut parts, span)?;
+                let elem = Box::new(self.type_expr(elem)?);
+                match parts.next() {
+                    Some(max) => Some(TypeExpr::BoundedList {
+                        elem,
+                        max: self.int(max)?,
+                        span,
+                    }),
+                    None => Some(TypeExpr::List(elem, span)),
+                }
             }
             Rule::record_type => {
                 let mut fields = Vec::new();
@@ -855,7 +869,12 @@ impl<'e, 's> Converter<'e, 's> {
         let label = self.next(&mut inner, span)?;
         let label = self.ident(label);
         let call = self.next(&mut inner, span)?;
-        let call = self.call(call)?;
+        let (call, each) = if call.as_rule() == Rule::for_each {
+            let (call, each) = self.for_each(call)?;
+            (call, Some(Box::new(each)))
+        } else {
+            (self.call(call)?, None)
+        };
         let escalation = match inner.next() {
             Some(e) => {
                 let espan = self.span(&e);
@@ -886,9 +905,48 @@ impl<'e, 's> Converter<'e, 's> {
         Some(Subtask {
             label,
             call,
+            each,
             escalation,
             span,
         })
+    }
+
+    /// `for item in p.items => call :parallel K`
+    fn for_each(&mut self, pair: P) -> Option<(Call, ForEach)> {
+        let span = self.span(&pair);
+        let mut parts = kids(pair);
+        let item = self.next(&mut parts, span)?;
+        let item = self.ident(item);
+        let path = self.next(&mut parts, span)?;
+        let source: Vec<Ident> = kids(path).map(|p| self.ident(p)).collect();
+        let call = self.next(&mut parts, span)?;
+        let call = self.call(call)?;
+        let parallel = match parts.next() {
+            Some(p) => {
+                let pspan = self.span(&p);
+                let n = self.next(&mut kids(p), pspan)?;
+                let n = self.int(n)?;
+                if !self.at_least(
+                    n,
+                    1,
+                    "parallel",
+                    "a number of items at a time of at least 1",
+                ) {
+                    return None;
+                }
+                Some(n)
+            }
+            None => None,
+        };
+        Some((
+            call,
+            ForEach {
+                item,
+                source,
+                parallel,
+                span,
+            },
+        ))
     }
 
     fn ordering(&mut self, pair: P) -> Option<Ordering> {

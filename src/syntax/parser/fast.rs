@@ -390,9 +390,19 @@ impl<'a> Fast<'a> {
         match self.kind()? {
             Token::LBracket => {
                 self.bump();
-                let elem = self.type_expr()?;
+                let elem = Box::new(self.type_expr()?);
+                if self.eat(Token::Semicolon) {
+                    self.expect(Token::Max)?;
+                    let max = self.int()?;
+                    self.expect(Token::RBracket)?;
+                    return Some(TypeExpr::BoundedList {
+                        elem,
+                        max,
+                        span: self.since(start),
+                    });
+                }
                 self.expect(Token::RBracket)?;
-                Some(TypeExpr::List(Box::new(elem), self.since(start)))
+                Some(TypeExpr::List(elem, self.since(start)))
             }
             Token::LBrace => {
                 self.bump();
@@ -651,7 +661,12 @@ impl<'a> Fast<'a> {
         let start = self.start();
         let label = self.ident()?;
         self.colon()?;
-        let call = self.call()?;
+        let (call, each) = if self.is(Token::For) && self.peek(1).is_some_and(is_name) {
+            let (call, each) = self.for_each()?;
+            (call, Some(Box::new(each)))
+        } else {
+            (self.call()?, None)
+        };
         let escalation = if self.property() == Some("escalate-to") {
             let estart = self.bump();
             let target = self.ident()?;
@@ -675,9 +690,38 @@ impl<'a> Fast<'a> {
         Some(Subtask {
             label,
             call,
+            each,
             escalation,
             span: self.since(start),
         })
+    }
+
+    /// As the converter's `for_each`: `for item in p.items => call :parallel K`.
+    fn for_each(&mut self) -> Option<(Call, ForEach)> {
+        let start = self.bump();
+        let item = self.ident()?;
+        self.expect(Token::In)?;
+        let mut source = vec![self.ident()?];
+        while self.eat(Token::Dot) {
+            source.push(self.ident()?);
+        }
+        self.expect(Token::FatArrow)?;
+        let call = self.call()?;
+        let parallel = if self.property() == Some("parallel") {
+            self.bump();
+            Some(self.int_at_least(1)?)
+        } else {
+            None
+        };
+        Some((
+            call,
+            ForEach {
+                item,
+                source,
+                parallel,
+                span: self.since(start),
+            },
+        ))
     }
 
     fn ordering(&mut self) -> Option<Ordering> {
