@@ -51,7 +51,7 @@ fn varied(ty: &Ty, rng: &mut impl FnMut(usize) -> usize) -> Value {
         Ty::Bool => Value::Bool(rng(2) == 0),
         Ty::Enum { tags } => Value::String(tags[rng(tags.len())].clone()),
         Ty::Json { of } => varied(of, rng),
-        Ty::List { of } => Value::Array((0..rng(2)).map(|_| varied(of, rng)).collect()),
+        Ty::List { of, .. } => Value::Array((0..rng(2)).map(|_| varied(of, rng)).collect()),
         Ty::Map { of } => Value::Object(
             (0..rng(2))
                 .map(|_| ("a".to_string(), varied(of, rng)))

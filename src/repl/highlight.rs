@@ -60,7 +60,7 @@ pub fn highlight(line: &str, cursor: Option<usize>) -> String {
             | Token::Not
             | Token::Arrow
             | Token::Compare => Some(OPERATOR),
-            | Token::FatArrow => Some(OPERATOR),
+            Token::FatArrow => Some(OPERATOR),
             Token::Comment | Token::DocComment => Some(COMMENT),
             Token::Error => Some(ERROR),
             Token::LParen

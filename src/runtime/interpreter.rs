@@ -311,6 +311,7 @@ impl<'p> Run<'p> {
                 params,
                 labels: &labels,
                 inputs: &self.inputs,
+                item: None,
             };
             return operand(op, &env).map(Some);
         }
