@@ -101,6 +101,8 @@ codes! {
     E0215 Error "recursive guard definition";
     E0216 Error "value spliced into a program string";
     E0217 Error "definitions nested too deeply";
+    E0230 Error "`best-of` on an action with an effect";
+    E0231 Error "attempt context outside a prompt";
     // deadlock
     E0301 Error "ordering cycle";
     E0302 Error "artifact read before it is produced";
@@ -122,4 +124,5 @@ codes! {
     W0003 Warning "unused parameter";
     W0004 Warning "doc comment attached to nothing";
     W0005 Warning "method can never be chosen";
+    W0008 Warning "`resample` with attempt context in the prompt";
 }

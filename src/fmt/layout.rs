@@ -482,6 +482,9 @@ impl<'a> Layout<'a> {
         if let Some(f) = &p.feedback {
             props.push((f.span.start, ActionProp::Feedback(f.value)));
         }
+        if let Some(s) = &p.strategy {
+            props.push((s.span.start, ActionProp::Value(":strategy", s.span)));
+        }
         props.sort_by_key(|(at, _)| *at);
         self.block(&props, |l, (_, prop)| match prop {
             ActionProp::Generate(g) => {
@@ -606,6 +609,9 @@ impl<'a> Layout<'a> {
         if let Some(f) = &m.on_fail {
             props.push((f.span.start, MethodProp::OnFail(f.value)));
         }
+        if let Some(h) = &m.history {
+            props.push((h.span.start, MethodProp::History(h.value)));
+        }
         props.sort_by_key(|(at, _)| *at);
         self.block(&props, |l, (_, prop)| match prop {
             MethodProp::Pre(g) => {
@@ -640,6 +646,14 @@ impl<'a> Layout<'a> {
                 l.tok(match f {
                     OnFail::Cancel => "cancel",
                     OnFail::Continue => "continue",
+                });
+            }
+            MethodProp::History(h) => {
+                l.tok(":history");
+                l.sp();
+                l.tok(match h {
+                    History::Keep => "keep",
+                    History::Fresh => "fresh",
                 });
             }
         });
@@ -924,6 +938,7 @@ enum MethodProp<'a> {
     Result(&'a Ident),
     Uses(&'a [ResourceUse]),
     OnFail(OnFail),
+    History(History),
 }
 
 enum TestProp<'a> {
