@@ -115,7 +115,10 @@ fn setup(
 }
 
 fn run(s: &Setup, source: &str, task: &str) -> RunReport {
-    let w = s.engine.compile("refine.guardflow", source).expect("compiles");
+    let w = s
+        .engine
+        .compile("refine.guardflow", source)
+        .expect("compiles");
     let rt = guardflow::engine::runtime().expect("runtime");
     let config = RunConfig {
         task: task.into(),
@@ -157,13 +160,26 @@ fn a_retry_prompt_contains_the_previous_output_and_the_history() {
     let c = calls(&s);
     assert_eq!(c.len(), 3);
     assert!(
-        c[0].prompt.contains("Previous: (none yet: this is the first attempt)"),
+        c[0].prompt
+            .contains("Previous: (none yet: this is the first attempt)"),
         "{}",
         c[0].prompt
     );
-    assert!(c[0].prompt.contains("(no earlier attempts)"), "{}", c[0].prompt);
-    assert!(c[1].prompt.contains("Previous: bad draft one"), "{}", c[1].prompt);
-    assert!(c[2].prompt.contains("Previous: bad draft two"), "{}", c[2].prompt);
+    assert!(
+        c[0].prompt.contains("(no earlier attempts)"),
+        "{}",
+        c[0].prompt
+    );
+    assert!(
+        c[1].prompt.contains("Previous: bad draft one"),
+        "{}",
+        c[1].prompt
+    );
+    assert!(
+        c[2].prompt.contains("Previous: bad draft two"),
+        "{}",
+        c[2].prompt
+    );
     assert!(
         c[2].prompt.contains(
             "Attempt 1:\nOutput:\nbad draft one\nFeedback:\nok: it says bad\n\n\
@@ -248,7 +264,10 @@ fn after_an_escalation_the_downstream_history_is_kept() {
     assert!(report.success, "{:?}", report.failure);
     let c = calls(&s);
     let names: Vec<&str> = c.iter().map(|c| c.action.as_str()).collect();
-    assert_eq!(names, ["spec", "implement", "implement", "spec", "implement"]);
+    assert_eq!(
+        names,
+        ["spec", "implement", "implement", "spec", "implement"]
+    );
     // the regenerated upstream sees the artifact the later step failed with
     assert!(c[3].prompt.contains("before: v1"), "{}", c[3].prompt);
     // the restarted downstream still sees its attempts, marked
@@ -302,7 +321,10 @@ fn after_method_fallback_the_next_method_sees_the_failed_attempts() {
         ),
         "{first}"
     );
-    assert!(first.contains("Attempt 2 (by `small` in method `cheap`)"), "{first}");
+    assert!(
+        first.contains("Attempt 2 (by `small` in method `cheap`)"),
+        "{first}"
+    );
 }
 
 #[test]
@@ -359,7 +381,10 @@ fn best_of_makes_n_calls_per_attempt_concurrently_and_the_bound_counts_them() {
         Arc::new(tokio::sync::Barrier::new(3)),
     );
     let s = setup(samples, 0, Some(together));
-    let w = s.engine.compile("refine.guardflow", BEST_OF).expect("compiles");
+    let w = s
+        .engine
+        .compile("refine.guardflow", BEST_OF)
+        .expect("compiles");
     assert_eq!(w.worst_case_calls[0], Some(6), "2 attempts of 3 samples");
     let report = run(&s, BEST_OF, "main");
     assert!(report.success, "{:?}", report.failure);
@@ -373,7 +398,10 @@ fn best_of_makes_n_calls_per_attempt_concurrently_and_the_bound_counts_them() {
     assert_eq!(attempts, (1..=6).collect());
     // the second attempt's samples see the first's rejections
     let second: Vec<&Call> = c.iter().filter(|c| c.attempt > 3).collect();
-    assert!(second.iter().all(|c| c.prompt.contains("bad 3")), "{second:?}");
+    assert!(
+        second.iter().all(|c| c.prompt.contains("bad 3")),
+        "{second:?}"
+    );
 }
 
 #[test]
@@ -402,7 +430,11 @@ fn check_bounds_counts_every_sample() {
         .find(|l| l.trim_start().starts_with("main "))
         .map(|l| l.split_whitespace().collect())
         .unwrap_or_default();
-    assert_eq!(main.get(1..3), Some(&["6", "6"][..]), "calls and guard runs: {out}");
+    assert_eq!(
+        main.get(1..3),
+        Some(&["6", "6"][..]),
+        "calls and guard runs: {out}"
+    );
 }
 
 /// A best-of run stopped at each of its calls resumes without losing or
@@ -419,7 +451,10 @@ fn best_of_resumes_without_losing_or_double_counting_samples() {
         let dir = tempfile::tempdir().expect("tempdir");
         let db = dir.path().join("runs.db");
         let s = setup(samples, stop_at, None);
-        let w = s.engine.compile("refine.guardflow", BEST_OF).expect("compiles");
+        let w = s
+            .engine
+            .compile("refine.guardflow", BEST_OF)
+            .expect("compiles");
         let bound = w.worst_case_calls[0].expect("bounded");
         let mut started = s.engine.start(&w, &config()).expect("starts");
         let mut meta = RunMeta {
@@ -464,13 +499,19 @@ fn best_of_resumes_without_losing_or_double_counting_samples() {
         drop(started);
         assert!(report.success, "stop at {stop_at}: {:?}", report.failure);
         assert!(
-            report.result.as_ref().is_some_and(|r| r.to_string().contains("good")),
+            report
+                .result
+                .as_ref()
+                .is_some_and(|r| r.to_string().contains("good")),
             "stop at {stop_at}: {:?}",
             report.result
         );
         assert_eq!(report.repeated_calls, 1, "stop at {stop_at}");
         assert_eq!(report.generator_calls, 6, "stop at {stop_at}");
-        assert_eq!(report.guard_runs, 6, "stop at {stop_at}: every sample judged once");
+        assert_eq!(
+            report.guard_runs, 6,
+            "stop at {stop_at}: every sample judged once"
+        );
         let total = s.count.load(AtomicOrdering::SeqCst) as u64;
         assert_eq!(
             total,

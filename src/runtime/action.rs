@@ -118,7 +118,15 @@ impl Run<'_> {
         let mut last_feedback = String::new();
         while used < budget {
             let round = self
-                .round(id, action, env, (&path, occurrence), &mut index, &mut prior, &history)
+                .round(
+                    id,
+                    action,
+                    env,
+                    (&path, occurrence),
+                    &mut index,
+                    &mut prior,
+                    &history,
+                )
                 .await
                 .map_err(|reason| self.fail(id, &path, reason))?;
             used += 1;
@@ -174,8 +182,7 @@ impl Run<'_> {
         history: &[Rejected],
     ) -> Result<Vec<Sample>, String> {
         let samples = action.strategy.samples() as usize;
-        let mut round: Vec<(AttemptRecord, Verdict, Option<Value>)> =
-            Vec::with_capacity(samples);
+        let mut round: Vec<(AttemptRecord, Verdict, Option<Value>)> = Vec::with_capacity(samples);
         while round.len() < samples {
             // `next` is moved out before the await: a recorded attempt's
             // place would otherwise be in every pending branch's state

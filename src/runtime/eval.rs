@@ -150,10 +150,7 @@ impl Context {
         }
         Context {
             feedback: feedback_text(history, policy),
-            previous: history
-                .iter()
-                .rev()
-                .find_map(|r| r.output.clone()),
+            previous: history.iter().rev().find_map(|r| r.output.clone()),
             history: history_text(history, policy),
             resample: false,
         }

@@ -21,9 +21,9 @@ use crate::check::ir::{Callee, Method, OnFail, Ordering, Program, ResourceUse, S
 
 use super::action::{ActionEnd, ActionOpts};
 use super::eval::{operand, Env, Rejected};
-use super::refine::Inherited;
 use super::event::{AttemptRecord, Event, Observer};
 use super::guard;
+use super::refine::Inherited;
 use super::registry::{EffectImpl, Generator, GuardImpl};
 use super::report::{ActionCalls, RunReport};
 use super::resume::Resume;
@@ -509,7 +509,9 @@ impl<'p> Run<'p> {
         // the artifact the later step failed with is the answer to improve
         let old = {
             let labels = scope.labels.lock().unwrap_or_else(|e| e.into_inner());
-            labels[index].as_ref().map(|v| super::value::text_of(v).into_owned())
+            labels[index]
+                .as_ref()
+                .map(|v| super::value::text_of(v).into_owned())
         };
         let value = match sub.callee {
             Callee::Action(a) => {

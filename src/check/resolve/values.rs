@@ -445,11 +445,7 @@ impl Resolver<'_> {
     /// action's prompt or role, `Some(None)` (E0231) elsewhere, `None`
     /// for any other name. A parameter, label or input named `previous`
     /// or `history` is that value, not the attempt's context.
-    fn refinement(
-        &mut self,
-        path: &[ast::Ident],
-        scope: &Scope,
-    ) -> Option<Option<TemplatePart>> {
+    fn refinement(&mut self, path: &[ast::Ident], scope: &Scope) -> Option<Option<TemplatePart>> {
         let [name] = path else {
             return None;
         };
