@@ -313,6 +313,8 @@ fn deadlock_verdicts_match_an_exhaustive_explorer() {
 #[derive(Debug, Clone)]
 struct Flow {
     retries: Vec<u64>,
+    /// Samples per attempt: `:strategy best-of(N)` when more than 1.
+    samples: Vec<u64>,
     /// Per task: max depth (if recursive) and methods; a method is a list
     /// of subtasks.
     tasks: Vec<(Option<u64>, Vec<Vec<Sub>>)>,
@@ -334,8 +336,12 @@ enum Callee {
 fn flow_program(f: &Flow) -> String {
     let mut src = String::from("use std.{non_empty}\ngenerator g = llm(model: \"m\")\n");
     for (i, r) in f.retries.iter().enumerate() {
+        let strategy = match f.samples[i] {
+            1 => String::new(),
+            n => format!(" :strategy best-of({n})"),
+        };
         src.push_str(&format!(
-            "action a{i}(x: Text) -> Text {{ :generate g \"{{x}}\" :guard non_empty :retry {r} }}\n"
+            "action a{i}(x: Text) -> Text {{ :generate g \"{{x}}\" :guard non_empty :retry {r}{strategy} }}\n"
         ));
     }
     for (t, (depth, methods)) in f.tasks.iter().enumerate() {
@@ -384,9 +390,10 @@ fn outcomes(
 ) -> BTreeSet<(u64, bool)> {
     match c {
         Callee::Action(a) => {
-            let attempts = f.retries[a] + 1;
-            let mut out: BTreeSet<(u64, bool)> = (1..=attempts).map(|k| (k, true)).collect();
-            out.insert((attempts, false));
+            // every sample of an attempt is a call
+            let (attempts, n) = (f.retries[a] + 1, f.samples[a]);
+            let mut out: BTreeSet<(u64, bool)> = (1..=attempts).map(|k| (k * n, true)).collect();
+            out.insert((attempts * n, false));
             out
         }
         Callee::Task(t) => {
@@ -446,7 +453,7 @@ fn method_outcomes(
                 // N failed attempts (or one failed run of a task), then the
                 // target runs again, up to E times; then a full last round
                 let round = match s.callee {
-                    Callee::Action(a) if n <= f.retries[a] + 1 => Some(n),
+                    Callee::Action(a) if n <= f.retries[a] + 1 => Some(n * f.samples[a]),
                     Callee::Task(_) if n == 1 => None,
                     _ => Some(u64::MAX),
                 };
@@ -537,6 +544,9 @@ fn bounds_equal_the_worst_case_an_explorer_reaches() {
         let n_actions = 1 + rng(3);
         let n_tasks = 1 + rng(3);
         let retries: Vec<u64> = (0..n_actions).map(|_| rng(3) as u64).collect();
+        let samples: Vec<u64> = (0..n_actions)
+            .map(|_| if rng(3) == 0 { 2 + rng(2) as u64 } else { 1 })
+            .collect();
         let mut tasks = Vec::new();
         for t in 0..n_tasks {
             let recursive = rng(3) == 0;
@@ -576,7 +586,11 @@ fn bounds_equal_the_worst_case_an_explorer_reaches() {
             };
             tasks.push((depth, methods));
         }
-        let flow = Flow { retries, tasks };
+        let flow = Flow {
+            retries,
+            samples,
+            tasks,
+        };
         let src = flow_program(&flow);
         let checked = check_source("bounds.guardflow", &src);
         prop_assert!(
