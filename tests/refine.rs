@@ -521,3 +521,30 @@ fn best_of_resumes_without_losing_or_double_counting_samples() {
         assert!(report.generator_calls <= bound, "stop at {stop_at}");
     }
 }
+
+const WIDE: &str = "generator g = scripted()\n\
+    action small(q: Text) -> Text { :generate g \"small {q}\" :guard ok :retry 9 :timeout 10s }\n\
+    action large(q: Text) -> Text {\n\
+      :generate g \"{history}\" :guard ok :retry 0 :timeout 10s :feedback all\n\
+    }\n\
+    task main() -> Text {\n\
+      method cheap { :subtasks (a: small(\"a\"), b: small(\"b\")) :ordering (a || b) :on-fail continue :result a }\n\
+      method careful { :subtasks (l: large(\"q\")) :result l }\n\
+    }\n";
+
+/// A failed method's 20 rejections reach the next method's action as the
+/// 16 latest: what an action starts with is bounded.
+#[test]
+fn what_an_action_starts_with_is_the_sixteen_latest() {
+    let s = setup(small_fails, 0, None);
+    let report = run(&s, WIDE, "main");
+    assert!(report.success, "{:?}", report.failure);
+    let c = calls(&s);
+    assert_eq!(c.len(), 21);
+    let prompt = &c[20].prompt;
+    assert_eq!(prompt.matches("Output:\n").count(), 16, "{prompt}");
+    assert!(
+        prompt.starts_with("Attempt 1 (by `small` in method `cheap`)"),
+        "{prompt}"
+    );
+}

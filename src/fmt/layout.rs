@@ -483,7 +483,7 @@ impl<'a> Layout<'a> {
             props.push((f.span.start, ActionProp::Feedback(f.value)));
         }
         if let Some(s) = &p.strategy {
-            props.push((s.span.start, ActionProp::Value(":strategy", s.span)));
+            props.push((s.span.start, ActionProp::Strategy(s.value)));
         }
         props.sort_by_key(|(at, _)| *at);
         self.block(&props, |l, (_, prop)| match prop {
@@ -519,6 +519,24 @@ impl<'a> Layout<'a> {
                 l.tok(":uses");
                 l.sp();
                 l.uses(u);
+            }
+            ActionProp::Strategy(s) => {
+                l.tok(":strategy");
+                l.sp();
+                match s {
+                    Strategy::Repair => l.tok("repair"),
+                    Strategy::Resample => l.tok("resample"),
+                    Strategy::BestOf(_) => {
+                        l.tok("best-of");
+                        l.tok("(");
+                        let (_, at) = l.scan();
+                        let len = l.src[at..]
+                            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                            .unwrap_or(l.src.len() - at);
+                        l.verbatim(Span::new(crate::source::FileId(0), at, at + len));
+                        l.tok(")");
+                    }
+                }
             }
             ActionProp::Feedback(f) => {
                 l.tok(":feedback");
@@ -929,6 +947,7 @@ enum ActionProp<'a> {
     Idempotent,
     Uses(&'a [ResourceUse]),
     Feedback(FeedbackPolicy),
+    Strategy(Strategy),
 }
 
 enum MethodProp<'a> {

@@ -23,7 +23,7 @@ use super::action::{ActionEnd, ActionOpts};
 use super::eval::{operand, Env, Rejected};
 use super::event::{AttemptRecord, Event, Observer};
 use super::guard;
-use super::refine::Inherited;
+use super::refine::{keep_latest, Inherited, INHERITED_CAP, KEPT_CAP};
 use super::registry::{EffectImpl, Generator, GuardImpl};
 use super::report::{ActionCalls, RunReport};
 use super::resume::Resume;
@@ -279,6 +279,7 @@ impl<'p> Run<'p> {
                             reason: reason.clone(),
                         });
                         inherited.extend(self.left_by_method(mark, method, &mpath));
+                        keep_latest(&mut inherited, INHERITED_CAP);
                         reasons.push(format!("method `{}`: {reason}", method.name));
                     }
                 }
@@ -475,6 +476,7 @@ impl<'p> Run<'p> {
                     let target = esc.target as usize;
                     let target_label = &scope.method.subtasks[target].label;
                     kept.extend(self.kept_after_escalation(mark, &path, target_label));
+                    keep_latest(&mut kept, KEPT_CAP);
                     self.emit(|| Event::Escalated {
                         path: path.clone(),
                         target: target_label.clone(),

@@ -13,6 +13,22 @@ use super::interpreter::Run;
 /// output type of the action that made each, with the attempt.
 pub type Inherited = Vec<(Ty, Rejected)>;
 
+/// The most attempts an action starts with from before (an escalation
+/// restart, failed methods): the latest. With outputs cut at
+/// [`super::eval::OUTPUT_CAP`], what a run keeps stays bounded however
+/// wide the methods are.
+pub const KEPT_CAP: usize = 16;
+
+/// The most rejected attempts a task keeps from its failed methods.
+pub const INHERITED_CAP: usize = 1024;
+
+/// Keeps the latest `cap` of `v`.
+pub fn keep_latest<T>(v: &mut Vec<T>, cap: usize) {
+    if v.len() > cap {
+        v.drain(..v.len() - cap);
+    }
+}
+
 impl Run<'_> {
     /// Where the run's attempt log stands: the start of what
     /// [`Run::rejected_since`] reads.
@@ -56,6 +72,12 @@ impl Run<'_> {
     /// After `method` (at `mpath`) failed: the attempts of every action
     /// run under it since `mark`, by output type, for the next method.
     pub fn left_by_method(&self, mark: usize, method: &Method, mpath: &str) -> Inherited {
+        let mut left = self.method_rejections(mark, method, mpath);
+        keep_latest(&mut left, INHERITED_CAP);
+        left
+    }
+
+    fn method_rejections(&self, mark: usize, method: &Method, mpath: &str) -> Inherited {
         let prefix = format!("{mpath}/");
         let name = &method.name;
         let found = self.rejected_since(
@@ -87,10 +109,14 @@ impl Run<'_> {
             return Vec::new();
         };
         let ty = &self.program.actions[a.index()].output;
-        inherited
+        let mut mine: Vec<&Rejected> = inherited
             .iter()
+            .rev()
             .filter(|(t, _)| t == ty)
-            .map(|(_, r)| r.clone())
-            .collect()
+            .map(|(_, r)| r)
+            .take(KEPT_CAP)
+            .collect();
+        mine.reverse();
+        mine.into_iter().cloned().collect()
     }
 }
