@@ -437,6 +437,24 @@ fn check_bounds_counts_every_sample() {
     );
 }
 
+/// Resumes run `id`. The list of running programs is the test process's
+/// own, shared with the tests running beside this one: while one of
+/// theirs runs, a resume is refused; it is asked again, for at most 60 s.
+fn resume_when_free(
+    db: &std::path::Path,
+    id: &str,
+) -> (guardflow::runtime::Resume, guardflow::store::Recorder) {
+    let mut last = String::new();
+    for _ in 0..1200 {
+        match Store::open(db).and_then(|st| st.resume_run(id)) {
+            Ok((_, resume, recorder)) => return (resume, recorder),
+            Err(e) => last = e.to_string(),
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("resume: {last}");
+}
+
 /// A best-of run stopped at each of its calls resumes without losing or
 /// counting twice a sample: every counted call was judged, the one in
 /// flight is made again outside the budget.
@@ -480,9 +498,7 @@ fn best_of_resumes_without_losing_or_double_counting_samples() {
         assert!(finished.is_none(), "stop at {stop_at}: the run ended first");
         drop(started);
 
-        let (_, resume, recorder) = Store::open(&db)
-            .and_then(|st| st.resume_run(&meta.id))
-            .expect("resume");
+        let (resume, recorder) = resume_when_free(&db, &meta.id);
         let count = s.count.clone();
         let again = setup(
             move |r| {

@@ -83,9 +83,15 @@ const REFINEMENT_WORDS: &[(&str, &str)] = &[
 fn refinement_hover(doc: &Document, offset: usize) -> Option<Hover> {
     let text = doc.text.as_str();
     let is_word = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
-    let start = text[..offset.min(text.len())]
-        .rfind(|c: char| !is_word(c))
-        .map_or(0, |i| i + 1);
+    let mut offset = offset.min(text.len());
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    let start = text[..offset]
+        .char_indices()
+        .rev()
+        .find(|(_, c)| !is_word(*c))
+        .map_or(0, |(i, c)| i + c.len_utf8());
     let end = text[start..]
         .find(|c: char| !is_word(c))
         .map_or(text.len(), |i| start + i);

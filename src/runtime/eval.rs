@@ -243,13 +243,16 @@ fn kept(history: &[Rejected], policy: FeedbackPolicy) -> usize {
 pub fn feedback_text(history: &[Rejected], policy: FeedbackPolicy) -> Option<String> {
     let last = history.last()?;
     let start = kept(history, policy);
-    if start + 1 == history.len() {
+    if start + 1 == history.len() && last.origin.is_none() {
         return Some(last.feedback.clone());
     }
     let parts: Vec<String> = history[start..]
         .iter()
         .enumerate()
-        .map(|(i, r)| format!("Attempt {}: {}", start + i + 1, r.feedback))
+        .map(|(i, r)| match &r.origin {
+            Some(o) => format!("Attempt {} ({o}): {}", start + i + 1, r.feedback),
+            None => format!("Attempt {}: {}", start + i + 1, r.feedback),
+        })
         .collect();
     Some(parts.join("\n"))
 }
