@@ -2,6 +2,8 @@
 //!
 //! - `interpreter`: tasks, methods, orderings, fork-join, escalation;
 //! - `action`: the action pair (generate → convert → guard, with retries);
+//! - `refine`: rejected attempts kept across escalation restarts and
+//!   method fallback;
 //! - `guard`: guard expressions;
 //! - `convert`: a generator's text to the declared type;
 //! - `eval`: operands, prompt templates, feedback policies;
@@ -25,6 +27,7 @@ pub mod inputs;
 pub mod interpreter;
 pub mod predicate;
 pub mod redact;
+pub mod refine;
 pub mod registry;
 pub mod report;
 pub mod resume;

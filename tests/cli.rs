@@ -172,7 +172,7 @@ fn run_reports_a_failed_workflow_with_exit_one_and_the_reason() {
     assert_eq!(report["generator_calls"], 2);
     assert_eq!(
         report["attempts"][1]["prompt"],
-        "hi\n\nYour previous answer was rejected:\ncontains: the text does not contain `yes`; it must contain it exactly"
+        "hi\n\nYour previous answer was rejected:\ncontains: the text does not contain `yes`; it must contain it exactly\n\nThe rejected answer:\nno"
     );
 }
 

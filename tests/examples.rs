@@ -419,3 +419,59 @@ fn the_red_green_example_rejects_bad_tests_then_accepts_typed_code() {
     let prompt = attempts[2]["prompt"].as_str().unwrap_or("");
     assert!(prompt.contains("MAX_LENGTH"), "{prompt}");
 }
+
+/// The refinement flow: the title is chosen best-of-three (every sample
+/// judged, the first that passes kept), and the refiner's retry sees the
+/// version it refines and the history with the feedback.
+#[test]
+fn the_refine_example_keeps_its_context_and_samples_the_title() {
+    let events = json_events(&[
+        "run",
+        "examples/refine.guardflow",
+        "--input",
+        "topic=handshakes",
+        "--input",
+        "problem=Ten people each shake hands once with every other. How many handshakes?",
+        "--replay",
+        "examples/fixtures/refine.jsonl",
+    ]);
+    let trail: Vec<String> = events
+        .iter()
+        .filter_map(|e| match e["event"].as_str() {
+            Some("attempt") => Some(format!(
+                "{} {} {}",
+                e["action"].as_str()?,
+                e["attempt"],
+                e["verdict"].as_str()?
+            )),
+            Some("committed") => Some(format!("committed {}", e["artifact"])),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        trail[..5],
+        [
+            "title 1 fail",
+            "title 2 pass",
+            "title 3 pass",
+            "committed \"Handshakes at a party of ten\"",
+            "solve 1 pass",
+        ]
+    );
+    assert_eq!(trail[6..8], ["refine 1 fail", "refine 2 pass"]);
+    let retry = events
+        .iter()
+        .find(|e| e["event"] == "attempt" && e["action"] == "refine" && e["attempt"] == 2)
+        .expect("the refiner's retry");
+    let prompt = retry["prompt"].as_str().unwrap_or("");
+    assert!(
+        prompt.contains("Your last rejected version: Each of 10 people shakes 9 hands, and each"),
+        "{prompt}"
+    );
+    assert!(prompt.contains("Attempt 1:\nOutput:\n"), "{prompt}");
+    assert!(prompt.contains("Feedback:\ncontains:"), "{prompt}");
+    assert!(
+        prompt.starts_with("# Handshakes at a party of ten"),
+        "{prompt}"
+    );
+}

@@ -140,6 +140,20 @@ fn long_lists_break_one_item_a_line_with_a_trailing_comma() {
 }
 
 #[test]
+fn strategies_and_history_get_the_canonical_layout() {
+    let src = "action a(x: Text) -> Text { :generate g \"{x} {previous}\" :guard ok :retry 1 :strategy   best-of( 3 ) }\n\
+               action b(x: Text) -> Text { :generate g \"{history}\" :guard ok :retry 1 :strategy resample }\n\
+               task t(x: Text) -> Text {\n  method m { :history   fresh :subtasks (s: a(x)) :result s }\n}\n";
+    let out = round_trip(src);
+    assert_eq!(
+        out,
+        "action a(x: Text) -> Text {\n  :generate g \"{x} {previous}\"\n  :guard ok\n  :retry 1\n  :strategy best-of(3)\n}\n\
+         action b(x: Text) -> Text {\n  :generate g \"{history}\"\n  :guard ok\n  :retry 1\n  :strategy resample\n}\n\
+         task t(x: Text) -> Text {\n  method m {\n    :history fresh\n    :subtasks (s: a(x))\n    :result s\n  }\n}\n"
+    );
+}
+
+#[test]
 fn maps_are_spaced_and_break_one_entry_a_line() {
     let src = "input m: Map<Text> = {\"a\":\"b\" , }\nguard g(t: Text, s: Text) = command(\"python3 check.py --strict --verbose\", files: {\"tests.py\": t, // the tests\n\"spec.md\":s})\n";
     let out = round_trip(src);

@@ -405,6 +405,75 @@ fn the_language_server_answers_a_client_over_pipes() {
     assert_eq!(status, Some(0));
 }
 
+const REFINE: &str = r#"generator g = llm(model: "m")
+action draft(q: Text) -> Text {
+  :generate g "Q: {q} {previous}"
+  :guard non_empty
+  :strategy best-of(3)
+  :retry 1
+}
+"#;
+
+/// Hover and completion know the refinement words: `{previous}`,
+/// `:strategy` and its values, `:history`.
+#[test]
+fn the_language_server_explains_and_completes_refinement() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("refine.guardflow");
+    std::fs::write(&path, REFINE).expect("write");
+    let uri = format!("file://{}", path.display());
+    let doc = json!({"uri": uri});
+    let mut c = Client::start();
+    c.request(
+        "initialize",
+        json!({"processId": null, "rootUri": null, "capabilities": {}}),
+    );
+    c.notify("initialized", json!({}));
+    c.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": uri, "languageId": "guardflow", "version": 1, "text": REFINE}}),
+    );
+    c.wait_notification("textDocument/publishDiagnostics");
+    let hover = |c: &mut Client, needle: &str, delta: usize| {
+        let h = c.request(
+            "textDocument/hover",
+            json!({"textDocument": doc, "position": pos(REFINE, needle, 0, delta)}),
+        );
+        h["contents"]["value"].as_str().unwrap_or("").to_string()
+    };
+    let text = hover(&mut c, "{previous}", 3);
+    assert!(text.contains("latest rejected attempt"), "{text}");
+    let text = hover(&mut c, ":strategy", 2);
+    assert!(text.contains("best-of(N)"), "{text}");
+    let text = hover(&mut c, "best-of", 1);
+    assert!(text.contains("N samples per attempt"), "{text}");
+    let labels = |c: &mut Client, needle: &str, delta: usize| -> Vec<String> {
+        let items = c.request(
+            "textDocument/completion",
+            json!({"textDocument": doc, "position": pos(REFINE, needle, 0, delta)}),
+        );
+        items
+            .as_array()
+            .expect("array")
+            .iter()
+            .filter_map(|i| i["label"].as_str().map(str::to_string))
+            .collect()
+    };
+    // after `{` in the prompt: the attempt's context and the parameter
+    let names = labels(&mut c, "{previous}", 1);
+    for want in ["previous", "history", "feedback", "q"] {
+        assert!(names.iter().any(|n| n == want), "{want} not in {names:?}");
+    }
+    // after `:strategy `: its values
+    let values = labels(&mut c, "best-of(3)", 0);
+    assert_eq!(values, ["repair", "resample", "best-of(2)"]);
+    let props = labels(&mut c, ":strategy", 1);
+    assert!(props.iter().any(|p| p == ":strategy"), "{props:?}");
+    c.request("shutdown", Value::Null);
+    c.notify("exit", Value::Null);
+    assert_eq!(wait_exit(&mut c.child), Some(0));
+}
+
 #[test]
 fn exit_without_shutdown_exits_one() {
     let mut c = Client::start();

@@ -20,6 +20,7 @@ mod llm;
 mod lsp;
 mod map;
 mod parse_paths;
+mod refine;
 mod repl;
 mod run;
 mod runners;

@@ -333,12 +333,13 @@ fn an_exclusive_resource_serialises_parallel_branches() {
 #[test]
 fn upstream_escalation_regenerates_the_target_with_downstream_feedback() {
     // `tests` is wrong at first; `impl` fails against it twice, escalates,
-    // and passes once `tests` is regenerated
+    // and passes once `tests` is regenerated (`code` answers its prompt's
+    // first line: the prompt after it holds the kept feedback)
     let f = fixture(None, |r| {
         Ok(match (r.action.as_str(), r.attempt) {
             ("tests", 1) => "wrong".to_string(),
             ("tests", _) => "right".to_string(),
-            ("code", _) => r.prompt.clone(),
+            ("code", _) => r.prompt.lines().next().unwrap_or("").to_string(),
             _ => String::new(),
         })
     });
@@ -364,6 +365,19 @@ fn upstream_escalation_regenerates_the_target_with_downstream_feedback() {
         regen.prompt.contains("A later step, `b`, kept failing"),
         "{}",
         regen.prompt
+    );
+    // the restarted `code` still sees its attempts against the old tests
+    let restarted = r
+        .attempts
+        .iter()
+        .find(|a| a.action == "code" && a.attempt == 3)
+        .unwrap();
+    assert!(
+        restarted
+            .prompt
+            .contains("Attempt 1 (made against an earlier `a`): is: expected `right`, got `wrong`"),
+        "{}",
+        restarted.prompt
     );
     assert!(r.generator_calls <= r.worst_case_calls.unwrap());
 }

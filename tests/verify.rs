@@ -313,6 +313,8 @@ fn deadlock_verdicts_match_an_exhaustive_explorer() {
 #[derive(Debug, Clone)]
 struct Flow {
     retries: Vec<u64>,
+    /// Samples per attempt: `:strategy best-of(N)` when more than 1.
+    samples: Vec<u64>,
     /// Per task: max depth (if recursive) and methods; a method is a list
     /// of subtasks.
     tasks: Vec<(Option<u64>, Vec<Vec<Sub>>)>,
@@ -350,8 +352,12 @@ enum Callee {
 fn flow_program(f: &Flow) -> String {
     let mut src = String::from("use std.{non_empty}\ngenerator g = llm(model: \"m\")\n");
     for (i, r) in f.retries.iter().enumerate() {
+        let strategy = match f.samples[i] {
+            1 => String::new(),
+            n => format!(" :strategy best-of({n})"),
+        };
         src.push_str(&format!(
-            "action a{i}(x: Text) -> Text {{ :generate g \"{{x}}\" :guard non_empty :retry {r} }}\n"
+            "action a{i}(x: Text) -> Text {{ :generate g \"{{x}}\" :guard non_empty :retry {r}{strategy} }}\n"
         ));
     }
     for (t, (depth, methods)) in f.tasks.iter().enumerate() {
@@ -417,9 +423,10 @@ fn outcomes(
 ) -> BTreeSet<(u64, bool)> {
     match c {
         Callee::Action(a) => {
-            let attempts = f.retries[a] + 1;
-            let mut out: BTreeSet<(u64, bool)> = (1..=attempts).map(|k| (k, true)).collect();
-            out.insert((attempts, false));
+            // every sample of an attempt is a call
+            let (attempts, n) = (f.retries[a] + 1, f.samples[a]);
+            let mut out: BTreeSet<(u64, bool)> = (1..=attempts).map(|k| (k * n, true)).collect();
+            out.insert((attempts * n, false));
             out
         }
         Callee::Task(t) => {
@@ -508,7 +515,7 @@ fn method_outcomes(
                 // N failed attempts (or one failed run of a task), then the
                 // target runs again, up to E times; then a full last round
                 let round = match s.callee {
-                    Callee::Action(a) if n <= f.retries[a] + 1 => Some(n),
+                    Callee::Action(a) if n <= f.retries[a] + 1 => Some(n * f.samples[a]),
                     Callee::Task(_) if n == 1 => None,
                     _ => Some(u64::MAX),
                 };
@@ -599,6 +606,9 @@ fn bounds_equal_the_worst_case_an_explorer_reaches() {
         let n_actions = 1 + rng(3);
         let n_tasks = 1 + rng(3);
         let retries: Vec<u64> = (0..n_actions).map(|_| rng(3) as u64).collect();
+        let samples: Vec<u64> = (0..n_actions)
+            .map(|_| if rng(3) == 0 { 2 + rng(2) as u64 } else { 1 })
+            .collect();
         let mut tasks = Vec::new();
         let mut pres = Vec::new();
         for t in 0..n_tasks {
@@ -657,6 +667,7 @@ fn bounds_equal_the_worst_case_an_explorer_reaches() {
         }
         let flow = Flow {
             retries,
+            samples,
             tasks,
             pres,
             bound: 1 + rng(3) as u64,

@@ -32,9 +32,9 @@
 (defconst guardflow-properties
   '("default-max-tokens" "default-p" "default-retry" "default-timeout"
     "effect" "escalate-to" "expect" "feedback" "generate" "guard"
-    "idempotent" "max-depth" "max-escalations" "max-tokens" "on-fail"
+    "history" "idempotent" "max-depth" "max-escalations" "max-tokens" "on-fail"
     "ordering" "p" "parallel" "pre" "pre-guard" "result" "retry" "role" "run"
-    "shared" "subtasks" "timeout" "uses" "with")
+    "shared" "strategy" "subtasks" "timeout" "uses" "with")
   "Property names Guardflow knows, without their colon.")
 
 (defconst guardflow-combinators '("all" "any" "majority" "par")
@@ -108,6 +108,10 @@ unless it is in a comment or a one-line string."
     (,(concat guardflow--property-start "\\(:feedback\\)\\s-+\\(last\\|all\\)\\_>")
      (1 'font-lock-builtin-face) (2 'font-lock-constant-face))
     (,(concat guardflow--property-start "\\(:on-fail\\)\\s-+\\(cancel\\|continue\\)\\_>")
+     (1 'font-lock-builtin-face) (2 'font-lock-constant-face))
+    (,(concat guardflow--property-start "\\(:strategy\\)\\s-+\\(repair\\|resample\\|best-of\\)\\_>")
+     (1 'font-lock-builtin-face) (2 'font-lock-constant-face))
+    (,(concat guardflow--property-start "\\(:history\\)\\s-+\\(keep\\|fresh\\)\\_>")
      (1 'font-lock-builtin-face) (2 'font-lock-constant-face))
     (,(concat guardflow--property-start "\\(:expect\\)\\_>")
      (1 'font-lock-builtin-face)

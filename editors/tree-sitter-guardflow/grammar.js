@@ -24,9 +24,9 @@ const KEYWORDS = [
 const PROPERTIES = [
   'default-max-tokens', 'default-p', 'default-retry', 'default-timeout',
   'effect', 'escalate-to', 'expect', 'feedback', 'generate', 'guard',
-  'idempotent', 'max-depth', 'max-escalations', 'max-tokens', 'on-fail',
+  'history', 'idempotent', 'max-depth', 'max-escalations', 'max-tokens', 'on-fail',
   'ordering', 'p', 'parallel', 'pre', 'pre-guard', 'result', 'retry', 'role', 'run',
-  'shared', 'subtasks', 'timeout', 'uses', 'with',
+  'shared', 'strategy', 'subtasks', 'timeout', 'uses', 'with',
 ];
 
 /// The guard combinators, reserved in the guard namespace.
@@ -203,6 +203,12 @@ const guardflow = grammar({
       prop($, 'idempotent'),
       seq(prop($, 'uses'), $._uses),
       seq(prop($, 'feedback'), $.feedback_policy),
+      seq(prop($, 'strategy'), $.strategy),
+    ),
+
+    strategy: $ => choice(
+      seq('best-of', '(', $.integer, ')'),
+      $.identifier,
     ),
 
     feedback_policy: $ => choice(
@@ -242,6 +248,7 @@ const guardflow = grammar({
       seq(prop($, 'result'), field('result', choice($.field_path, $.identifier))),
       seq(prop($, 'uses'), $._uses),
       seq(prop($, 'on-fail'), field('policy', $.identifier)),
+      seq(prop($, 'history'), field('history', $.identifier)),
     ),
 
     subtask: $ => seq(

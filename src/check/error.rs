@@ -301,6 +301,24 @@ pub enum CheckError {
         name: String,
         span: Span,
     },
+    /// `:strategy best-of(N)` on an action with an `:effect`.
+    BestOfEffect {
+        strategy: Span,
+        effect: Span,
+    },
+    /// `{previous}`, `{history}` or `{feedback}` outside an action's
+    /// prompt and role.
+    RefinementOutsidePrompt {
+        name: String,
+        span: Span,
+    },
+    /// `{previous}`, `{history}` or `{feedback}` in the prompt of a
+    /// `:strategy resample` action: they are always empty there.
+    ResampleContext {
+        name: String,
+        span: Span,
+        strategy: Span,
+    },
 }
 
 impl CheckError {
@@ -772,6 +790,35 @@ impl CheckError {
                 "unused",
             )
             .with_help("remove it, or use it"),
+            BestOfEffect { strategy, effect } => Diagnostic::new(
+                Code::E0230,
+                "`best-of` would run the effect once per sample",
+                *strategy,
+                "several samples per attempt",
+            )
+            .with_label(*effect, "each sample's command would run")
+            .with_note("the samples of an attempt are judged concurrently, and judging an effect's command runs it")
+            .with_help("use `:strategy repair` or `resample` on an action with an `:effect`, or make the samples in an action without one and run the chosen one in a later action"),
+            RefinementOutsidePrompt { name, span } => Diagnostic::new(
+                Code::E0231,
+                format!("`{{{name}}}` is only known in an action's prompt and role"),
+                *span,
+                "not in an action's prompt",
+            )
+            .with_note(format!("`{{{name}}}` is what this action's earlier attempts produced; only an action's `:generate` prompt and `:role` make attempts"))
+            .with_help("move the text into the prompt of the action that is retried, or pass the value as a parameter"),
+            ResampleContext {
+                name,
+                span,
+                strategy,
+            } => Diagnostic::new(
+                Code::W0008,
+                format!("`{{{name}}}` is always empty with `:strategy resample`"),
+                *span,
+                "renders as nothing",
+            )
+            .with_label(*strategy, "each attempt is an independent sample")
+            .with_help("remove it from the prompt, or use `:strategy repair` (the default) so attempts see what was rejected"),
             UnusedImport { name, span } => Diagnostic::new(
                 Code::W0002,
                 format!("`{name}` is imported but never used"),

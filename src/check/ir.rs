@@ -297,6 +297,46 @@ pub enum TemplatePart {
     },
     /// `{feedback}`: the action's rejection history under its policy.
     Feedback,
+    /// `{previous}`: the output of the latest rejected attempt.
+    Previous,
+    /// `{history}`: the rejected attempts kept, with outputs and feedback.
+    History,
+}
+
+impl TemplatePart {
+    /// `{feedback}`, `{previous}` or `{history}`: what an attempt knows
+    /// of the attempts before it.
+    pub fn is_refinement(&self) -> bool {
+        matches!(
+            self,
+            TemplatePart::Feedback | TemplatePart::Previous | TemplatePart::History
+        )
+    }
+}
+
+/// `:strategy`: how an action's attempts use what was rejected before.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "n", rename_all = "snake_case")]
+pub enum Strategy {
+    /// Feedback and the rejected output in the prompt (the default).
+    #[default]
+    Repair,
+    /// An independent sample each attempt: no history in the prompt and
+    /// no feedback to the generator.
+    Resample,
+    /// N samples per attempt, concurrently; the first that passes, in
+    /// sample order.
+    BestOf(u64),
+}
+
+impl Strategy {
+    /// Generator calls per attempt.
+    pub fn samples(self) -> u64 {
+        match self {
+            Strategy::BestOf(n) => n.max(1),
+            _ => 1,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -505,6 +545,7 @@ pub struct Action {
     pub timeout_ms: Option<u64>,
     pub uses: Vec<ResourceUse>,
     pub feedback: FeedbackPolicy,
+    pub strategy: Strategy,
     pub max_tokens: Option<u64>,
     pub p: Option<f64>,
     pub span: Span,
@@ -551,6 +592,9 @@ pub struct Method {
     pub result_value: Option<Operand>,
     pub uses: Vec<ResourceUse>,
     pub on_fail: OnFail,
+    /// `:history fresh`: its actions do not see the rejected attempts of
+    /// the task's earlier methods.
+    pub fresh_history: bool,
     pub span: Span,
 }
 

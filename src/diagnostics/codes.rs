@@ -109,6 +109,8 @@ codes! {
     E0225 Error "map over a list without a bound";
     E0226 Error "map over a value that is not a list";
     E0227 Error "map item name already in use";
+    E0230 Error "`best-of` on an action with an effect";
+    E0231 Error "attempt context outside a prompt";
     // deadlock
     E0301 Error "ordering cycle";
     E0302 Error "artifact read before it is produced";
@@ -132,4 +134,5 @@ codes! {
     W0004 Warning "doc comment attached to nothing";
     W0005 Warning "method can never be chosen";
     W0007 Warning "map item never used";
+    W0008 Warning "`resample` with attempt context in the prompt";
 }

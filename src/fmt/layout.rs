@@ -482,6 +482,9 @@ impl<'a> Layout<'a> {
         if let Some(f) = &p.feedback {
             props.push((f.span.start, ActionProp::Feedback(f.value)));
         }
+        if let Some(s) = &p.strategy {
+            props.push((s.span.start, ActionProp::Strategy(s.value)));
+        }
         props.sort_by_key(|(at, _)| *at);
         self.block(&props, |l, (_, prop)| match prop {
             ActionProp::Generate(g) => {
@@ -516,6 +519,24 @@ impl<'a> Layout<'a> {
                 l.tok(":uses");
                 l.sp();
                 l.uses(u);
+            }
+            ActionProp::Strategy(s) => {
+                l.tok(":strategy");
+                l.sp();
+                match s {
+                    Strategy::Repair => l.tok("repair"),
+                    Strategy::Resample => l.tok("resample"),
+                    Strategy::BestOf(_) => {
+                        l.tok("best-of");
+                        l.tok("(");
+                        let (_, at) = l.scan();
+                        let len = l.src[at..]
+                            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                            .unwrap_or(l.src.len() - at);
+                        l.verbatim(Span::new(crate::source::FileId(0), at, at + len));
+                        l.tok(")");
+                    }
+                }
             }
             ActionProp::Feedback(f) => {
                 l.tok(":feedback");
@@ -606,6 +627,9 @@ impl<'a> Layout<'a> {
         if let Some(f) = &m.on_fail {
             props.push((f.span.start, MethodProp::OnFail(f.value)));
         }
+        if let Some(h) = &m.history {
+            props.push((h.span.start, MethodProp::History(h.value)));
+        }
         props.sort_by_key(|(at, _)| *at);
         self.block(&props, |l, (_, prop)| match prop {
             MethodProp::Pre(g) => {
@@ -644,6 +668,14 @@ impl<'a> Layout<'a> {
                 l.tok(match f {
                     OnFail::Cancel => "cancel",
                     OnFail::Continue => "continue",
+                });
+            }
+            MethodProp::History(h) => {
+                l.tok(":history");
+                l.sp();
+                l.tok(match h {
+                    History::Keep => "keep",
+                    History::Fresh => "fresh",
                 });
             }
         });
@@ -986,6 +1018,7 @@ enum ActionProp<'a> {
     Idempotent,
     Uses(&'a [ResourceUse]),
     Feedback(FeedbackPolicy),
+    Strategy(Strategy),
 }
 
 enum MethodProp<'a> {
@@ -995,6 +1028,7 @@ enum MethodProp<'a> {
     Result(&'a Ident),
     Uses(&'a [ResourceUse]),
     OnFail(OnFail),
+    History(History),
 }
 
 enum TestProp<'a> {

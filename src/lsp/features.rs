@@ -46,15 +46,74 @@ fn markdown(def: &Def) -> String {
 
 pub fn hover(doc: &Document, pos: Position) -> Option<Hover> {
     let offset = doc.lines.offset(&doc.text, pos) as u32;
-    let (target, name, span) = doc.index.at(offset)?;
-    let def = match target {
-        Some(i) => &doc.index.defs[i],
-        None => find_std(name)?,
+    let found = doc.index.at(offset).and_then(|(target, name, span)| {
+        let def = match target {
+            Some(i) => &doc.index.defs[i],
+            None => find_std(name)?,
+        };
+        Some((def, span))
+    });
+    let Some((def, span)) = found else {
+        return refinement_hover(doc, offset as usize);
     };
     Some(Hover {
         contents: HoverContents::Markup(MarkupContent {
             kind: MarkupKind::Markdown,
             value: markdown(def),
+        }),
+        range: Some(doc.range(span)),
+    })
+}
+
+/// What the refinement words mean: `{previous}`, `{history}` and
+/// `{feedback}` in a prompt, `:strategy` and `:history` and their values.
+const REFINEMENT_WORDS: &[(&str, &str)] = &[
+    ("{feedback}", "**`{feedback}`**: the feedback of the rejections `:feedback` keeps, `Attempt k: …` per line; `(none yet)` on the first attempt."),
+    ("{previous}", "**`{previous}`**: the output of this action's latest rejected attempt (cut at 4,000 bytes); `(none yet: this is the first attempt)` before any."),
+    ("{history}", "**`{history}`**: the rejected attempts `:feedback` keeps, each with its number, its output and its feedback, marked when made against an earlier upstream or by a failed method."),
+    (":strategy", "**`:strategy`** `repair` (default: feedback and the previous output in the prompt) | `resample` (an independent sample each attempt, no history) | `best-of(N)` (N samples per attempt, concurrently; the first that passes, in sample order; the bounds count all N)."),
+    (":history", "**`:history`** `keep` (default) | `fresh`: whether the method's actions see the rejected attempts of the task's methods that failed before it."),
+    ("best-of", "**`best-of(N)`**: N samples per attempt, made concurrently and all judged; the first that passes, in sample order, is committed. Calls, guard runs and tokens count N times."),
+    ("resample", "**`resample`**: every attempt an independent sample: no feedback to the generator, `{feedback}`, `{previous}` and `{history}` render as nothing."),
+    ("repair", "**`repair`**: the default: each retry's prompt has the feedback and the previous output."),
+    ("fresh", "**`:history fresh`**: this method's actions start without the attempts of the methods that failed before it."),
+];
+
+/// Hover for a refinement word at `offset` (not a name the index knows).
+fn refinement_hover(doc: &Document, offset: usize) -> Option<Hover> {
+    let text = doc.text.as_str();
+    let is_word = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
+    let mut offset = offset.min(text.len());
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    let start = text[..offset]
+        .char_indices()
+        .rev()
+        .find(|(_, c)| !is_word(*c))
+        .map_or(0, |(i, c)| i + c.len_utf8());
+    let end = text[start..]
+        .find(|c: char| !is_word(c))
+        .map_or(text.len(), |i| start + i);
+    let word = text.get(start..end)?;
+    let before = text[..start].chars().next_back();
+    let after = text[end..].chars().next();
+    let key = match (before, after) {
+        (Some('{'), Some('}')) => format!("{{{word}}}"),
+        (Some(':'), _) => format!(":{word}"),
+        _ => word.to_string(),
+    };
+    let (_, value) = REFINEMENT_WORDS.iter().find(|(k, _)| *k == key)?;
+    let (from, to) = match key.as_bytes().first() {
+        Some(b'{') => (start - 1, end + 1),
+        Some(b':') => (start - 1, end),
+        _ => (start, end),
+    };
+    let span = crate::source::Span::new(crate::source::FileId(0), from, to);
+    Some(Hover {
+        contents: HoverContents::Markup(MarkupContent {
+            kind: MarkupKind::Markdown,
+            value: value.to_string(),
         }),
         range: Some(doc.range(span)),
     })
@@ -116,6 +175,40 @@ pub fn completion(doc: &Document, pos: Position) -> Vec<CompletionItem> {
             .collect();
     }
     let mut items: Vec<CompletionItem> = Vec::new();
+    let head = before[..word].trim_end();
+    let values: &[&str] = if head.ends_with(":strategy") {
+        &["repair", "resample", "best-of(2)"]
+    } else if head.ends_with(":history") {
+        &["keep", "fresh"]
+    } else {
+        &[]
+    };
+    if !values.is_empty() {
+        return values
+            .iter()
+            .map(|v| CompletionItem {
+                label: v.to_string(),
+                kind: Some(CompletionItemKind::ENUM_MEMBER),
+                ..Default::default()
+            })
+            .collect();
+    }
+    let in_action = doc.ast.items.iter().any(|i| {
+        matches!(i.kind, ast::ItemKind::Action(_))
+            && i.span.start as usize <= offset
+            && offset <= i.span.end as usize
+    });
+    // an interpolation in an action: the attempt's context too
+    if in_action && before[..word].ends_with('{') {
+        for (key, value) in &REFINEMENT_WORDS[..3] {
+            items.push(CompletionItem {
+                label: key[1..key.len() - 1].to_string(),
+                kind: Some(CompletionItemKind::VARIABLE),
+                documentation: Some(lsp_types::Documentation::String(value.to_string())),
+                ..Default::default()
+            });
+        }
+    }
     let mut seen = std::collections::HashSet::new();
     let defs = doc.index.visible(offset as u32).chain(std_index().iter());
     for def in defs {

@@ -45,7 +45,15 @@ pub fn complete(line: &str, pos: usize, names: &Names) -> (usize, Vec<String>, b
         return (start, Vec::new(), true);
     }
     let mut out: Vec<String> = Vec::new();
-    if word.starts_with(':') {
+    let lead = before[..start].trim_end();
+    if lead.ends_with(":strategy") || lead.ends_with(":history") {
+        let values: &[&str] = if lead.ends_with(":strategy") {
+            &["repair", "resample", "best-of("]
+        } else {
+            &["keep", "fresh"]
+        };
+        out.extend(values.iter().map(|v| v.to_string()));
+    } else if word.starts_with(':') {
         if first_word {
             out.extend(super::commands::COMMANDS.iter().map(|c| c.name.to_string()));
             out.extend(props::FILE.iter().map(|s| s.to_string()));
@@ -58,6 +66,10 @@ pub fn complete(line: &str, pos: usize, names: &Names) -> (usize, Vec<String>, b
             if !wants_task || matches!(kind, NameKind::Task | NameKind::Action) {
                 out.push(name.clone());
             }
+        }
+        // in an interpolation: an attempt's context (action prompts)
+        if before[..start].ends_with('{') {
+            out.extend(["feedback", "previous", "history"].map(String::from));
         }
         if !wants_task {
             out.extend(names.std_guards.iter().cloned());
@@ -142,6 +154,11 @@ mod tests {
     #[test]
     fn properties_in_context() {
         assert!(cands("action a() -> T {\n  :ret").contains(&":retry".to_string()));
+        assert!(cands("action a() -> T {\n  :str").contains(&":strategy".to_string()));
+        assert_eq!(cands("  :strategy re"), ["repair", "resample"]);
+        assert_eq!(cands("  :strategy "), ["best-of(", "repair", "resample"]);
+        assert_eq!(cands("  :history "), ["fresh", "keep"]);
+        assert!(cands("  :generate g \"{prev").contains(&"previous".to_string()));
         assert_eq!(cands("task t() { method m { :sub"), [":subtasks"]);
         assert_eq!(
             cands("task t() { method m { :subtasks (a: f(x) :esc"),

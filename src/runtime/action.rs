@@ -3,10 +3,10 @@
 
 use std::time::{Duration, Instant};
 
-use crate::check::ir::{Action, ActionId};
+use crate::check::ir::{Action, ActionId, Strategy};
 
 use super::convert::convert;
-use super::eval::{feedback_text, render, Env};
+use super::eval::{render, render_prompt, Context, Env, Rejected};
 use super::event::{AttemptRecord, Event, VerdictKind};
 use super::guard::{self, show_duration};
 use super::interpreter::{verdict_kind, Run};
@@ -30,8 +30,46 @@ pub enum ActionEnd {
 pub struct ActionOpts {
     /// Hand back for upstream escalation after this many failures.
     pub escalate_after: Option<u64>,
-    /// A downstream failure that made this action run again.
-    pub upstream_feedback: Option<String>,
+    /// Rejected attempts its attempts see from the start: kept across
+    /// an escalation restart or a method fallback, or the downstream
+    /// failure that made this action run again.
+    pub history: Vec<Rejected>,
+}
+
+/// A judged sample: what later attempts see of it, its verdict and its
+/// artifact.
+type Sample = (Rejected, Verdict, Option<Value>);
+
+/// What an attempt's samples came to.
+enum Picked {
+    Pass(Option<Value>),
+    Fatal(String),
+    Fail(String),
+}
+
+/// The first sample that passed, in sample order; else the first fatal
+/// verdict; else a failure, every sample's rejection added to `history`.
+fn pick(round: Vec<Sample>, history: &mut Vec<Rejected>) -> Picked {
+    let mut fatal = None;
+    let mut last = String::new();
+    let mut rejected = Vec::with_capacity(round.len());
+    for (r, verdict, artifact) in round {
+        match verdict {
+            Verdict::Pass => return Picked::Pass(artifact),
+            Verdict::Fatal(f) => {
+                fatal.get_or_insert(f);
+            }
+            Verdict::Fail(f) => {
+                last = f;
+                rejected.push(r);
+            }
+        }
+    }
+    if let Some(f) = fatal {
+        return Picked::Fatal(f);
+    }
+    history.extend(rejected);
+    Picked::Fail(last)
 }
 
 impl Run<'_> {
@@ -69,47 +107,32 @@ impl Run<'_> {
             Err(reason) => return Err(self.fail(id, &path, reason)),
         };
         let retries = action.retry.or(self.program.defaults.retry).unwrap_or(0);
-        let mut history: Vec<String> = Vec::new();
-        if let Some(up) = opts.upstream_feedback {
-            history.push(up);
-        }
+        // what later attempts see: attempts kept from before (an escalation
+        // restart, a method that failed), then this run's rejections
+        let mut history: Vec<Rejected> = opts.history;
         let mut failures_in_a_row = 0u64;
         // attempts that used the budget; an interrupted call is made again
         // without using it
         let budget = retries.saturating_add(1);
         let (mut used, mut index) = (0u64, 0u32);
+        let mut last_feedback = String::new();
         while used < budget {
-            index = index.saturating_add(1);
-            // `next` is moved out before the await: a recorded attempt's
-            // place would otherwise be in every pending branch's state
-            let next = prior.next();
-            let (record, verdict, artifact) = match next {
-                Some(p) if p.finished || !p.generated => self.replay(id, action, p),
-                Some(p) => {
-                    let key = (path.as_str(), occurrence);
-                    let done = Box::pin(self.finish_recorded(id, action, env, key, p)).await;
-                    self.emit(|| Event::Attempt(Box::new(done.0.clone())));
-                    done
-                }
-                None => {
-                    let feedback = feedback_text(&history, action.feedback);
-                    let (record, verdict, artifact) = self
-                        .attempt(id, action, env, (&path, occurrence, index), feedback)
-                        .await
-                        .map_err(|reason| self.fail(id, &path, reason))?;
-                    self.emit(|| Event::Attempt(Box::new(record.clone())));
-                    (record, verdict, artifact)
-                }
-            };
-            let interrupted = record.verdict == VerdictKind::Interrupted;
-            self.record(record);
-            if interrupted {
-                continue;
-            }
+            let round = self
+                .round(
+                    id,
+                    action,
+                    env,
+                    (&path, occurrence),
+                    &mut index,
+                    &mut prior,
+                    &history,
+                )
+                .await
+                .map_err(|reason| self.fail(id, &path, reason))?;
             used += 1;
-            match verdict {
-                Verdict::Pass => {
-                    let value = artifact.unwrap_or(Value::Null);
+            match pick(round, &mut history) {
+                Picked::Pass(value) => {
+                    let value = value.unwrap_or(Value::Null);
                     self.emit(|| Event::Committed {
                         path: path.clone(),
                         action: action.name.clone(),
@@ -120,26 +143,114 @@ impl Run<'_> {
                     log.artifacts.push((path, value.clone()));
                     return Ok(value);
                 }
-                Verdict::Fatal(f) => {
+                Picked::Fatal(f) => {
                     let reason = format!("`{}`: a fatal rejection: {f}", action.name);
                     return Err(self.fail(id, &path, reason));
                 }
-                Verdict::Fail(f) => {
+                Picked::Fail(f) => {
                     failures_in_a_row += 1;
                     if opts.escalate_after == Some(failures_in_a_row) {
                         return Err(ActionEnd::Escalate(f));
                     }
-                    history.push(f);
+                    last_feedback = f;
                 }
             }
         }
-        let last = history.last().map(String::as_str).unwrap_or("");
         let reason = format!(
-            "`{}`: all {} attempts were rejected; the last: {last}",
+            "`{}`: all {} attempts were rejected; the last: {last_feedback}",
             action.name,
             retries + 1
         );
         Err(self.fail(id, &path, reason))
+    }
+
+    /// One attempt: a sample, or `best-of(N)`'s N samples made
+    /// concurrently. Samples an earlier process of the run recorded are
+    /// taken first (an interrupted one is recorded and made again, outside
+    /// the budget); the rest are made now. Every sample is recorded and
+    /// counted, in sample order. `Err` is a generator error that retrying
+    /// cannot fix.
+    #[allow(clippy::too_many_arguments)]
+    async fn round(
+        &self,
+        id: ActionId,
+        action: &Action,
+        env: Env<'_>,
+        (path, occurrence): (&str, u32),
+        index: &mut u32,
+        prior: &mut std::vec::IntoIter<PriorAttempt>,
+        history: &[Rejected],
+    ) -> Result<Vec<Sample>, String> {
+        let samples = action.strategy.samples() as usize;
+        let mut round: Vec<(AttemptRecord, Verdict, Option<Value>)> = Vec::with_capacity(samples);
+        while round.len() < samples {
+            // `next` is moved out before the await: a recorded attempt's
+            // place would otherwise be in every pending branch's state
+            let Some(p) = prior.next() else {
+                break;
+            };
+            *index = index.saturating_add(1);
+            let sample = if p.finished || !p.generated {
+                self.replay(id, action, p)
+            } else {
+                let key = (path, occurrence);
+                let done = Box::pin(self.finish_recorded(id, action, env, key, p)).await;
+                self.emit(|| Event::Attempt(Box::new(done.0.clone())));
+                done
+            };
+            if sample.0.verdict == VerdictKind::Interrupted {
+                self.record(sample.0);
+                continue;
+            }
+            round.push(sample);
+        }
+        let missing = samples - round.len();
+        if missing > 0 {
+            let context = Context::of(
+                history,
+                action.feedback,
+                action.strategy == Strategy::Resample,
+            );
+            let first = *index;
+            *index = index.saturating_add(missing as u32);
+            // polled in order: the samples are numbered and started in
+            // sample order
+            let made = futures::future::join_all((0..missing).map(|k| {
+                let at = (path, occurrence, first.saturating_add(k as u32 + 1));
+                let context = &context;
+                async move {
+                    let done = self.attempt(id, action, env, at, context).await;
+                    if let Ok(d) = &done {
+                        self.emit(|| Event::Attempt(Box::new(d.0.clone())));
+                    }
+                    done
+                }
+            }))
+            .await;
+            let mut failure = None;
+            for m in made {
+                match m {
+                    Ok(sample) => round.push(sample),
+                    Err(reason) => {
+                        failure.get_or_insert(reason);
+                    }
+                }
+            }
+            if let Some(reason) = failure {
+                for (record, ..) in round {
+                    self.record(record);
+                }
+                return Err(reason);
+            }
+        }
+        Ok(round
+            .into_iter()
+            .map(|(record, verdict, artifact)| {
+                let rejected = Rejected::new(record.output.as_deref(), verdict.feedback(), None);
+                self.record(record);
+                (rejected, verdict, artifact)
+            })
+            .collect())
     }
 
     /// What an earlier process of the run recorded at this action: its
@@ -330,7 +441,7 @@ impl Run<'_> {
         action: &Action,
         env: Env<'_>,
         (path, occurrence, index): (&str, u32, u32),
-        feedback: Option<String>,
+        context: &Context,
     ) -> Result<(AttemptRecord, Verdict, Option<Value>), String> {
         let attempt = {
             let mut log = self.log();
@@ -338,11 +449,13 @@ impl Run<'_> {
             log.calls[id.index()].generator_calls += 1;
             log.attempt_numbers[id.index()]
         };
-        let prompt = render(&action.prompt, &env, feedback.as_deref())?;
+        let prompt = render_prompt(&action.prompt, &env, context)?;
         let role = match &action.role {
-            Some(t) => Some(render(t, &env, None)?),
+            Some(t) => Some(render(t, &env, Some(context))?),
             None => None,
         };
+        // `resample`: the generator hears nothing of earlier attempts
+        let feedback = context.feedback.clone();
         self.emit(|| Event::AttemptStarted {
             path: path.to_string(),
             action: action.name.clone(),

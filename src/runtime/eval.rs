@@ -91,12 +91,123 @@ pub fn operand(op: &Operand, env: &Env<'_>) -> Result<Value, String> {
     Ok(value.into_owned())
 }
 
-/// Renders a template. `feedback` is the rejection history under the
-/// action's policy; when the template does not say `{feedback}` and
-/// there is some, it is appended.
-pub fn render(t: &Template, env: &Env<'_>, feedback: Option<&str>) -> Result<String, String> {
+/// The most of one rejected output a prompt shows (`{previous}`,
+/// `{history}`); the rest is cut, and the cut is stated.
+pub const OUTPUT_CAP: usize = 4_000;
+
+/// What `{previous}` says on an action's first attempt.
+pub const NO_PREVIOUS: &str = "(none yet: this is the first attempt)";
+
+/// What `{history}` says when nothing was rejected yet.
+pub const NO_HISTORY: &str = "(no earlier attempts)";
+
+/// A rejected attempt that later attempts see: its output (cut at
+/// [`OUTPUT_CAP`]) and feedback, and where it was made when that was not
+/// this run of the action.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rejected {
+    pub output: Option<String>,
+    pub feedback: String,
+    /// "made against an earlier `plan`", "by `solve` in method `small`".
+    pub origin: Option<String>,
+}
+
+impl Rejected {
+    pub fn new(output: Option<&str>, feedback: &str, origin: Option<String>) -> Rejected {
+        Rejected {
+            output: output.map(cut_output),
+            feedback: feedback.to_string(),
+            origin,
+        }
+    }
+}
+
+/// `text` cut at [`OUTPUT_CAP`] bytes (on a character boundary), with the
+/// cut stated.
+pub fn cut_output(text: &str) -> String {
+    if text.len() <= OUTPUT_CAP {
+        return text.to_string();
+    }
+    let mut end = OUTPUT_CAP;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!(
+        "{}\n[… cut: {} more bytes not shown]",
+        &text[..end],
+        text.len() - end
+    )
+}
+
+/// What an attempt knows of the attempts before it, as its prompt shows
+/// it: each `None` renders as the "nothing yet" text, and `resample`
+/// renders all three as nothing.
+#[derive(Debug, Clone, Default)]
+pub struct Context {
+    pub feedback: Option<String>,
+    pub previous: Option<String>,
+    pub history: Option<String>,
+    /// `:strategy resample`: no history at all.
+    pub resample: bool,
+}
+
+impl Context {
+    /// The context of the next attempt after `history`, under `policy`.
+    pub fn of(history: &[Rejected], policy: FeedbackPolicy, resample: bool) -> Context {
+        if resample {
+            return Context {
+                resample: true,
+                ..Context::default()
+            };
+        }
+        Context {
+            feedback: feedback_text(history, policy),
+            previous: history.iter().rev().find_map(|r| r.output.clone()),
+            history: history_text(history, policy),
+            resample: false,
+        }
+    }
+}
+
+/// Renders a template outside an attempt (an operand, a guard's
+/// argument): no attempt context.
+pub fn render(t: &Template, env: &Env<'_>, ctx: Option<&Context>) -> Result<String, String> {
+    render_parts(t, env, ctx).map(|(out, _)| out)
+}
+
+/// Renders an action's prompt. When the prompt names none of
+/// `{feedback}`, `{previous}` and `{history}` and an attempt was
+/// rejected, the feedback and the rejected answer are appended
+/// (`:strategy repair`).
+pub fn render_prompt(t: &Template, env: &Env<'_>, ctx: &Context) -> Result<String, String> {
+    let (mut out, named) = render_parts(t, env, Some(ctx))?;
+    if let (false, Some(f)) = (named, &ctx.feedback) {
+        out.push_str("\n\nYour previous answer was rejected:\n");
+        out.push_str(f);
+        if let Some(p) = &ctx.previous {
+            out.push_str("\n\nThe rejected answer:\n");
+            out.push_str(p);
+        }
+    }
+    Ok(out)
+}
+
+/// The text, and whether it named the attempt context.
+fn render_parts(
+    t: &Template,
+    env: &Env<'_>,
+    ctx: Option<&Context>,
+) -> Result<(String, bool), String> {
     let mut out = String::new();
-    let mut used_feedback = false;
+    let mut named = false;
+    let resample = ctx.is_some_and(|c| c.resample);
+    let pick = |f: fn(&Context) -> &Option<String>, none: &'static str| -> String {
+        match ctx {
+            _ if resample => String::new(),
+            Some(c) => f(c).clone().unwrap_or_else(|| none.to_string()),
+            None => none.to_string(),
+        }
+    };
     for part in &t.parts {
         match part {
             TemplatePart::Text { text } => out.push_str(text),
@@ -113,37 +224,74 @@ pub fn render(t: &Template, env: &Env<'_>, feedback: Option<&str>) -> Result<Str
                 }
             }
             TemplatePart::Feedback => {
-                used_feedback = true;
-                out.push_str(feedback.unwrap_or("(none yet)"));
+                named = true;
+                out.push_str(&pick(|c| &c.feedback, "(none yet)"));
+            }
+            TemplatePart::Previous => {
+                named = true;
+                out.push_str(&pick(|c| &c.previous, NO_PREVIOUS));
+            }
+            TemplatePart::History => {
+                named = true;
+                out.push_str(&pick(|c| &c.history, NO_HISTORY));
             }
         }
     }
-    if let (false, Some(f)) = (used_feedback, feedback) {
-        out.push_str("\n\nYour previous answer was rejected:\n");
-        out.push_str(f);
-    }
-    Ok(out)
+    Ok((out, named))
+}
+
+/// How many of the latest rejections `policy` keeps.
+fn kept(history: &[Rejected], policy: FeedbackPolicy) -> usize {
+    let keep = match policy {
+        FeedbackPolicy::Last => 1,
+        FeedbackPolicy::All => history.len(),
+        FeedbackPolicy::LastN(n) => usize::try_from(n).unwrap_or(usize::MAX),
+    };
+    history.len().saturating_sub(keep)
 }
 
 /// The rejection history an attempt sees, under `policy`; `None` when
 /// there is none.
-pub fn feedback_text(history: &[String], policy: FeedbackPolicy) -> Option<String> {
-    if history.is_empty() {
-        return None;
-    }
-    let keep = match policy {
-        FeedbackPolicy::Last => 1,
-        FeedbackPolicy::All => history.len(),
-        FeedbackPolicy::LastN(n) => n as usize,
-    };
-    let start = history.len().saturating_sub(keep);
-    if keep == 1 || history.len() == 1 {
-        return history.last().cloned();
+pub fn feedback_text(history: &[Rejected], policy: FeedbackPolicy) -> Option<String> {
+    let last = history.last()?;
+    let start = kept(history, policy);
+    if start + 1 == history.len() && last.origin.is_none() {
+        return Some(last.feedback.clone());
     }
     let parts: Vec<String> = history[start..]
         .iter()
         .enumerate()
-        .map(|(i, f)| format!("Attempt {}: {f}", start + i + 1))
+        .map(|(i, r)| match &r.origin {
+            Some(o) => format!("Attempt {} ({o}): {}", start + i + 1, r.feedback),
+            None => format!("Attempt {}: {}", start + i + 1, r.feedback),
+        })
         .collect();
     Some(parts.join("\n"))
+}
+
+/// `{history}`: the kept rejected attempts, each with its number, where
+/// it was made, its output and its feedback; `None` when there is none.
+pub fn history_text(history: &[Rejected], policy: FeedbackPolicy) -> Option<String> {
+    if history.is_empty() {
+        return None;
+    }
+    let start = kept(history, policy);
+    let parts: Vec<String> = history[start..]
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let origin = r
+                .origin
+                .as_ref()
+                .map(|o| format!(" ({o})"))
+                .unwrap_or_default();
+            let output = r.output.as_deref().unwrap_or("(no output)");
+            format!(
+                "Attempt {}{origin}:\nOutput:\n{output}\nFeedback:\n{}",
+                start + i + 1,
+                r.feedback
+            )
+        })
+        .collect();
+    Some(parts.join("\n\n"))
 }

@@ -20,9 +20,10 @@ use tokio::sync::{Semaphore, SemaphorePermit};
 use crate::check::ir::{Callee, Method, OnFail, Ordering, Program, ResourceUse, Subtask, TaskId};
 
 use super::action::{ActionEnd, ActionOpts};
-use super::eval::{operand, Env};
+use super::eval::{operand, Env, Rejected};
 use super::event::{AttemptRecord, Event, Observer};
 use super::guard;
+use super::refine::{keep_latest, Inherited, INHERITED_CAP, KEPT_CAP};
 use super::registry::{EffectImpl, Generator, GuardImpl};
 use super::report::{ActionCalls, RunReport};
 use super::resume::Resume;
@@ -226,8 +227,13 @@ impl<'p> Run<'p> {
             let mut stack = stack;
             stack.push(id);
             let mut reasons = Vec::new();
+            // what failed methods' attempts got wrong, for the next method
+            let mut inherited = Inherited::new();
             for method in &task.methods {
                 let mpath = join_path(&path, &method.name);
+                if method.fresh_history {
+                    inherited.clear();
+                }
                 if let Some(pre) = &method.pre {
                     let env = Env::new(&args, &self.inputs);
                     let verdict = guard::evaluate(self, pre, &Value::Null, env).await;
@@ -246,9 +252,12 @@ impl<'p> Run<'p> {
                     path: mpath.clone(),
                     method: method.name.clone(),
                 });
+                let mark = self.attempt_mark();
                 let outcome = match self.acquire(&method.uses).await {
                     Ok(permits) => {
-                        let outcome = self.run_method(method, &args, &mpath, &stack).await;
+                        let outcome = self
+                            .run_method(method, &args, &mpath, &stack, &inherited)
+                            .await;
                         drop(permits);
                         outcome
                     }
@@ -269,6 +278,8 @@ impl<'p> Run<'p> {
                             method: method.name.clone(),
                             reason: reason.clone(),
                         });
+                        inherited.extend(self.left_by_method(mark, method, &mpath));
+                        keep_latest(&mut inherited, INHERITED_CAP);
                         reasons.push(format!("method `{}`: {reason}", method.name));
                     }
                 }
@@ -296,12 +307,14 @@ impl<'p> Run<'p> {
         params: &[Value],
         path: &str,
         stack: &[TaskId],
+        inherited: &Inherited,
     ) -> Result<Option<Value>, String> {
         let scope = Scope {
             method,
             params,
             path,
             stack,
+            inherited,
             labels: Mutex::new(vec![None; method.subtasks.len()]),
         };
         self.run_ordering(&scope, &method.ordering).await?;
@@ -544,18 +557,21 @@ impl<'p> Run<'p> {
         item: Option<&Value>,
     ) -> Result<Value, String> {
         let mut escalations = 0u64;
+        // an action starts from what the failed methods before got wrong
+        // and, after an escalation, from its own attempts before it
+        let mut kept = self.inherited_for(sub.callee, scope.inherited);
         loop {
             let args = self.subtask_args(scope, sub, item)?;
             let may_escalate = sub
                 .escalation
                 .as_ref()
                 .filter(|e| escalations < e.max.unwrap_or(0));
+            let mark = self.attempt_mark();
             let outcome = match sub.callee {
                 Callee::Action(a) => {
                     let opts = ActionOpts {
                         escalate_after: may_escalate.map(|e| e.after),
-                        // a fresh start, also after an escalation
-                        upstream_feedback: None,
+                        history: kept.clone(),
                     };
                     self.run_action(a, args, path.to_string(), opts).await
                 }
@@ -581,6 +597,8 @@ impl<'p> Run<'p> {
                     escalations += 1;
                     let target = esc.target as usize;
                     let target_label = &scope.method.subtasks[target].label;
+                    kept.extend(self.kept_after_escalation(mark, &path, target_label));
+                    keep_latest(&mut kept, KEPT_CAP);
                     self.emit(|| Event::Escalated {
                         path: path.to_string(),
                         target: target_label.clone(),
@@ -609,11 +627,18 @@ impl<'p> Run<'p> {
         let sub = &scope.method.subtasks[index];
         let path = join_path(scope.path, &sub.label);
         let args = self.subtask_args(scope, sub, None)?;
+        // the artifact the later step failed with is the answer to improve
+        let old = {
+            let labels = scope.labels.lock().unwrap_or_else(|e| e.into_inner());
+            labels[index]
+                .as_ref()
+                .map(|v| super::value::text_of(v).into_owned())
+        };
         let value = match sub.callee {
             Callee::Action(a) => {
                 let opts = ActionOpts {
                     escalate_after: None,
-                    upstream_feedback: Some(note),
+                    history: vec![Rejected::new(old.as_deref(), &note, None)],
                 };
                 self.run_action(a, args, path, opts)
                     .await
@@ -688,6 +713,8 @@ struct Scope<'a> {
     path: &'a str,
     stack: &'a [TaskId],
     labels: Mutex<Vec<Option<Value>>>,
+    /// The rejected attempts of the task's failed methods before this one.
+    inherited: &'a Inherited,
 }
 
 pub fn join_path(parent: &str, name: &str) -> String {

@@ -157,6 +157,21 @@ pub struct ActionProps {
     pub feedback: Option<Spanned<FeedbackPolicy>>,
     pub max_tokens: Option<Spanned<u64>>,
     pub p: Option<Spanned<f64>>,
+    pub strategy: Option<Spanned<Strategy>>,
+}
+
+/// The most samples `best-of(N)` may take per attempt.
+pub const MAX_BEST_OF: u64 = 16;
+
+/// `:strategy`: how an action's attempts use what was rejected before.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Strategy {
+    /// The default: the feedback and the rejected output in the prompt.
+    Repair,
+    /// An independent sample each attempt: no history.
+    Resample,
+    /// N samples per attempt, concurrently; the first that passes.
+    BestOf(u64),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -206,7 +221,17 @@ pub struct Method {
     pub result_fields: Vec<Ident>,
     pub uses: Vec<ResourceUse>,
     pub on_fail: Option<Spanned<OnFail>>,
+    /// `:history fresh`: the method's actions do not see the attempts of
+    /// the task's earlier methods.
+    pub history: Option<Spanned<History>>,
     pub span: Span,
+}
+
+/// `:history` of a method.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum History {
+    Keep,
+    Fresh,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -63,6 +63,8 @@ pub enum Token {
     Property,
 
     #[regex(r"[a-zA-Z_][a-zA-Z0-9_]*")]
+    /// `best-of`, the one name with a hyphen (`:strategy best-of(3)`)
+    #[token("best-of")]
     Ident,
     #[regex(r"[0-9][0-9_]*(\.[0-9]+)?(ms|s|m|h)?")]
     Number,

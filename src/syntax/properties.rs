@@ -17,6 +17,7 @@ pub const ACTION: &[&str] = &[
     ":feedback",
     ":max-tokens",
     ":p",
+    ":strategy",
 ];
 
 /// A method's body.
@@ -27,6 +28,7 @@ pub const METHOD: &[&str] = &[
     ":result",
     ":uses",
     ":on-fail",
+    ":history",
 ];
 
 /// After a subtask's call.

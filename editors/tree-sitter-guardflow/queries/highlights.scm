@@ -86,6 +86,8 @@
 ; Words that are constants in their own places
 (feedback_policy "last" @constant.builtin)
 (feedback_policy (identifier) @constant.builtin)
+(strategy "best-of" @constant.builtin)
+(strategy (identifier) @constant.builtin)
 (method_property policy: (identifier) @constant.builtin)
 (expectation outcome: (identifier) @constant.builtin)
 

@@ -42,11 +42,13 @@ syntax match guardflowOperator /->\|&&\|||\|[<>=]=\|[!|*=<>;]/
 " Properties: `:name` not preceded by a name or a closing bracket; a name
 " the grammar does not know is an error.
 syntax match guardflowUnknownProperty /\%(^\|[^[:alnum:]_)\]-]\)\@1<=:\a[[:alnum:]_-]*/
-syntax match guardflowProperty /\%(^\|[^[:alnum:]_)\]-]\)\@1<=:\%(default-max-tokens\|default-p\|default-retry\|default-timeout\|effect\|escalate-to\|expect\|feedback\|generate\|guard\|idempotent\|max-depth\|max-escalations\|max-tokens\|on-fail\|ordering\|p\|parallel\|pre\|pre-guard\|result\|retry\|role\|run\|shared\|subtasks\|timeout\|uses\|with\)\%([[:alnum:]_-]\)\@!/
+syntax match guardflowProperty /\%(^\|[^[:alnum:]_)\]-]\)\@1<=:\%(default-max-tokens\|default-p\|default-retry\|default-timeout\|effect\|escalate-to\|expect\|feedback\|generate\|guard\|history\|idempotent\|max-depth\|max-escalations\|max-tokens\|on-fail\|ordering\|p\|parallel\|pre\|pre-guard\|result\|retry\|role\|run\|shared\|strategy\|subtasks\|timeout\|uses\|with\)\%([[:alnum:]_-]\)\@!/
 
 " Words with a meaning only after their property
 syntax match guardflowConstant /\%(:feedback\s\+\)\@<=\%(last\|all\)\>/
 syntax match guardflowConstant /\%(:on-fail\s\+\)\@<=\%(cancel\|continue\)\>/
+syntax match guardflowConstant /\%(:strategy\s\+\)\@<=\%(repair\|resample\|best-of\)\>/
+syntax match guardflowConstant /\%(:history\s\+\)\@<=\%(keep\|fresh\)\>/
 syntax region guardflowExpect matchgroup=guardflowProperty start=/\%(^\|\s\)\@1<=:expect\>/ end=/$/ oneline contains=guardflowOutcome,guardflowExpectKeyword,guardflowCall,guardflowCombinator,guardflowString,guardflowNumber,guardflowOperator,guardflowComment,guardflowDocComment
 syntax keyword guardflowOutcome success failure contained
 syntax keyword guardflowExpectKeyword calls satisfies contained

@@ -5,6 +5,7 @@ use super::values::Scope;
 use super::{CallSym, Resolver};
 use crate::check::error::{CheckError, NameKind};
 use crate::check::ir::{self, Ty};
+use crate::source::Span;
 use crate::syntax::ast;
 
 impl Resolver<'_> {
@@ -55,9 +56,10 @@ impl Resolver<'_> {
         let props = &a.props;
         let mut ok = true;
 
-        let mut scope = Scope::with_params(&params).allow_feedback();
+        let mut scope = Scope::with_params(&params);
         let generate = props.generate.as_ref()?;
         let generator = self.generator_instance(&generate.generator, None);
+        scope.attempt_context(true);
         let prompt = self.template(&generate.prompt, &mut scope);
         let role = match &props.role {
             Some(r) => {
@@ -67,6 +69,15 @@ impl Resolver<'_> {
             }
             None => None,
         };
+        scope.attempt_context(false);
+        let strategy = match props.strategy.map(|s| s.value) {
+            None | Some(ast::Strategy::Repair) => ir::Strategy::Repair,
+            Some(ast::Strategy::Resample) => ir::Strategy::Resample,
+            Some(ast::Strategy::BestOf(n)) => ir::Strategy::BestOf(n),
+        };
+        if let Some(s) = props.strategy {
+            self.strategy_findings(s.span, strategy, props, [&prompt, &role]);
+        }
 
         // effects: the proposed command runs; `:guard` judges the outcome
         let effect = match &props.effect {
@@ -163,6 +174,7 @@ impl Resolver<'_> {
             retry_span: props.retry.map(|r| r.span),
             timeout_ms: props.timeout.map(|t| t.value.0),
             uses: uses?,
+            strategy,
             feedback: match props.feedback.map(|f| f.value) {
                 Some(ast::FeedbackPolicy::Last) => ir::FeedbackPolicy::Last,
                 Some(ast::FeedbackPolicy::All) => ir::FeedbackPolicy::All,
@@ -174,6 +186,53 @@ impl Resolver<'_> {
             span: item.span,
             name_span: a.name.span,
         })
+    }
+
+    /// E0230 for `best-of` with an effect; W0008 for each `{feedback}`,
+    /// `{previous}` or `{history}` that `resample` leaves empty.
+    fn strategy_findings(
+        &mut self,
+        span: Span,
+        strategy: ir::Strategy,
+        props: &ast::ActionProps,
+        templates: [&Option<ir::Template>; 2],
+    ) {
+        if let (ir::Strategy::BestOf(_), Some(effect)) = (strategy, &props.effect) {
+            self.errors.push(CheckError::BestOfEffect {
+                strategy: span,
+                effect: effect.span,
+            });
+        }
+        if strategy != ir::Strategy::Resample {
+            return;
+        }
+        let uses_context = templates
+            .iter()
+            .filter_map(|t| t.as_ref())
+            .any(|t| t.parts.iter().any(ir::TemplatePart::is_refinement));
+        if !uses_context {
+            return;
+        }
+        let strings = props
+            .generate
+            .iter()
+            .map(|g| &g.prompt)
+            .chain(props.role.as_ref());
+        for s in strings {
+            for part in &s.parts {
+                if let ast::StringPart::Interpolation(path) = part {
+                    if let [name] = path.as_slice() {
+                        if matches!(name.name.as_str(), "feedback" | "previous" | "history") {
+                            self.errors.push(CheckError::ResampleContext {
+                                name: name.name.clone(),
+                                span: name.span,
+                                strategy: span,
+                            });
+                        }
+                    }
+                }
+            }
+        }
     }
 
     fn effect(&mut self, call: &ast::Call, output: &Ty, a: &ast::Action) -> Option<ir::Effect> {

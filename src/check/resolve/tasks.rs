@@ -225,6 +225,7 @@ impl Resolver<'_> {
                 Some(ast::OnFail::Continue) => ir::OnFail::Continue,
                 _ => ir::OnFail::Cancel,
             },
+            fresh_history: m.history.map(|h| h.value) == Some(ast::History::Fresh),
             span: m.span,
         })
     }

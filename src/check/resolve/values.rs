@@ -57,10 +57,10 @@ impl Scope {
         }
     }
 
-    /// Lets templates name `{feedback}` (action prompts).
-    pub(super) fn allow_feedback(mut self) -> Scope {
-        self.feedback = true;
-        self
+    /// Lets templates name `{feedback}`, `{previous}` and `{history}`
+    /// (an action's prompt and role), or no longer.
+    pub(super) fn attempt_context(&mut self, allowed: bool) {
+        self.feedback = allowed;
     }
 
     pub(super) fn add_label(&mut self, label: String, ty: Option<Ty>, callee: String) {
@@ -454,7 +454,7 @@ impl Resolver<'_> {
                 candidates.extend(self.tables.inputs.keys().map(String::as_str));
             }
             if scope.feedback {
-                candidates.push("feedback");
+                candidates.extend(["feedback", "previous", "history"]);
             }
             let suggestion =
                 crate::diagnostics::suggest::closest(&head.name, candidates).map(str::to_string);
@@ -503,8 +503,11 @@ impl Resolver<'_> {
             match part {
                 ast::StringPart::Text(t) => parts.push(TemplatePart::Text { text: t.clone() }),
                 ast::StringPart::Interpolation(path) => {
-                    if scope.feedback && path.len() == 1 && path[0].name == "feedback" {
-                        parts.push(TemplatePart::Feedback);
+                    if let Some(part) = self.refinement(path, scope) {
+                        match part {
+                            Some(part) => parts.push(part),
+                            None => ok = false,
+                        }
                         continue;
                     }
                     match self.value(path, scope) {
@@ -515,6 +518,37 @@ impl Resolver<'_> {
             }
         }
         ok.then_some(Template { parts })
+    }
+
+    /// `{feedback}`, `{previous}` or `{history}`: `Some(Some(part))` in an
+    /// action's prompt or role, `Some(None)` (E0231) elsewhere, `None`
+    /// for any other name. A parameter, label or input named `previous`
+    /// or `history` is that value, not the attempt's context.
+    fn refinement(&mut self, path: &[ast::Ident], scope: &Scope) -> Option<Option<TemplatePart>> {
+        let [name] = path else {
+            return None;
+        };
+        let part = match name.name.as_str() {
+            "feedback" => TemplatePart::Feedback,
+            "previous" => TemplatePart::Previous,
+            "history" => TemplatePart::History,
+            _ => return None,
+        };
+        let n = name.name.as_str();
+        let in_scope = scope.params.iter().any(|p| p.0 == n)
+            || scope.label_index.contains_key(n)
+            || (scope.inputs && self.tables.inputs.contains_key(n));
+        if in_scope && (part != TemplatePart::Feedback || !scope.feedback) {
+            return None;
+        }
+        if scope.feedback {
+            return Some(Some(part));
+        }
+        self.errors.push(CheckError::RefinementOutsidePrompt {
+            name: name.name.clone(),
+            span: name.span,
+        });
+        Some(None)
     }
 
     /// Binds a call's arguments to `params`: one operand per parameter,

@@ -14,12 +14,14 @@
 //! ones failed, or fails after all failed. Escalation of subtask `s` to
 //! `t` after N failed attempts, at most E times, adds E rounds of N
 //! attempts of `s` and a run of `t` before the last full run of `s`.
+//! `:strategy best-of(N)` makes N samples per attempt, concurrently: N
+//! times the calls, guard runs and tokens of an attempt, the time of one.
 //! Recursion is unrolled to each `:max-depth`; a call past the depth fails
 //! at once and costs nothing. The bound of a task is the larger of S and F:
 //! the most any run can spend.
 //!
 //! With success probabilities (`:p`, or `:default-p`), an action succeeds
-//! with probability at least 1 − (1 − p)^(R+1); a method needs all its
+//! with probability at least 1 − (1 − p)^((R+1)·N) (N samples per attempt); a method needs all its
 //! subtasks; a task fails only if every method fails.
 
 use std::collections::HashMap;
@@ -177,9 +179,10 @@ fn compute(
     for a in &program.actions {
         let (one, attempts) = action_attempt(program, a, retry);
         b.attempt.push((one, attempts));
+        let samples = attempts.saturating_mul(a.strategy.samples());
         let p =
             a.p.or(program.defaults.p)
-                .map(|p| 1.0 - (1.0 - p).powf(attempts as f64));
+                .map(|p| 1.0 - (1.0 - p).powf(samples as f64));
         let all = one.times(attempts);
         b.actions.push(Val {
             s: Some(all),
@@ -230,12 +233,18 @@ fn action_attempt(program: &Program, a: &Action, retry: Option<u64>) -> (Cost, u
             &effect.args,
         ));
     }
-    let tokens = a.max_tokens.or(program.defaults.max_tokens);
+    // the samples of an attempt run side by side: each costs its calls,
+    // the attempt lasts as long as the slowest
+    let n = a.strategy.samples();
+    let tokens = a
+        .max_tokens
+        .or(program.defaults.max_tokens)
+        .map(|t| t.saturating_mul(n));
     let time = generation_timeout(program, a).map(|t| t.saturating_add(guard_time));
     (
         Cost {
-            generator_calls: 1,
-            guard_runs: leaves,
+            generator_calls: n,
+            guard_runs: leaves.saturating_mul(n),
             tokens,
             time_ms: time,
         },

@@ -52,6 +52,9 @@ fn is_keyword(rule: Rule) -> bool {
             | k_escalate_to
             | k_expect
             | k_feedback
+            | k_history
+            | k_strategy
+            | k_best_of
             | k_generate
             | k_guard
             | k_idempotent
@@ -100,6 +103,7 @@ const ACTION_PROPS: &[(&str, Rule)] = &[
     ("feedback", Rule::p_feedback),
     ("max-tokens", Rule::p_max_tokens),
     ("p", Rule::p_p),
+    ("strategy", Rule::p_strategy),
 ];
 const METHOD_PROPS: &[(&str, Rule)] = &[
     ("pre", Rule::m_pre),
@@ -108,6 +112,7 @@ const METHOD_PROPS: &[(&str, Rule)] = &[
     ("result", Rule::m_result),
     ("uses", Rule::m_uses),
     ("on-fail", Rule::m_on_fail),
+    ("history", Rule::m_history),
 ];
 const TEST_PROPS: &[(&str, Rule)] = &[
     ("run", Rule::t_run),
@@ -563,6 +568,7 @@ impl<'e, 's> Converter<'e, 's> {
                     }
                 }
                 (Rule::p_p, Some(v)) => props.p = self.probability(v, ":p"),
+                (Rule::p_strategy, Some(v)) => props.strategy = self.strategy(v),
                 _ => {}
             }
         }
@@ -682,6 +688,39 @@ impl<'e, 's> Converter<'e, 's> {
         out
     }
 
+    fn strategy(&mut self, pair: P) -> Option<Spanned<Strategy>> {
+        let span = self.span(&pair);
+        let inner = self.next(&mut kids(pair), span)?;
+        let value = match inner.as_rule() {
+            Rule::strategy_best_of => {
+                let n = kids(inner).find(|p| p.as_rule() == Rule::number)?;
+                let n = self.int(n)?;
+                if !(1..=MAX_BEST_OF).contains(&n.value) {
+                    self.errors.push(SyntaxError::InvalidValue {
+                        span: n.span,
+                        property: ":strategy",
+                        allowed: "`best-of(N)` with N from 1 to 16",
+                    });
+                    return None;
+                }
+                Strategy::BestOf(n.value)
+            }
+            _ => match inner.as_str() {
+                "repair" => Strategy::Repair,
+                "resample" => Strategy::Resample,
+                _ => {
+                    self.errors.push(SyntaxError::InvalidValue {
+                        span,
+                        property: ":strategy",
+                        allowed: "`repair`, `resample` or `best-of(N)`",
+                    });
+                    return None;
+                }
+            },
+        };
+        Some(Spanned { value, span })
+    }
+
     fn feedback(&mut self, pair: P) -> Option<Spanned<FeedbackPolicy>> {
         let span = self.span(&pair);
         let inner = self.next(&mut kids(pair), span)?;
@@ -775,6 +814,7 @@ impl<'e, 's> Converter<'e, 's> {
             result_fields: Vec::new(),
             uses: Vec::new(),
             on_fail: None,
+            history: None,
             span,
         };
         let mut seen = Seen::default();
@@ -846,6 +886,25 @@ impl<'e, 's> Converter<'e, 's> {
                         }
                     };
                     method.on_fail = Some(Spanned { value, span: vspan });
+                }
+                Rule::m_history => {
+                    let Some(v) = kids(p).next() else {
+                        continue;
+                    };
+                    let vspan = self.span(&v);
+                    let value = match v.as_str() {
+                        "keep" => History::Keep,
+                        "fresh" => History::Fresh,
+                        _ => {
+                            self.errors.push(SyntaxError::InvalidValue {
+                                span: vspan,
+                                property: ":history",
+                                allowed: "`keep` or `fresh`",
+                            });
+                            continue;
+                        }
+                    };
+                    method.history = Some(Spanned { value, span: vspan });
                 }
                 _ => self.unexpected(&p),
             }

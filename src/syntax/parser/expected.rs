@@ -160,17 +160,20 @@ fn describe(rule: Rule) -> Option<&'static str> {
         type_expr | type_atom | named_type | list_type | record_type => "a type",
         field => "a field `name: Type`",
         p_generate | p_role | p_guard | p_retry | p_pre_guard | p_pre | p_effect | p_idempotent
-        | p_timeout | p_uses | p_feedback | p_max_tokens | p_p => {
+        | p_timeout | p_uses | p_feedback | p_max_tokens | p_p | p_strategy => {
             "an action property (`:generate`, `:guard`, `:retry`, …)"
         }
         unknown_prop => "a property",
-        m_pre | m_subtasks | m_ordering | m_result | m_uses | m_on_fail => {
+        m_pre | m_subtasks | m_ordering | m_result | m_uses | m_on_fail | m_history => {
             "a method property (`:subtasks`, `:ordering`, `:result`, …)"
         }
         max_depth => "`:max-depth`",
         t_run | t_with | t_expect => "a test property (`:run`, `:with`, `:expect`)",
         feedback_policy | feedback_last_n | feedback_word => {
             "a feedback policy (`last`, `all` or `last(N)`)"
+        }
+        strategy | strategy_best_of | strategy_word => {
+            "a strategy (`repair`, `resample` or `best-of(N)`)"
         }
         uses | use_res => "a resource (`name` or `name*N`)",
         subtask => "a subtask `label: call(...)`",

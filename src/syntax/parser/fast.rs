@@ -85,6 +85,10 @@ impl<'a> Fast<'a> {
                 _ => Token::Ident,
             });
         }
+        // `best-of` is a name only as a strategy (`Fast::strategy`)
+        if t.kind == Token::Ident && self.text().contains('-') {
+            return Some(Token::Error);
+        }
         Some(t.kind)
     }
 
@@ -472,6 +476,7 @@ impl<'a> Fast<'a> {
                 "feedback" => props.feedback = Some(self.feedback()?),
                 "max-tokens" => props.max_tokens = Some(self.int_at_least(1)?),
                 "p" => props.p = Some(self.probability()?),
+                "strategy" => props.strategy = Some(self.strategy()?),
                 _ => return None,
             }
         }
@@ -515,6 +520,38 @@ impl<'a> Fast<'a> {
             }
         };
         Some(ResourceUse { name, amount })
+    }
+
+    fn strategy(&mut self) -> Option<Spanned<Strategy>> {
+        let start = self.start();
+        if self.tok()?.kind != Token::Ident || self.split {
+            return None;
+        }
+        let value = match self.text() {
+            "best-of" if self.peek(1) == Some(Token::LParen) => {
+                self.bump();
+                self.bump();
+                let n = self.int_at_least(1)?;
+                if n.value > MAX_BEST_OF {
+                    return None;
+                }
+                self.expect(Token::RParen)?;
+                Strategy::BestOf(n.value)
+            }
+            "repair" => {
+                self.bump();
+                Strategy::Repair
+            }
+            "resample" => {
+                self.bump();
+                Strategy::Resample
+            }
+            _ => return None,
+        };
+        Some(Spanned {
+            value,
+            span: self.since(start),
+        })
     }
 
     fn feedback(&mut self) -> Option<Spanned<FeedbackPolicy>> {
@@ -606,6 +643,7 @@ impl<'a> Fast<'a> {
             result_fields: Vec::new(),
             uses: Vec::new(),
             on_fail: None,
+            history: None,
             span: Span::new(self.file, start, start),
         };
         let mut seen: u32 = 0;
@@ -645,6 +683,18 @@ impl<'a> Fast<'a> {
                         span: value.span,
                     };
                     method.on_fail = Some(value);
+                }
+                "history" => {
+                    let value = self.ident()?;
+                    let value = Spanned {
+                        value: match value.name.as_str() {
+                            "keep" => History::Keep,
+                            "fresh" => History::Fresh,
+                            _ => return None,
+                        },
+                        span: value.span,
+                    };
+                    method.history = Some(value);
                 }
                 _ => return None,
             }
