@@ -9,6 +9,7 @@
 pub mod generators;
 pub mod human;
 pub mod imports;
+pub mod judge;
 pub mod json;
 pub mod llm;
 pub mod process;

@@ -101,6 +101,8 @@ codes! {
     E0215 Error "recursive guard definition";
     E0216 Error "value spliced into a program string";
     E0217 Error "definitions nested too deeply";
+    E0234 Error "`Generator` outside a parameter";
+    E0235 Error "judge bound not a literal";
     // deadlock
     E0301 Error "ordering cycle";
     E0302 Error "artifact read before it is produced";

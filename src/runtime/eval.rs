@@ -12,6 +12,9 @@ pub struct Env<'a> {
     pub params: &'a [Value],
     pub labels: &'a [Option<Value>],
     pub inputs: &'a [Value],
+    /// The attempt a guard judges, when it judges one: where a judge's
+    /// generator calls are counted and recorded.
+    pub site: Option<&'a super::judge::Site>,
 }
 
 impl<'a> Env<'a> {
@@ -20,6 +23,15 @@ impl<'a> Env<'a> {
             params,
             labels: &[],
             inputs,
+            site: None,
+        }
+    }
+
+    /// This environment, judging the attempt at `site`.
+    pub fn at(self, site: &'a super::judge::Site) -> Env<'a> {
+        Env {
+            site: Some(site),
+            ..self
         }
     }
 }
@@ -62,6 +74,10 @@ pub fn operand(op: &Operand, env: &Env<'_>) -> Result<Value, String> {
                 .map(|(k, v)| Ok((k.clone(), operand(v, env)?)))
                 .collect::<Result<serde_json::Map<_, _>, String>>()
                 .map(Value::Object)
+        }
+        Operand::Generator { generator } => {
+            // a generator passed around is its index in the program
+            return Ok(Value::from(generator.0));
         }
         Operand::Param { index, fields } => (env.params.get(*index as usize), fields),
         Operand::Input { input, fields } => (env.inputs.get(input.index()), fields),
