@@ -9,8 +9,8 @@
 pub mod generators;
 pub mod human;
 pub mod imports;
-pub mod judge;
 pub mod json;
+pub mod judge;
 pub mod llm;
 pub mod process;
 pub mod python;

@@ -25,7 +25,7 @@ use crate::support::guardflow_files;
 fn sample(ty: &Ty) -> Value {
     match ty {
         Ty::Text | Ty::Code { .. } | Ty::Program => Value::String("pass".into()),
-        Ty::Int | Ty::Duration => Value::from(1u64),
+        Ty::Int | Ty::Duration | Ty::Generator => Value::from(1u64),
         Ty::Float => Value::from(1.0),
         Ty::Bool => Value::Bool(true),
         Ty::Enum { tags } => Value::String(tags[0].clone()),

@@ -12,6 +12,7 @@ mod hostile;
 mod human;
 mod injection;
 mod ir;
+mod judge;
 mod kill_resume;
 mod llm;
 mod lsp;

@@ -78,9 +78,14 @@ impl Asking {
         for i in ext.generator_params() {
             // a generator passed around is its index in the program
             let g = args.get(i).and_then(Value::as_u64).unwrap_or(u64::MAX);
-            let Some(inst) = usize::try_from(g).ok().and_then(|g| run.program.generators.get(g))
+            let Some(inst) = usize::try_from(g)
+                .ok()
+                .and_then(|g| run.program.generators.get(g))
             else {
-                return Err(format!("argument {} is not a generator of this program", i + 1));
+                return Err(format!(
+                    "argument {} is not a generator of this program",
+                    i + 1
+                ));
             };
             let (g, name) = (g as usize, inst.name.as_str());
             let bound = match &run.replacement {
@@ -93,8 +98,7 @@ impl Asking {
                 None => {
                     let inst = &run.program.generators[g];
                     let kind = &run.program.externs[inst.kind.index()];
-                    let Some(generator) = run.bindings.generators[inst.kind.index()].clone()
-                    else {
+                    let Some(generator) = run.bindings.generators[inst.kind.index()].clone() else {
                         return Err(format!(
                             "the generator `{}` has no implementation in this engine",
                             kind.name

@@ -47,8 +47,11 @@ pub struct JudgeRequest {
 pub trait AskGenerator: Send + Sync {
     /// Asks the generator given as argument `arg` (a `Generator`
     /// parameter's index).
-    fn ask(&self, arg: usize, request: JudgeRequest)
-        -> BoxFuture<'static, Result<GenResponse, GenError>>;
+    fn ask(
+        &self,
+        arg: usize,
+        request: JudgeRequest,
+    ) -> BoxFuture<'static, Result<GenResponse, GenError>>;
 }
 
 /// The generators a guard may ask; none for a guard that takes no

@@ -63,7 +63,9 @@ pub fn judge(call: GuardCall) -> BoxFuture<'static, Verdict> {
                     Ok(v) => return v,
                     Err(e) => why = e,
                 },
-                Err(e) if e.fatal => return Verdict::fatal(format!("its generator failed: {}", e.message)),
+                Err(e) if e.fatal => {
+                    return Verdict::fatal(format!("its generator failed: {}", e.message))
+                }
                 Err(e) => why = format!("the generator gave no answer: {}", e.message),
             }
         }
@@ -123,15 +125,25 @@ mod tests {
 
     #[test]
     fn verdicts_are_read_strictly() {
-        assert_eq!(verdict(r#"{"pass": true, "issues": []}"#), Ok(Verdict::Pass));
+        assert_eq!(
+            verdict(r#"{"pass": true, "issues": []}"#),
+            Ok(Verdict::Pass)
+        );
         let fenced = "Here:\n```json\n{\"pass\": false, \"issues\": [\"no tests\", \" \"]}\n```";
         assert_eq!(
             expect_fail(verdict(fenced).unwrap()),
             "1 issue to fix:\n- no tests"
         );
-        assert!(expect_fail(verdict(r#"{"pass": false, "issues": []}"#).unwrap())
-            .contains("without naming"));
-        for bad in ["yes", r#"{"pass": "yes", "issues": []}"#, r#"{"issues": []}"#, ""] {
+        assert!(
+            expect_fail(verdict(r#"{"pass": false, "issues": []}"#).unwrap())
+                .contains("without naming")
+        );
+        for bad in [
+            "yes",
+            r#"{"pass": "yes", "issues": []}"#,
+            r#"{"issues": []}"#,
+            "",
+        ] {
             let e = verdict(bad).unwrap_err();
             assert!(!e.is_empty(), "{bad}");
         }

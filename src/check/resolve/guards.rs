@@ -205,9 +205,12 @@ impl Resolver<'_> {
                 let at = params
                     .iter()
                     .position(|p| p.name == ir::JUDGE_RETRIES)
-                    .and_then(|i| call.args.as_deref()?.iter().find(|a| {
-                        a.name.as_ref().is_some_and(|n| n.name == params[i].name)
-                    }))
+                    .and_then(|i| {
+                        call.args
+                            .as_deref()?
+                            .iter()
+                            .find(|a| a.name.as_ref().is_some_and(|n| n.name == params[i].name))
+                    })
                     .map_or(call.span, |a| a.span);
                 self.errors.push(CheckError::JudgeBound {
                     guard: name.name.clone(),
