@@ -61,10 +61,11 @@ fn the_examples_tests_pass() {
     for name in [
         "examples/bugfix.guardflow :: a wrong localisation is revised after the patch fails twice ... ok",
         "examples/triage.guardflow :: a proposal outside the allowed commands is refused before it runs ... ok",
+        "examples/clma.guardflow :: the critic's issues are worked in until it passes the code ... ok",
     ] {
         assert!(out.contains(name), "{out}");
     }
-    assert!(out.trim_end().ends_with("5 passed, 0 failed"), "{out}");
+    assert!(out.trim_end().ends_with("6 passed, 0 failed"), "{out}");
 }
 
 /// `examples/embed.rs`, built by `cargo test`, runs and succeeds.

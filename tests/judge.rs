@@ -337,3 +337,82 @@ fn the_bounds_count_every_call_a_judge_may_make() {
     let calls = row.split_whitespace().nth(1);
     assert_eq!(calls, Some("16"), "{}", ran.all());
 }
+
+/// A workflow with every kind of decider: a judge through a guard
+/// definition, a judge whose question a parser answers, a person
+/// approving an effect, a person writing an artifact, a person choosing
+/// a method.
+const DECIDERS: &str = r#"use std.{judge, human, python_syntax, allowed_commands, exit_code}
+
+generator coder = llm(model: "coder")
+generator critic = llm(model: "critic", temperature: 0.0)
+
+guard meets(by: Generator, spec: Text) on Text =
+  judge(by, "Does this meet the spec: {spec}?", retries: 1)
+
+action solve(spec: Text) -> Code<python> {
+  :generate coder "Write: {spec}"
+  :guard python_syntax && meets(critic, spec)
+  :retry 2
+}
+
+action config(spec: Text) -> Text {
+  :generate coder "Write the JSON config for {spec}"
+  :guard judge(critic, "Is this valid JSON?", retries: 0)
+  :retry 1
+}
+
+action note(spec: Text) -> Text {
+  :generate human "Describe {spec}"
+  :guard true
+  :retry 0
+  :timeout 10m
+}
+
+action deploy(spec: Text) -> Command {
+  :generate coder "The command that deploys {spec}"
+  :effect shell()
+  :pre-guard allowed_commands(["make deploy"]) && human("Run it?")
+  :guard exit_code(0)
+  :retry 0
+}
+
+task main(spec: Text) {
+  method by_hand {
+    :pre human(spec, "Deploy by hand?")
+    :subtasks (n: note(spec))
+  }
+  method automated {
+    :subtasks (s: solve(spec), c: config(spec), d: deploy(spec))
+    :ordering (s ; c ; d)
+  }
+}
+"#;
+
+fn deciders(format: &str) -> String {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("flow.guardflow"), DECIDERS).expect("writes");
+    let ran = guardflow(
+        dir.path(),
+        &["deciders", "flow.guardflow", "--format", format],
+    );
+    assert_eq!(ran.code, Some(0), "{}", ran.all());
+    ran.stdout
+}
+
+#[test]
+fn deciders_lists_every_model_and_person_that_decides_as_text() {
+    insta::with_settings!({ snapshot_path => "snapshots", prepend_module_to_snapshot => false }, {
+        insta::assert_snapshot!("deciders_text", deciders("text"));
+    });
+}
+
+#[test]
+fn deciders_lists_them_as_stable_json() {
+    let out = deciders("json");
+    let doc: Value = serde_json::from_str(&out).expect("one JSON document");
+    assert_eq!(doc["deciders"].as_array().map(Vec::len), Some(5), "{out}");
+    insta::with_settings!({ snapshot_path => "snapshots", prepend_module_to_snapshot => false }, {
+        insta::assert_snapshot!("deciders_json", out);
+    });
+}
