@@ -18,7 +18,16 @@ pub const MAX_DEF_DEPTH: usize = 64;
 pub const MAX_TYPE_DEPTH: usize = 96;
 
 pub(super) const BUILTIN_NAMES: &[&str] = &[
-    "Text", "Int", "Float", "Bool", "Duration", "Code", "Json", "Program", "Map",
+    "Text",
+    "Int",
+    "Float",
+    "Bool",
+    "Duration",
+    "Code",
+    "Json",
+    "Program",
+    "Map",
+    "Generator",
 ];
 
 impl Resolver<'_> {
