@@ -41,11 +41,14 @@ task main(spec: Text) -> Text {{
     )
 }
 
+/// The models' key: never in any output, event or record.
+const KEY: &str = "sk-test-5e4d3c2b1a09-judge-never-print-me";
+
 fn guardflow(dir: &Path, args: &[&str]) -> Ran {
     let mut cmd = Command::new(bin());
     cmd.args(args)
         .current_dir(dir)
-        .env("GUARDFLOW_LLM_API_KEY", "k")
+        .env("GUARDFLOW_LLM_API_KEY", KEY)
         .env("NO_COLOR", "1")
         .env_remove("HTTP_PROXY")
         .env_remove("http_proxy")
@@ -53,7 +56,9 @@ fn guardflow(dir: &Path, args: &[&str]) -> Ran {
         .env_remove("https_proxy")
         .env_remove("ALL_PROXY")
         .env_remove("all_proxy");
-    run_bounded(cmd, Duration::from_secs(120))
+    let ran = run_bounded(cmd, Duration::from_secs(120));
+    assert!(!ran.all().contains("never-print-me"), "{}", ran.all());
+    ran
 }
 
 struct Judged {
@@ -319,6 +324,48 @@ fn show_and_trace_give_the_judges_prompt_and_answer() {
         "{out}"
     );
     assert!(out.contains("judge answer of attempt 2, call 1:"), "{out}");
+}
+
+#[test]
+fn a_critic_that_echoes_the_key_has_it_redacted_in_the_record() {
+    let j = judged_as(
+        vec![Reply::chat("def add(a, b): return a + b")],
+        vec![
+            verdict(false, &[&format!("it should not print {KEY}")]),
+            Reply::status(401, "").echoing_auth(),
+        ],
+        1,
+        0,
+        &[],
+    );
+    assert_eq!(j.ran.code, Some(1), "{}", j.ran.all());
+    let trace = guardflow(j.dir.path(), &["trace", &j.run_id()]);
+    let calls: Vec<Value> = trace
+        .events()
+        .into_iter()
+        .filter(|e| e["event"] == "judge_call")
+        .collect();
+    assert_eq!(calls.len(), 2, "{}", trace.stdout);
+    // the answer that names the key, and the error that echoes it
+    let answer = calls[0]["output"].as_str().unwrap_or("");
+    assert!(answer.contains("[redacted]"), "{answer}");
+    let error = calls[1]["error"].as_str().unwrap_or("");
+    assert!(error.contains("[redacted]"), "{error}");
+    // the redacted issue is the solver's next feedback
+    let prompts = Judged::prompts(&j.solver);
+    assert!(
+        prompts[1].contains("it should not print [redacted]"),
+        "{}",
+        prompts[1]
+    );
+    let db = std::fs::read(j.dir.path().join(".guardflow/runs.db")).unwrap_or_default();
+    let wal = std::fs::read(j.dir.path().join(".guardflow/runs.db-wal")).unwrap_or_default();
+    for bytes in [db, wal] {
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains("never-print-me"),
+            "the key is in the store"
+        );
+    }
 }
 
 #[test]
