@@ -5,6 +5,7 @@
 //! [`ir::Program`]. Errors are collected, never thrown: a program with
 //! errors still yields every finding, and no program.
 
+pub mod deciders;
 mod error;
 pub mod ir;
 mod load;

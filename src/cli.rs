@@ -8,6 +8,7 @@
 pub(crate) mod bounds;
 mod check;
 mod compile;
+mod deciders;
 mod explain;
 mod export;
 mod files;
@@ -56,6 +57,7 @@ struct Cli {
 enum Command {
     Check(check::Args),
     Compile(compile::Args),
+    Deciders(deciders::Args),
     Explain(explain::Args),
     Fmt(fmt::Args),
     Graph(graph::Args),
@@ -120,6 +122,7 @@ pub fn main() -> ExitCode {
     let code = match cli.command {
         Command::Check(args) => check::run(args),
         Command::Compile(args) => compile::run(args),
+        Command::Deciders(args) => deciders::run(args),
         Command::Explain(args) => explain::run(args),
         Command::Fmt(args) => fmt::run(args),
         Command::Graph(args) => graph::run(args),

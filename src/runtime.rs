@@ -8,6 +8,7 @@
 //! - `convert`: a generator's text to the declared type;
 //! - `eval`: operands, prompt templates, feedback policies;
 //! - `inputs`: program inputs and task arguments from outside;
+//! - `judge`: the generators a judge asks, counted and recorded;
 //! - `registry`: the interfaces that guards, generators and effects
 //!   implement;
 //! - `event`, `report`: what a run tells while it runs and after;
@@ -26,6 +27,7 @@ pub mod guard;
 pub mod inputs;
 pub mod interpreter;
 pub mod predicate;
+pub mod judge;
 pub mod redact;
 pub mod refine;
 pub mod registry;
@@ -35,7 +37,7 @@ pub mod shared;
 pub mod sink;
 pub mod value;
 
-pub use event::{AttemptRecord, Event, Observer, VerdictKind};
+pub use event::{AttemptRecord, Event, JudgeCall, Observer, VerdictKind};
 pub use report::{ActionCalls, RunReport};
 pub use resume::Resume;
 pub use sink::Sink;

@@ -14,6 +14,7 @@ pub mod human;
 pub mod imports;
 pub mod json;
 pub mod layers;
+pub mod judge;
 pub mod llm;
 pub mod mypy;
 pub mod precommit;

@@ -25,7 +25,7 @@ use crate::support::guardflow_files;
 fn sample(ty: &Ty) -> Value {
     match ty {
         Ty::Text | Ty::Code { .. } | Ty::Program => Value::String("pass".into()),
-        Ty::Int | Ty::Duration => Value::from(1u64),
+        Ty::Int | Ty::Duration | Ty::Generator => Value::from(1u64),
         Ty::Float => Value::from(1.0),
         Ty::Bool => Value::Bool(true),
         Ty::Enum { tags } => Value::String(tags[0].clone()),
@@ -130,9 +130,24 @@ fn oracle(workflow: &Workflow, mut rng: Option<&mut dyn FnMut(usize) -> usize>) 
     let mut engine = Engine::new();
     engine.register_generator("oracle", "", move |r: &GenRequest| {
         let mut s = state.lock().unwrap();
-        let k = s.1;
-        s.1 += 1;
-        let pass = s.0.get(k).copied().unwrap_or(false);
+        let mut choose = || {
+            let k = s.1;
+            s.1 += 1;
+            s.0.get(k).copied().unwrap_or(false)
+        };
+        let pass = choose();
+        // a judge (asked as `action/guard`) answers a malformed verdict
+        // or a verdict, which passes or fails: two choices
+        if r.action.contains('/') {
+            let text = if !pass {
+                "FAIL".to_string()
+            } else if choose() {
+                r#"{"pass": true, "issues": []}"#.to_string()
+            } else {
+                r#"{"pass": false, "issues": ["FAIL"]}"#.to_string()
+            };
+            return Ok::<_, GenError>(GenResponse::text(text));
+        }
         let text = if pass {
             answers[&r.action].clone()
         } else {
@@ -142,6 +157,8 @@ fn oracle(workflow: &Workflow, mut rng: Option<&mut dyn FnMut(usize) -> usize>) 
     });
     for e in &program.externs {
         match e.kind {
+            // a judge is the real one, asking the oracle
+            ExternKind::Guard if e.is_judge() => {}
             ExternKind::Guard => {
                 engine.register_guard(&e.name, "", |c| {
                     if c.text().contains("FAIL") {
@@ -205,7 +222,9 @@ fn explore(
             .unwrap_or_else(|e| panic!("{task}: {e}"));
         let calls = report.generator_calls;
         most = most.max(calls);
-        for i in prefix.len()..calls as usize {
+        // every choice the run made (a judge's call makes two)
+        let made = o.choices.lock().unwrap().1;
+        for i in prefix.len()..made {
             let mut next = prefix.clone();
             next.resize(i, false);
             next.push(true);

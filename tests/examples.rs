@@ -98,6 +98,7 @@ fn the_examples_tests_pass() {
         "examples/branching.guardflow :: a medium finding is patched, not rewritten ... ok",
         "examples/bugfix.guardflow :: a wrong localisation is revised after the patch fails twice ... ok",
         "examples/triage.guardflow :: a proposal outside the allowed commands is refused before it runs ... ok",
+        "examples/clma.guardflow :: the critic's issues are worked in until it passes the code ... ok",
     ] {
         assert!(out.contains(name), "{out}");
     }

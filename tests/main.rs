@@ -15,6 +15,7 @@ mod hostile;
 mod human;
 mod injection;
 mod ir;
+mod judge;
 mod kill_resume;
 mod llm;
 mod lsp;

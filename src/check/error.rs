@@ -319,6 +319,17 @@ pub enum CheckError {
         span: Span,
         strategy: Span,
     },
+    /// `Generator` written where it is not a parameter's type.
+    GeneratorNotParam {
+        span: Span,
+    },
+    /// A judge's bound (`retries`) that is not a number written in the
+    /// workflow, so the checker could not count its calls.
+    JudgeBound {
+        guard: String,
+        span: Span,
+        def: Option<Span>,
+    },
 }
 
 impl CheckError {
@@ -897,6 +908,32 @@ impl CheckError {
                 "unused parameter",
             )
             .with_help(format!("use it, remove it, or name it `_{name}`")),
+            GeneratorNotParam { span } => Diagnostic::new(
+                Code::E0234,
+                "`Generator` is only the type of a parameter",
+                *span,
+                "not a parameter's type",
+            )
+            .with_help(
+                "a generator is passed to a guard that asks it (`judge(critic, …)`) or to a \
+                 parameter declared `Generator`; it is not a value to keep in an input, a field, \
+                 a list or an artifact",
+            ),
+            JudgeBound { guard, span, def } => {
+                let mut d = Diagnostic::new(
+                    Code::E0235,
+                    format!("the bound of the judge `{guard}` is not a number written here"),
+                    *span,
+                    "`retries` must be an integer literal",
+                );
+                if let Some(def) = def {
+                    d = d.with_label(*def, "the judge asks its generator at most 1 + `retries` times");
+                }
+                d.with_help(
+                    "the checker counts a judge's generator calls in the workflow's bounds; \
+                     write the number: `retries: 2`",
+                )
+            }
             ValueInProgram {
                 callee,
                 param,

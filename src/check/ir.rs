@@ -150,6 +150,10 @@ pub enum Ty {
     Map {
         of: Box<Ty>,
     },
+    /// A generator of the program, passed to a guard that asks it
+    /// (`judge(critic, …)`): only a parameter's type (E0234); the
+    /// argument is a generator's name or a parameter of this type.
+    Generator,
 }
 
 impl Ty {
@@ -207,6 +211,7 @@ impl std::fmt::Display for Ty {
             Ty::Enum { tags } => f.write_str(&tags.join(" | ")),
             Ty::Program => f.write_str("Program"),
             Ty::Map { of } => write!(f, "Map<{of}>"),
+            Ty::Generator => f.write_str("Generator"),
         }
     }
 }
@@ -278,6 +283,11 @@ pub enum Operand {
     /// subtask's arguments.
     Item {
         fields: Vec<String>,
+    },
+    /// A generator given for a `Generator` parameter; its value at run
+    /// time is the generator's name.
+    Generator {
+        generator: GeneratorId,
     },
 }
 
@@ -386,6 +396,43 @@ pub struct Extern {
     pub std: bool,
     pub span: Span,
 }
+
+impl Extern {
+    /// Whether this is a judge: a guard that asks a generator (it takes a
+    /// `Generator` parameter).
+    pub fn is_judge(&self) -> bool {
+        self.kind == ExternKind::Guard && self.params.iter().any(|p| p.ty == Ty::Generator)
+    }
+
+    /// The most generator calls one evaluation of this judge with `args`
+    /// makes: 1 + its `retries` argument (1 when it has none); `None`
+    /// when `retries` is not a literal (E0235). The runtime holds a judge
+    /// to it, so the checker's bounds hold for a host's judges too.
+    pub fn judge_calls(&self, args: &[Operand]) -> Option<u64> {
+        let Some(i) = self.params.iter().position(|p| p.name == JUDGE_RETRIES) else {
+            return Some(1);
+        };
+        match args.get(i)? {
+            Operand::Const {
+                value: Value::Int(n),
+            } => Some(n.saturating_add(1)),
+            _ => None,
+        }
+    }
+
+    /// The `Generator` arguments of a call, by parameter index.
+    pub fn generator_params(&self) -> impl Iterator<Item = usize> + '_ {
+        self.params
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.ty == Ty::Generator)
+            .map(|(i, _)| i)
+    }
+}
+
+/// The parameter of a judge that bounds its generator calls (its
+/// retries of a malformed verdict).
+pub const JUDGE_RETRIES: &str = "retries";
 
 /// A generator instance: an extern generator with its arguments.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

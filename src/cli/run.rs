@@ -757,6 +757,12 @@ fn print_summary(report: &RunReport, color: bool) {
         "  {dim}generator calls: {}{bound}; guard runs: {}{reset}",
         report.generator_calls, report.guard_runs
     );
+    if !report.judge_calls.is_empty() {
+        eprintln!(
+            "  {dim}of which judges asked: {}{reset}",
+            report.judge_calls.len()
+        );
+    }
     if report.repeated_calls > 0 {
         let n = report.repeated_calls;
         eprintln!(
@@ -766,7 +772,12 @@ fn print_summary(report: &RunReport, color: bool) {
     let tokens = |f: fn(&crate::runtime::AttemptRecord) -> Option<u64>| {
         report.attempts.iter().filter_map(f).sum::<u64>()
     };
-    let (completion, prompt) = (tokens(|a| a.tokens), tokens(|a| a.prompt_tokens));
+    let (mut completion, mut prompt) = (tokens(|a| a.tokens), tokens(|a| a.prompt_tokens));
+    // a judge's calls are generator calls too
+    for j in &report.judge_calls {
+        completion += j.tokens.unwrap_or(0);
+        prompt += j.prompt_tokens.unwrap_or(0);
+    }
     if completion + prompt > 0 {
         eprintln!("  {dim}tokens: {prompt} prompt, {completion} generated{reset}");
     }

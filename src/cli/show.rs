@@ -199,6 +199,29 @@ pub fn tree(events: &[Value], full: bool, brief: bool) -> String {
                     ));
                 }
             }
+            "judge_call" => {
+                let n = e.get("attempt").and_then(Value::as_i64).unwrap_or(0);
+                let call = e.get("call").and_then(Value::as_i64).unwrap_or(0);
+                let answer = match e.get("output").and_then(Value::as_str) {
+                    Some(o) => abbreviate(first_line(o.trim()), 100),
+                    None => format!("no answer: {}", first_line(s(e, "error"))),
+                };
+                line(format!(
+                    "attempt {n}: `{}` asked `{}` (call {call}): {answer}",
+                    s(e, "guard"),
+                    s(e, "generator")
+                ));
+                if full {
+                    line(format!(
+                        "judge prompt of attempt {n}, call {call}:\n{}",
+                        block(s(e, "prompt"), "  ")
+                    ));
+                    line(format!(
+                        "judge answer of attempt {n}, call {call}:\n{}",
+                        block(s(e, "output"), "  ")
+                    ));
+                }
+            }
             "committed" => {
                 let hash = s(e, "artifact_hash");
                 line(format!(
@@ -273,6 +296,13 @@ pub fn tree(events: &[Value], full: bool, brief: bool) -> String {
         out.push_str(&format!("{t}\n"));
     }
     out
+}
+
+fn abbreviate(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((i, _)) => format!("{}…", &text[..i]),
+        None => text.to_string(),
+    }
 }
 
 fn block(text: &str, indent: &str) -> String {

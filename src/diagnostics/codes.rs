@@ -111,6 +111,8 @@ codes! {
     E0227 Error "map item name already in use";
     E0230 Error "`best-of` on an action with an effect";
     E0231 Error "attempt context outside a prompt";
+    E0234 Error "`Generator` outside a parameter";
+    E0235 Error "judge bound not a literal";
     // deadlock
     E0301 Error "ordering cycle";
     E0302 Error "artifact read before it is produced";

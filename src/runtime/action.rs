@@ -10,6 +10,7 @@ use super::eval::{render, render_prompt, Context, Env, Rejected};
 use super::event::{AttemptRecord, Event, VerdictKind};
 use super::guard::{self, show_duration};
 use super::interpreter::{verdict_kind, Run};
+use super::judge::Site;
 use super::registry::{EffectCall, GenRequest, GenResponse};
 use super::resume::{EffectAnswer, PriorAction, PriorAttempt, INTERRUPTED};
 use super::value::{text_of, Value, Verdict};
@@ -552,6 +553,13 @@ impl Run<'_> {
             Ok(v) => v,
             Err(feedback) => return Judgement::unguarded(Verdict::Fail(feedback)),
         };
+        // where a judge's generator calls are counted and recorded
+        let site = Site {
+            path: path.to_string(),
+            action: self.program.action(&action.name).unwrap_or(ActionId(0)),
+            attempt,
+        };
+        let env = env.at(&site);
         let Some(effect) = &action.effect else {
             let verdict = guard::evaluate(self, &action.guard, &artifact, env).await;
             return Judgement {

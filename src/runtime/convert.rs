@@ -47,6 +47,8 @@ pub fn convert(text: &str, ty: &Ty) -> Result<Value, String> {
             )),
         },
         Ty::List { .. } | Ty::Record { .. } | Ty::Map { .. } => json::convert_json(text, ty),
+        // only a parameter's type (E0234): never an answer
+        Ty::Generator => Err("a generator is not an answer".to_string()),
     }
 }
 

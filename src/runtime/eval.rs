@@ -14,6 +14,9 @@ pub struct Env<'a> {
     pub inputs: &'a [Value],
     /// The current item of a map subtask.
     pub item: Option<&'a Value>,
+    /// The attempt a guard judges, when it judges one: where a judge's
+    /// generator calls are counted and recorded.
+    pub site: Option<&'a super::judge::Site>,
 }
 
 impl<'a> Env<'a> {
@@ -23,6 +26,15 @@ impl<'a> Env<'a> {
             labels: &[],
             inputs,
             item: None,
+            site: None,
+        }
+    }
+
+    /// This environment, judging the attempt at `site`.
+    pub fn at(self, site: &'a super::judge::Site) -> Env<'a> {
+        Env {
+            site: Some(site),
+            ..self
         }
     }
 }
@@ -65,6 +77,10 @@ pub fn operand(op: &Operand, env: &Env<'_>) -> Result<Value, String> {
                 .map(|(k, v)| Ok((k.clone(), operand(v, env)?)))
                 .collect::<Result<serde_json::Map<_, _>, String>>()
                 .map(Value::Object)
+        }
+        Operand::Generator { generator } => {
+            // a generator passed around is its index in the program
+            return Ok(Value::from(generator.0));
         }
         Operand::Param { index, fields } => (env.params.get(*index as usize), fields),
         Operand::Input { input, fields } => (env.inputs.get(input.index()), fields),

@@ -87,6 +87,9 @@ pub enum Event {
         command: String,
     },
     Attempt(Box<AttemptRecord>),
+    /// A judge (a guard given a generator) asked its generator while it
+    /// judged an attempt: the exact prompt and the answer or error.
+    JudgeCall(Box<JudgeCall>),
     /// After `after` failed attempts, an upstream artifact is regenerated.
     Escalated {
         path: String,
@@ -147,6 +150,32 @@ pub struct AttemptRecord {
     pub guarded: bool,
     pub generate_ms: u64,
     pub guard_ms: u64,
+}
+
+/// One call a judge made to its generator, as it judged an attempt.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct JudgeCall {
+    /// The attempt judged: its action's path, action and number.
+    pub path: String,
+    pub action: String,
+    pub attempt: u32,
+    /// The judging guard and the generator it asked.
+    pub guard: String,
+    pub generator: String,
+    /// 1-based, within this evaluation of the guard (1 + its retries at
+    /// most).
+    pub call: u32,
+    pub prompt: String,
+    pub role: Option<String>,
+    /// The raw answer; `None` when the generator gave none.
+    pub output: Option<String>,
+    /// Why the generator gave no answer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub tokens: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prompt_tokens: Option<u64>,
+    pub generate_ms: u64,
 }
 
 /// Receives every event, in order, on the thread that caused it.

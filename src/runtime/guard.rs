@@ -3,6 +3,7 @@
 
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::{join_all, BoxFuture, FutureExt};
@@ -11,8 +12,9 @@ use crate::check::ir::{Combinator, GuardExpr, GuardRef};
 
 use super::eval::{operand, Env};
 use super::interpreter::Run;
+use super::judge::{Asking, Site};
+use super::registry::{AskGenerator, Generators, GuardCall, GuardImpl};
 use super::predicate;
-use super::registry::{GuardCall, GuardImpl};
 use super::value::{Value, Verdict};
 
 /// A guard expression's name, for feedback.
@@ -85,10 +87,15 @@ pub fn evaluate<'a>(
                     Err(e) => return Verdict::fatal(e),
                 };
                 match guard {
-                    GuardRef::Extern { id } => call_extern(run, id.index(), subject, args).await,
+                    GuardRef::Extern { id } => {
+                        call_extern(run, id.index(), subject, args, env.site).await
+                    }
                     GuardRef::User { id } => {
                         let def = &run.program.guards[id.index()];
-                        let inner = Env::new(&args, env.inputs);
+                        let inner = Env {
+                            site: env.site,
+                            ..Env::new(&args, env.inputs)
+                        };
                         // the body borrows its arguments: evaluate it here
                         evaluate(run, &def.body, &subject, inner).await
                     }
@@ -205,7 +212,13 @@ fn combine(failures: Vec<Verdict>, head: &str) -> Verdict {
 
 /// Calls a host guard, turning a panic into a fatal verdict and bounding
 /// its time by the run's guard timeout.
-async fn call_extern(run: &Run<'_>, id: usize, subject: Value, args: Vec<Value>) -> Verdict {
+async fn call_extern(
+    run: &Run<'_>,
+    id: usize,
+    subject: Value,
+    args: Vec<Value>,
+    site: Option<&Site>,
+) -> Verdict {
     let name = &run.program.externs[id].name;
     run.counters.guard_runs.fetch_add(1, Relaxed);
     let Some(imp) = run.bindings.guards[id].as_ref() else {
@@ -213,11 +226,39 @@ async fn call_extern(run: &Run<'_>, id: usize, subject: Value, args: Vec<Value>)
             "the guard `{name}` has no implementation in this engine"
         ));
     };
+    // a judge asks its generators through the run, at the attempt it judges
+    let asking = match (run.program.externs[id].is_judge(), site) {
+        (false, _) => None,
+        (true, None) => {
+            return Verdict::fatal(format!(
+                "{name}: a judge asks a generator, so it judges only an action's answer \
+                 (`:guard`, `:pre-guard`), where its calls are counted"
+            ))
+        }
+        (true, Some(site)) => match Asking::new(run, site, id, &args) {
+            Ok(a) => Some((Arc::new(a), site)),
+            Err(e) => return Verdict::fatal(format!("{name}: {e}")),
+        },
+    };
     let call = GuardCall {
         subject,
         args,
         workdir: run.workdir.clone(),
+        generators: Generators(
+            asking
+                .as_ref()
+                .map(|(a, _)| Arc::new(a.clone()) as Arc<dyn AskGenerator>),
+        ),
     };
+    let verdict = judge_with(run, imp, name, call).await;
+    if let Some((a, site)) = &asking {
+        a.settle(run, site);
+    }
+    verdict
+}
+
+/// Runs a guard's implementation: panics caught, time bounded.
+async fn judge_with(run: &Run<'_>, imp: &GuardImpl, name: &str, call: GuardCall) -> Verdict {
     let verdict = match imp {
         GuardImpl::Sync(f) => match std::panic::catch_unwind(AssertUnwindSafe(|| f(&call))) {
             Ok(v) => v,

@@ -44,6 +44,8 @@ pub struct Bindings {
 #[derive(Default)]
 pub struct Counters {
     pub guard_runs: AtomicU64,
+    /// Judge calls so far, by what a generator is asked as (`action/guard`).
+    pub judge_numbers: Arc<Mutex<std::collections::HashMap<String, u32>>>,
 }
 
 /// What a run has recorded so far.
@@ -51,6 +53,8 @@ pub struct Counters {
 pub struct Log {
     pub attempts: Vec<AttemptRecord>,
     pub artifacts: Vec<(String, Value)>,
+    /// Every call a judge made to its generator.
+    pub judge_calls: Vec<super::event::JudgeCall>,
     /// By `ActionId`.
     pub calls: Vec<ActionCalls>,
     /// Attempts started so far, by `ActionId`.
@@ -442,6 +446,7 @@ impl<'p> Run<'p> {
             labels: &labels,
             inputs: &self.inputs,
             item,
+            site: None,
         };
         sub.args.iter().map(|a| operand(a, &env)).collect()
     }
@@ -696,6 +701,7 @@ impl<'p> Run<'p> {
             result,
             artifacts: log.artifacts,
             attempts: log.attempts,
+            judge_calls: log.judge_calls,
             actions,
             generator_calls,
             repeated_calls,

@@ -20,6 +20,71 @@ pub struct GuardCall {
     pub args: Vec<Value>,
     /// The directory relative paths are read from (the workflow's).
     pub workdir: Arc<Path>,
+    /// The generators given for the guard's `Generator` parameters: a
+    /// judge asks them through this (empty for other guards).
+    pub generators: Generators,
+}
+
+/// What a judge asks a generator it was given.
+#[derive(Debug, Clone)]
+pub struct JudgeRequest {
+    pub prompt: String,
+    /// The system prompt.
+    pub role: Option<String>,
+    /// The answer's type in guardflow syntax (`Json<{ pass: Bool, … }>`).
+    pub output_type: Arc<str>,
+    /// Its JSON Schema, for generators that constrain their answer.
+    pub output_schema: Option<Arc<Value>>,
+    pub max_tokens: Option<u64>,
+}
+
+/// Calls the generators a guard was given. The runtime counts every call
+/// as a generator call of the action being judged (in the report and
+/// against the checker's bound: a judge makes at most 1 + `retries`
+/// calls per evaluation, and a call past that is refused), records its
+/// prompt and answer (the `judge_call` event), applies the generator's
+/// timeout, and calls the same redacting implementation the actions use.
+pub trait AskGenerator: Send + Sync {
+    /// Asks the generator given as argument `arg` (a `Generator`
+    /// parameter's index).
+    fn ask(
+        &self,
+        arg: usize,
+        request: JudgeRequest,
+    ) -> BoxFuture<'static, Result<GenResponse, GenError>>;
+}
+
+/// The generators a guard may ask; none for a guard that takes no
+/// `Generator`.
+#[derive(Clone, Default)]
+pub struct Generators(pub Option<Arc<dyn AskGenerator>>);
+
+impl std::fmt::Debug for Generators {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "Generators(..)"
+        } else {
+            "Generators(none)"
+        })
+    }
+}
+
+impl GuardCall {
+    /// Asks the generator given as argument `arg`; an error when the guard
+    /// was given none (it is not evaluated as an action's guard).
+    pub fn ask(
+        &self,
+        arg: usize,
+        request: JudgeRequest,
+    ) -> BoxFuture<'static, Result<GenResponse, GenError>> {
+        match &self.generators.0 {
+            Some(g) => g.ask(arg, request),
+            None => Box::pin(std::future::ready(Err(GenError::fatal(
+                "this guard asks a generator, which only an action's `:guard` or \
+                 `:pre-guard` can give it",
+            )))),
+        }
+    }
 }
 
 impl GuardCall {

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::event::AttemptRecord;
+use super::event::{AttemptRecord, JudgeCall};
 use super::value::Value;
 
 /// The result of running a task.
@@ -21,6 +21,9 @@ pub struct RunReport {
     pub artifacts: Vec<(String, Value)>,
     /// Every attempt, in the order they finished.
     pub attempts: Vec<AttemptRecord>,
+    /// Every call a judge made to its generator, in order (also counted
+    /// in `generator_calls`).
+    pub judge_calls: Vec<JudgeCall>,
     /// Per action: its generator calls and guard runs.
     pub actions: BTreeMap<String, ActionCalls>,
     /// Generator calls that count against the checker's bound: every
@@ -37,7 +40,10 @@ pub struct RunReport {
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct ActionCalls {
+    /// Its generator's calls and its judges' (`judge_calls`).
     pub generator_calls: u64,
+    /// Calls its judges made to their generators.
+    pub judge_calls: u64,
     /// Calls repeated because the run stopped while they were in flight.
     pub repeated_calls: u64,
     pub guard_runs: u64,

@@ -78,7 +78,7 @@ fn position(text: &str, line: usize, byte_col: usize) -> (usize, usize) {
 pub fn schema_of(ty: &Ty) -> Value {
     match ty {
         Ty::Text | Ty::Code { .. } | Ty::Program => json!({ "type": "string" }),
-        Ty::Int => json!({ "type": "integer" }),
+        Ty::Int | Ty::Generator => json!({ "type": "integer" }),
         Ty::Float => json!({ "type": "number" }),
         Ty::Bool => json!({ "type": "boolean" }),
         Ty::Duration => json!({ "type": "integer", "minimum": 0 }),

@@ -18,6 +18,7 @@ pub fn register(engine: &mut Engine) {
     register_code_guards(engine);
     register_test_first_guards(engine);
     register_effect_guards(engine);
+    engine.register_async_guard("judge", "", super::judge::judge);
     engine.register_generator("replay", "", Replay::default());
     engine.register_generator("cmd", "", Cmd);
     engine.register_generator("llm", "", super::llm::Llm::default());

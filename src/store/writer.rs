@@ -493,6 +493,7 @@ fn describe(e: &Event) -> (&'static str, Option<&str>) {
         Event::Generated { path, .. } => ("generated", Some(path)),
         Event::EffectStarted { path, .. } => ("effect_started", Some(path)),
         Event::Attempt(a) => ("attempt", Some(&a.path)),
+        Event::JudgeCall(j) => ("judge_call", Some(&j.path)),
         Event::Escalated { path, .. } => ("escalated", Some(path)),
         Event::Committed { path, .. } => ("committed", Some(path)),
         Event::ActionFailed { path, .. } => ("action_failed", Some(path)),

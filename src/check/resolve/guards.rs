@@ -488,6 +488,30 @@ impl Resolver<'_> {
         };
         let pre = matches!(subject, Subject::Explicit);
         let args = self.bind_args(name, &args, call.span, &params, Some(def), scope, pre)?;
+        if let GuardRef::Extern { id } = &guard {
+            let e = &self.program.externs[id.index()];
+            if e.is_judge() && e.judge_calls(&args).is_none() {
+                let at = params
+                    .iter()
+                    .position(|p| p.name == ir::JUDGE_RETRIES)
+                    .and_then(|i| {
+                        call.args
+                            .as_deref()?
+                            .iter()
+                            .find(|a| a.name.as_ref().is_some_and(|n| n.name == params[i].name))
+                    })
+                    .map_or(call.span, |a| a.span);
+                self.errors.push(CheckError::JudgeBound {
+                    guard: name.name.clone(),
+                    span: at,
+                    def: params
+                        .iter()
+                        .find(|p| p.name == ir::JUDGE_RETRIES)
+                        .map(|p| p.span),
+                });
+                return None;
+            }
+        }
         let inferred = match subject {
             Subject::Infer => Some((guard_subject, call.span)),
             _ => None,

@@ -18,7 +18,16 @@ pub const MAX_DEF_DEPTH: usize = 64;
 pub const MAX_TYPE_DEPTH: usize = 96;
 
 pub(super) const BUILTIN_NAMES: &[&str] = &[
-    "Text", "Int", "Float", "Bool", "Duration", "Code", "Json", "Program", "Map",
+    "Text",
+    "Int",
+    "Float",
+    "Bool",
+    "Duration",
+    "Code",
+    "Json",
+    "Program",
+    "Map",
+    "Generator",
 ];
 
 impl Resolver<'_> {
@@ -89,7 +98,13 @@ impl Resolver<'_> {
                 });
                 continue;
             }
-            let ty = self.type_expr(&p.ty).unwrap_or(Ty::Text);
+            let ty = match &p.ty {
+                // a generator is passed, never kept: only a parameter's type
+                ast::TypeExpr::Named {
+                    name, arg: None, ..
+                } if name.name == "Generator" => Ty::Generator,
+                t => self.type_expr(t).unwrap_or(Ty::Text),
+            };
             let default = match &p.default {
                 Some(d) => match self.constant(d) {
                     Some((value, found)) => {
@@ -226,6 +241,10 @@ impl Resolver<'_> {
             "Bool" => no_arg(self, Ty::Bool),
             "Duration" => no_arg(self, Ty::Duration),
             "Program" => no_arg(self, Ty::Program),
+            "Generator" => {
+                self.errors.push(CheckError::GeneratorNotParam { span });
+                None
+            }
             "Map" => match arg {
                 Some(inner) => Some(Ty::Map {
                     of: Box::new(self.type_expr(inner)?),

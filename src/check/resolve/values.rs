@@ -607,6 +607,15 @@ impl Resolver<'_> {
                 ok = false;
                 continue;
             }
+            if params[index].ty == Ty::Generator {
+                let op = self.generator_arg(&arg.value, &params[index], scope);
+                ok &= op.is_some();
+                let op = op.unwrap_or(Operand::Const {
+                    value: Value::Bool(false),
+                });
+                slots[index] = Some((op, arg.span));
+                continue;
+            }
             let Some((op, ty)) = self.operand(&arg.value, scope) else {
                 // reported; the parameter counts as given
                 slots[index] = Some((
@@ -688,6 +697,43 @@ impl Resolver<'_> {
                 })
                 .collect(),
         )
+    }
+
+    /// The argument of a `Generator` parameter: a parameter of that type
+    /// in scope, or a generator (a named one, or an extern generator
+    /// called with its arguments).
+    fn generator_arg(
+        &mut self,
+        expr: &ast::Expr,
+        param: &ir::Param,
+        scope: &mut Scope,
+    ) -> Option<Operand> {
+        if let ast::Expr::Call(call) = expr {
+            let name = &call.callee;
+            let is_param = scope.params.iter().any(|p| p.0 == name.name);
+            if !is_param || call.args.is_some() {
+                if self.tables.generators.contains_key(&name.name) {
+                    let generator = self.generator_instance(call, None)?;
+                    return Some(Operand::Generator { generator });
+                }
+                if !is_param {
+                    self.unknown(NameKind::Generator, name);
+                    return None;
+                }
+            }
+        }
+        let (op, ty) = self.operand(expr, scope)?;
+        if ty.as_ref() != Some(&Ty::Generator) {
+            self.errors.push(CheckError::ArgType {
+                param: param.name.clone(),
+                expected: Ty::Generator,
+                found: ty.unwrap_or(Ty::Text),
+                span: expr.span(),
+                def: Some(param.span),
+            });
+            return None;
+        }
+        Some(op)
     }
 
     /// [`Resolver::bind_args`] for a whole call.

@@ -223,9 +223,12 @@ fn action_attempt(program: &Program, a: &Action, retry: Option<u64>) -> (Cost, u
     let attempts = r.saturating_add(1);
     let mut leaves = 0u64;
     let mut guard_time = 0u64;
+    let mut judged = Judged::default();
     for g in [Some(&a.guard), a.pre_guard.as_ref()].into_iter().flatten() {
         guard_leaves(program, g, &mut leaves, &mut guard_time);
+        judge_calls(program, g, &mut judged);
     }
+    guard_time = guard_time.saturating_add(judged.time_ms);
     if let Some(effect) = &a.effect {
         guard_time = guard_time.saturating_add(timeout_arg(
             program,
@@ -233,17 +236,15 @@ fn action_attempt(program: &Program, a: &Action, retry: Option<u64>) -> (Cost, u
             &effect.args,
         ));
     }
-    // the samples of an attempt run side by side: each costs its calls,
-    // the attempt lasts as long as the slowest
+    // the samples of an attempt run side by side: each costs its calls
+    // (its own and its judges'), the attempt lasts as long as the slowest
     let n = a.strategy.samples();
-    let tokens = a
-        .max_tokens
-        .or(program.defaults.max_tokens)
+    let tokens = add(a.max_tokens.or(program.defaults.max_tokens), judged.tokens)
         .map(|t| t.saturating_mul(n));
     let time = generation_timeout(program, a).map(|t| t.saturating_add(guard_time));
     (
         Cost {
-            generator_calls: n,
+            generator_calls: judged.calls.saturating_add(1).saturating_mul(n),
             guard_runs: leaves.saturating_mul(n),
             tokens,
             time_ms: time,
@@ -278,6 +279,77 @@ fn guard_leaves(program: &Program, g: &GuardExpr, leaves: &mut u64, time: &mut u
         | GuardExpr::Combinator { exprs, .. } => {
             for e in exprs {
                 guard_leaves(program, e, leaves, time);
+            }
+        }
+    }
+}
+
+/// What the judges of a guard expression may ask per attempt.
+struct Judged {
+    calls: u64,
+    /// `None`: a judge without `max_tokens`.
+    tokens: Option<u64>,
+    time_ms: u64,
+}
+
+impl Default for Judged {
+    fn default() -> Judged {
+        Judged {
+            calls: 0,
+            tokens: Some(0),
+            time_ms: 0,
+        }
+    }
+}
+
+/// Adds the generator calls the judges of `g` may make (1 + `retries`
+/// each; E0235 makes it a literal), with their tokens (`max_tokens`) and
+/// the timeouts of the generators named.
+fn judge_calls(program: &Program, g: &GuardExpr, out: &mut Judged) {
+    match g {
+        GuardExpr::Call { guard, args, .. } => match guard {
+            GuardRef::Extern { id } => {
+                let e = &program.externs[id.index()];
+                if !e.is_judge() {
+                    return;
+                }
+                let calls = e.judge_calls(args).unwrap_or(1);
+                out.calls = out.calls.saturating_add(calls);
+                let max_tokens = e
+                    .params
+                    .iter()
+                    .position(|p| p.name == "max_tokens")
+                    .and_then(|i| args.get(i))
+                    .and_then(|a| match a {
+                        Operand::Const {
+                            value: Value::Int(n),
+                        } if *n > 0 => Some(*n),
+                        _ => None,
+                    });
+                out.tokens = add(out.tokens, max_tokens.map(|t| t.saturating_mul(calls)));
+                for i in e.generator_params() {
+                    if let Some(Operand::Generator { generator }) = args.get(i) {
+                        if let Some(inst) = program.generators.get(generator.index()) {
+                            let kind = &program.externs[inst.kind.index()];
+                            let t = timeout_arg(program, &kind.params, &inst.args);
+                            out.time_ms = out.time_ms.saturating_add(t.saturating_mul(calls));
+                        }
+                    }
+                }
+            }
+            GuardRef::User { id } => {
+                if let Some(def) = program.guards.get(id.index()) {
+                    judge_calls(program, &def.body, out);
+                }
+            }
+        },
+        GuardExpr::Bool { .. } => {}
+        GuardExpr::Not { expr, .. } => judge_calls(program, expr, out),
+        GuardExpr::And { exprs, .. }
+        | GuardExpr::Or { exprs, .. }
+        | GuardExpr::Combinator { exprs, .. } => {
+            for e in exprs {
+                judge_calls(program, e, out);
             }
         }
     }

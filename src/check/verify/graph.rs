@@ -366,6 +366,7 @@ impl MethodGraph {
 pub fn collect_labels(op: &Operand, f: &mut impl FnMut(u32)) {
     match op {
         Operand::Label { index, .. } => f(*index),
+        Operand::Generator { .. } => {}
         Operand::List { items } => items.iter().for_each(|i| collect_labels(i, f)),
         Operand::Map { entries } => entries.iter().for_each(|(_, v)| collect_labels(v, f)),
         Operand::Template { template } => {
