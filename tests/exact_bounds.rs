@@ -45,7 +45,7 @@ fn sample(ty: &Ty) -> Value {
 fn varied(ty: &Ty, rng: &mut impl FnMut(usize) -> usize) -> Value {
     match ty {
         Ty::Text | Ty::Code { .. } => Value::String(["pass", ""][rng(2)].into()),
-        Ty::Program => Value::String("pass".into()),
+        Ty::Program | Ty::Generator => Value::String("pass".into()),
         Ty::Int | Ty::Duration => Value::from([1u64, 0, 1000][rng(3)]),
         Ty::Float => Value::from([1.0, 0.0, 0.5][rng(3)]),
         Ty::Bool => Value::Bool(rng(2) == 0),

@@ -226,7 +226,11 @@ fn a_judge_that_fails_gives_exactly_its_issues_as_the_next_feedback() {
     assert_eq!(prompts.len(), 2, "{prompts:?}");
     assert_eq!(
         prompts[1],
-        format!("Solve: add two numbers\n\nYour previous answer was rejected:\n{feedback}")
+        // the issues, then (repair, the default) the answer they are about
+        format!(
+            "Solve: add two numbers\n\nYour previous answer was rejected:\n{feedback}\n\n\
+             The rejected answer:\ndef add(a, b): return a - b"
+        )
     );
     assert_eq!(j.report()["generator_calls"], 4);
 }

@@ -151,7 +151,8 @@ impl Walk<'_> {
                     via.pop();
                 }
             },
-            GuardExpr::Bool { .. } => {}
+            // typed predicates decide from values: nobody is asked
+            GuardExpr::Bool { .. } | GuardExpr::Compare { .. } | GuardExpr::Value { .. } => {}
             GuardExpr::Not { expr, .. } => self.expr(expr, names, via, out),
             GuardExpr::And { exprs, .. }
             | GuardExpr::Or { exprs, .. }
@@ -256,6 +257,8 @@ impl Walk<'_> {
                     s.push('}');
                 }
                 TemplatePart::Feedback => s.push_str("{feedback}"),
+                TemplatePart::Previous => s.push_str("{previous}"),
+                TemplatePart::History => s.push_str("{history}"),
             }
         }
         s

@@ -203,8 +203,8 @@ pub fn tree(events: &[Value], full: bool, brief: bool) -> String {
                 let n = e.get("attempt").and_then(Value::as_i64).unwrap_or(0);
                 let call = e.get("call").and_then(Value::as_i64).unwrap_or(0);
                 let answer = match e.get("output").and_then(Value::as_str) {
-                    Some(o) => abbreviate(first_line(o.trim()), 100),
-                    None => format!("no answer: {}", first_line(s(e, "error"))),
+                    Some(o) => abbreviate(message(o.trim(), true).as_str(), 100),
+                    None => format!("no answer: {}", text(s(e, "error"))),
                 };
                 line(format!(
                     "attempt {n}: `{}` asked `{}` (call {call}): {answer}",

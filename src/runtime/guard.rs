@@ -13,8 +13,8 @@ use crate::check::ir::{Combinator, GuardExpr, GuardRef};
 use super::eval::{operand, Env};
 use super::interpreter::Run;
 use super::judge::{Asking, Site};
-use super::registry::{AskGenerator, Generators, GuardCall, GuardImpl};
 use super::predicate;
+use super::registry::{AskGenerator, Generators, GuardCall, GuardImpl};
 use super::value::{Value, Verdict};
 
 /// A guard expression's name, for feedback.

@@ -329,6 +329,7 @@ impl<'p> Run<'p> {
                 labels: &labels,
                 inputs: &self.inputs,
                 item: None,
+                site: None,
             };
             return operand(op, &env).map(Some);
         }
@@ -486,6 +487,7 @@ impl<'p> Run<'p> {
                 labels: &labels,
                 inputs: &self.inputs,
                 item: None,
+                site: None,
             };
             operand(&each.source, &env)?
         };

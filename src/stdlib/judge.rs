@@ -22,6 +22,7 @@ pub static VERDICT: LazyLock<Ty> = LazyLock::new(|| Ty::Json {
                 "issues".to_string(),
                 Ty::List {
                     of: Box::new(Ty::Text),
+                    max: None,
                 },
             ),
         ],

@@ -343,7 +343,7 @@ fn judge_calls(program: &Program, g: &GuardExpr, out: &mut Judged) {
                 }
             }
         },
-        GuardExpr::Bool { .. } => {}
+        GuardExpr::Bool { .. } | GuardExpr::Compare { .. } | GuardExpr::Value { .. } => {}
         GuardExpr::Not { expr, .. } => judge_calls(program, expr, out),
         GuardExpr::And { exprs, .. }
         | GuardExpr::Or { exprs, .. }
