@@ -12,6 +12,7 @@ pub mod imports;
 pub mod json;
 pub mod llm;
 pub mod process;
+pub mod providers;
 pub mod python;
 mod register;
 pub mod sandbox;

@@ -16,6 +16,7 @@ mod kill_resume;
 mod llm;
 mod lsp;
 mod parse_paths;
+mod providers;
 mod repl;
 mod run;
 mod runners;

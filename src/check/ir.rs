@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::source::Span;
 
 /// Bumped on any change to the JSON form.
-pub const IR_VERSION: u32 = 3;
+pub const IR_VERSION: u32 = 4;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Program {
@@ -343,6 +343,11 @@ pub struct Generator {
     pub kind: ExternId,
     pub args: Vec<Operand>,
     pub span: Span,
+    /// `fallback(a, b, …)`: the instances (providers) tried in order, the
+    /// next when one fails in transport; `kind` and `args` are the
+    /// first's. Empty for any other instance (version 4).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub providers: Vec<GeneratorId>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

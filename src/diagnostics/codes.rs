@@ -101,6 +101,7 @@ codes! {
     E0215 Error "recursive guard definition";
     E0216 Error "value spliced into a program string";
     E0217 Error "definitions nested too deeply";
+    E0238 Error "malformed fallback generator";
     // deadlock
     E0301 Error "ordering cycle";
     E0302 Error "artifact read before it is produced";
