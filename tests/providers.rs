@@ -117,14 +117,20 @@ fn a_rate_limited_provider_hands_the_same_attempt_to_the_next() {
     assert_eq!(served.len(), 1, "{}", ran.all());
     assert_eq!(served[0]["provider"], "b");
     let skipped = served[0]["skipped"][0].as_str().unwrap_or("");
-    assert!(skipped.starts_with("a: ") && skipped.contains("429"), "{skipped}");
+    assert!(
+        skipped.starts_with("a: ") && skipped.contains("429"),
+        "{skipped}"
+    );
     // the same prompt went to both; no failure text in any prompt
     let sent = prompts(&[&a, &b]);
     assert_eq!(sent.len(), 2);
     for p in &sent {
         assert!(!p.contains(MARK) && !p.contains("429"), "{p}");
     }
-    assert_eq!(a.requests()[0].json()["messages"], b.requests()[0].json()["messages"]);
+    assert_eq!(
+        a.requests()[0].json()["messages"],
+        b.requests()[0].json()["messages"]
+    );
 }
 
 #[test]
@@ -149,14 +155,21 @@ fn transport_failures_never_reach_a_prompt_nor_use_guard_attempts() {
     }
     assert_eq!(ran.attempts().len(), 0, "{}", ran.all());
     let failure = report(&ran)["failure"].as_str().unwrap_or("").to_string();
-    assert!(failure.contains("503") && failure.contains(MARK), "{failure}");
+    assert!(
+        failure.contains("503") && failure.contains(MARK),
+        "{failure}"
+    );
     assert!(failure.contains("no guard attempt was used"), "{failure}");
     let waits: Vec<_> = ran
         .events()
         .into_iter()
         .filter(|e| e["event"] == "waiting")
         .collect();
-    assert!(!waits.is_empty(), "no progress while retrying:\n{}", ran.all());
+    assert!(
+        !waits.is_empty(),
+        "no progress while retrying:\n{}",
+        ran.all()
+    );
     let what = waits[0]["what"].as_str().unwrap_or("");
     assert!(what.starts_with("transport retry 1 in "), "{what}");
 }
@@ -244,7 +257,10 @@ fn a_refused_connection_on_the_first_request_fails_at_once() {
     assert_eq!(ran.code, Some(1), "{}", ran.all());
     assert_eq!(ran.attempts().len(), 0, "{}", ran.all());
     let failure = report(&ran)["failure"].as_str().unwrap_or("").to_string();
-    assert!(failure.contains("cannot reach the model server"), "{failure}");
+    assert!(
+        failure.contains("cannot reach the model server"),
+        "{failure}"
+    );
     assert!(failure.contains(&base), "{failure}");
     assert!(failure.contains("gave up after 1 try"), "{failure}");
     assert!(

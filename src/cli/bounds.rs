@@ -146,8 +146,11 @@ pub fn measured(
 /// count it (one call per attempt, whichever provider serves it; transport
 /// failures and retries are not attempts).
 pub fn fallback_notes(program: &crate::check::ir::Program) -> Vec<String> {
-    let used: std::collections::BTreeSet<usize> =
-        program.actions.iter().map(|a| a.generator.index()).collect();
+    let used: std::collections::BTreeSet<usize> = program
+        .actions
+        .iter()
+        .map(|a| a.generator.index())
+        .collect();
     used.into_iter()
         .filter_map(|i| {
             let g = program.generators.get(i)?;

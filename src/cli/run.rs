@@ -805,30 +805,6 @@ fn asks_a_person(program: &Program, yes: bool) -> bool {
     })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::asks_a_person;
-
-    fn program(generator: &str, guard: &str) -> crate::check::ir::Program {
-        let source = format!(
-            "use std.{{human, non_empty}}\ngenerator g = {generator}\n\
-             action a() -> Text {{ :generate g \"p\" :guard non_empty && {guard} :retry 0 :timeout 1m }}\n"
-        );
-        crate::check::check_source("t.guardflow", &source)
-            .program
-            .expect("checks")
-    }
-
-    #[test]
-    fn the_live_view_stays_off_when_a_person_may_be_asked() {
-        let replay = r#"replay("r.jsonl")"#;
-        assert!(!asks_a_person(&program(replay, "true"), false));
-        assert!(asks_a_person(&program(replay, "human(\"ok?\")"), false));
-        assert!(!asks_a_person(&program(replay, "human(\"ok?\")"), true));
-        assert!(asks_a_person(&program("human()", "true"), true));
-    }
-}
-
 /// Which providers served the attempts, per action, when more than one
 /// did in the run (a `fallback(…)` moved attempts).
 fn print_providers(report: &RunReport) {
@@ -850,10 +826,31 @@ fn print_providers(report: &RunReport) {
         if counts.is_empty() {
             continue;
         }
-        let list: Vec<String> = counts
-            .iter()
-            .map(|(p, n)| format!("`{p}` {n}"))
-            .collect();
+        let list: Vec<String> = counts.iter().map(|(p, n)| format!("`{p}` {n}")).collect();
         eprintln!("  {name}: attempts served by {}", list.join(", "));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::asks_a_person;
+
+    fn program(generator: &str, guard: &str) -> crate::check::ir::Program {
+        let source = format!(
+            "use std.{{human, non_empty}}\ngenerator g = {generator}\n\
+             action a() -> Text {{ :generate g \"p\" :guard non_empty && {guard} :retry 0 :timeout 1m }}\n"
+        );
+        crate::check::check_source("t.guardflow", &source)
+            .program
+            .expect("checks")
+    }
+
+    #[test]
+    fn the_live_view_stays_off_when_a_person_may_be_asked() {
+        let replay = r#"replay("r.jsonl")"#;
+        assert!(!asks_a_person(&program(replay, "true"), false));
+        assert!(asks_a_person(&program(replay, "human(\"ok?\")"), false));
+        assert!(!asks_a_person(&program(replay, "human(\"ok?\")"), true));
+        assert!(asks_a_person(&program("human()", "true"), true));
     }
 }

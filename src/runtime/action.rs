@@ -357,7 +357,12 @@ impl Run<'_> {
         }
         let t0 = Instant::now();
         let generated = self
-            .generate(id, action, (path, attempt, &prompt, role.as_deref()), feedback)
+            .generate(
+                id,
+                action,
+                (path, attempt, &prompt, role.as_deref()),
+                feedback,
+            )
             .await;
         let generate_ms = t0.elapsed().as_millis() as u64;
         // records are made after the awaits: a pending branch holds only
@@ -592,25 +597,25 @@ impl Run<'_> {
         };
         ids.into_iter()
             .map(|gid| {
-            let inst = &self.program.generators[gid.index()];
-            let kind = &self.program.externs[inst.kind.index()];
-            let Some(g) = self.bindings.generators[inst.kind.index()].clone() else {
-                return Err(GenFailure::Fatal(format!(
-                    "the generator `{}` has no implementation in this engine",
-                    kind.name
-                )));
-            };
-            let args = self.generator_args[gid.index()].clone();
-            let t = kind
-                .params
-                .iter()
-                .position(|p| p.name == "timeout")
-                .and_then(|i| args.get(i))
-                .and_then(Value::as_u64)
-                .map(Duration::from_millis);
-            Ok((inst.name.clone(), g, args, t))
-        })
-        .collect()
+                let inst = &self.program.generators[gid.index()];
+                let kind = &self.program.externs[inst.kind.index()];
+                let Some(g) = self.bindings.generators[inst.kind.index()].clone() else {
+                    return Err(GenFailure::Fatal(format!(
+                        "the generator `{}` has no implementation in this engine",
+                        kind.name
+                    )));
+                };
+                let args = self.generator_args[gid.index()].clone();
+                let t = kind
+                    .params
+                    .iter()
+                    .position(|p| p.name == "timeout")
+                    .and_then(|i| args.get(i))
+                    .and_then(Value::as_u64)
+                    .map(Duration::from_millis);
+                Ok((inst.name.clone(), g, args, t))
+            })
+            .collect()
     }
 
     /// Where a call of `provider` says what it waits for: a `Waiting`

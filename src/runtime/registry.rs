@@ -120,7 +120,10 @@ pub struct GenRequest {
 /// Tells the run what a generator call is waiting for; the runtime shows
 /// it as a progress line (`Event::Waiting`).
 #[derive(Clone, Default)]
-pub struct Notifier(Option<Arc<dyn Fn(&str) + Send + Sync>>);
+pub struct Notifier(Option<Say>);
+
+/// What a [`Notifier`] calls.
+type Say = Arc<dyn Fn(&str) + Send + Sync>;
 
 impl Notifier {
     pub fn new(f: impl Fn(&str) + Send + Sync + 'static) -> Notifier {

@@ -24,10 +24,10 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use tokio::time::Instant;
 
+use super::providers::{self, Admit, BreakerConfig, Limits, ProbeGuard, SAY_AFTER};
 use super::text::shorten;
 use crate::runtime::guard::show_duration;
 use crate::runtime::redact;
-use super::providers::{self, Admit, BreakerConfig, Limits, ProbeGuard, SAY_AFTER};
 use crate::runtime::registry::{BoxFuture, GenError, GenRequest, GenResponse, Generator};
 
 /// Where a generator without `base_url` sends its requests.

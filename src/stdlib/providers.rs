@@ -369,7 +369,10 @@ mod tests {
         assert_eq!(c.admit(t2), Admit::Go { probe: Some(2) });
         assert!(matches!(c.admit(t2), Admit::Open { .. }));
         c.abandon(1);
-        assert!(matches!(c.admit(t2), Admit::Open { .. }), "not the probe in flight");
+        assert!(
+            matches!(c.admit(t2), Admit::Open { .. }),
+            "not the probe in flight"
+        );
         c.abandon(2);
         assert_eq!(c.admit(t2), Admit::Go { probe: Some(3) });
     }
