@@ -290,3 +290,26 @@ fn an_absent_first_provider_falls_back_at_once() {
     assert_eq!(b.requests().len(), 1);
     assert_eq!(b.requests()[0].json()["model"], "n");
 }
+
+#[test]
+fn bounds_note_fallbacks_and_give_each_provider_its_timeout() {
+    let check = |format: &str| {
+        let o = Command::new(bin())
+            .args(["check", "--bounds", "--format", format])
+            .arg("tests/pass/fallback_inline.guardflow")
+            .output()
+            .expect("runs");
+        assert_eq!(o.status.code(), Some(0), "{o:?}");
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let json: serde_json::Value = serde_json::from_str(check("json").trim()).expect("json");
+    // one call per attempt: draft 3, polish 2
+    assert_eq!(json["cost"]["generator_calls"], 5, "{json}");
+    // draft: 3 × (120 s + 120 s); polish: 2 × (120 s + 120 s + 1 s)
+    assert_eq!(json["cost"]["time_ms"], 3 * 240_000 + 2 * 241_000, "{json}");
+    let text = check("human");
+    assert!(
+        text.contains("note: `fallback#7` falls back over `llm#1`, `hosted`, `replay#6`: each attempt counts one generator call"),
+        "{text}"
+    );
+}
