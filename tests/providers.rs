@@ -313,3 +313,28 @@ fn bounds_note_fallbacks_and_give_each_provider_its_timeout() {
         "{text}"
     );
 }
+
+#[test]
+fn a_call_waiting_on_transport_retries_says_so_without_a_terminal() {
+    let server = ModelServer::start(vec![
+        Reply::status(503, "overloaded"),
+        Reply::status(503, "overloaded"),
+        Reply::chat("ok"),
+    ]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("flow.guardflow");
+    let generators = format!(
+        "generator g = llm(model: \"m\", base_url: \"{}\")",
+        server.url()
+    );
+    std::fs::write(&file, flow(&generators, 1, false)).expect("writes");
+    let mut cmd = Command::new(bin());
+    cmd.arg("run").arg(&file).arg("--no-store");
+    let ran = run_bounded(cmd, Duration::from_secs(120));
+    assert_eq!(ran.code, Some(0), "{}", ran.all());
+    assert_eq!(server.requests().len(), 3);
+    for n in [1, 2] {
+        let line = format!("main/only/s1: answer attempt 1 (g) waits for transport retry {n} in ");
+        assert!(ran.stderr.contains(&line), "{line}\n{}", ran.stderr);
+    }
+}

@@ -372,4 +372,38 @@ mod tests {
         assert_eq!(v.failed, 1);
         assert_eq!(v.shown(), 0);
     }
+
+    #[test]
+    fn waits_and_fallbacks_are_printed_above_the_view() {
+        let mut v = View::default();
+        let change = v.apply(&Event::Waiting {
+            path: "main/m/s1".into(),
+            action: "step".into(),
+            attempt: 2,
+            provider: "local".into(),
+            what: "transport retry 1 in 250ms: refused".into(),
+        });
+        assert_eq!(
+            change,
+            Change::Print(
+                "  main/m/s1: step attempt 2 (local) waits for transport retry 1 in 250ms: refused"
+                    .into()
+            )
+        );
+        let served = |skipped: Vec<String>| Event::Served {
+            path: "main/m/s1".into(),
+            action: "step".into(),
+            attempt: 2,
+            provider: "hosted".into(),
+            skipped,
+        };
+        assert_eq!(v.apply(&served(Vec::new())), Change::Nothing);
+        assert_eq!(
+            v.apply(&served(vec!["local: 429".into()])),
+            Change::Print(
+                "  main/m/s1: step attempt 2 served by `hosted` after transport failures: local: 429"
+                    .into()
+            )
+        );
+    }
 }

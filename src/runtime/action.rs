@@ -632,7 +632,7 @@ impl Run<'_> {
                 action: action.clone(),
                 attempt,
                 provider: provider.clone(),
-                what: what.to_string(),
+                what: super::redact::scrub_string(what.to_string()),
             };
             if let Some(s) = &sink {
                 s.record(&e);
