@@ -757,4 +757,8 @@ impl<G: Generator> Generator for Redacted<G> {
             }
         })
     }
+
+    fn times_itself(&self) -> bool {
+        self.0.times_itself()
+    }
 }

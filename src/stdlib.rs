@@ -19,6 +19,7 @@ pub mod llm;
 pub mod mypy;
 pub mod precommit;
 pub mod process;
+pub mod providers;
 pub mod python;
 mod register;
 pub mod sandbox;

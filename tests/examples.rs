@@ -476,3 +476,51 @@ fn the_refine_example_keeps_its_context_and_samples_the_title() {
         "{prompt}"
     );
 }
+
+/// `examples/fallback.guardflow` offline: nothing listens at the local
+/// provider's address, so every attempt is served by the hosted one (a
+/// scripted loopback server), without using a guard attempt.
+#[test]
+fn the_fallback_example_serves_every_attempt_from_the_second_provider() {
+    use crate::support::model_server::{closed_port, ModelServer, Reply};
+    let hosted = ModelServer::start(vec![
+        Reply::chat(
+            "Retry budgets bound how often a step is tried; in short, failures stay cheap.",
+        ),
+        Reply::chat("How big should a budget be?\nWho sets it?\nWhat happens after it?"),
+    ]);
+    let local = format!("http://127.0.0.1:{}", closed_port());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut cmd = std::process::Command::new(crate::support::bin());
+    cmd.args(["run", "examples/fallback.guardflow", "--store"])
+        .arg(dir.path().join("runs.db"))
+        .args(["--input", "topic=retry budgets", "--input"])
+        .arg(format!("local_url={local}"))
+        .arg("--input")
+        .arg(format!("hosted_url={}", hosted.url()))
+        .env_remove("GUARDFLOW_LLM_BASE_URL")
+        .env_remove("GUARDFLOW_LLM_API_KEY")
+        .env_remove("OPENAI_API_KEY");
+    for v in [
+        "HTTP_PROXY",
+        "http_proxy",
+        "HTTPS_PROXY",
+        "https_proxy",
+        "ALL_PROXY",
+        "all_proxy",
+    ] {
+        cmd.env_remove(v);
+    }
+    let ran = crate::support::run_bounded(cmd, std::time::Duration::from_secs(120));
+    assert_eq!(ran.code, Some(0), "{}", ran.all());
+    assert!(ran.stdout.contains("Who sets it?"), "{}", ran.all());
+    assert_eq!(hosted.requests().len(), 2);
+    // one attempt each, both served by `hosted`, said as it happened
+    assert!(ran.stderr.contains("generator calls: 2"), "{}", ran.stderr);
+    assert!(
+        ran.stderr
+            .contains("served by `hosted` after transport failures: local: cannot reach"),
+        "{}",
+        ran.stderr
+    );
+}

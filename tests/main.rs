@@ -22,6 +22,7 @@ mod lsp;
 mod map;
 mod parse_paths;
 mod refine;
+mod providers;
 mod repl;
 mod run;
 mod runners;

@@ -240,6 +240,12 @@ pub enum CheckError {
         span: Span,
         max: usize,
     },
+    /// `fallback(…)` with fewer than two providers, or an argument that
+    /// is not a generator.
+    BadFallback {
+        span: Span,
+        why: String,
+    },
     Unused {
         kind: NameKind,
         name: String,
@@ -794,6 +800,16 @@ impl CheckError {
                 "a {what} may be built from others at most {max} levels deep, so that checking and running it stay bounded"
             ))
             .with_help("flatten the chain: define the deepest parts directly instead of through one another"),
+            BadFallback { span, why } => Diagnostic::new(
+                Code::E0238,
+                "malformed `fallback` generator".to_string(),
+                *span,
+                why.clone(),
+            )
+            .with_help(
+                "write `fallback(first, second, …)` with two or more generators, e.g. \
+                 `fallback(llm(model: \"a\", base_url: \"http://a\"), llm(model: \"b\"))`",
+            ),
             Unused { kind, name, span } => Diagnostic::new(
                 Code::W0001,
                 format!("the {} `{name}` is never used", kind.noun()),

@@ -442,6 +442,11 @@ pub struct Generator {
     pub kind: ExternId,
     pub args: Vec<Operand>,
     pub span: Span,
+    /// `fallback(a, b, …)`: the instances (providers) tried in order, the
+    /// next when one fails in transport; `kind` and `args` are the
+    /// first's. Empty for any other instance (version 4).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub providers: Vec<GeneratorId>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

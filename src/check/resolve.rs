@@ -19,6 +19,9 @@ use super::ir::{self, ExternId, GeneratorId, Program, Ty};
 use crate::source::{FileId, SourceMap, Span};
 use crate::syntax::ast;
 
+/// The generator form that lists providers to try in order.
+pub const FALLBACK: &str = "fallback";
+
 pub(super) fn resolve(
     sources: &SourceMap,
     files: &[(FileId, ast::File, bool)],
@@ -504,6 +507,9 @@ impl<'a> Resolver<'a> {
         call: &ast::Call,
         name: Option<String>,
     ) -> Option<GeneratorId> {
+        if call.callee.name == FALLBACK && !self.tables.generators.contains_key(FALLBACK) {
+            return self.fallback_instance(call, name);
+        }
         let sym = self.lookup_generator(&call.callee)?;
         match sym {
             GenSym::Named(n) => {
@@ -540,10 +546,70 @@ impl<'a> Resolver<'a> {
                     kind: ext,
                     args,
                     span: call.span,
+                    providers: Vec::new(),
                 });
                 Some(id)
             }
         }
+    }
+
+    /// `fallback(a, b, …)`: a new instance that is `a`, with the providers
+    /// of `b, …` tried after it when it fails in transport. Each argument
+    /// is a generator reference (a named instance or an extern generator
+    /// called with its arguments); at least two (E0238).
+    fn fallback_instance(&mut self, call: &ast::Call, name: Option<String>) -> Option<GeneratorId> {
+        let args = call.args.as_deref().unwrap_or(&[]);
+        if args.len() < 2 {
+            self.errors.push(CheckError::BadFallback {
+                span: call.span,
+                why: format!(
+                    "`fallback` lists the providers to try in order, and needs at least two \
+                     (it was given {})",
+                    args.len()
+                ),
+            });
+            return None;
+        }
+        let mut ids = Vec::new();
+        for arg in args {
+            let ast::Expr::Call(c) = &arg.value else {
+                self.errors.push(CheckError::BadFallback {
+                    span: arg.span,
+                    why: "each argument of `fallback` is a generator: a named generator or \
+                          a call such as `llm(model: \"m\")`"
+                        .to_string(),
+                });
+                return None;
+            };
+            if let Some(n) = &arg.name {
+                self.errors.push(CheckError::BadFallback {
+                    span: n.span,
+                    why: "the arguments of `fallback` are generators in order, not named"
+                        .to_string(),
+                });
+                return None;
+            }
+            ids.push(self.generator_instance(c, None)?);
+        }
+        let mut providers = Vec::new();
+        for id in &ids {
+            let inst = self.program.generators.get(id.index())?;
+            if inst.providers.is_empty() {
+                providers.push(*id);
+            } else {
+                providers.extend(inst.providers.iter().copied());
+            }
+        }
+        let first = self.program.generators.get(providers[0].index())?.clone();
+        let id = GeneratorId(self.program.generators.len() as u32);
+        self.program.generators.push(ir::Generator {
+            name: name.unwrap_or_else(|| format!("{FALLBACK}#{}", id.0)),
+            kind: first.kind,
+            args: first.args,
+            span: call.span,
+            providers,
+        });
+        Some(id)
     }
 
     fn resolve_input(&mut self, i: usize) {

@@ -168,3 +168,35 @@ pub fn measured(
     };
     Ok((program, note))
 }
+
+/// One note per `fallback(…)` generator used by an action: how the bounds
+/// count it (one call per attempt, whichever provider serves it; transport
+/// failures and retries are not attempts).
+pub fn fallback_notes(program: &crate::check::ir::Program) -> Vec<String> {
+    let used: std::collections::BTreeSet<usize> = program
+        .actions
+        .iter()
+        .map(|a| a.generator.index())
+        .collect();
+    used.into_iter()
+        .filter_map(|i| {
+            let g = program.generators.get(i)?;
+            if g.providers.is_empty() {
+                return None;
+            }
+            let names: Vec<String> = g
+                .providers
+                .iter()
+                .filter_map(|p| program.generators.get(p.index()))
+                .map(|p| format!("`{}`", p.name))
+                .collect();
+            Some(format!(
+                "`{}` falls back over {}: each attempt counts one generator call whichever \
+                 provider serves it; transport failures and retries move the attempt on and \
+                 are not counted",
+                g.name,
+                names.join(", ")
+            ))
+        })
+        .collect()
+}

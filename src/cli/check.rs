@@ -97,6 +97,11 @@ pub fn run(args: Args) -> u8 {
                         args.format,
                         args.target,
                     );
+                    if args.format == Format::Human {
+                        for note in super::bounds::fallback_notes(program) {
+                            outln!("  note: {note}");
+                        }
+                    }
                 }
                 _ if args.format == Format::Human => {
                     outln!("{}: no bounds: the program has errors", path.display())

@@ -126,7 +126,7 @@ impl View {
                 let first = reason.lines().next().unwrap_or("");
                 Change::Print(format!("  {path}: {first}"))
             }
-            _ => Change::Nothing,
+            e => notice(e).map_or(Change::Nothing, Change::Print),
         }
     }
 
@@ -165,6 +165,34 @@ impl View {
             }
             _ => print.map_or(Change::Nothing, Change::Print),
         }
+    }
+}
+
+/// The line an event gets where no view is drawn (standard error is not
+/// a terminal) and above the view: what a generator call waits for, and
+/// an attempt that moved to another provider. `None` for the others.
+pub fn notice(e: &Event) -> Option<String> {
+    match e {
+        Event::Waiting {
+            path,
+            action,
+            attempt,
+            provider,
+            what,
+        } => Some(format!(
+            "  {path}: {action} attempt {attempt} ({provider}) waits for {what}"
+        )),
+        Event::Served {
+            path,
+            action,
+            attempt,
+            provider,
+            skipped,
+        } if !skipped.is_empty() => Some(format!(
+            "  {path}: {action} attempt {attempt} served by `{provider}` after transport failures: {}",
+            skipped.join("; ")
+        )),
+        _ => None,
     }
 }
 
@@ -272,6 +300,7 @@ mod tests {
             guarded: true,
             generate_ms: 0,
             guard_ms: 0,
+            provider: None,
         }))
     }
 
@@ -342,5 +371,39 @@ mod tests {
         );
         assert_eq!(v.failed, 1);
         assert_eq!(v.shown(), 0);
+    }
+
+    #[test]
+    fn waits_and_fallbacks_are_printed_above_the_view() {
+        let mut v = View::default();
+        let change = v.apply(&Event::Waiting {
+            path: "main/m/s1".into(),
+            action: "step".into(),
+            attempt: 2,
+            provider: "local".into(),
+            what: "transport retry 1 in 250ms: refused".into(),
+        });
+        assert_eq!(
+            change,
+            Change::Print(
+                "  main/m/s1: step attempt 2 (local) waits for transport retry 1 in 250ms: refused"
+                    .into()
+            )
+        );
+        let served = |skipped: Vec<String>| Event::Served {
+            path: "main/m/s1".into(),
+            action: "step".into(),
+            attempt: 2,
+            provider: "hosted".into(),
+            skipped,
+        };
+        assert_eq!(v.apply(&served(Vec::new())), Change::Nothing);
+        assert_eq!(
+            v.apply(&served(vec!["local: 429".into()])),
+            Change::Print(
+                "  main/m/s1: step attempt 2 served by `hosted` after transport failures: local: 429"
+                    .into()
+            )
+        );
     }
 }

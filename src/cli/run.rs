@@ -145,6 +145,12 @@ pub fn run(args: Args) -> u8 {
         engine.on_event(move |e| q.event(e));
         Some(p)
     } else {
+        // no view: still say what a call waits for
+        engine.on_event(|e| {
+            if let Some(line) = super::progress::notice(e) {
+                eprintln!("{line}");
+            }
+        });
         None
     };
     let mut started = match engine.start(&workflow, &config) {
@@ -769,6 +775,7 @@ fn print_summary(report: &RunReport, color: bool) {
             "  {dim}repeated calls: {n} (in flight when the run stopped, so made again; not counted above){reset}"
         );
     }
+    print_providers(report);
     let tokens = |f: fn(&crate::runtime::AttemptRecord) -> Option<u64>| {
         report.attempts.iter().filter_map(f).sum::<u64>()
     };
@@ -834,6 +841,32 @@ fn asks_a_person(program: &Program, yes: bool) -> bool {
             .iter()
             .any(|k| v.get(*k).is_some_and(|x| mentions(x, &want)))
     })
+}
+
+/// Which providers served the attempts, per action, when more than one
+/// did in the run (a `fallback(…)` moved attempts).
+fn print_providers(report: &RunReport) {
+    let served: std::collections::BTreeSet<&str> = report
+        .attempts
+        .iter()
+        .filter_map(|a| a.provider.as_deref())
+        .collect();
+    if served.len() < 2 {
+        return;
+    }
+    for name in report.actions.keys() {
+        let mut counts: std::collections::BTreeMap<&str, u64> = Default::default();
+        for a in report.attempts.iter().filter(|a| a.action == *name) {
+            if let Some(p) = &a.provider {
+                *counts.entry(p).or_default() += 1;
+            }
+        }
+        if counts.is_empty() {
+            continue;
+        }
+        let list: Vec<String> = counts.iter().map(|(p, n)| format!("`{p}` {n}")).collect();
+        eprintln!("  {name}: attempts served by {}", list.join(", "));
+    }
 }
 
 #[cfg(test)]

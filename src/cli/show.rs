@@ -236,6 +236,27 @@ pub fn tree(events: &[Value], full: bool, brief: bool) -> String {
             )),
             "action_failed" => line(format!("failed: {}", text(s(e, "reason")))),
             "effect_started" => line(format!("effect started: `{}`", s(e, "command"))),
+            "served" => {
+                let skipped: Vec<&str> = e
+                    .get("skipped")
+                    .and_then(Value::as_array)
+                    .map(|v| v.iter().filter_map(Value::as_str).collect())
+                    .unwrap_or_default();
+                if !skipped.is_empty() {
+                    let n = e.get("attempt").and_then(Value::as_i64).unwrap_or(0);
+                    line(format!(
+                        "attempt {n}: served by `{}` after transport failures: {}",
+                        s(e, "provider"),
+                        first_line(&skipped.join("; "))
+                    ));
+                }
+            }
+            "waiting" if full => line(format!(
+                "attempt {}: {} waited for {}",
+                e.get("attempt").and_then(Value::as_i64).unwrap_or(0),
+                s(e, "provider"),
+                first_line(s(e, "what"))
+            )),
             "run_finished" => tail.push(format!(
                 "finished: {} after {} generator calls{}{}",
                 if e.get("success").and_then(Value::as_bool) == Some(true) {

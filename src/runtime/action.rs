@@ -11,7 +11,7 @@ use super::event::{AttemptRecord, Event, VerdictKind};
 use super::guard::{self, show_duration};
 use super::interpreter::{verdict_kind, Run};
 use super::judge::Site;
-use super::registry::{EffectCall, GenRequest, GenResponse};
+use super::registry::{EffectCall, GenError, GenRequest, GenResponse, Notifier};
 use super::resume::{EffectAnswer, PriorAction, PriorAttempt, INTERRUPTED};
 use super::value::{text_of, Value, Verdict};
 
@@ -471,7 +471,12 @@ impl Run<'_> {
         }
         let t0 = Instant::now();
         let generated = self
-            .generate(id, action, (attempt, &prompt, role.as_deref()), feedback)
+            .generate(
+                id,
+                action,
+                (path, attempt, &prompt, role.as_deref()),
+                feedback,
+            )
             .await;
         let generate_ms = t0.elapsed().as_millis() as u64;
         // records are made after the awaits: a pending branch holds only
@@ -492,9 +497,24 @@ impl Run<'_> {
                 guarded: false,
                 generate_ms,
                 guard_ms: 0,
+                provider: None,
             };
-        let response = match generated {
-            Ok(r) => {
+        let (response, provider) = match generated {
+            Ok(Served {
+                response: r,
+                provider,
+                skipped,
+                fallback,
+            }) => {
+                if fallback {
+                    self.emit(|| Event::Served {
+                        path: path.to_string(),
+                        action: action.name.clone(),
+                        attempt,
+                        provider: provider.clone(),
+                        skipped,
+                    });
+                }
                 // durable before it is judged: a stop from here on never
                 // calls the generator again for this attempt
                 self.emit(|| Event::Generated {
@@ -506,11 +526,18 @@ impl Run<'_> {
                     prompt_tokens: r.prompt_tokens,
                     generate_ms,
                 });
-                r
+                (r, provider)
             }
             Err(GenFailure::Fatal(message)) => {
                 return Err(format!(
                     "`{}`: the generator failed: {message}",
+                    action.name
+                ))
+            }
+            Err(GenFailure::Transport(message)) => {
+                return Err(format!(
+                    "`{}`: no provider could serve the attempt (transport failures are \
+                     not the model's; no guard attempt was used): {message}",
                     action.name
                 ))
             }
@@ -534,6 +561,7 @@ impl Run<'_> {
         );
         record.tokens = response.tokens;
         record.prompt_tokens = response.prompt_tokens;
+        record.provider = Some(provider);
         record.outcome = judged.outcome;
         record.guarded = judged.guarded;
         record.guard_ms = t1.elapsed().as_millis() as u64;
@@ -633,13 +661,65 @@ impl Run<'_> {
         &self,
         id: ActionId,
         action: &Action,
-        (attempt, prompt, role): (u32, &str, Option<&str>),
+        (path, attempt, prompt, role): (&str, u32, &str, Option<&str>),
         feedback: Option<String>,
-    ) -> Result<GenResponse, GenFailure> {
-        let (generator, args, own_timeout) = match &self.replacement {
-            Some((g, args, t)) => (g.clone(), args.clone(), *t),
-            None => {
-                let inst = &self.program.generators[action.generator.index()];
+    ) -> Result<Served, GenFailure> {
+        let providers = self.providers(action)?;
+        let timeout = action
+            .timeout_ms
+            .or(self.program.defaults.timeout_ms)
+            .map(Duration::from_millis);
+        let mut skipped: Vec<String> = Vec::new();
+        let last = providers.len().saturating_sub(1);
+        for (i, (name, generator, args, own_timeout)) in providers.into_iter().enumerate() {
+            let timeout = timeout.or(own_timeout);
+            let request = GenRequest {
+                action: action.name.clone(),
+                attempt,
+                prompt: prompt.to_string(),
+                role: role.map(str::to_string),
+                feedback: feedback.clone(),
+                max_tokens: action.max_tokens.or(self.program.defaults.max_tokens),
+                args,
+                output_type: self.output_types[id.index()].clone(),
+                output_schema: self.output_schemas[id.index()].clone(),
+                timeout,
+                workdir: self.workdir.clone(),
+                has_fallback: i < last,
+                notify: self.notifier(path, &action.name, attempt, &name),
+            };
+            match call_generator(generator.as_ref(), request, timeout).await {
+                Ok(response) => {
+                    return Ok(Served {
+                        response,
+                        provider: name,
+                        skipped,
+                        fallback: last > 0,
+                    })
+                }
+                Err(e) if e.transport => skipped.push(format!("{name}: {}", e.message)),
+                Err(e) if e.fatal => return Err(GenFailure::Fatal(e.message)),
+                Err(e) => return Err(GenFailure::Retry(e.message)),
+            }
+        }
+        Err(GenFailure::Transport(skipped.join("; ")))
+    }
+
+    /// The providers of an action's generator, in the order they are
+    /// tried: the instance, then its `fallback(…)` instances; a test's
+    /// `:with` replaces them all.
+    fn providers(&self, action: &Action) -> Result<Vec<Provider>, GenFailure> {
+        if let Some((g, args, t)) = &self.replacement {
+            return Ok(vec![("with".to_string(), g.clone(), args.clone(), *t)]);
+        }
+        let first = &self.program.generators[action.generator.index()];
+        let ids = match first.providers.as_slice() {
+            [] => vec![action.generator],
+            some => some.to_vec(),
+        };
+        ids.into_iter()
+            .map(|gid| {
+                let inst = &self.program.generators[gid.index()];
                 let kind = &self.program.externs[inst.kind.index()];
                 let Some(g) = self.bindings.generators[inst.kind.index()].clone() else {
                     return Err(GenFailure::Fatal(format!(
@@ -647,7 +727,7 @@ impl Run<'_> {
                         kind.name
                     )));
                 };
-                let args = self.generator_args[action.generator.index()].clone();
+                let args = self.generator_args[gid.index()].clone();
                 let t = kind
                     .params
                     .iter()
@@ -655,48 +735,78 @@ impl Run<'_> {
                     .and_then(|i| args.get(i))
                     .and_then(Value::as_u64)
                     .map(Duration::from_millis);
-                (g, args, t)
+                Ok((inst.name.clone(), g, args, t))
+            })
+            .collect()
+    }
+
+    /// Where a call of `provider` says what it waits for: a `Waiting`
+    /// event to the run's observer and sink.
+    fn notifier(&self, path: &str, action: &str, attempt: u32, provider: &str) -> Notifier {
+        let (observer, sink) = (self.observer.clone(), self.sink.clone());
+        if observer.is_none() && sink.is_none() {
+            return Notifier::default();
+        }
+        let (path, action, provider) = (path.to_string(), action.to_string(), provider.to_string());
+        Notifier::new(move |what| {
+            let e = Event::Waiting {
+                path: path.clone(),
+                action: action.clone(),
+                attempt,
+                provider: provider.clone(),
+                what: super::redact::scrub_string(what.to_string()),
+            };
+            if let Some(s) = &sink {
+                s.record(&e);
             }
-        };
-        let timeout = action
-            .timeout_ms
-            .or(self.program.defaults.timeout_ms)
-            .map(Duration::from_millis)
-            .or(own_timeout);
-        let request = GenRequest {
-            action: action.name.clone(),
-            attempt,
-            prompt: prompt.to_string(),
-            role: role.map(str::to_string),
-            feedback,
-            max_tokens: action.max_tokens.or(self.program.defaults.max_tokens),
-            args,
-            output_type: self.output_types[id.index()].clone(),
-            output_schema: self.output_schemas[id.index()].clone(),
-            timeout,
-            workdir: self.workdir.clone(),
-        };
-        let call = generator.generate(request);
-        let answer = match timeout {
-            Some(t) => match tokio::time::timeout(t, call).await {
-                Ok(a) => a,
-                Err(_) => {
-                    return Err(GenFailure::Retry(format!(
-                        "the generator did not answer within {}",
-                        show_duration(t)
-                    )))
-                }
-            },
-            None => call.await,
-        };
-        answer.map_err(|e| {
-            if e.fatal {
-                GenFailure::Fatal(e.message)
-            } else {
-                GenFailure::Retry(e.message)
+            if let Some(o) = &observer {
+                o(&e);
             }
         })
     }
+}
+
+/// A provider: its name (the generator instance), implementation,
+/// arguments and own timeout.
+type Provider = (
+    String,
+    std::sync::Arc<dyn crate::runtime::registry::Generator>,
+    Vec<Value>,
+    Option<Duration>,
+);
+
+/// One generator call, cut off after `timeout` (unless the generator
+/// times itself, from when its request leaves). The runtime's cut-off is
+/// the action's budget for an answer, so it is a failed attempt, not a
+/// transport failure (a generator that retries its transport stops
+/// before it and says so itself).
+async fn call_generator(
+    generator: &dyn crate::runtime::registry::Generator,
+    request: GenRequest,
+    timeout: Option<Duration>,
+) -> Result<GenResponse, GenError> {
+    let timeout = timeout.filter(|_| !generator.times_itself());
+    let call = generator.generate(request);
+    match timeout {
+        Some(t) => match tokio::time::timeout(t, call).await {
+            Ok(a) => a,
+            Err(_) => Err(GenError::retryable(format!(
+                "the generator did not answer within {}",
+                show_duration(t)
+            ))),
+        },
+        None => call.await,
+    }
+}
+
+/// A generator's answer and the provider that gave it.
+struct Served {
+    response: GenResponse,
+    provider: String,
+    /// Providers tried before it, each with its transport failure.
+    skipped: Vec<String>,
+    /// The generator has more than one provider (a `fallback(…)`).
+    fallback: bool,
 }
 
 /// What judging an answer came to.
@@ -724,5 +834,9 @@ impl Judgement {
 
 enum GenFailure {
     Fatal(String),
+    /// The answer failed (its text is feedback for the next attempt).
     Retry(String),
+    /// Every provider failed in transport: the action fails; nothing of
+    /// it reaches a prompt and no guard attempt is used.
+    Transport(String),
 }

@@ -78,6 +78,29 @@ pub enum Event {
         prompt_tokens: Option<u64>,
         generate_ms: u64,
     },
+    /// A generator call waits for something other than the model: its
+    /// transport retries, a rate limit or a circuit breaker. Said once
+    /// per wait, so nothing waits silently.
+    Waiting {
+        path: String,
+        action: String,
+        attempt: u32,
+        /// The generator instance (provider) that waits.
+        provider: String,
+        what: String,
+    },
+    /// Which provider (generator instance) of a `fallback(…)` served an
+    /// attempt; `skipped` the providers tried before it, each with its
+    /// transport failure. Recorded before `Generated`; only for
+    /// generators with more than one provider (the attempt's record
+    /// names the provider in every case).
+    Served {
+        path: String,
+        action: String,
+        attempt: u32,
+        provider: String,
+        skipped: Vec<String>,
+    },
     /// An effect action's effect is about to run `command`: recorded
     /// durably first, so a resume knows the effect may have run.
     EffectStarted {
@@ -150,6 +173,9 @@ pub struct AttemptRecord {
     pub guarded: bool,
     pub generate_ms: u64,
     pub guard_ms: u64,
+    /// The provider (generator instance) that answered, when one did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
 }
 
 /// One call a judge made to its generator, as it judged an attempt.

@@ -173,6 +173,41 @@ pub struct GenRequest {
     /// generator that retries internally stops within it.
     pub timeout: Option<Duration>,
     pub workdir: Arc<Path>,
+    /// Another provider follows this one in a `fallback(…)`: a transport
+    /// failure should be given back soon (to move on) rather than waited
+    /// out, and a provider whose circuit is open is skipped at once.
+    pub has_fallback: bool,
+    /// Where a call says what it waits for (transport retries, a rate
+    /// limit, a circuit breaker), so nothing waits silently.
+    pub notify: Notifier,
+}
+
+/// Tells the run what a generator call is waiting for; the runtime shows
+/// it as a progress line (`Event::Waiting`).
+#[derive(Clone, Default)]
+pub struct Notifier(Option<Say>);
+
+/// What a [`Notifier`] calls.
+type Say = Arc<dyn Fn(&str) + Send + Sync>;
+
+impl Notifier {
+    pub fn new(f: impl Fn(&str) + Send + Sync + 'static) -> Notifier {
+        Notifier(Some(Arc::new(f)))
+    }
+
+    /// Says what the call waits for now, e.g. "rate limit of
+    /// http://…: 3 s".
+    pub fn waiting(&self, what: &str) {
+        if let Some(f) = &self.0 {
+            f(what);
+        }
+    }
+}
+
+impl std::fmt::Debug for Notifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Notifier")
+    }
 }
 
 impl GenRequest {
@@ -210,6 +245,13 @@ pub struct GenError {
     /// the action fails at once. Otherwise the attempt counts as failed
     /// and the action retries.
     pub fatal: bool,
+    /// The provider could not be reached or would not serve (refused,
+    /// timed out, 408/429/5xx after the generator's own transport
+    /// retries, a circuit breaker open): says nothing about the model's
+    /// answer. The same attempt moves to the next provider of a
+    /// `fallback(…)`; after the last, the action fails. It never uses a
+    /// guard attempt and its text never reaches a prompt.
+    pub transport: bool,
 }
 
 impl GenError {
@@ -217,6 +259,7 @@ impl GenError {
         GenError {
             message: message.into(),
             fatal: true,
+            transport: false,
         }
     }
 
@@ -224,6 +267,16 @@ impl GenError {
         GenError {
             message: message.into(),
             fatal: false,
+            transport: false,
+        }
+    }
+
+    /// A transport failure (see [`GenError::transport`]).
+    pub fn transport(message: impl Into<String>) -> GenError {
+        GenError {
+            message: message.into(),
+            fatal: false,
+            transport: true,
         }
     }
 }
@@ -231,6 +284,15 @@ impl GenError {
 /// A generator kind (`llm`, `cmd`, `replay`, or a host's).
 pub trait Generator: Send + Sync {
     fn generate(&self, request: GenRequest) -> BoxFuture<'_, Result<GenResponse, GenError>>;
+
+    /// The generator bounds each call by `GenRequest::timeout` itself,
+    /// from when the request leaves (after waiting for a slot, a rate
+    /// limit or a circuit breaker, each said through `notify`): the
+    /// runtime then does not cut the call off at the timeout. Only for
+    /// generators that really do.
+    fn times_itself(&self) -> bool {
+        false
+    }
 }
 
 /// Any closure from request to answer is a generator.

@@ -2,9 +2,15 @@
 //! endpoint (`POST {base}/v1/chat/completions`, as Ollama, vLLM and
 //! llama.cpp's server serve it) or Ollama's native `POST /api/generate`.
 //!
-//! Transport failures (no connection, 429, 5xx) are retried here with
-//! jittered exponential backoff, honouring `Retry-After`, within the
-//! call's timeout; they are separate from the action's guard retries.
+//! Transport failures (no connection, timeout, 408, 429, 5xx) are retried
+//! here with jittered exponential backoff, honouring `Retry-After`, within
+//! the call's timeout; they are separate from the action's guard retries.
+//! One that outlasts them is a transport failure (`GenError::transport`):
+//! the attempt moves to the next provider of a `fallback(…)`, or the
+//! action fails; its text never reaches a prompt. A refused connection to
+//! a server that never answered in this process fails at once. Every call
+//! goes through the provider's circuit breaker and limits
+//! (`providers.rs`), and says what it waits for.
 //! The API key is sent only in the `Authorization` header: it is never
 //! part of a message, a `Debug` form or an error (a server that echoes
 //! it back has it replaced by `[redacted]`).
@@ -18,6 +24,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use tokio::time::Instant;
 
+use super::providers::{self, Admit, BreakerConfig, Limits, ProbeGuard, SAY_AFTER};
 use super::text::shorten;
 use crate::runtime::guard::show_duration;
 use crate::runtime::redact;
@@ -41,7 +48,8 @@ const MAX_BACKOFF: Duration = Duration::from_secs(10);
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Parameter positions of `llm(model, temperature, seed, base_url,
-/// api_key_env, api, timeout)` in `stdlib/prelude.guardflow`.
+/// api_key_env, api, timeout, max_concurrent, rpm, tpm, breaker_after,
+/// cool_down)` in `stdlib/prelude.guardflow`.
 const MODEL: usize = 0;
 const TEMPERATURE: usize = 1;
 const SEED: usize = 2;
@@ -49,6 +57,11 @@ const BASE_URL: usize = 3;
 const KEY_ENV: usize = 4;
 const API: usize = 5;
 const TIMEOUT: usize = 6;
+const MAX_CONCURRENT: usize = 7;
+const RPM: usize = 8;
+const TPM: usize = 9;
+const BREAKER_AFTER: usize = 10;
+const COOL_DOWN: usize = 11;
 
 /// Which protocol to speak.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -415,6 +428,10 @@ async fn read_body(mut response: reqwest::Response) -> Result<Vec<u8>, reqwest::
 }
 
 impl Generator for Llm {
+    fn times_itself(&self) -> bool {
+        true
+    }
+
     fn generate(&self, request: GenRequest) -> BoxFuture<'_, Result<GenResponse, GenError>> {
         Box::pin(async move {
             let endpoint = Endpoint::resolve(&request, |v| std::env::var(v).ok())?;
@@ -432,8 +449,28 @@ impl Generator for Llm {
                         .map(Duration::from_millis)
                 })
                 .unwrap_or(DEFAULT_TIMEOUT);
-            // stop a little before the runtime cuts the call off, so the
-            // attempt fails with the transport's own reason
+            let url = endpoint.url();
+            let circuit = providers::circuit(&url);
+            let breaker = BreakerConfig {
+                after: int_arg(&request, BREAKER_AFTER).clamp(1, u64::from(u32::MAX)) as u32,
+                cool_down: Duration::from_millis(int_arg(&request, COOL_DOWN)),
+            };
+            let _probe = ProbeGuard {
+                probe: admit(&circuit, &url, &request, timeout).await?,
+                circuit: circuit.clone(),
+            };
+            let limits = Limits {
+                max_concurrent: int_arg(&request, MAX_CONCURRENT),
+                rpm: int_arg(&request, RPM),
+                tpm: int_arg(&request, TPM),
+            };
+            let key = format!("{url} {}", request.str_arg(MODEL));
+            let slot = providers::limiter(&key, limits)
+                .acquire(&url, &request.notify)
+                .await;
+            // the timeout counts from when the request leaves; stop a
+            // little before it, so the attempt fails with the transport's
+            // own reason
             let margin = (timeout / 10).min(Duration::from_secs(1));
             let deadline = Instant::now() + timeout.saturating_sub(margin);
             let body = body(endpoint.api, &request);
@@ -442,8 +479,16 @@ impl Generator for Llm {
                 let left = deadline.saturating_duration_since(Instant::now());
                 let outcome = self.exchange(client, &endpoint, &body, left).await;
                 let (message, after, unreachable) = match outcome {
-                    Exchange::Answer(a) => return Ok(a),
-                    Exchange::Garbage(m) => return Err(GenError::retryable(m)),
+                    Exchange::Answer(a) => {
+                        lock(&circuit).success();
+                        slot.used(a.tokens.unwrap_or(0) + a.prompt_tokens.unwrap_or(0));
+                        return Ok(a);
+                    }
+                    Exchange::Garbage(m) => {
+                        // the server answered: it is there
+                        lock(&circuit).success();
+                        return Err(GenError::retryable(m));
+                    }
                     Exchange::Refused(m) => return Err(GenError::fatal(m)),
                     Exchange::Transient {
                         message,
@@ -451,26 +496,93 @@ impl Generator for Llm {
                         unreachable,
                     } => (message, after, unreachable),
                 };
-                let wait = backoff(tries).max(after.unwrap_or_default());
                 tries += 1;
+                let (open, served) = {
+                    let mut c = lock(&circuit);
+                    (
+                        c.failure(std::time::Instant::now(), breaker, after),
+                        c.served(),
+                    )
+                };
+                let gave_up = |why: &str| {
+                    let tried = if tries == 1 { "try" } else { "tries" };
+                    let mut m = format!("{message} (gave up after {tries} {tried}{why})");
+                    if unreachable {
+                        m.push_str(&format!(
+                            "; is the server running? Set `base_url` or ${BASE_URL_VAR}"
+                        ));
+                    }
+                    GenError::transport(m)
+                };
+                // nothing has ever answered there: no server, no retries
+                if unreachable && !served {
+                    return Err(gave_up(""));
+                }
+                let mut wait = backoff(tries - 1).max(after.unwrap_or_default());
+                if let Some(until) = open {
+                    wait = wait.max(until.saturating_duration_since(std::time::Instant::now()));
+                }
+                if request.has_fallback && (tries >= 2 || wait > SAY_AFTER) {
+                    return Err(gave_up("; the next provider serves the attempt"));
+                }
                 let left = deadline.saturating_duration_since(Instant::now());
                 if wait >= left {
-                    let message = format!(
-                        "{message} (gave up after {tries} {} within the timeout of {})",
-                        if tries == 1 { "try" } else { "tries" },
+                    return Err(gave_up(&format!(
+                        " within the timeout of {}",
                         show_duration(timeout)
-                    );
-                    return Err(if unreachable {
-                        GenError::fatal(format!(
-                            "{message}; is the server running? Set `base_url` or ${BASE_URL_VAR}"
-                        ))
-                    } else {
-                        GenError::retryable(message)
-                    });
+                    )));
                 }
+                request.notify.waiting(&format!(
+                    "transport retry {tries} in {}: {}",
+                    show_duration(wait),
+                    shorten(&message, 200)
+                ));
                 tokio::time::sleep(wait).await;
             }
         })
+    }
+}
+
+/// Argument `i` as a non-negative integer (0 when missing or negative).
+fn int_arg(request: &GenRequest, i: usize) -> u64 {
+    request.args.get(i).and_then(Value::as_u64).unwrap_or(0)
+}
+
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Waits while the provider's circuit is open; with a fallback after it,
+/// or a cool-down longer than the call's timeout, gives the attempt back
+/// at once (a transport failure) instead. The number of the half-open
+/// probe, when this call is it.
+async fn admit(
+    circuit: &std::sync::Mutex<providers::Circuit>,
+    url: &str,
+    request: &GenRequest,
+    timeout: Duration,
+) -> Result<Option<u64>, GenError> {
+    let mut said = false;
+    loop {
+        let now = std::time::Instant::now();
+        let admitted = lock(circuit).admit(now);
+        let until = match admitted {
+            Admit::Go { probe } => return Ok(probe),
+            Admit::Open { until } => until,
+        };
+        let wait = until.saturating_duration_since(now);
+        let open = format!(
+            "{url} is skipped for {} more: its circuit breaker opened after transport failures",
+            show_duration(wait)
+        );
+        if request.has_fallback || wait > timeout {
+            return Err(GenError::transport(open));
+        }
+        if wait >= SAY_AFTER && !said {
+            said = true;
+            request.notify.waiting(&open);
+        }
+        tokio::time::sleep(wait.max(Duration::from_millis(10))).await;
     }
 }
 
@@ -493,6 +605,8 @@ mod tests {
             output_schema: None,
             timeout: None,
             workdir: Arc::from(Path::new(".")),
+            has_fallback: false,
+            notify: Default::default(),
         }
     }
 

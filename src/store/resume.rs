@@ -54,6 +54,7 @@ pub fn load(conn: &Connection, id: &str) -> rusqlite::Result<Prior> {
                     guarded: false,
                     generate_ms: 0,
                     guard_ms: 0,
+                    provider: None,
                 };
                 let n = attempt_numbers.entry(record.action.clone()).or_insert(0);
                 *n = (*n).max(record.attempt);

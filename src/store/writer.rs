@@ -492,6 +492,8 @@ fn describe(e: &Event) -> (&'static str, Option<&str>) {
         Event::AttemptStarted { path, .. } => ("attempt_started", Some(path)),
         Event::Generated { path, .. } => ("generated", Some(path)),
         Event::EffectStarted { path, .. } => ("effect_started", Some(path)),
+        Event::Waiting { path, .. } => ("waiting", Some(path)),
+        Event::Served { path, .. } => ("served", Some(path)),
         Event::Attempt(a) => ("attempt", Some(&a.path)),
         Event::JudgeCall(j) => ("judge_call", Some(&j.path)),
         Event::Escalated { path, .. } => ("escalated", Some(path)),

@@ -1,11 +1,11 @@
 //! A scripted model server on loopback for the `llm` generator's tests:
 //! HTTP/1.1, one thread per connection, answers taken from a script in
-//! order (the last one repeats). Every request is recorded. Dropping the
-//! server stops it.
+//! order (the last one repeats). Every request is recorded, and the most
+//! requests in flight at once counted. Dropping the server stops it.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
@@ -108,6 +108,14 @@ pub struct ModelServer {
     pub addr: SocketAddr,
     seen: Arc<Mutex<Vec<Seen>>>,
     stop: Arc<AtomicBool>,
+    flight: Arc<Flight>,
+}
+
+/// Requests between being read and answered: now, and the most ever.
+#[derive(Default)]
+struct Flight {
+    now: AtomicUsize,
+    most: AtomicUsize,
 }
 
 impl ModelServer {
@@ -117,18 +125,30 @@ impl ModelServer {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
         let script = Arc::new(Mutex::new((script, 0usize)));
-        let (s, st) = (seen.clone(), stop.clone());
+        let flight = Arc::new(Flight::default());
+        let (s, st, fl) = (seen.clone(), stop.clone(), flight.clone());
         thread::spawn(move || {
             for conn in listener.incoming() {
                 if st.load(Ordering::SeqCst) {
                     break;
                 }
                 let Ok(conn) = conn else { continue };
-                let (s, script) = (s.clone(), script.clone());
-                thread::spawn(move || serve(conn, &s, &script));
+                let (s, script, fl) = (s.clone(), script.clone(), fl.clone());
+                thread::spawn(move || serve(conn, &s, &script, &fl));
             }
         });
-        ModelServer { addr, seen, stop }
+        ModelServer {
+            addr,
+            seen,
+            stop,
+            flight,
+        }
+    }
+
+    /// The most requests that were in flight (read, not yet answered) at
+    /// once.
+    pub fn most_in_flight(&self) -> usize {
+        self.flight.most.load(Ordering::SeqCst)
     }
 
     /// `http://127.0.0.1:PORT`.
@@ -157,7 +177,7 @@ pub fn closed_port() -> u16 {
 
 type Script = Mutex<(Vec<Reply>, usize)>;
 
-fn serve(conn: TcpStream, seen: &Mutex<Vec<Seen>>, script: &Script) {
+fn serve(conn: TcpStream, seen: &Mutex<Vec<Seen>>, script: &Script, flight: &Flight) {
     let _ = conn.set_read_timeout(Some(Duration::from_secs(30)));
     let mut reader = BufReader::new(match conn.try_clone() {
         Ok(c) => c,
@@ -200,6 +220,8 @@ fn serve(conn: TcpStream, seen: &Mutex<Vec<Seen>>, script: &Script) {
         body: String::from_utf8_lossy(&body).into_owned(),
     };
     let auth = request.header("authorization").unwrap_or("").to_string();
+    let now = flight.now.fetch_add(1, Ordering::SeqCst) + 1;
+    flight.most.fetch_max(now, Ordering::SeqCst);
     seen.lock().unwrap_or_else(|e| e.into_inner()).push(request);
     let reply = {
         let mut s = script.lock().unwrap_or_else(|e| e.into_inner());
@@ -232,4 +254,5 @@ fn serve(conn: TcpStream, seen: &Mutex<Vec<Seen>>, script: &Script) {
     let mut conn = conn;
     let _ = conn.write_all(out.as_bytes());
     let _ = conn.flush();
+    flight.now.fetch_sub(1, Ordering::SeqCst);
 }

@@ -83,20 +83,29 @@ pub(super) fn check(
 /// The timeout of one generation: the action's, the file's, or the
 /// generator's own `timeout` argument, in milliseconds.
 pub fn generation_timeout(program: &Program, action: &Action) -> Option<u64> {
-    action
-        .timeout_ms
-        .or(program.defaults.timeout_ms)
-        .or_else(|| {
-            let generator = program.generators.get(action.generator.index())?;
-            let kind = program.externs.get(generator.kind.index())?;
-            let i = kind.params.iter().position(|p| p.name == "timeout")?;
-            match generator.args.get(i)? {
-                Operand::Const {
-                    value: Value::Duration(ms),
-                } => Some(*ms),
-                _ => None,
-            }
-        })
+    // a `fallback(…)` may call each of its providers once per attempt,
+    // each within the timeout
+    let providers = match program.generators.get(action.generator.index()) {
+        Some(g) if !g.providers.is_empty() => g.providers.clone(),
+        _ => vec![action.generator],
+    };
+    providers.into_iter().try_fold(0u64, |sum, id| {
+        let one = action
+            .timeout_ms
+            .or(program.defaults.timeout_ms)
+            .or_else(|| {
+                let generator = program.generators.get(id.index())?;
+                let kind = program.externs.get(generator.kind.index())?;
+                let i = kind.params.iter().position(|p| p.name == "timeout")?;
+                match generator.args.get(i)? {
+                    Operand::Const {
+                        value: Value::Duration(ms),
+                    } => Some(*ms),
+                    _ => None,
+                }
+            })?;
+        Some(sum.saturating_add(one))
+    })
 }
 
 /// Whether `target`'s artifact reaches subtask `to` through data edges.
