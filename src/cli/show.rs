@@ -247,7 +247,7 @@ pub fn tree(events: &[Value], full: bool, brief: bool) -> String {
                     line(format!(
                         "attempt {n}: served by `{}` after transport failures: {}",
                         s(e, "provider"),
-                        first_line(&skipped.join("; "))
+                        text(&skipped.join("; "))
                     ));
                 }
             }
@@ -255,7 +255,7 @@ pub fn tree(events: &[Value], full: bool, brief: bool) -> String {
                 "attempt {}: {} waited for {}",
                 e.get("attempt").and_then(Value::as_i64).unwrap_or(0),
                 s(e, "provider"),
-                first_line(s(e, "what"))
+                message(s(e, "what"), true)
             )),
             "run_finished" => tail.push(format!(
                 "finished: {} after {} generator calls{}{}",

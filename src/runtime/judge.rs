@@ -209,6 +209,10 @@ impl AskGenerator for Arc<Asking> {
             output_schema: request.output_schema,
             timeout: bound.timeout,
             workdir: self.workdir.clone(),
+            // a judge's generator is not a fallback, and its waits are
+            // the guard's time
+            has_fallback: false,
+            notify: Default::default(),
         };
         let this = self.clone();
         Box::pin(async move {
