@@ -604,7 +604,7 @@ impl<'p> Run<'p> {
                     escalations += 1;
                     let target = esc.target as usize;
                     let target_label = &scope.method.subtasks[target].label;
-                    kept.extend(self.kept_after_escalation(mark, &path, target_label));
+                    kept.extend(self.kept_after_escalation(mark, path, target_label));
                     keep_latest(&mut kept, KEPT_CAP);
                     self.emit(|| Event::Escalated {
                         path: path.to_string(),
