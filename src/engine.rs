@@ -538,6 +538,7 @@ impl Engine {
                 .map(|r| tokio::sync::Semaphore::new(r.size.min(u32::MAX as u64 / 2) as usize))
                 .collect(),
             workdir: Arc::from(workflow.workdir.as_path()),
+            dirs: crate::runtime::paths::file_dirs(program, &workflow.workdir),
             output_types: program
                 .actions
                 .iter()

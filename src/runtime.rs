@@ -27,6 +27,7 @@ pub mod guard;
 pub mod inputs;
 pub mod interpreter;
 pub mod judge;
+pub mod paths;
 pub mod predicate;
 pub mod redact;
 pub mod refine;

@@ -463,3 +463,44 @@ fn check_prints_what_guardflow_check_prints() {
         assert!(!after[findings.len()..].contains('╭'), "{after}");
     }
 }
+
+/// Two files loaded from two directories: each one's relative paths
+/// (`cmd(…)`, `file(…)`, a guard's `command(…)`) resolve in its own
+/// directory, not in the first file's (issue 17).
+#[test]
+fn each_loaded_file_resolves_its_paths_in_its_own_directory() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path();
+    for (sub, word) in [("a", "alpha"), ("b", "beta")] {
+        let d = root.join(sub);
+        std::fs::create_dir_all(&d).expect("mkdir");
+        std::fs::write(d.join("gen.sh"), format!("echo {word}\n")).expect("gen");
+        std::fs::write(
+            d.join("check.sh"),
+            format!("grep -q {word} \"$GUARDFLOW_ARTIFACT\"\n"),
+        )
+        .expect("check");
+        std::fs::write(d.join("spec.txt"), format!("{word} spec\n")).expect("spec");
+        std::fs::write(
+            d.join(format!("{word}.guardflow")),
+            format!(
+                "use std.{{command}}\ninput {word}_spec: Text = file(\"spec.txt\")\n\
+                 generator {word}_gen = cmd(\"sh gen.sh\")\n\
+                 guard {word}_ok on Text = command(\"sh check.sh\")\n\
+                 action {word}_act(s: Text) -> Text {{\n  :generate {word}_gen \"{{s}}\"\n  :guard {word}_ok\n  :retry 1\n}}\n\
+                 task {word}_task() -> Text {{\n  method m {{\n    :subtasks (x: {word}_act({word}_spec))\n    :result x\n  }}\n}}\n"
+            ),
+        )
+        .expect("flow");
+    }
+    let (status, out) = repl(
+        &["a/alpha.guardflow", "b/beta.guardflow"],
+        ":run beta_task\n:run alpha_task\n",
+        root,
+    );
+    assert_eq!(status, Some(0), "{out}");
+    assert!(out.contains("beta\n"), "{out}");
+    assert!(out.contains("alpha\n"), "{out}");
+    assert!(!out.contains("cannot read"), "{out}");
+    assert!(!out.contains("failed"), "{out}");
+}

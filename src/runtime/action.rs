@@ -671,7 +671,7 @@ impl Run<'_> {
             .map(Duration::from_millis);
         let mut skipped: Vec<String> = Vec::new();
         let last = providers.len().saturating_sub(1);
-        for (i, (name, generator, args, own_timeout)) in providers.into_iter().enumerate() {
+        for (i, (name, generator, args, own_timeout, dir)) in providers.into_iter().enumerate() {
             let timeout = timeout.or(own_timeout);
             let request = GenRequest {
                 action: action.name.clone(),
@@ -684,7 +684,7 @@ impl Run<'_> {
                 output_type: self.output_types[id.index()].clone(),
                 output_schema: self.output_schemas[id.index()].clone(),
                 timeout,
-                workdir: self.workdir.clone(),
+                workdir: dir,
                 has_fallback: i < last,
                 notify: self.notifier(path, &action.name, attempt, &name),
             };
@@ -710,7 +710,13 @@ impl Run<'_> {
     /// `:with` replaces them all.
     fn providers(&self, action: &Action) -> Result<Vec<Provider>, GenFailure> {
         if let Some((g, args, t)) = &self.replacement {
-            return Ok(vec![("with".to_string(), g.clone(), args.clone(), *t)]);
+            return Ok(vec![(
+                "with".to_string(),
+                g.clone(),
+                args.clone(),
+                *t,
+                self.workdir.clone(),
+            )]);
         }
         let first = &self.program.generators[action.generator.index()];
         let ids = match first.providers.as_slice() {
@@ -735,7 +741,9 @@ impl Run<'_> {
                     .and_then(|i| args.get(i))
                     .and_then(Value::as_u64)
                     .map(Duration::from_millis);
-                Ok((inst.name.clone(), g, args, t))
+                // its relative paths are the file's that defines it
+                let dir = super::paths::dir_of(&self.dirs, &self.workdir, inst.span.file);
+                Ok((inst.name.clone(), g, args, t, dir))
             })
             .collect()
     }
@@ -773,6 +781,7 @@ type Provider = (
     std::sync::Arc<dyn crate::runtime::registry::Generator>,
     Vec<Value>,
     Option<Duration>,
+    std::sync::Arc<std::path::Path>,
 );
 
 /// One generator call, cut off after `timeout` (unless the generator

@@ -69,7 +69,7 @@ pub fn evaluate<'a>(
                 guard,
                 subject: own,
                 args,
-                ..
+                span,
             } => {
                 let subject = match own {
                     None => subject.clone(),
@@ -88,7 +88,7 @@ pub fn evaluate<'a>(
                 };
                 match guard {
                     GuardRef::Extern { id } => {
-                        call_extern(run, id.index(), subject, args, env.site).await
+                        call_extern(run, id.index(), subject, args, env.site, span.file).await
                     }
                     GuardRef::User { id } => {
                         let def = &run.program.guards[id.index()];
@@ -218,6 +218,8 @@ async fn call_extern(
     subject: Value,
     args: Vec<Value>,
     site: Option<&Site>,
+    // the file the call is written in: its relative paths resolve there
+    file: crate::source::FileId,
 ) -> Verdict {
     let name = &run.program.externs[id].name;
     run.counters.guard_runs.fetch_add(1, Relaxed);
@@ -243,7 +245,7 @@ async fn call_extern(
     let call = GuardCall {
         subject,
         args,
-        workdir: run.workdir.clone(),
+        workdir: super::paths::dir_of(&run.dirs, &run.workdir, file),
         generators: Generators(
             asking
                 .as_ref()

@@ -25,6 +25,8 @@ pub fn program_inputs(
     given: &HashMap<String, Value>,
     workdir: &Path,
 ) -> Result<Vec<Value>, String> {
+    let dirs = super::paths::file_dirs(program, workdir);
+    let root: std::sync::Arc<Path> = std::sync::Arc::from(workdir);
     program
         .inputs
         .iter()
@@ -32,6 +34,8 @@ pub fn program_inputs(
             if let Some(v) = given.get(&input.name) {
                 return Ok(v.clone());
             }
+            // relative to the file that declares the input
+            let workdir = &*super::paths::dir_of(&dirs, &root, input.span.file);
             match &input.source {
                 Some(InputSource::Value { value }) => Ok(constant(value)),
                 Some(InputSource::File { path }) => read_text(&workdir.join(path))
@@ -62,10 +66,14 @@ pub fn input_files(
     workdir: &Path,
 ) -> Vec<(String, Vec<InputFile>)> {
     let mut out = Vec::new();
+    let dirs = super::paths::file_dirs(program, workdir);
+    let root: std::sync::Arc<Path> = std::sync::Arc::from(workdir);
     for input in &program.inputs {
         if given.contains_key(&input.name) {
             continue;
         }
+        let dir = super::paths::dir_of(&dirs, &root, input.span.file);
+        let workdir = &*dir;
         let files = match &input.source {
             Some(InputSource::File { path }) => vec![path.clone()],
             Some(InputSource::Folder { path, glob }) => {

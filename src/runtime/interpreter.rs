@@ -80,6 +80,9 @@ pub struct Run<'p> {
     pub replacement: Option<Replacing>,
     pub resources: Vec<Semaphore>,
     pub workdir: Arc<Path>,
+    /// The directory each source file's relative paths resolve in, by
+    /// `FileId` (`runtime::paths`).
+    pub dirs: Vec<Arc<Path>>,
     /// Each action's output type in guardflow syntax, by `ActionId`.
     pub output_types: Vec<Arc<str>>,
     /// Per action, the JSON Schema of a `Json<T>` output.

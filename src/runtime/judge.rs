@@ -39,6 +39,8 @@ struct Bound {
     generator: Arc<dyn Generator>,
     args: Vec<Value>,
     timeout: Option<Duration>,
+    /// Where its relative paths resolve (`runtime::paths`).
+    workdir: Arc<Path>,
 }
 
 /// What one evaluation of a judge may ask, and what it asked.
@@ -56,7 +58,6 @@ pub struct Asking {
     numbers: Arc<Mutex<std::collections::HashMap<String, u32>>>,
     observer: Option<Observer>,
     sink: Option<Arc<dyn Sink>>,
-    workdir: Arc<Path>,
 }
 
 impl Asking {
@@ -94,6 +95,7 @@ impl Asking {
                     generator: generator.clone(),
                     args: args.clone(),
                     timeout: *timeout,
+                    workdir: run.workdir.clone(),
                 },
                 None => {
                     let inst = &run.program.generators[g];
@@ -117,6 +119,7 @@ impl Asking {
                         generator,
                         args,
                         timeout,
+                        workdir: super::paths::dir_of(&run.dirs, &run.workdir, inst.span.file),
                     }
                 }
             };
@@ -134,7 +137,6 @@ impl Asking {
             numbers: run.counters.judge_numbers.clone(),
             observer: run.observer.clone(),
             sink: run.sink.clone(),
-            workdir: run.workdir.clone(),
         })
     }
 
@@ -208,7 +210,7 @@ impl AskGenerator for Arc<Asking> {
             output_type: request.output_type,
             output_schema: request.output_schema,
             timeout: bound.timeout,
-            workdir: self.workdir.clone(),
+            workdir: bound.workdir.clone(),
             // a judge's generator is not a fallback, and its waits are
             // the guard's time
             has_fallback: false,
