@@ -141,34 +141,75 @@ unless it is in a comment or a one-line string."
     (,(concat "\\_<\\(" guardflow--name "\\)\\_>:\\(?:\\s-\\|$\\)") 1 'font-lock-variable-name-face))
   "Highlighting for `guardflow-mode'.")
 
-(defun guardflow--continuation-p ()
-  "Whether the current line continues an expression.
-It does when it starts with `&&' or `||', or when the previous code
-line ends with `='."
+;; Indentation follows `guardflow fmt': the contents of a bracket one
+;; level deeper than the line that opened it, its closer level with that
+;; line; the first operand after a trailing `=' one level deeper; a line
+;; starting with `&&' or `||' one level deeper than the expression's first
+;; line (two after a `=').
+
+(defun guardflow--operator-line-p ()
+  "Whether the current line starts with `&&' or `||'."
   (save-excursion
     (back-to-indentation)
-    (or (looking-at "&&\\|||")
-        (progn
-          (forward-comment (- (point)))
-          (eq (char-before) ?=)))))
+    (looking-at "&&\\|||")))
+
+(defun guardflow--after-equals-p ()
+  "Whether the code before the current line ends with `='."
+  (save-excursion
+    (beginning-of-line)
+    (forward-comment (- (point)))
+    (eq (char-before) ?=)))
+
+(defun guardflow--expression-after-equals-p ()
+  "Whether the expression the current line continues began after a `='.
+Goes back over operator lines and deeper bracket groups to the
+expression's first line."
+  (save-excursion
+    (let ((depth (car (syntax-ppss (line-beginning-position))))
+          (result nil)
+          (done nil))
+      (while (and (not done) (zerop (forward-line -1)))
+        (let* ((ppss (syntax-ppss (line-beginning-position)))
+               (d (car ppss)))
+          (cond
+           ((nth 3 ppss))                       ; inside a string: go on
+           ((save-excursion (back-to-indentation) (looking-at "$\\|//")))
+           ((> d depth))                        ; inside a deeper group
+           ((< d depth) (setq done t))
+           ((guardflow--operator-line-p))       ; another operator line
+           (t (setq result (guardflow--after-equals-p)
+                    done t)))))
+      result)))
+
+(defun guardflow--indentation ()
+  "The column the current line belongs at (nil inside a string)."
+  (let ((ppss (save-excursion (syntax-ppss (line-beginning-position)))))
+    (unless (nth 3 ppss)
+      (let* ((closer (save-excursion (back-to-indentation) (looking-at "[])}]")))
+             (base (if (nth 1 ppss)
+                       (save-excursion
+                         (goto-char (nth 1 ppss))
+                         (+ (current-indentation)
+                            (if closer 0 guardflow-indent-offset)))
+                     0)))
+        (cond
+         (closer base)
+         ((guardflow--operator-line-p)
+          (+ base (* guardflow-indent-offset
+                     (if (guardflow--expression-after-equals-p) 2 1))))
+         ((guardflow--after-equals-p) (+ base guardflow-indent-offset))
+         (t base))))))
 
 (defun guardflow-indent-line ()
-  "Indent the current line by its bracket depth.
+  "Indent the current line as `guardflow fmt' lays it out.
 Lines inside a multi-line string are left as they are."
   (interactive)
-  (let ((ppss (save-excursion (syntax-ppss (line-beginning-position))))
+  (let ((column (guardflow--indentation))
         (offset (- (current-column) (current-indentation))))
-    (unless (nth 3 ppss)
-      (let ((depth (car ppss)))
-        (save-excursion
-          (back-to-indentation)
-          (when (looking-at "[])}]")
-            (setq depth (1- depth))))
-        (when (guardflow--continuation-p)
-          (setq depth (1+ depth)))
-        (indent-line-to (* (max depth 0) guardflow-indent-offset))
-        (when (> offset 0)
-          (forward-char offset))))))
+    (when column
+      (indent-line-to (max column 0))
+      (when (> offset 0)
+        (forward-char offset)))))
 
 ;;;###autoload
 (define-derived-mode guardflow-mode prog-mode "Guardflow"

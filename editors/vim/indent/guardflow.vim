@@ -1,8 +1,9 @@
 " Vim indent file
 " Language: Guardflow
-" One level (shiftwidth) per open bracket; a line after a trailing `=`,
-" and one starting with `&&` or `||`, one level more (as `guardflow fmt`
-" lays them out).
+" One level (shiftwidth) per open bracket, a closing bracket level with
+" the line that opened it; a line after a trailing `=`, and the first one
+" starting with `&&` or `||`, one level more; after an expression, back to
+" the line it belongs to (as `guardflow fmt` lays them out).
 " Lines inside a """ string keep their indentation.
 
 if exists('b:did_indent')
@@ -26,9 +27,22 @@ function! s:Syntax(lnum, col) abort
   return synIDattr(synID(a:lnum, a:col, 0), 'name')
 endfunction
 
-" Whether a line starts inside a """ string.
+" Whether a line starts inside a """ string opened on an earlier line
+" (its delimiters before it are odd in number; a line that starts with
+" the opening delimiter is outside).
 function! s:InTripleString(lnum) abort
-  return index(map(synstack(a:lnum, 1), 'synIDattr(v:val, "name")'), 'guardflowTripleString') >= 0
+  let l:n = 0
+  for l:l in range(1, a:lnum - 1)
+    let l:line = getline(l:l)
+    let l:i = stridx(l:line, '"""')
+    while l:i >= 0
+      if synIDattr(synID(l:l, l:i + 1, 0), 'name') ==# 'guardflowTripleString'
+        let l:n += 1
+      endif
+      let l:i = stridx(l:line, '"""', l:i + 3)
+    endwhile
+  endfor
+  return l:n % 2 == 1
 endfunction
 
 " The code of a line without its trailing comment and spaces.
@@ -75,6 +89,38 @@ function! s:NetBrackets(lnum) abort
   return l:net
 endfunction
 
+" The line that opened the bracket `lnum` starts with (0: none).
+function! s:Opener(lnum) abort
+  let l:save = getpos('.')
+  call cursor(a:lnum, match(getline(a:lnum), '\S') + 1)
+  let l:skip = 's:Syntax(line("."), col(".")) =~# "String\\|Interpolation\\|Escape\\|Comment"'
+  let l:found = searchpair('[[({]', '', '[])}]', 'bnW', l:skip)
+  call setpos('.', l:save)
+  return l:found
+endfunction
+
+" The first line of the expression `lnum` continues: back over operator
+" lines and over whole bracket groups.
+function! s:Head(lnum) abort
+  let l:l = a:lnum
+  let l:guard = 0
+  while l:l > 0 && l:guard < 1000
+    let l:guard += 1
+    if s:StartsWithCloser(l:l) && s:NetBrackets(l:l) < 0
+      let l:o = s:Opener(l:l)
+      if l:o <= 0
+        break
+      endif
+      let l:l = l:o
+    elseif s:StartsWithOperator(l:l)
+      let l:l = s:PrevCode(l:l)
+    else
+      break
+    endif
+  endwhile
+  return l:l
+endfunction
+
 function! GuardflowIndent(lnum) abort
   if s:InTripleString(a:lnum)
     return -1
@@ -84,20 +130,42 @@ function! GuardflowIndent(lnum) abort
     return 0
   endif
   let l:sw = shiftwidth()
-  let l:net = s:NetBrackets(l:prev) + (s:StartsWithCloser(l:prev) ? 1 : 0)
-  let l:ind = indent(l:prev) + l:sw * l:net
+  " a closing bracket lines up with the line that opened it
   if s:StartsWithCloser(a:lnum)
-    let l:ind -= l:sw
+    let l:open = s:Opener(a:lnum)
+    if l:open > 0
+      return indent(l:open)
+    endif
   endif
-  if s:EndsWithEquals(l:prev)
-    let l:ind += l:sw
-  elseif s:StartsWithOperator(a:lnum) && !s:IsContinuation(l:prev)
-    " `:guard a` then `&& b`: the operator line one level deeper
-    let l:ind += l:sw
-  elseif s:IsContinuation(l:prev) && !s:StartsWithOperator(a:lnum)
-    let l:ind -= l:sw
+  " after a line that closes a group, continue from the line that opened it
+  let l:ref = l:prev
+  let l:net = s:NetBrackets(l:prev)
+  if s:StartsWithCloser(l:prev)
+    let l:open = s:Opener(l:prev)
+    if l:open > 0
+      let l:ref = l:open
+      let l:net = s:NetBrackets(l:open) + s:NetBrackets(l:prev)
+    endif
   endif
-  return max([l:ind, 0])
+  if l:net != 0
+    " inside a bracket just opened: one level deeper
+    return max([indent(l:ref) + l:sw * l:net, 0])
+  endif
+  if s:EndsWithEquals(l:ref)
+    " the first operand after `name =`
+    return indent(l:ref) + l:sw
+  endif
+  if s:StartsWithOperator(a:lnum)
+    " `&& b`: one level under its first operand, then level with it
+    return s:StartsWithOperator(l:ref) ? indent(l:ref) : indent(l:ref) + l:sw
+  endif
+  if s:StartsWithOperator(l:ref) || s:EndsWithEquals(s:PrevCode(l:ref))
+    " the expression ended: back to the line it belongs to
+    let l:head = s:Head(l:ref)
+    let l:before = s:PrevCode(l:head)
+    return s:EndsWithEquals(l:before) ? indent(l:before) : indent(l:head)
+  endif
+  return indent(l:ref)
 endfunction
 
 let &cpo = s:cpo_save
