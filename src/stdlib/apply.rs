@@ -29,7 +29,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use super::process;
-use super::sandbox::{Confine, Policy};
+use super::sandbox::{Confine, Scratch};
 use crate::runtime::registry::EffectCall;
 use crate::runtime::Value;
 
@@ -362,7 +362,8 @@ pub fn repository(dir: &Path) -> Option<(PathBuf, Vec<PathBuf>)> {
             let gitdir = text.lines().find_map(|l| l.strip_prefix("gitdir:"))?.trim();
             let gitdir = d.join(gitdir);
             let mut dirs = vec![gitdir.clone()];
-            if let Ok(common) = std::fs::read_to_string(gitdir.join("commondir")) {
+            // capped and regular files only, as every file guardflow reads
+            if let Ok(common) = crate::check::read_text(&gitdir.join("commondir"), 4096) {
                 dirs.push(gitdir.join(common.trim()));
             }
             return Some((d.to_path_buf(), dirs));
@@ -379,10 +380,6 @@ pub async fn git(
     write: &[PathBuf],
     timeout: Duration,
 ) -> Result<process::Output, String> {
-    let temp = tempfile::Builder::new()
-        .prefix("guardflow-git-")
-        .tempdir()
-        .map_err(|e| format!("cannot make a temporary directory: {e}"))?;
     let mut confine = Confine {
         env: [
             "GIT_AUTHOR_NAME",
@@ -397,6 +394,7 @@ pub async fn git(
     confine.write.extend(write.iter().cloned());
     // git reads the repository's files (it is not a model's program)
     confine.read.push(cwd.to_path_buf());
+    let scratch = Scratch::new("guardflow-git-", &confine, timeout)?;
     let mut argv: Vec<String> = [
         "git",
         "-c",
@@ -416,7 +414,7 @@ pub async fn git(
         env: vec![("GIT_TERMINAL_PROMPT".into(), "0".into())],
         cwd: cwd.to_path_buf(),
         timeout,
-        sandbox: Policy::new(temp.path(), &confine, timeout),
+        sandbox: scratch.policy,
         max_output: confine.max_output,
     };
     let out = process::run(spec).await.map_err(|e| {

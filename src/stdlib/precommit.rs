@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use super::apply::{apply, confined_components, git, repository};
 use super::process::{self, notes, output_tail};
-use super::sandbox::{Confine, Policy};
+use super::sandbox::{Confine, Scratch};
 use super::text::shorten;
 use crate::runtime::Verdict;
 
@@ -168,9 +168,9 @@ async fn run_in(
             Some((first, _)) => format!("{}…", shorten(first, 80)),
             None => shorten(hook, 80),
         };
-        let temp = match tempfile::Builder::new().prefix("guardflow-hook-").tempdir() {
-            Ok(d) => d,
-            Err(e) => return Verdict::fatal(format!("cannot make a temporary directory: {e}")),
+        let scratch = match Scratch::new("guardflow-hook-", &allowed, timeout) {
+            Ok(s) => s,
+            Err(e) => return Verdict::fatal(e),
         };
         let spec = process::Spec {
             command: hook.to_string(),
@@ -186,7 +186,7 @@ async fn run_in(
             ],
             cwd: cwd.clone(),
             timeout,
-            sandbox: Policy::new(temp.path(), &allowed, timeout),
+            sandbox: scratch.policy,
             max_output: confine.max_output,
         };
         let out = match process::run(spec).await {

@@ -590,38 +590,28 @@ fn locked_flags(path: &Path) -> libc::c_ulong {
 /// Between fork and exec: async-signal-safe system calls only, no
 /// allocation.
 unsafe fn protect_paths(slash: &CStr, paths: &[(CString, libc::c_ulong)]) -> io::Result<()> {
-    let none = std::ptr::null::<libc::c_char>();
-    if libc::mount(
-        none,
-        slash.as_ptr(),
-        none,
-        libc::MS_REC | libc::MS_PRIVATE,
-        std::ptr::null(),
-    ) != 0
-    {
-        return Err(io::Error::last_os_error());
-    }
+    mount(None, slash, libc::MS_REC | libc::MS_PRIVATE)?;
     for (path, flags) in paths {
-        if libc::mount(
-            path.as_ptr(),
-            path.as_ptr(),
-            none,
-            libc::MS_BIND | libc::MS_REC,
-            std::ptr::null(),
-        ) != 0
-        {
-            return Err(io::Error::last_os_error());
-        }
-        if libc::mount(
-            none,
-            path.as_ptr(),
-            none,
+        mount(Some(path), path, libc::MS_BIND | libc::MS_REC)?;
+        mount(
+            None,
+            path,
             libc::MS_REMOUNT | libc::MS_BIND | libc::MS_RDONLY | flags,
-            std::ptr::null(),
-        ) != 0
-        {
-            return Err(io::Error::last_os_error());
-        }
+        )?;
+    }
+    Ok(())
+}
+
+/// `mount(2)` with no file system type and no data.
+///
+/// # Safety
+///
+/// As [`protect_paths`].
+unsafe fn mount(source: Option<&CStr>, target: &CStr, flags: libc::c_ulong) -> io::Result<()> {
+    let none = std::ptr::null::<libc::c_char>();
+    let source = source.map_or(none, CStr::as_ptr);
+    if libc::mount(source, target.as_ptr(), none, flags, std::ptr::null()) != 0 {
+        return Err(io::Error::last_os_error());
     }
     Ok(())
 }
