@@ -235,6 +235,39 @@ fn every_task_directory_holds_its_files_and_the_readme_lists_it() {
     }
 }
 
+/// Prints each module a Python file imports that is not in the standard
+/// library, as `FILE: MODULE`.
+const NON_STDLIB_IMPORTS: &str = r#"
+import ast, sys
+for path in sys.argv[1:]:
+    tree = ast.parse(open(path, encoding="utf-8").read(), path)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            names = [node.module or ""] if node.level == 0 else ["." * node.level]
+        else:
+            continue
+        for name in names:
+            if name.split(".")[0] not in sys.stdlib_module_names:
+                print(f"{path}: {name}")
+"#;
+
+/// A simulated model answers with these files as they are: each is one
+/// module that needs nothing but the standard library.
+#[test]
+fn reference_and_broken_solutions_are_single_files_of_the_standard_library() {
+    let mut cmd = Command::new("python3");
+    cmd.args(["-c", NON_STDLIB_IMPORTS]);
+    for task in tasks() {
+        cmd.arg(task.file("reference.py"))
+            .arg(task.file("broken.py"));
+    }
+    let ran = run_bounded(cmd, LIMIT);
+    assert_eq!(ran.code, Some(0), "{}", ran.all());
+    assert_eq!(ran.stdout, "", "imports outside the standard library");
+}
+
 #[test]
 fn every_workflow_checks_clean_is_formatted_and_has_one_generator_a_bench_can_rebind() {
     for task in tasks() {
