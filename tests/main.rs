@@ -1,6 +1,7 @@
 //! The one integration-test binary. Modules by subject.
 
 mod apply;
+mod bench_suite;
 mod branching;
 mod catalog;
 mod cli;
