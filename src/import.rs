@@ -80,11 +80,19 @@ impl fmt::Display for ImportError {
 
 impl ImportError {
     /// The field named by the pointer: its last part that is a field name
-    /// (not an array index).
+    /// (not an array index, an action pair's id or a workflow's id).
     pub fn field(&self) -> Option<&str> {
-        self.pointer
-            .rsplit('/')
-            .find(|p| !p.is_empty() && !p.bytes().all(|b| b.is_ascii_digit()))
+        let parts: Vec<&str> = self.pointer.split('/').skip(1).collect();
+        let last = parts
+            .iter()
+            .rposition(|p| !p.is_empty() && !p.bytes().all(|b| b.is_ascii_digit()))?;
+        if last == 0 && parts.len() == 1 && self.workflow.as_deref() == Some(parts[0]) {
+            return None;
+        }
+        if last > 0 && parts[last - 1] == "action_pairs" {
+            return None;
+        }
+        Some(parts[last])
     }
 }
 

@@ -355,7 +355,18 @@ pub fn code_literal(code: &str) -> Result<String, String> {
     if code.ends_with('"') || code.ends_with('\\') || code.starts_with(['\n', ' ', '\t']) {
         return Err("the tests start with blank space or end with `\"` or `\\`, which a guardflow code literal cannot keep".into());
     }
-    Ok(format!("python\"\"\"\n{code}\n\"\"\""))
+    // indented, which the literal's dedent takes off again
+    let lines: Vec<String> = code
+        .split('\n')
+        .map(|l| {
+            if l.is_empty() {
+                String::new()
+            } else {
+                format!("    {l}")
+            }
+        })
+        .collect();
+    Ok(format!("python\"\"\"\n{}\n    \"\"\"", lines.join("\n")))
 }
 
 #[cfg(test)]
@@ -407,6 +418,28 @@ mod tests {
                 "{t:?} as {lit}"
             );
         }
+    }
+
+    #[test]
+    fn code_literals_read_back_as_written() {
+        for code in [
+            "from implementation import add\n\n\ndef test_add():\n    assert add(2, 3) == 5\n",
+            "x = {'a': 1}  # \\n stays\n   \nprint(x)",
+        ] {
+            let lit = code_literal(code).expect("a literal");
+            let src = format!("input x: Code<python> = {lit}\n");
+            let (file, errors) = crate::syntax::parse(FileId(0), &src);
+            assert!(errors.is_empty(), "{src}: {errors:?}");
+            let crate::syntax::ast::ItemKind::Input(input) = &file.items[0].kind else {
+                panic!("not an input: {src}");
+            };
+            let Some(crate::syntax::ast::Expr::Code(c)) = &input.default else {
+                panic!("not code: {src}");
+            };
+            assert_eq!(c.text, code, "{src}");
+        }
+        assert!(code_literal("    indented()\n    all()").is_err());
+        assert!(code_literal("s = \"\"\"doc\"\"\"").is_err());
     }
 
     #[test]
