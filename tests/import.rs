@@ -156,6 +156,36 @@ fn templates_come_from_the_prompts_file_beside_the_workflow() {
 }
 
 #[test]
+fn without_output_the_import_is_printed_and_prompts_may_be_named() {
+    let (written, _) = import_ok("templates/workflow.json");
+    let mut cmd = guardflow();
+    cmd.arg("import")
+        .arg(fixture("templates/workflow.json"))
+        .arg("--prompts")
+        .arg(fixture("templates/prompts.json"));
+    let ran = run_bounded(cmd, Duration::from_secs(60));
+    assert_eq!(ran.code, Some(0), "{}", ran.all());
+    assert_eq!(ran.stdout, written);
+    // a prompts file named explicitly is read instead of the one beside
+    let dir = tempfile::tempdir().expect("tempdir");
+    let other = dir.path().join("other.json");
+    std::fs::write(&other, r#"{"g_test": {"task": "Other task."}}"#).expect("write");
+    let mut cmd = guardflow();
+    cmd.arg("import")
+        .arg(fixture("templates/workflow.json"))
+        .arg("--prompts")
+        .arg(&other);
+    let ran = run_bounded(cmd, Duration::from_secs(60));
+    assert_eq!(ran.code, Some(0), "{}", ran.all());
+    assert!(ran.stdout.contains("Other task."), "{}", ran.stdout);
+    assert!(
+        !ran.stdout.contains("You write pytest tests"),
+        "{}",
+        ran.stdout
+    );
+}
+
+#[test]
 fn a_map_of_workflows_becomes_one_task_each() {
     let (text, _) = import_ok("collection.json");
     assert!(

@@ -1301,10 +1301,15 @@ impl GuardCx<'_, '_> {
                             .join(", ")
                     )
                 };
+                let help = if name == "dynamic_test" && k == "test_file" {
+                    "guardflow import reads no file a workflow names: give the tests in `test_code`, or remove `test_file`, import, and declare `input tests: Code<python> = file(\"…\")` to pass to `dynamic_test`".to_string()
+                } else {
+                    format!("remove `{k}` and import again")
+                };
                 self.err(
                     format!("{config_at}/{}", esc(k)),
                     format!("the `{name}` guard {takes}; `{k}` has no guardflow equivalent"),
-                    Some(format!("remove `{k}` and import again")),
+                    Some(help),
                 );
                 ok = false;
             }
