@@ -405,7 +405,7 @@ fn workflow_doc() -> impl Strategy<Value = serde_json::Value> {
         ),
         Just(serde_json::json!({"guard": "custom_thing"})),
     ];
-    let text = "[ -~\n\t{}\"\\\\]{0,40}";
+    let text = "[ -~\n\r\t{}\"\\\\]{0,40}";
     let pair = (
         guard,
         text,
@@ -418,6 +418,8 @@ fn workflow_doc() -> impl Strategy<Value = serde_json::Value> {
         for (i, (mut g, prompt, reqs, with_prompt)) in pairs.into_iter().enumerate() {
             if with_prompt {
                 g["prompt"] = serde_json::Value::String(prompt);
+            } else {
+                g["description"] = serde_json::Value::String(prompt);
             }
             // requires only earlier pairs (cycles are refused elsewhere)
             let reqs: Vec<&str> = reqs.iter().filter(|&&r| r < i).map(|&r| ids[r]).collect();

@@ -236,6 +236,7 @@ fn one_line(s: &str) -> String {
 }
 
 fn doc(out: &mut String, text: &str) {
+    let text = text.replace('\r', " ");
     for line in text.lines() {
         let line = line.trim_end();
         if line.is_empty() {
