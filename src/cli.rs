@@ -14,6 +14,7 @@ mod export;
 mod files;
 mod fmt;
 pub(crate) mod graph;
+mod import;
 mod lsp;
 pub(crate) mod output;
 mod progress;
@@ -46,7 +47,7 @@ attempts retry with the guard's feedback, a bounded number of times. Tasks are \
 decomposed into methods, tried in order; subtasks run in sequence (a ; b) or \
 concurrently (a || b). `guardflow check` proves a workflow well-formed before a \
 single model call is made.",
-    after_help = "Examples:\n  guardflow check examples/\n  guardflow check flow.guardflow --format json\n  guardflow compile flow.guardflow -o flow.json\n  guardflow explain E0102\n  guardflow graph examples/feature.guardflow --task feature | dot -Tsvg > f.svg\n  guardflow run examples/planning.guardflow --input goal=\"…\" \\\n      --replay examples/fixtures/planning.jsonl\n  guardflow runs; guardflow show RUN_ID\n  guardflow test examples/\n  guardflow fmt --check examples/\n  guardflow repl examples/planning.guardflow\n  guardflow lsp   (started by an editor)\n\nDocs: docs/language.md, docs/diagnostics.md"
+    after_help = "Examples:\n  guardflow check examples/\n  guardflow check flow.guardflow --format json\n  guardflow compile flow.guardflow -o flow.json\n  guardflow explain E0102\n  guardflow graph examples/feature.guardflow --task feature | dot -Tsvg > f.svg\n  guardflow run examples/planning.guardflow --input goal=\"…\" \\\n      --replay examples/fixtures/planning.jsonl\n  guardflow runs; guardflow show RUN_ID\n  guardflow test examples/\n  guardflow fmt --check examples/\n  guardflow import workflow.json -o flow.guardflow\n  guardflow repl examples/planning.guardflow\n  guardflow lsp   (started by an editor)\n\nDocs: docs/language.md, docs/diagnostics.md"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -61,6 +62,7 @@ enum Command {
     Explain(explain::Args),
     Fmt(fmt::Args),
     Graph(graph::Args),
+    Import(import::Args),
     Lsp(lsp::Args),
     Repl(repl::Args),
     Run(run::Args),
@@ -126,6 +128,7 @@ pub fn main() -> ExitCode {
         Command::Explain(args) => explain::run(args),
         Command::Fmt(args) => fmt::run(args),
         Command::Graph(args) => graph::run(args),
+        Command::Import(args) => import::run(args),
         Command::Lsp(args) => lsp::run(args),
         Command::Repl(args) => repl::run(args),
         Command::Run(args) => run::run(args),

@@ -15,6 +15,7 @@ pub mod cli;
 pub mod diagnostics;
 pub mod engine;
 pub mod fmt;
+pub mod import;
 pub mod lsp;
 pub mod repl;
 pub mod runtime;

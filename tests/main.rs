@@ -14,6 +14,7 @@ mod fmt;
 mod fuzz;
 mod hostile;
 mod human;
+mod import;
 mod injection;
 mod ir;
 mod judge;
