@@ -16,6 +16,7 @@ pub mod diagnostics;
 pub mod engine;
 pub mod fmt;
 pub mod lsp;
+pub mod otel;
 pub mod repl;
 pub mod runtime;
 pub mod source;
