@@ -11,7 +11,7 @@ use crate::store::Store;
 #[command(
     after_help = "Examples:\n  guardflow export RUN_ID --sft > pairs.jsonl\n  guardflow export --all --sft --store examples/\n  guardflow export RUN_ID --otlp http://localhost:4318\n\nEach line: {\"messages\": [system (the role, if any), user (the exact prompt, \
 with the feedback that led to it), assistant (the accepted output)], \"run\", \"path\", \"action\", \
-\"attempt\", \"feedback\" (the rejections before it, in order)}.\n\nExit status: 0 exported, 2 no such run or store."
+\"attempt\", \"feedback\" (the rejections before it, in order)}.\n\nExit status: 0 exported, 2 no such run or store, or the collector did not take the spans."
 )]
 pub struct Args {
     /// The run (see `guardflow runs`)

@@ -5,6 +5,7 @@
 //! sent (the exporter reads them).
 
 use std::borrow::Cow;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -31,6 +32,9 @@ const MAX_RESPONSE: u64 = 4 * 1024 * 1024;
 pub struct Exporter {
     inner: opentelemetry_otlp::SpanExporter,
     scope: InstrumentationScope,
+    /// Why the client's latest request failed, in full (the exporter's
+    /// own error says only "network error").
+    last_error: Arc<Mutex<Option<String>>>,
 }
 
 impl Exporter {
@@ -41,9 +45,13 @@ impl Exporter {
             .timeout(REQUEST_TIMEOUT)
             .build()
             .map_err(|e| format!("cannot make an HTTP client: {e}"))?;
+        let last_error = Arc::new(Mutex::new(None));
         let mut inner = opentelemetry_otlp::SpanExporter::builder()
             .with_http()
-            .with_http_client(Blocking(client))
+            .with_http_client(Blocking {
+                client,
+                last_error: last_error.clone(),
+            })
             .with_protocol(Protocol::HttpBinary)
             .with_endpoint(url)
             .with_timeout(REQUEST_TIMEOUT)
@@ -53,7 +61,11 @@ impl Exporter {
         let scope = InstrumentationScope::builder("guardflow")
             .with_version(env!("CARGO_PKG_VERSION"))
             .build();
-        Ok(Exporter { inner, scope })
+        Ok(Exporter {
+            inner,
+            scope,
+            last_error,
+        })
     }
 
     /// Sends `spans` in one request.
@@ -62,7 +74,13 @@ impl Exporter {
             return Ok(());
         }
         let data: Vec<SpanData> = spans.into_iter().map(|s| self.data(s)).collect();
-        futures::executor::block_on(self.inner.export(data)).map_err(|e| e.to_string())
+        self.lock().take();
+        futures::executor::block_on(self.inner.export(data))
+            .map_err(|e| self.lock().take().unwrap_or_else(|| e.to_string()))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<String>> {
+        self.last_error.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn data(&self, s: Span) -> SpanData {
@@ -132,17 +150,16 @@ fn resource() -> Resource {
 
 /// reqwest's blocking client as the exporter's HTTP client.
 #[derive(Debug)]
-struct Blocking(reqwest::blocking::Client);
+struct Blocking {
+    client: reqwest::blocking::Client,
+    last_error: Arc<Mutex<Option<String>>>,
+}
 
-#[async_trait::async_trait]
-impl HttpClient for Blocking {
-    async fn send_bytes(
-        &self,
-        request: http::Request<Bytes>,
-    ) -> Result<http::Response<Bytes>, HttpError> {
+impl Blocking {
+    fn send(&self, request: http::Request<Bytes>) -> Result<http::Response<Bytes>, HttpError> {
         use std::io::Read;
         let request: reqwest::blocking::Request = request.try_into()?;
-        let mut response = self.0.execute(request)?;
+        let mut response = self.client.execute(request)?;
         let status = response.status();
         let headers = std::mem::take(response.headers_mut());
         let mut body = Vec::new();
@@ -152,5 +169,34 @@ impl HttpClient for Blocking {
             .body(Bytes::from(body))?;
         *out.headers_mut() = headers;
         Ok(out)
+    }
+}
+
+/// An error with its causes: `a: b: c`.
+fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let more = c.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        cause = c.source();
+    }
+    text
+}
+
+#[async_trait::async_trait]
+impl HttpClient for Blocking {
+    async fn send_bytes(
+        &self,
+        request: http::Request<Bytes>,
+    ) -> Result<http::Response<Bytes>, HttpError> {
+        let sent = self.send(request);
+        if let Err(e) = &sent {
+            *self.last_error.lock().unwrap_or_else(|e| e.into_inner()) = Some(chain(&**e));
+        }
+        sent
     }
 }
