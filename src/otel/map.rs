@@ -618,6 +618,9 @@ impl Mapper {
                 attributes: Vec::new(),
             });
             self.close_under(None, at, "interrupted: the process stopped");
+            // it counts the runs of each action again, matching them with
+            // the recorded ones
+            self.occurrences.clear();
             return;
         }
         let mut attributes: Attrs = vec![("guardflow.task", task.into())];

@@ -318,7 +318,7 @@ fn an_escalation_ends_the_action_and_a_new_occurrence_starts() {
 
 #[test]
 fn garbage_events_make_no_spans_and_no_panic() {
-    let events = vec![
+    let events = [
         json!(null),
         json!({"event": "attempt", "path": "x", "attempt": 3}),
         json!({"event": "task_finished"}),
@@ -329,4 +329,60 @@ fn garbage_events_make_no_spans_and_no_panic() {
     let mut m = Mapper::new(Ids::for_run("r4", ""), None, Models::default(), true);
     let spans = spans(&mut m, events.iter().map(|e| (t(0), e)));
     assert!(spans.is_empty(), "{spans:#?}");
+}
+
+#[test]
+fn a_resumed_run_read_back_is_one_run_span_with_the_first_process_cut_off() {
+    let events = [
+        json!({"event": "run_started", "task": "main"}),
+        json!({"event": "task_started", "path": "main", "task": "main"}),
+        json!({"event": "method_started", "path": "main/m", "method": "m"}),
+        json!({"event": "action_started", "path": "main/m/a", "action": "draft"}),
+        json!({"event": "attempt_started", "path": "main/m/a", "action": "draft", "occurrence": 1, "index": 1, "attempt": 1, "prompt": "p", "role": null}),
+        // the process was killed here; a resume starts over
+        json!({"event": "run_started", "task": "main"}),
+        json!({"event": "task_started", "path": "main", "task": "main"}),
+        json!({"event": "method_started", "path": "main/m", "method": "m"}),
+        json!({"event": "action_started", "path": "main/m/a", "action": "draft"}),
+        json!({"event": "attempt", "path": "main/m/a", "action": "draft", "attempt": 1, "output": null, "verdict": "interrupted", "feedback": "", "generate_ms": 0, "guard_ms": 0, "guarded": false}),
+        json!({"event": "attempt_started", "path": "main/m/a", "action": "draft", "occurrence": 1, "index": 2, "attempt": 2, "prompt": "p", "role": null}),
+        json!({"event": "generated", "path": "main/m/a", "action": "draft", "attempt": 2, "output": "ok", "generate_ms": 1}),
+        json!({"event": "attempt", "path": "main/m/a", "action": "draft", "attempt": 2, "output": "ok", "verdict": "pass", "feedback": "", "generate_ms": 1, "guard_ms": 0, "guarded": true}),
+        json!({"event": "committed", "path": "main/m/a", "action": "draft", "artifact": "ok"}),
+        json!({"event": "task_finished", "path": "main", "task": "main", "success": true}),
+        json!({"event": "run_finished", "success": true, "generator_calls": 1, "guard_runs": 1, "elapsed_ms": 3}),
+    ];
+    let mut m = Mapper::new(Ids::for_run("r5", ""), None, Models::default(), false);
+    let spans = spans(
+        &mut m,
+        events.iter().enumerate().map(|(i, e)| (t(i as u64), e)),
+    );
+    let run = one(&spans, "run main");
+    assert_eq!(run.error, None);
+    assert_eq!(
+        run.marks.iter().map(|m| m.name).collect::<Vec<_>>(),
+        ["resumed"]
+    );
+    let tasks = named(&spans, "task main");
+    assert_eq!(tasks.len(), 2);
+    assert_eq!(
+        tasks[0].error.as_deref(),
+        Some("interrupted: the process stopped")
+    );
+    assert_eq!(tasks[0].end, t(5));
+    assert!(tasks.iter().all(|t| t.parent == Some(run.span_id)));
+    // the attempt the first process left in flight, cut off where it stopped
+    let first = named(&spans, "attempt draft #1");
+    assert_eq!(first.len(), 1);
+    assert_eq!(
+        first[0].error.as_deref(),
+        Some("interrupted: the process stopped")
+    );
+    let second = one(&spans, "attempt draft #2");
+    assert_eq!(second.error, None);
+    let action = parent(&spans, second).expect("its action");
+    // the same run of the action, taken up again
+    assert_eq!(action.attr("guardflow.occurrence"), Some(&Attr::Int(1)));
+    let ids: std::collections::HashSet<_> = spans.iter().map(|s| s.span_id).collect();
+    assert_eq!(ids.len(), spans.len());
 }
