@@ -25,6 +25,9 @@ use crate::check::ir::{Operand, Program};
 /// reason); the cut is said.
 pub const MAX_TEXT: usize = 16 * 1024;
 
+/// At most this many waits and skipped providers are kept per model call.
+pub const MAX_MARKS: usize = 64;
+
 /// An attribute's value.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Attr {
@@ -466,6 +469,9 @@ impl Mapper {
                 let Some(a) = self.attempts.get_mut(&key) else {
                     return;
                 };
+                if a.marks.len() >= MAX_MARKS {
+                    return;
+                }
                 if s("event") == "waiting" {
                     a.marks.push(Mark {
                         name: "waiting",
