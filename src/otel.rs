@@ -24,8 +24,12 @@ pub const ENDPOINT_VAR: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
 pub const BUFFER: usize = 4096;
 /// Spans per request.
 pub const BATCH: usize = 512;
-/// How long the end of a run waits for the last spans to be sent.
-pub const FLUSH_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long one request may take, and the end of a run waits for the
+/// last spans, unless `OTEL_EXPORTER_OTLP_TRACES_TIMEOUT` or
+/// `OTEL_EXPORTER_OTLP_TIMEOUT` (milliseconds) say otherwise.
+pub const TIMEOUT: Duration = Duration::from_secs(10);
+/// The longest those variables may make it.
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(60);
 /// Requests that fail in a row before a run stops trying.
 const GIVE_UP_AFTER: u32 = 3;
 
@@ -36,6 +40,9 @@ pub struct Endpoint {
     pub url: String,
     /// `--otlp` or the variable it came from.
     pub from: String,
+    /// How long a request may take; the end of a run waits as long for
+    /// the last spans.
+    pub timeout: Duration,
 }
 
 /// The endpoint a run exports to: `--otlp URL` first, then
@@ -52,17 +59,27 @@ pub fn endpoint_from(
     flag: Option<&str>,
     env: impl Fn(&str) -> Option<String>,
 ) -> Result<Option<Endpoint>, String> {
-    if let Some(url) = flag {
-        return Ok(Some(Endpoint {
-            url: traces_url(url, "--otlp")?,
-            from: "--otlp".into(),
-        }));
-    }
     let set = |k: &str| {
         env(k)
             .map(|v| v.trim().to_string())
             .filter(|v| !v.is_empty())
     };
+    let timeout = [
+        "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
+        "OTEL_EXPORTER_OTLP_TIMEOUT",
+    ]
+    .iter()
+    .find_map(|k| set(k)?.parse::<u64>().ok())
+    .map_or(TIMEOUT, |ms| {
+        Duration::from_millis(ms).clamp(Duration::from_millis(1), MAX_TIMEOUT)
+    });
+    if let Some(url) = flag {
+        return Ok(Some(Endpoint {
+            url: traces_url(url, "--otlp")?,
+            from: "--otlp".into(),
+            timeout,
+        }));
+    }
     if set("OTEL_SDK_DISABLED").is_some_and(|v| v.eq_ignore_ascii_case("true"))
         || set("OTEL_TRACES_EXPORTER").is_some_and(|v| v.eq_ignore_ascii_case("none"))
     {
@@ -73,12 +90,14 @@ pub fn endpoint_from(
         return Ok(Some(Endpoint {
             url,
             from: TRACES_ENDPOINT_VAR.into(),
+            timeout,
         }));
     }
     if let Some(base) = set(ENDPOINT_VAR) {
         return Ok(Some(Endpoint {
             url: traces_url(&base, ENDPOINT_VAR)?,
             from: ENDPOINT_VAR.into(),
+            timeout,
         }));
     }
     Ok(None)
@@ -111,7 +130,7 @@ fn check_url(url: &str, from: &str) -> Result<(), String> {
 /// observer, it maps them and hands the finished spans to a thread that
 /// sends them in batches. Nothing it does can fail or stop the run: a
 /// failed request is said once on stderr, a full buffer drops spans, and
-/// [`Live::finish`] waits at most [`FLUSH_TIMEOUT`].
+/// [`Live::finish`] waits at most the endpoint's timeout.
 pub struct Live {
     mapper: Mutex<Mapper>,
     queue: Mutex<Option<SyncSender<Span>>>,
@@ -218,8 +237,9 @@ impl Live {
     }
 
     /// Ends what is still open, sends what is left and waits for it at
-    /// most `timeout`; says once what was not sent.
-    pub fn finish(&self, timeout: Duration) {
+    /// most the endpoint's timeout; says once what was not sent.
+    pub fn finish(&self) {
+        let timeout = self.endpoint.timeout;
         let spans = {
             let mut m = self.mapper();
             m.finish();
@@ -238,9 +258,9 @@ impl Live {
                 let _ = t.join();
             } else {
                 self.shared.warn(&format!(
-                    "the last spans were not sent to {} within {}s; they are dropped",
+                    "the last spans were not sent to {} within {} ms; they are dropped",
                     self.endpoint.url,
-                    timeout.as_secs()
+                    timeout.as_millis()
                 ));
                 return;
             }
@@ -264,7 +284,7 @@ impl Live {
 /// when no span came for half a second, and at the end. After
 /// [`GIVE_UP_AFTER`] failed requests in a row it only drops what comes.
 fn send_loop(rx: Receiver<Span>, endpoint: &Endpoint, shared: &Shared) {
-    let exporter = match Exporter::new(&endpoint.url) {
+    let exporter = match Exporter::new(&endpoint.url, endpoint.timeout) {
         Ok(e) => Some(e),
         Err(e) => {
             shared.warn(&format!("{e}; the run goes on without sending spans"));

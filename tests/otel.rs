@@ -724,3 +724,35 @@ fn content_goes_into_the_spans_only_when_asked_for() {
         serde_json::from_str(call.attr("gen_ai.output.messages")).expect("JSON messages");
     assert_eq!(output[0]["parts"][0]["content"], "nope");
 }
+
+#[test]
+fn a_collector_that_never_answers_holds_the_end_of_the_run_only_briefly() {
+    let models = model(fork_join_reply);
+    // reads each request and answers long after the run gave up on it
+    let silent = Server::start(Arc::new(|_r: &Request| {
+        std::thread::sleep(Duration::from_secs(20));
+        (200, "application/x-protobuf", Vec::new())
+    }));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let env = [("OTEL_EXPORTER_OTLP_TIMEOUT", "300".to_string())];
+    let ran = run(
+        dir.path(),
+        FORK_JOIN,
+        &models,
+        &["--otlp", &silent.url()],
+        &env,
+    );
+    assert_eq!(ran.code, Some(0), "{}", ran.all());
+    let warnings: Vec<&str> = ran
+        .stderr
+        .lines()
+        .filter(|l| l.contains("warning"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{}", ran.stderr);
+    assert!(
+        warnings[0].starts_with("warning: OpenTelemetry: ") && warnings[0].contains(&silent.url()),
+        "{}",
+        warnings[0]
+    );
+    assert!(ran.stderr.contains("`main` succeeded"), "{}", ran.stderr);
+}

@@ -83,7 +83,7 @@ fn send_otlp(store: &std::path::Path, run: &str, url: &str, content: bool) -> u8
             crate::otel::map::Models::default()
         }
     };
-    let exporter = match crate::otel::Exporter::new(&endpoint.url) {
+    let exporter = match crate::otel::Exporter::new(&endpoint.url, endpoint.timeout) {
         Ok(x) => x,
         Err(e) => return super::fail(e),
     };

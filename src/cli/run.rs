@@ -245,7 +245,7 @@ pub fn run(args: Args) -> u8 {
         p.finish();
     }
     if let Some(o) = &otel {
-        o.finish(crate::otel::FLUSH_TIMEOUT);
+        o.finish();
     }
     if args.json {
         if let Ok(line) =

@@ -20,10 +20,8 @@ use opentelemetry_sdk::Resource;
 
 use super::map::{Attr, Attrs, Kind, Span};
 
-/// How long connecting may take.
+/// How long connecting may take (at most).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// How long one request may take in all.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// The most of a collector's answer read.
 const MAX_RESPONSE: u64 = 4 * 1024 * 1024;
 
@@ -38,11 +36,12 @@ pub struct Exporter {
 }
 
 impl Exporter {
-    /// An exporter posting to `url` (the full `…/v1/traces` URL).
-    pub fn new(url: &str) -> Result<Exporter, String> {
+    /// An exporter posting to `url` (the full `…/v1/traces` URL), each
+    /// request within `timeout`.
+    pub fn new(url: &str, timeout: Duration) -> Result<Exporter, String> {
         let client = reqwest::blocking::Client::builder()
-            .connect_timeout(CONNECT_TIMEOUT)
-            .timeout(REQUEST_TIMEOUT)
+            .connect_timeout(CONNECT_TIMEOUT.min(timeout))
+            .timeout(timeout)
             .build()
             .map_err(|e| format!("cannot make an HTTP client: {e}"))?;
         let last_error = Arc::new(Mutex::new(None));
@@ -54,7 +53,7 @@ impl Exporter {
             })
             .with_protocol(Protocol::HttpBinary)
             .with_endpoint(url)
-            .with_timeout(REQUEST_TIMEOUT)
+            .with_timeout(timeout)
             .build()
             .map_err(|e| format!("cannot export to `{url}`: {e}"))?;
         inner.set_resource(&resource());

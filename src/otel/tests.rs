@@ -60,6 +60,32 @@ fn the_flag_wins_then_the_traces_variable_then_the_base_one() {
 }
 
 #[test]
+fn the_timeout_is_the_standard_variables_within_a_minute() {
+    let at = |vars: &[(&str, &str)]| {
+        endpoint_from(Some("http://x:1"), env(vars))
+            .unwrap()
+            .unwrap()
+            .timeout
+    };
+    assert_eq!(at(&[]), Duration::from_secs(10));
+    let one = [("OTEL_EXPORTER_OTLP_TIMEOUT", "1500")];
+    assert_eq!(at(&one), Duration::from_millis(1500));
+    let both = [
+        ("OTEL_EXPORTER_OTLP_TIMEOUT", "1500"),
+        ("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "300"),
+    ];
+    assert_eq!(at(&both), Duration::from_millis(300));
+    assert_eq!(
+        at(&[("OTEL_EXPORTER_OTLP_TIMEOUT", "99999999")]),
+        Duration::from_secs(60)
+    );
+    assert_eq!(
+        at(&[("OTEL_EXPORTER_OTLP_TIMEOUT", "soon")]),
+        Duration::from_secs(10)
+    );
+}
+
+#[test]
 fn a_url_that_is_not_http_is_refused_with_what_to_write() {
     for bad in ["localhost:4318", "grpc://x:4317", "http://", "ftp://x"] {
         let e = endpoint_from(Some(bad), env(&[])).unwrap_err();
