@@ -17,6 +17,7 @@ pub mod engine;
 pub mod fmt;
 pub mod import;
 pub mod lsp;
+pub mod otel;
 pub mod repl;
 pub mod runtime;
 pub mod source;

@@ -22,6 +22,7 @@ mod kill_resume;
 mod llm;
 mod lsp;
 mod map;
+mod otel;
 mod parse_paths;
 mod providers;
 mod refine;

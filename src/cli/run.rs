@@ -18,7 +18,7 @@ use crate::store::{self, Recorder, RunMeta, Store, StoreError};
 /// Check a workflow, then run one of its tasks.
 #[derive(clap::Args)]
 #[command(
-    after_help = "Examples:\n  guardflow run examples/planning.guardflow --task prepare \\\n      --input goal=\"move the user database to PostgreSQL 16\" \\\n      --replay examples/fixtures/planning.jsonl\n  guardflow run flow.guardflow --input spec=@spec.md\n  guardflow run flow.guardflow --json | jq -c 'select(.event == \"attempt\")'\n\n--input NAME=VALUE binds a task parameter or a program input of that name; \
+    after_help = "Examples:\n  guardflow run examples/planning.guardflow --task prepare \\\n      --input goal=\"move the user database to PostgreSQL 16\" \\\n      --replay examples/fixtures/planning.jsonl\n  guardflow run flow.guardflow --input spec=@spec.md\n  guardflow run flow.guardflow --json | jq -c 'select(.event == \"attempt\")'\n  guardflow run flow.guardflow --otlp http://localhost:4318   # traces to a collector\n\n--input NAME=VALUE binds a task parameter or a program input of that name; \
 =@FILE reads the value from a file. Values are read as the declared type \
 (Int, Bool, JSON for records and lists).\n\nWith --resume, a run that stopped while a non-idempotent effect ran asks whether it ran: \
 answer with --effect-ran, --effect-failed or --effect-did-not-run ACTION (see docs/store.md).\n\n\
@@ -82,6 +82,17 @@ pub struct Args {
     /// it runs again, with the command it had
     #[arg(long, value_name = "ACTION", requires = "resume")]
     effect_did_not_run: Vec<String>,
+    /// Send the run's spans (run → task → method → action → attempt →
+    /// generate/guard/effect) to this OpenTelemetry collector, OTLP/HTTP
+    /// (e.g. http://localhost:4318); default: $OTEL_EXPORTER_OTLP_TRACES_ENDPOINT,
+    /// else $OTEL_EXPORTER_OTLP_ENDPOINT. A failed export never fails
+    /// the run (see docs/otel.md)
+    #[arg(long, value_name = "URL")]
+    otlp: Option<String>,
+    /// With an OTLP endpoint: put prompts, outputs, feedback and commands
+    /// in the spans (by default only their sizes and SHA-256)
+    #[arg(long)]
+    otlp_content: bool,
 }
 
 /// Another process writes the run (EX_TEMPFAIL): try again later.
@@ -132,8 +143,12 @@ pub fn run(args: Args) -> u8 {
         };
         (config, None)
     };
+    let otel = match otel(&args, &workflow, &config) {
+        Ok(o) => o,
+        Err(e) => return super::fail(e),
+    };
     let progress = if args.json {
-        engine.on_event(|e| {
+        observe(&mut engine, &otel, |e| {
             if let Ok(line) = serde_json::to_string(e) {
                 outln!("{line}");
             }
@@ -142,11 +157,11 @@ pub fn run(args: Args) -> u8 {
     } else if std::io::stderr().is_terminal() && !asks_a_person(&workflow.program, args.yes) {
         let p = Arc::new(Progress::new());
         let q = p.clone();
-        engine.on_event(move |e| q.event(e));
+        observe(&mut engine, &otel, move |e| q.event(e));
         Some(p)
     } else {
         // no view: still say what a call waits for
-        engine.on_event(|e| {
+        observe(&mut engine, &otel, |e| {
             if let Some(line) = super::progress::notice(e) {
                 eprintln!("{line}");
             }
@@ -174,6 +189,9 @@ pub fn run(args: Args) -> u8 {
             Err(e) => return store_fail(e),
         },
     };
+    if let (Some(o), Some(r)) = (&otel, &recorder) {
+        o.identify(r.id(), args.resume.is_some());
+    }
     if let Some(r) = &recorder {
         started.record_to(r.clone());
         eprintln!("run {} (recorded in {})", r.id(), r.path().display());
@@ -226,6 +244,9 @@ pub fn run(args: Args) -> u8 {
     if let Some(p) = progress {
         p.finish();
     }
+    if let Some(o) = &otel {
+        o.finish();
+    }
     if args.json {
         if let Ok(line) =
             serde_json::to_string(&serde_json::json!({"event": "report", "report": &report}))
@@ -268,6 +289,43 @@ pub fn run(args: Args) -> u8 {
     } else {
         EXIT_FINDINGS
     }
+}
+
+/// The live OpenTelemetry export, when `--otlp` or the standard
+/// variables name an endpoint.
+fn otel(
+    args: &Args,
+    workflow: &Workflow,
+    config: &RunConfig,
+) -> Result<Option<Arc<crate::otel::Live>>, String> {
+    let Some(endpoint) = crate::otel::endpoint(args.otlp.as_deref())? else {
+        return Ok(None);
+    };
+    let replacement = config
+        .replacement
+        .as_ref()
+        .map(|r| (r.generator.clone(), r.args.clone()));
+    let models = crate::otel::map::Models::of(&workflow.program, replacement.as_ref());
+    Ok(Some(Arc::new(crate::otel::Live::start(
+        endpoint,
+        models,
+        args.otlp_content,
+    ))))
+}
+
+/// `view` as the run's observer, and the OpenTelemetry export beside it.
+fn observe(
+    engine: &mut Engine,
+    otel: &Option<Arc<crate::otel::Live>>,
+    view: impl Fn(&crate::runtime::Event) + Send + Sync + 'static,
+) {
+    match otel.clone() {
+        Some(o) => engine.on_event(move |e| {
+            view(e);
+            o.event(e);
+        }),
+        None => engine.on_event(view),
+    };
 }
 
 /// A signal that stopped a run: its name and the exit status (128 + its

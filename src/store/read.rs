@@ -196,8 +196,11 @@ fn events(conn: &Connection, id: &str) -> rusqlite::Result<Vec<Value>> {
                     "verdict": e.verdict,
                     "feedback": e.feedback,
                     "tokens": e.tokens,
+                    "prompt_tokens": e.prompt_tokens,
                     "generate_ms": e.generate_ms,
                     "guard_ms": e.guard_ms,
+                    "guarded": e.guarded,
+                    "outcome": e.outcome.as_deref().map(|o| serde_json::from_str::<Value>(o).unwrap_or(Value::String(o.to_string()))),
                     "output_hash": e.output_hash,
                 })
             }
