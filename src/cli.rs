@@ -18,8 +18,10 @@ mod lsp;
 pub(crate) mod output;
 mod progress;
 mod repl;
+mod report;
 mod run;
 mod runs;
+mod serve;
 mod show;
 mod stats;
 mod store_arg;
@@ -70,6 +72,8 @@ enum Command {
     Trace(trace::Args),
     Export(export::Args),
     Stats(stats::Args),
+    Report(report::Args),
+    Serve(serve::Args),
 }
 
 /// How findings are printed.
@@ -135,6 +139,8 @@ pub fn main() -> ExitCode {
         Command::Trace(args) => trace::run(args),
         Command::Export(args) => export::run(args),
         Command::Stats(args) => stats::run(args),
+        Command::Report(args) => report::run(args),
+        Command::Serve(args) => serve::run(args),
     };
     ExitCode::from(if output::failed() { EXIT_USAGE } else { code })
 }

@@ -24,6 +24,7 @@ mod parse_paths;
 mod providers;
 mod refine;
 mod repl;
+mod report;
 mod run;
 mod runners;
 mod sandbox;
