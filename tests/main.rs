@@ -29,6 +29,7 @@ mod run;
 mod runners;
 mod sandbox;
 mod secrets;
+mod serve;
 mod store;
 mod store_integrity;
 mod support;

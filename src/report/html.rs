@@ -25,11 +25,14 @@ pub const CSP_SERVED: &str = "default-src 'none'; style-src 'unsafe-inline'; \
 
 /// What the page's texts (prompts, outputs, feedback) may take in all,
 /// besides the markup: a large run's texts are cut to share it.
-const SIZE_TARGET: usize = 9 << 20;
+const SIZE_TARGET: usize = 8 << 20;
 /// The least the texts get, however large the markup.
 const MIN_TEXT_BUDGET: usize = 1 << 20;
 /// The most one text gets.
 const MAX_TEXT: usize = 256 << 10;
+/// Runs with more attempts than this show each action's attempts
+/// closed at first.
+const LARGE: usize = 400;
 /// The least one text gets.
 const MIN_TEXT: usize = 160;
 
@@ -287,6 +290,7 @@ fn calls(data: &RunData, model: &Model) -> String {
 /// The tree, as nested lists; written with a stack, so no depth of
 /// nesting can overflow one.
 fn tree(model: &Model) -> String {
+    let large = model.attempts.len() > LARGE;
     enum Step {
         Open(usize),
         Close,
@@ -357,6 +361,19 @@ fn tree(model: &Model) -> String {
             );
         }
         if !node.attempts.is_empty() {
+            // a large run's lists start closed: the page lays out fast
+            if large {
+                let passed = node
+                    .attempts
+                    .iter()
+                    .filter(|&&a| model.attempts[a].verdict.as_deref() == Some("pass"))
+                    .count();
+                let _ = write!(
+                    out,
+                    "<details class=\"alist\"><summary>{} attempts, {passed} passed</summary>",
+                    node.attempts.len()
+                );
+            }
             out.push_str("<ol class=\"attempts\">");
             for &a in &node.attempts {
                 let at = &model.attempts[a];
@@ -385,6 +402,9 @@ fn tree(model: &Model) -> String {
                 );
             }
             out.push_str("</ol>");
+            if large {
+                out.push_str("</details>");
+            }
         }
         if node.children.is_empty() {
             out.push_str("</li>");

@@ -92,6 +92,9 @@
     if (!g) { return; }
     var d = document.getElementById('a' + g.getAttribute('data-attempt'));
     if (!d) { return; }
+    for (var up = d.parentElement; up; up = up.parentElement) {
+      if (up.tagName === 'DETAILS') { up.open = true; }
+    }
     d.open = true;
     fill(d);
     d.scrollIntoView({ block: 'center' });
