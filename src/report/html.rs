@@ -32,9 +32,11 @@ const MIN_TEXT_BUDGET: usize = 1 << 20;
 const MAX_TEXT: usize = 256 << 10;
 /// Runs with more attempts than this show each action's attempts
 /// closed at first.
-const LARGE: usize = 400;
+pub const LARGE: usize = 400;
 /// The least one text gets.
-const MIN_TEXT: usize = 160;
+const MIN_TEXT: usize = 48;
+/// What an attempt's entry in the data block takes besides its texts.
+const ENTRY_OVERHEAD: usize = 96;
 
 /// Text for HTML: element content and quoted attribute values.
 pub fn escape(s: &str) -> String {
@@ -179,7 +181,7 @@ pub fn page(data: &RunData, model: &Model, options: &Options) -> String {
     let budget = SIZE_TARGET
         .saturating_sub(markup.len())
         .max(MIN_TEXT_BUDGET);
-    let per_attempt = budget / n;
+    let per_attempt = (budget / n).saturating_sub(ENTRY_OVERHEAD);
     let cap = |share: usize| (per_attempt * share / 100).clamp(MIN_TEXT, MAX_TEXT);
     let mut shown_outputs: Vec<&str> = Vec::with_capacity(model.attempts.len());
     let mut attempts = Vec::with_capacity(model.attempts.len());
@@ -315,10 +317,9 @@ fn tree(model: &Model) -> String {
         let on_path = matches!(node.status, Status::Passed | Status::Running);
         let _ = write!(
             out,
-            "<li class=\"node k-{kind} s-{}{}\" id=\"n{n}\" data-path=\"{}\"><span class=\"kind\">{kind}</span> ",
+            "<li class=\"node k-{kind} s-{}{}\" id=\"n{n}\"><span class=\"kind\">{kind}</span> ",
             node.status.class(),
             if on_path { " on-path" } else { "" },
-            escape(&node.path)
         );
         match node.kind {
             Kind::Action if node.label != node.name => {
@@ -394,7 +395,7 @@ fn tree(model: &Model) -> String {
                     verdict_word(verdict),
                     ms(at.generate_ms.unwrap_or(0)),
                     ms(at.guard_ms.unwrap_or(0)),
-                    if first.is_empty() {
+                    if first.is_empty() || large {
                         String::new()
                     } else {
                         format!(" · {}", escape(&cut_chars(first, 80, false)))

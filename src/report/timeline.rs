@@ -36,6 +36,7 @@ pub fn svg(model: &Model) -> String {
         rows[r].1 = rows[r].1.max(end);
         row_of[n] = r;
     }
+    let large = model.attempts.len() > super::html::LARGE;
     let row_h: f64 = if rows.len() > 400 { 6.0 } else { 20.0 };
     let bar_h = (row_h - 4.0).max(3.0);
     let labels = row_h >= 12.0;
@@ -93,18 +94,26 @@ pub fn svg(model: &Model) -> String {
         let gen_w = (gen as f64 / span * PLOT).max(1.5);
         let guard_w = (guard as f64 / span * PLOT).max(1.0);
         let guard_x = (x(end) - guard_w).max(x0 + gen_w);
+        // a large run's bars go without tooltips: the page stays small
+        let title = if large {
+            String::new()
+        } else {
+            format!(
+                "<title>{} · attempt {} · {} · generator {} · guard {}</title>",
+                escape(&super::html::cut_chars(&a.path, 80, true)),
+                a.number,
+                escape(verdict),
+                ms(gen),
+                ms(guard)
+            )
+        };
         let _ = write!(
             out,
-            "<g class=\"attempt v-{}\" data-attempt=\"{n}\"><title>{} · attempt {} · {} · \
-             generator {} · guard {}</title><rect class=\"gen\" x=\"{x0:.1}\" y=\"{y:.1}\" \
-             width=\"{gen_w:.1}\" height=\"{bar_h}\"/><rect class=\"guard\" x=\"{guard_x:.1}\" \
-             y=\"{y:.1}\" width=\"{guard_w:.1}\" height=\"{bar_h}\"/></g>",
+            "<g class=\"attempt v-{}\" data-attempt=\"{n}\">{title}<rect class=\"gen\" \
+             x=\"{x0:.1}\" y=\"{y:.1}\" width=\"{gen_w:.1}\" height=\"{bar_h}\"/><rect \
+             class=\"guard\" x=\"{guard_x:.1}\" y=\"{y:.1}\" width=\"{guard_w:.1}\" \
+             height=\"{bar_h}\"/></g>",
             verdict_class(verdict),
-            escape(&super::html::cut_chars(&a.path, 80, true)),
-            a.number,
-            escape(verdict),
-            ms(gen),
-            ms(guard)
         );
     }
     out.push_str("</svg>");
