@@ -5,11 +5,10 @@
 //! reached are highlighted, and each method is coloured by what the run
 //! did with it.
 
-use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 
 use super::html::{cut_chars, escape};
-use super::model::{subtask_reached, Status};
+use super::model::{subtask_reached, MethodStatus, Reached, Status};
 use crate::check::ir::{Callee, Program, TaskId};
 use crate::check::verify::graph::MethodGraph;
 use crate::cli::graph::{callee_name, edges, map_suffix, tasks_below};
@@ -50,8 +49,8 @@ pub fn svg(
     program: &Program,
     graphs: &[Vec<MethodGraph>],
     root: TaskId,
-    methods: &HashMap<(String, String), Status>,
-    reached: &HashSet<(String, String, String)>,
+    methods: &MethodStatus,
+    reached: &Reached,
 ) -> String {
     let mut body = String::new();
     let mut y = PAD;

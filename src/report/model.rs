@@ -90,6 +90,11 @@ impl Status {
     }
 }
 
+/// What the run did with each method: by (task, method).
+pub type MethodStatus = HashMap<(String, String), Status>;
+/// The subtasks the run reached: (task, method, label or `task:NAME`).
+pub type Reached = HashSet<(String, String, String)>;
+
 /// A task, method or action at one path.
 #[derive(Debug, Clone)]
 pub struct Node {
@@ -401,12 +406,7 @@ impl Model {
     /// The (task, method) of each method node, with its status; and the
     /// subtasks the run reached, as (task, method, label) for actions and
     /// (task, method, `task:NAME`) for tasks.
-    pub fn visited(
-        &self,
-    ) -> (
-        HashMap<(String, String), Status>,
-        HashSet<(String, String, String)>,
-    ) {
+    pub fn visited(&self) -> (MethodStatus, Reached) {
         let mut methods = HashMap::new();
         let mut reached = HashSet::new();
         for n in &self.nodes {
@@ -450,7 +450,7 @@ impl Model {
 
 /// Whether the graph's subtask was reached by the run.
 pub fn subtask_reached(
-    reached: &HashSet<(String, String, String)>,
+    reached: &Reached,
     program: &crate::check::ir::Program,
     task: &str,
     method: &str,
