@@ -17,6 +17,7 @@
 
 use std::collections::{BTreeSet, VecDeque};
 use std::convert::Infallible;
+use std::future::IntoFuture;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -69,15 +70,18 @@ pub fn router(config: Config) -> Router {
         .with_state(Arc::new(config))
 }
 
-/// Serves `router(config)` on `listener` until `shutdown` completes.
+/// Serves `router(config)` on `listener` until `shutdown` completes;
+/// then open connections are dropped (an event stream of a running run
+/// would otherwise keep a graceful shutdown waiting for ever).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     config: Config,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(config))
-        .with_graceful_shutdown(shutdown)
-        .await
+    tokio::select! {
+        r = axum::serve(listener, router(config)).into_future() => r,
+        () = shutdown => Ok(()),
+    }
 }
 
 type Shared = Arc<Config>;

@@ -153,9 +153,14 @@ fn attempt(path: &str, n: u32, verdict: VerdictKind, output: &str) -> Event {
 }
 
 fn started(path: &str, n: u32) -> Event {
+    let action = if path.ends_with("/r") {
+        "write_runbook"
+    } else {
+        "plan"
+    };
     Event::AttemptStarted {
         path: path.into(),
-        action: "plan".into(),
+        action: action.into(),
         occurrence: 1,
         index: n,
         attempt: n,
@@ -183,10 +188,9 @@ fn read_until(stream: &mut TcpStream, seen: &mut String, want: &str) -> bool {
     seen.contains(want)
 }
 
-#[test]
-fn a_running_run_is_followed_live() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let db = dir.path().join("runs.db");
+/// A run of the planning example that is running: its recorder, held
+/// by the caller, has recorded a rejected first attempt.
+fn running_run(db: &Path) -> (RunMeta, guardflow::store::Recorder) {
     let workflow = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/planning.guardflow");
     let text = std::fs::read(&workflow).expect("the example");
     let mut meta = RunMeta {
@@ -199,7 +203,7 @@ fn a_running_run_is_followed_live() {
         worst_case_calls: Some(6),
         started_ms: guardflow::store::now_ms(),
     };
-    let recorder = Store::open(&db)
+    let recorder = Store::open(db)
         .and_then(|s| s.start_run(&mut meta))
         .expect("a run");
     let p = "prepare/plan_then_runbook/p";
@@ -225,6 +229,15 @@ fn a_running_run_is_followed_live() {
     ] {
         recorder.record(&e);
     }
+    (meta, recorder)
+}
+
+#[test]
+fn a_running_run_is_followed_live() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("runs.db");
+    let (meta, recorder) = running_run(&db);
+    let p = "prepare/plan_then_runbook/p";
     let server = Server::start(&db);
     let last = Store::open_read(&db)
         .and_then(|s| s.events(&meta.id))
@@ -352,4 +365,41 @@ fn other_addresses_names_and_methods_are_refused() {
     assert!(status.contains(" 404 "), "{status}");
     let (status, _) = server.request("GET", "/etc/passwd", "127.0.0.1");
     assert!(status.contains(" 404 "), "{status}");
+}
+
+#[test]
+fn sigterm_stops_the_server_while_a_stream_is_open() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("runs.db");
+    let (meta, _recorder) = running_run(&db);
+    let mut server = Server::start(&db);
+    let mut sse = TcpStream::connect(&server.addr).expect("connect");
+    sse.set_read_timeout(Some(Duration::from_millis(200))).ok();
+    write!(
+        sse,
+        "GET /runs/{}/events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+        meta.id
+    )
+    .expect("send");
+    let mut seen = String::new();
+    assert!(read_until(&mut sse, &mut seen, "event: event"), "{seen}");
+    // SAFETY: a signal to the server this test started.
+    unsafe {
+        libc::kill(server.child.id() as i32, libc::SIGTERM);
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = server.child.try_wait().expect("wait") {
+            break Some(status);
+        }
+        if Instant::now() > deadline {
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(
+        status.and_then(|s| s.code()),
+        Some(0),
+        "the server did not stop on SIGTERM with a stream open"
+    );
 }
