@@ -144,6 +144,11 @@ fn the_readme_run_in_a_browser() {
         "content=\"default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:\""
     ));
 
+    // `-o -`: the same page on standard output
+    let out = fx.guardflow(&["report", &run, "-o", "-"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), html);
+
     let mut b = Browser::start();
     b.open(&url(&file));
     assert_clean(&mut b, "the report");
