@@ -7,6 +7,8 @@
 #   (pytest and mypy, which the `pytest`, test-first and `mypy` guards run for real); made again when the
 #   requirements change. Its bin/ comes first on PATH, so `python3` in the
 #   tests is the environment's.
+# - chromium (Debian's package, installed with apt-get when run as root):
+#   the report and serve tests load their pages in it, headless.
 #
 # Nothing is skipped silently: when something cannot be set up, this says
 # exactly what is missing and stops.
@@ -43,6 +45,20 @@ if [ ! -x "$venv/bin/python3" ] || ! cmp -s "$requirements" "$stamp"; then
   "$venv/bin/python3" -m pip install --quiet --disable-pip-version-check -r "$requirements" \
     || missing "could not install $requirements into $venv (is the Python package index reachable?)"
   cp "$requirements" "$stamp"
+fi
+
+# Chromium: the report and serve tests load pages in a real headless
+# browser (Debian's chromium, driven over the DevTools protocol)
+if [ -z "${GUARDFLOW_CHROMIUM:-}" ] && ! command -v chromium >/dev/null 2>&1 \
+    && ! command -v chromium-browser >/dev/null 2>&1; then
+  if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "== tests: Chromium (Debian's chromium) for the report and serve tests"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium \
+      || missing "could not install chromium with apt-get (the report and serve tests need a headless browser)"
+  else
+    missing "chromium is not installed: the report and serve tests load pages in a real headless browser; on Debian or Ubuntu: sudo apt-get install chromium (or set GUARDFLOW_CHROMIUM to a Chromium binary)"
+  fi
 fi
 
 export PATH="$PWD/$venv/bin:$PATH"

@@ -19,8 +19,10 @@ mod lsp;
 pub(crate) mod output;
 mod progress;
 mod repl;
+mod report;
 mod run;
 mod runs;
+mod serve;
 mod show;
 mod stats;
 mod store_arg;
@@ -72,6 +74,8 @@ enum Command {
     Trace(trace::Args),
     Export(export::Args),
     Stats(stats::Args),
+    Report(report::Args),
+    Serve(serve::Args),
 }
 
 /// How findings are printed.
@@ -138,6 +142,8 @@ pub fn main() -> ExitCode {
         Command::Trace(args) => trace::run(args),
         Command::Export(args) => export::run(args),
         Command::Stats(args) => stats::run(args),
+        Command::Report(args) => report::run(args),
+        Command::Serve(args) => serve::run(args),
     };
     ExitCode::from(if output::failed() { EXIT_USAGE } else { code })
 }

@@ -99,6 +99,9 @@ pub fn assert_process_ends(pid: &str, what: &str) {
 /// A scripted model server on loopback.
 pub mod model_server;
 
+/// A real headless browser (Chromium over the DevTools protocol).
+pub mod browser;
+
 /// What a run printed.
 pub struct Ran {
     pub code: Option<i32>,

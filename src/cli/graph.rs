@@ -85,7 +85,7 @@ fn report_errors(checked: &Checked) -> u8 {
 }
 
 /// One method's edges: (from, to, is_data, is_witness).
-fn edges(graph: &MethodGraph) -> Vec<(u32, u32, bool, bool)> {
+pub(crate) fn edges(graph: &MethodGraph) -> Vec<(u32, u32, bool, bool)> {
     let mut out: Vec<(u32, u32, bool, bool)> = graph
         .ordering_edges()
         .into_iter()
@@ -103,7 +103,7 @@ fn edges(graph: &MethodGraph) -> Vec<(u32, u32, bool, bool)> {
 }
 
 /// Tasks drawn, in order, starting from `root`: each once.
-fn tasks_below(program: &Program, root: TaskId) -> Vec<TaskId> {
+pub(crate) fn tasks_below(program: &Program, root: TaskId) -> Vec<TaskId> {
     let mut order = vec![root];
     let mut i = 0;
     while i < order.len() {
@@ -122,7 +122,7 @@ fn tasks_below(program: &Program, root: TaskId) -> Vec<TaskId> {
     order
 }
 
-fn callee_name(program: &Program, c: Callee) -> &str {
+pub(crate) fn callee_name(program: &Program, c: Callee) -> &str {
     match c {
         Callee::Action(a) => &program.actions[a.index()].name,
         Callee::Task(t) => &program.tasks[t.index()].name,
@@ -201,7 +201,7 @@ pub(crate) fn dot(program: &Program, graphs: &[Vec<MethodGraph>], root: TaskId) 
 }
 
 /// ` × ≤12 (4 at a time)` after a map's callee; nothing for a plain call.
-fn map_suffix(s: &crate::check::ir::Subtask) -> String {
+pub(crate) fn map_suffix(s: &crate::check::ir::Subtask) -> String {
     s.each.as_ref().map_or(String::new(), |e| {
         let k = e
             .parallel
