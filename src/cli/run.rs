@@ -41,6 +41,11 @@ pub struct Args {
     /// workflow's generators (JSON lines: {"action", "attempt", "output"})
     #[arg(long, value_name = "FILE.jsonl")]
     replay: Option<PathBuf>,
+    /// The seed every generator call is given (a `simulate` generator
+    /// draws from it); by default a random one, recorded with the run
+    /// so that a resume draws the same
+    #[arg(long, value_name = "N", conflicts_with = "resume")]
+    seed: Option<u64>,
     /// Stream every event as a JSON line on stdout instead of the
     /// progress view; the last line is the report
     #[arg(long)]
@@ -120,9 +125,9 @@ pub fn run(args: Args) -> u8 {
         Some(s) => store::resolve(&s),
         None => store::default_path(&args.file),
     };
-    let (config, recording) = if let Some(id) = &args.resume {
+    let (config, recording, seed) = if let Some(id) = &args.resume {
         match resumed(&args, &store_path, id, &workflow) {
-            Ok((c, r)) => (c, Some(r)),
+            Ok((c, r, seed)) => (c, Some(r), seed),
             Err(code) => return code,
         }
     } else {
@@ -130,7 +135,7 @@ pub fn run(args: Args) -> u8 {
             Ok(c) => c,
             Err(e) => return super::fail(e),
         };
-        (config, None)
+        (config, None, args.seed.unwrap_or_else(random_seed))
     };
     let progress = if args.json {
         engine.on_event(|e| {
@@ -157,6 +162,7 @@ pub fn run(args: Args) -> u8 {
         Ok(s) => s,
         Err(e) => return super::fail(e),
     };
+    started.seed(seed);
     let recorder = match recording {
         Some((resume, recorder)) => {
             started.resume(resume);
@@ -169,6 +175,7 @@ pub fn run(args: Args) -> u8 {
             &config,
             started.worst_case_calls,
             &workflow,
+            seed,
         ) {
             Ok(r) => Some(r),
             Err(e) => return store_fail(e),
@@ -300,6 +307,7 @@ fn new_run(
     config: &RunConfig,
     worst_case_calls: Option<u64>,
     loaded: &Workflow,
+    seed: u64,
 ) -> Result<Arc<Recorder>, StoreError> {
     let (workflow, workflow_hash) = identity(&args.file)?;
     let mut meta = RunMeta {
@@ -318,6 +326,8 @@ fn new_run(
             .map(|r| (r.generator.clone(), r.args.clone())),
         worst_case_calls,
         started_ms: store::now_ms(),
+        seed: Some(seed),
+        bench: None,
     };
     let pinned = pinned(loaded, &config.inputs);
     Ok(Arc::new(
@@ -366,7 +376,7 @@ fn resumed(
     store_path: &std::path::Path,
     id: &str,
     workflow: &Workflow,
-) -> Result<(RunConfig, (Resume, Arc<Recorder>)), u8> {
+) -> Result<(RunConfig, (Resume, Arc<Recorder>), u64), u8> {
     let store = Store::open(store_path).map_err(store_fail)?;
     let meta = store.run_meta(id).map_err(store_fail)?;
     let recorded = store.pins(id).map_err(store_fail)?;
@@ -477,7 +487,8 @@ fn resumed(
             .replacement
             .map(|(generator, args)| Replacement { generator, args }),
     };
-    Ok((config, (resume, Arc::new(recorder))))
+    // a run recorded before seeds were had seed 0
+    Ok((config, (resume, Arc::new(recorder)), meta.seed.unwrap_or(0)))
 }
 
 /// Fails (exit 75) while a program the run started before it stopped
@@ -593,6 +604,15 @@ fn answer_effects(args: &Args, id: &str, program: &Program, resume: &mut Resume)
         );
     }
     Err(EXIT_QUESTION)
+}
+
+/// A seed for a run not given one: from the clock and the process id.
+pub(crate) fn random_seed() -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    crate::stdlib::simulate::mix(nanos ^ (u64::from(std::process::id()) << 32))
 }
 
 /// A workflow's absolute path and the SHA-256 of its text.
