@@ -19,6 +19,7 @@ pub mod lsp;
 pub mod repl;
 pub mod runtime;
 pub mod source;
+pub mod stats;
 pub mod stdlib;
 pub mod store;
 pub mod syntax;
