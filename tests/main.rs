@@ -28,6 +28,7 @@ mod run;
 mod runners;
 mod sandbox;
 mod secrets;
+mod simulate;
 mod store;
 mod store_integrity;
 mod support;

@@ -54,6 +54,13 @@ fn unit(seed: u64, action: &str, attempt: u32, draw: u64) -> f64 {
     (x >> 11) as f64 / (1u64 << 53) as f64
 }
 
+/// The seed of trial `trial` (0-based) of a bench seeded `base`: the
+/// same trial has the same seed in every arm and model, so arms are
+/// compared on the same draws.
+pub fn trial_seed(base: u64, trial: u64) -> u64 {
+    mix(mix(base) ^ trial)
+}
+
 /// Which draws `unit` makes.
 const TIED: u64 = 1;
 const TRIAL_ANSWER: u64 = 2;
