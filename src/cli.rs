@@ -5,6 +5,7 @@
 // standard output goes through `output` (no panic on a closed pipe)
 #![deny(clippy::print_stdout)]
 
+mod bench;
 pub(crate) mod bounds;
 mod check;
 mod compile;
@@ -18,7 +19,7 @@ mod lsp;
 pub(crate) mod output;
 mod progress;
 mod repl;
-mod run;
+pub(crate) mod run;
 mod runs;
 mod show;
 mod stats;
@@ -55,6 +56,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    Bench(bench::Args),
     Check(check::Args),
     Compile(compile::Args),
     Deciders(deciders::Args),
@@ -120,6 +122,7 @@ pub fn main() -> ExitCode {
         }
     };
     let code = match cli.command {
+        Command::Bench(args) => bench::run(args),
         Command::Check(args) => check::run(args),
         Command::Compile(args) => compile::run(args),
         Command::Deciders(args) => deciders::run(args),

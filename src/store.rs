@@ -12,10 +12,12 @@
 //! - `lock`: one writer per run;
 //! - `wal`: the log beside a store checked to be its own before SQLite
 //!   may apply it;
-//! - `pins`: the files a run started with, compared when it resumes.
+//! - `pins`: the files a run started with, compared when it resumes;
+//! - `bench`: a bench's trials read back (`guardflow bench`).
 //!
 //! See docs/store.md.
 
+pub mod bench;
 mod journal;
 mod lock;
 pub mod pins;

@@ -338,7 +338,7 @@ fn new_run(
 /// What a run starts with: the workflow and every file it `use`s (as
 /// read when it was checked), the standard library, and the files of the
 /// program inputs not given with --input.
-fn pinned(workflow: &Workflow, given: &HashMap<String, Value>) -> Pinned {
+pub(crate) fn pinned(workflow: &Workflow, given: &HashMap<String, Value>) -> Pinned {
     let mut p = Pinned::default();
     let mut kind = "workflow";
     for (id, file) in workflow.sources.files() {
@@ -616,7 +616,7 @@ pub(crate) fn random_seed() -> u64 {
 }
 
 /// A workflow's absolute path and the SHA-256 of its text.
-fn identity(file: &std::path::Path) -> Result<(String, String), StoreError> {
+pub(crate) fn identity(file: &std::path::Path) -> Result<(String, String), StoreError> {
     let text =
         crate::check::read_bytes(file, crate::check::MAX_SOURCE_BYTES).map_err(|reason| {
             StoreError::Io {
@@ -641,24 +641,7 @@ fn config(args: &Args, workflow: &Workflow) -> Result<RunConfig, String> {
         // the unknown task first: its inputs cannot be judged without it
         return Err(crate::engine::unknown_task(program, &task));
     }
-    let mut given = HashMap::new();
-    for raw in &args.inputs {
-        let (name, value) = raw
-            .split_once('=')
-            .ok_or_else(|| format!("--input `{raw}`: write NAME=VALUE or NAME=@FILE"))?;
-        let text = match value.strip_prefix('@') {
-            Some(path) => {
-                crate::check::read_text(std::path::Path::new(path), crate::check::MAX_DATA_BYTES)
-                    .map_err(|e| format!("--input {name}: cannot read `{path}`: {e}"))?
-            }
-            None => value.to_string(),
-        };
-        let ty = program
-            .declared_type(&task, name)
-            .ok_or_else(|| unknown_input(program, &task, name))?;
-        let v = inputs::parse_as(&ty, &text).map_err(|e| format!("--input {name}: {e}"))?;
-        given.insert(name.to_string(), v);
-    }
+    let given = parse_inputs(program, &task, &args.inputs)?;
     let replacement = match &args.replay {
         None => None,
         Some(path) => {
@@ -678,6 +661,34 @@ fn config(args: &Args, workflow: &Workflow) -> Result<RunConfig, String> {
         inputs: given,
         replacement,
     })
+}
+
+/// `--input NAME=VALUE` and `NAME=@FILE` arguments, each read as the
+/// declared type of the task's parameter or program input `NAME`.
+pub(crate) fn parse_inputs(
+    program: &Program,
+    task: &str,
+    raw_inputs: &[String],
+) -> Result<HashMap<String, Value>, String> {
+    let mut given = HashMap::new();
+    for raw in raw_inputs {
+        let (name, value) = raw
+            .split_once('=')
+            .ok_or_else(|| format!("--input `{raw}`: write NAME=VALUE or NAME=@FILE"))?;
+        let text = match value.strip_prefix('@') {
+            Some(path) => {
+                crate::check::read_text(std::path::Path::new(path), crate::check::MAX_DATA_BYTES)
+                    .map_err(|e| format!("--input {name}: cannot read `{path}`: {e}"))?
+            }
+            None => value.to_string(),
+        };
+        let ty = program
+            .declared_type(task, name)
+            .ok_or_else(|| unknown_input(program, task, name))?;
+        let v = inputs::parse_as(&ty, &text).map_err(|e| format!("--input {name}: {e}"))?;
+        given.insert(name.to_string(), v);
+    }
+    Ok(given)
 }
 
 /// `--input NAME=…` where `NAME` is neither a parameter of the task nor
@@ -706,7 +717,7 @@ fn unknown_input(program: &Program, task: &str, name: &str) -> String {
 }
 
 /// The one task that no other task calls.
-pub(super) fn default_task(program: &Program) -> Result<String, String> {
+pub(crate) fn default_task(program: &Program) -> Result<String, String> {
     let mut called = vec![false; program.tasks.len()];
     for t in &program.tasks {
         for m in &t.methods {
