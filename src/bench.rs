@@ -917,6 +917,67 @@ mod tests {
         }
     }
 
+    fn attempt(action: &str, n: u32, verdict: &str, failing: &[&str]) -> crate::store::bench::Attempt {
+        let mut feedback = String::from("the tests failed:\n");
+        for t in failing {
+            feedback.push_str(&format!("FAILED test_solution.py::{t} - assert False\n"));
+        }
+        crate::store::bench::Attempt {
+            action: action.to_string(),
+            attempt: n,
+            verdict: verdict.to_string(),
+            feedback: (!failing.is_empty()).then_some(feedback),
+            tokens: 10,
+            prompt_tokens: 5,
+        }
+    }
+
+    #[test]
+    fn a_regression_fails_a_test_an_earlier_attempt_passed() {
+        let trial = |attempts| Trial {
+            run_id: "r".into(),
+            meta: RunMeta {
+                id: "r".into(),
+                workflow: "w".into(),
+                workflow_hash: "h".into(),
+                task: "t".into(),
+                inputs: Default::default(),
+                replacement: None,
+                worst_case_calls: None,
+                started_ms: 0,
+                seed: Some(0),
+                bench: Some(BenchTag {
+                    id: "b".into(),
+                    arm: "a".into(),
+                    model: String::new(),
+                    trial: 0,
+                    overrides: String::new(),
+                }),
+            },
+            success: Some(false),
+            generator_calls: 3,
+            attempts,
+        };
+        // a, then b (a fixed, b broken: a regression), then a and b (a
+        // broken again: another); another action's tests are its own
+        let t = trial(vec![
+            attempt("fix", 1, "fail", &["test_a"]),
+            attempt("other", 1, "fail", &["test_b"]),
+            attempt("fix", 2, "fail", &["test_b"]),
+            attempt("fix", 3, "fail", &["test_a", "test_b"]),
+        ]);
+        assert_eq!(regressions(&t), (2, true));
+        // the same failure again is no regression; no named tests: unknown
+        let same = trial(vec![attempt("fix", 1, "fail", &["test_a"]), attempt("fix", 2, "fail", &["test_a"])]);
+        assert_eq!(regressions(&same), (0, true));
+        let untold = trial(vec![attempt("fix", 1, "fail", &[]), attempt("fix", 2, "fail", &[])]);
+        assert_eq!(regressions(&untold), (0, false));
+        let r = report("b", &[t, untold]);
+        assert_eq!(r.rows[0].regressions, Some(2));
+        assert_eq!(r.rows[0].trials, 2);
+        assert_eq!(r.rows[0].calls_per_success, None);
+    }
+
     #[test]
     fn failing_tests_are_read_from_pytest_feedback() {
         let f = "the tests failed (2 failed, 1 passed):\nFAILED test_solution.py::test_a - assert 1 == 2\nFAILED test_solution.py::test_b\n";

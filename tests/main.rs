@@ -1,6 +1,7 @@
 //! The one integration-test binary. Modules by subject.
 
 mod apply;
+mod bench;
 mod branching;
 mod catalog;
 mod cli;
