@@ -42,7 +42,10 @@ pub struct Arm {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Override {
     /// `retry=N` (every action) or `retry.ACTION=N`.
-    Retry { action: Option<String>, retries: u64 },
+    Retry {
+        action: Option<String>,
+        retries: u64,
+    },
     /// `strategy=repair|resample|best-of(N)`, or `strategy.ACTION=…`.
     Strategy {
         action: Option<String>,
@@ -181,7 +184,8 @@ pub fn apply(program: &Program, arm: &Arm, model: &str) -> Result<Program, Strin
                 .map(|g| g.name.as_str())
                 .filter(|n| !n.contains('#'))
                 .collect();
-            let mut msg = format!("--model `{model}`: the workflow declares no generator `{model}`");
+            let mut msg =
+                format!("--model `{model}`: the workflow declares no generator `{model}`");
             if let Some(s) = crate::diagnostics::suggest::closest(model, names.iter().copied()) {
                 msg.push_str(&format!("; did you mean `{s}`?"));
             }
@@ -325,8 +329,15 @@ pub struct Outcome {
 }
 
 enum Unit {
-    New { cell: usize, trial: u64 },
-    Resume { cell: usize, trial: u64, run: String },
+    New {
+        cell: usize,
+        trial: u64,
+    },
+    Resume {
+        cell: usize,
+        trial: u64,
+        run: String,
+    },
 }
 
 /// Runs what `bench` lacks in the store at `store_path`: trials not yet
@@ -480,8 +491,12 @@ impl Context<'_> {
             }
             Unit::Resume { run, .. } => {
                 let program = &c.workflow.program;
-                let idempotent =
-                    |name: &str| program.actions.iter().any(|a| a.name == name && a.idempotent);
+                let idempotent = |name: &str| {
+                    program
+                        .actions
+                        .iter()
+                        .any(|a| a.name == name && a.idempotent)
+                };
                 let (_, resume, recorder) = Store::open(self.store_path)
                     .and_then(|s| {
                         s.resume_run_with(&run, None, |resume| {
@@ -639,10 +654,7 @@ pub fn report(id: &str, trials: &[Trial]) -> Report {
             .position(|(t, m, _)| t == task && m == model)
             .unwrap_or(0)
     });
-    let mut rows: Vec<Row> = keys
-        .iter()
-        .map(|key| row(key, &by_cell[key]))
-        .collect();
+    let mut rows: Vec<Row> = keys.iter().map(|key| row(key, &by_cell[key])).collect();
     let counts: HashMap<(String, String, String), (u64, u64)> = rows
         .iter()
         .map(|r| {
@@ -770,12 +782,19 @@ impl Report {
                 dist_text(&r.attempts),
                 r.tokens_per_success
                     .map_or("—".into(), |t| format!("{t:.0}")),
-                r.calls_per_success.map_or("—".into(), |c| format!("{c:.2}")),
+                r.calls_per_success
+                    .map_or("—".into(), |c| format!("{c:.2}")),
                 r.regressions.map_or("n/a".into(), |c| c.to_string()),
             ]);
         }
         let widths: Vec<usize> = (0..header.len())
-            .map(|i| cells.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
+            .map(|i| {
+                cells
+                    .iter()
+                    .map(|r| r[i].chars().count())
+                    .max()
+                    .unwrap_or(0)
+            })
             .collect();
         let mut out = format!("bench {}\n", self.bench);
         for (k, row) in cells.iter().enumerate() {
@@ -911,13 +930,27 @@ mod tests {
         let a = Arm::parse("guarded: retry=3, strategy.fix=best-of(4)").expect("parses");
         assert_eq!(a.name, "guarded");
         assert_eq!(a.describe(), "retry=3, strategy.fix=best-of(4)");
-        assert_eq!(Arm::parse("plain").expect("parses").describe(), "as written");
-        for bad in [": retry=1", "a: retry", "a: retry=x", "a: tries=2", "a: strategy=best-of(0)"] {
+        assert_eq!(
+            Arm::parse("plain").expect("parses").describe(),
+            "as written"
+        );
+        for bad in [
+            ": retry=1",
+            "a: retry",
+            "a: retry=x",
+            "a: tries=2",
+            "a: strategy=best-of(0)",
+        ] {
             assert!(Arm::parse(bad).is_err(), "{bad}");
         }
     }
 
-    fn attempt(action: &str, n: u32, verdict: &str, failing: &[&str]) -> crate::store::bench::Attempt {
+    fn attempt(
+        action: &str,
+        n: u32,
+        verdict: &str,
+        failing: &[&str],
+    ) -> crate::store::bench::Attempt {
         let mut feedback = String::from("the tests failed:\n");
         for t in failing {
             feedback.push_str(&format!("FAILED test_solution.py::{t} - assert False\n"));
@@ -968,9 +1001,15 @@ mod tests {
         ]);
         assert_eq!(regressions(&t), (2, true));
         // the same failure again is no regression; no named tests: unknown
-        let same = trial(vec![attempt("fix", 1, "fail", &["test_a"]), attempt("fix", 2, "fail", &["test_a"])]);
+        let same = trial(vec![
+            attempt("fix", 1, "fail", &["test_a"]),
+            attempt("fix", 2, "fail", &["test_a"]),
+        ]);
         assert_eq!(regressions(&same), (0, true));
-        let untold = trial(vec![attempt("fix", 1, "fail", &[]), attempt("fix", 2, "fail", &[])]);
+        let untold = trial(vec![
+            attempt("fix", 1, "fail", &[]),
+            attempt("fix", 2, "fail", &[]),
+        ]);
         assert_eq!(regressions(&untold), (0, false));
         let r = report("b", &[t, untold]);
         assert_eq!(r.rows[0].regressions, Some(2));

@@ -21,8 +21,11 @@ fn fixture(delay: &str) -> (tempfile::TempDir, PathBuf) {
         let text = if delay.is_empty() {
             text
         } else {
-            text.replace("p: 0.3, correlation: 0.5)", &format!("p: 0.3, correlation: 0.5, delay: {delay})"))
-                .replace("p: 0.7)", &format!("p: 0.7, delay: {delay})"))
+            text.replace(
+                "p: 0.3, correlation: 0.5)",
+                &format!("p: 0.3, correlation: 0.5, delay: {delay})"),
+            )
+            .replace("p: 0.7)", &format!("p: 0.7, delay: {delay})"))
         };
         std::fs::write(dir.path().join(name), text).expect("write");
     }
@@ -149,7 +152,10 @@ fn the_report_matches_a_hand_computation_from_the_store() {
                 continue;
             }
             let base = bs as f64 / bn as f64;
-            assert!(close(row["gain_pp"].as_f64().expect("f64"), (p - base) * 100.0));
+            assert!(close(
+                row["gain_pp"].as_f64().expect("f64"),
+                (p - base) * 100.0
+            ));
             let fisher = guardflow::stats::fisher_exact_two_sided(s, n - s, bs, bn - bs);
             assert!(close(row["fisher_p"].as_f64().expect("f64"), fisher));
             let h = guardflow::stats::cohens_h(p, base);
@@ -158,13 +164,24 @@ fn the_report_matches_a_hand_computation_from_the_store() {
     }
     // the CSV says the same
     let mut csv = guardflow();
-    csv.args(["bench", "--report", "probe-probe", "--format", "csv", "--store"])
-        .arg(&store);
+    csv.args([
+        "bench",
+        "--report",
+        "probe-probe",
+        "--format",
+        "csv",
+        "--store",
+    ])
+    .arg(&store);
     let csv = run_bounded(csv, Duration::from_secs(60));
     let lines: Vec<&str> = csv.stdout.lines().collect();
     assert_eq!(lines.len(), 5, "{}", csv.stdout);
     assert!(lines[0].starts_with("task,model,arm,overrides,trials,successes,success,"));
-    assert!(lines[2].starts_with("probe,weak,guarded,retry=3,40,"), "{}", lines[2]);
+    assert!(
+        lines[2].starts_with("probe,weak,guarded,retry=3,40,"),
+        "{}",
+        lines[2]
+    );
 }
 
 fn runs_of(store: &Path) -> u64 {
@@ -248,7 +265,14 @@ fn more_trials_add_to_a_bench_and_a_changed_arm_is_refused() {
         .arg(&file)
         .arg("--store")
         .arg(&store)
-        .args(["--model", "weak", "--arm", "baseline: retry=0", "--arm", "guarded: retry=2"]);
+        .args([
+            "--model",
+            "weak",
+            "--arm",
+            "baseline: retry=0",
+            "--arm",
+            "guarded: retry=2",
+        ]);
     let changed = run_bounded(changed, Duration::from_secs(60));
     assert_eq!(changed.code, Some(2));
     assert!(
@@ -264,9 +288,18 @@ fn more_trials_add_to_a_bench_and_a_changed_arm_is_refused() {
 fn usage_errors_are_said() {
     let (_dir, file) = fixture("");
     let cases: &[(&[&str], &str)] = &[
-        (&["--model", "wek"], "--model `wek`: the workflow declares no generator `wek`; did you mean `weak`?"),
-        (&["--arm", "a: retry=x"], "retry is a whole number from 0 to 1000"),
-        (&["--arm", "a: retry.slove=1"], "arm `a`: there is no action `slove`; did you mean `solve`?"),
+        (
+            &["--model", "wek"],
+            "--model `wek`: the workflow declares no generator `wek`; did you mean `weak`?",
+        ),
+        (
+            &["--arm", "a: retry=x"],
+            "retry is a whole number from 0 to 1000",
+        ),
+        (
+            &["--arm", "a: retry.slove=1"],
+            "arm `a`: there is no action `slove`; did you mean `solve`?",
+        ),
         (&["--arm", "a", "--arm", "a"], "two arms are named `a`"),
         (&["--trials", "0"], "--trials: from 1 to"),
     ];
@@ -278,7 +311,9 @@ fn usage_errors_are_said() {
         assert!(ran.stderr.contains(want), "{args:?}: {}", ran.stderr);
     }
     let mut cmd = guardflow();
-    cmd.args(["bench", "--report", "nope"]).arg("--store").arg(_dir.path());
+    cmd.args(["bench", "--report", "nope"])
+        .arg("--store")
+        .arg(_dir.path());
     let ran = run_bounded(cmd, Duration::from_secs(60));
     assert_eq!(ran.code, Some(2));
 }

@@ -171,7 +171,10 @@ pub fn run(args: Args) -> u8 {
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| "bench".to_string());
     let bench = Bench {
-        id: args.name.clone().unwrap_or_else(|| format!("{stem}-{task}")),
+        id: args
+            .name
+            .clone()
+            .unwrap_or_else(|| format!("{stem}-{task}")),
         file: file.clone(),
         task,
         inputs,
@@ -261,10 +264,7 @@ pub fn run(args: Args) -> u8 {
     if tty {
         eprintln!();
     }
-    let again = format!(
-        "the same command goes on from there (bench `{}`)",
-        bench.id
-    );
+    let again = format!("the same command goes on from there (bench `{}`)", bench.id);
     match outcome {
         Ok(o) => {
             if o.kept > 0 || o.resumed > 0 {

@@ -368,6 +368,10 @@ pub(crate) fn pinned(workflow: &Workflow, given: &HashMap<String, Value>) -> Pin
     p
 }
 
+/// A run taken over: its configuration, what it recorded and its
+/// recorder, and its seed.
+type Resumed = (RunConfig, (Resume, Arc<Recorder>), u64);
+
 /// The run `id` taken over to resume it: its configuration, what it
 /// recorded, and its recorder. Fails (with the exit code) when the run
 /// is unknown, finished, locked, or the workflow changed since.
@@ -376,7 +380,7 @@ fn resumed(
     store_path: &std::path::Path,
     id: &str,
     workflow: &Workflow,
-) -> Result<(RunConfig, (Resume, Arc<Recorder>), u64), u8> {
+) -> Result<Resumed, u8> {
     let store = Store::open(store_path).map_err(store_fail)?;
     let meta = store.run_meta(id).map_err(store_fail)?;
     let recorded = store.pins(id).map_err(store_fail)?;

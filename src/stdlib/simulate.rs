@@ -126,7 +126,13 @@ impl Generator for Simulate {
             let p = probability(&request.args, 2, "p")?;
             let correlation = probability(&request.args, 3, "correlation")?;
             let delay = request.args.get(4).and_then(Value::as_u64).unwrap_or(0);
-            let pass = passes(request.seed, &request.action, request.attempt, p, correlation);
+            let pass = passes(
+                request.seed,
+                &request.action,
+                request.attempt,
+                p,
+                correlation,
+            );
             let (which, i) = if pass { ("pass", 0) } else { ("fail", 1) };
             let path = request.workdir.join(request.str_arg(i));
             let text = self.file(&path, which)?;
@@ -150,9 +156,7 @@ mod tests {
     #[test]
     fn draws_are_uniform_and_independent_of_order() {
         let n = 20_000u32;
-        let hits = (1..=n)
-            .filter(|&k| passes(7, "a", k, 0.3, 0.0))
-            .count() as f64;
+        let hits = (1..=n).filter(|&k| passes(7, "a", k, 0.3, 0.0)).count() as f64;
         // 0.3 ± 5 standard deviations
         let sd = (0.3 * 0.7 / f64::from(n)).sqrt();
         assert!((hits / f64::from(n) - 0.3).abs() < 5.0 * sd, "{hits}");

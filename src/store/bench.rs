@@ -84,10 +84,14 @@ fn trials(conn: &Connection, id: &str) -> rusqlite::Result<Vec<Trial>> {
             match e.kind.as_str() {
                 "attempt_started" => {
                     let attempt = e.attempt.unwrap_or(0).clamp(0, i64::from(u32::MAX)) as u32;
-                    started.insert(e.attempt_key(), (e.action.clone().unwrap_or_default(), attempt));
+                    started.insert(
+                        e.attempt_key(),
+                        (e.action.clone().unwrap_or_default(), attempt),
+                    );
                 }
                 "attempt" if e.verdict.as_deref() != Some("interrupted") => {
-                    let (action, attempt) = started.get(&e.attempt_key()).cloned().unwrap_or_default();
+                    let (action, attempt) =
+                        started.get(&e.attempt_key()).cloned().unwrap_or_default();
                     trial.attempts.push(Attempt {
                         action,
                         attempt,
