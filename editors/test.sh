@@ -33,7 +33,7 @@ need() {
 guardflow_files() {
   ls "$root"/examples/*.guardflow "$root"/tests/pass/*.guardflow \
     "$root"/tests/pass/lib/*.guardflow "$root"/stdlib/*.guardflow \
-    "$root"/editors/test/*.guardflow
+    "$root"/editors/test/*.guardflow "$root"/bench/suite/*/task.guardflow
 }
 
 test_vscode() {

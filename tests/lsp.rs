@@ -474,6 +474,93 @@ fn the_language_server_explains_and_completes_refinement() {
     assert_eq!(wait_exit(&mut c.child), Some(0));
 }
 
+/// Being typed: a field path in a prompt and in a method's `:pre`, each
+/// of which stops its item from parsing.
+const FIELDS: &str = r#"use std.{non_empty}
+
+type Owner = { name: Text, team: Text }
+type Plan = { items: [Text; max 5], owner: Owner }
+
+input plan: Json<Plan>
+
+generator g = llm(model: "m")
+
+action write(p: Plan) -> Text {
+  :generate g "Write for {p.} and {p.owner.na}"
+  :guard non_empty
+}
+
+task main() {
+  method only {
+    :pre len(plan.) > 0
+    :subtasks (w: write(plan))
+  }
+}
+"#;
+
+/// Completion after `p.` offers the fields of `p`'s record type (through
+/// aliases and `Json<…>`), with their types; after `p.owner.` the
+/// fields of the nested record.
+#[test]
+fn the_language_server_completes_fields() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("fields.guardflow");
+    std::fs::write(&path, FIELDS).expect("write");
+    let uri = format!("file://{}", path.display());
+    let doc = json!({"uri": uri});
+    let mut c = Client::start();
+    c.request(
+        "initialize",
+        json!({"processId": null, "rootUri": null, "capabilities": {}}),
+    );
+    c.notify("initialized", json!({}));
+    c.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": uri, "languageId": "guardflow", "version": 1, "text": FIELDS}}),
+    );
+    c.wait_notification("textDocument/publishDiagnostics");
+    let items = |c: &mut Client, needle: &str, delta: usize| -> Vec<(String, String)> {
+        let items = c.request(
+            "textDocument/completion",
+            json!({"textDocument": doc, "position": pos(FIELDS, needle, 0, delta)}),
+        );
+        items
+            .as_array()
+            .expect("array")
+            .iter()
+            .map(|i| {
+                (
+                    i["label"].as_str().unwrap_or("").to_string(),
+                    i["detail"].as_str().unwrap_or("").to_string(),
+                )
+            })
+            .collect()
+    };
+    let pairs = |v: &[(&str, &str)]| -> Vec<(String, String)> {
+        v.iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
+    };
+    // a parameter of a record alias, in a prompt
+    assert_eq!(
+        items(&mut c, "{p.}", 3),
+        pairs(&[("items", "[Text; max 5]"), ("owner", "Owner")])
+    );
+    // a nested record, with a partial name typed
+    assert_eq!(
+        items(&mut c, "owner.na}", 8),
+        pairs(&[("name", "Text"), ("team", "Text")])
+    );
+    // an input of `Json<Plan>`, in a method's `:pre`
+    assert_eq!(
+        items(&mut c, "plan.)", 5),
+        pairs(&[("items", "[Text; max 5]"), ("owner", "Owner")])
+    );
+    c.request("shutdown", Value::Null);
+    c.notify("exit", Value::Null);
+    assert_eq!(wait_exit(&mut c.child), Some(0));
+}
+
 #[test]
 fn exit_without_shutdown_exits_one() {
     let mut c = Client::start();

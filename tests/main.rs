@@ -2,6 +2,7 @@
 
 mod apply;
 mod bench;
+mod bench_suite;
 mod branching;
 mod catalog;
 mod cli;

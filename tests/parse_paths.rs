@@ -26,7 +26,7 @@ fn guardflow_files(dir: &Path, out: &mut Vec<PathBuf>) {
 fn both_paths_agree_on_every_file_in_the_repository() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut files = Vec::new();
-    for dir in ["examples", "stdlib", "tests"] {
+    for dir in ["bench", "examples", "stdlib", "tests"] {
         guardflow_files(&root.join(dir), &mut files);
     }
     assert!(files.len() > 100, "found only {} files", files.len());

@@ -174,6 +174,9 @@ pub fn completion(doc: &Document, pos: Position) -> Vec<CompletionItem> {
             })
             .collect();
     }
+    if let Some(items) = field_completion(doc, word, offset) {
+        return items;
+    }
     let mut items: Vec<CompletionItem> = Vec::new();
     let head = before[..word].trim_end();
     let values: &[&str] = if head.ends_with(":strategy") {
@@ -233,6 +236,58 @@ pub fn completion(doc: &Document, pos: Position) -> Vec<CompletionItem> {
         }
     }
     items
+}
+
+/// After `head.` or `head.a.b.` (a parameter or an input of a record
+/// type, or `Json<…>` of one): the fields there, with their types. The
+/// path being typed usually stops the item from parsing, so the file is
+/// read again without it (`head` alone, which offsets before it keep).
+fn field_completion(doc: &Document, word: usize, offset: usize) -> Option<Vec<CompletionItem>> {
+    let (head, head_end, path) = path_before(&doc.text, word)?;
+    let text = format!("{}{}", &doc.text[..head_end], &doc.text[offset..]);
+    let (ast, _) = crate::syntax::parse(crate::source::FileId(0), &text);
+    let index = super::index::Index::build(&text, &ast);
+    let fields = index.fields_of(head as u32, &path)?;
+    Some(
+        fields
+            .iter()
+            .map(|f| {
+                let ty = f.ty.span();
+                CompletionItem {
+                    label: f.name.name.clone(),
+                    kind: Some(CompletionItemKind::FIELD),
+                    detail: text
+                        .get(ty.start as usize..ty.end as usize)
+                        .map(str::to_string),
+                    ..Default::default()
+                }
+            })
+            .collect(),
+    )
+}
+
+/// The field path that ends with a `.` at `end`: where its head starts
+/// and ends, and the fields after it (`p.items.` gives `p`'s span and
+/// `["items"]`).
+fn path_before(text: &str, end: usize) -> Option<(usize, usize, Vec<&str>)> {
+    let is_name = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    let mut at = text.get(..end)?.strip_suffix('.')?.len();
+    let mut names = Vec::new();
+    loop {
+        let start = text[..at].trim_end_matches(is_name).len();
+        let name = &text[start..at];
+        if !name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_') {
+            return None;
+        }
+        names.push((start, name));
+        match text[..start].strip_suffix('.') {
+            Some(rest) => at = rest.len(),
+            None => break,
+        }
+    }
+    let (head, name) = names.pop()?;
+    let fields = names.iter().rev().map(|(_, n)| *n).collect();
+    Some((head, head + name.len(), fields))
 }
 
 fn completion_kind(kind: Kind) -> CompletionItemKind {

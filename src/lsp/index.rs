@@ -52,6 +52,36 @@ pub struct Ref {
 pub struct Index {
     pub defs: Vec<Def>,
     pub refs: Vec<Ref>,
+    /// The declared type of each value definition (by index in `defs`)
+    /// and the type aliases: what field paths and their completion read.
+    types: Types,
+}
+
+#[derive(Debug, Default)]
+struct Types {
+    values: std::collections::HashMap<usize, TypeExpr>,
+    aliases: std::collections::HashMap<String, TypeExpr>,
+}
+
+impl Types {
+    /// The record `ty` is, through aliases and `Json<…>` (a bounded number
+    /// of times: alias cycles are the checker's to report).
+    fn record<'t>(&'t self, mut ty: &'t TypeExpr) -> Option<&'t [Field]> {
+        for _ in 0..64 {
+            match ty {
+                TypeExpr::Record(fs, _) => return Some(fs),
+                TypeExpr::Named { name, arg, .. } => {
+                    ty = match (name.name.as_str(), arg) {
+                        ("Json", Some(inner)) => inner,
+                        (n, None) => self.aliases.get(n)?,
+                        _ => return None,
+                    };
+                }
+                _ => return None,
+            }
+        }
+        None
+    }
 }
 
 const GUARD: &[Kind] = &[Kind::Guard];
@@ -83,6 +113,21 @@ impl Index {
         }
         b.fields.resolve(&mut index);
         index
+    }
+
+    /// The fields of the record that the value named at `head` (a
+    /// parameter or an input, referred to at that offset) has after
+    /// following `path`: what completes `head.path.`.
+    pub fn fields_of(&self, head: u32, path: &[&str]) -> Option<&[Field]> {
+        let (Some(def), _, _) = self.at(head)? else {
+            return None;
+        };
+        let mut fields = self.types.record(self.types.values.get(&def)?)?;
+        for name in path {
+            let f = fields.iter().find(|f| f.name.name == *name)?;
+            fields = self.types.record(&f.ty)?;
+        }
+        Some(fields)
     }
 
     /// The definition a name at `offset` is or names, with the name's span
@@ -199,50 +244,38 @@ impl Fields {
     /// the field of its declared record type (through aliases and
     /// `Json<…>`), when there is one.
     fn resolve(self, index: &mut Index) {
+        index.types = Types {
+            values: self.value_types,
+            aliases: self.aliases,
+        };
         for (head, fields) in self.paths {
             let Some(mut ty) = index.refs[head]
                 .target
-                .and_then(|d| self.value_types.get(&d))
+                .and_then(|d| index.types.values.get(&d))
+                .cloned()
             else {
                 continue;
             };
             for field in &fields {
-                // aliases and `Json<…>` unwrapped, a bounded number of
-                // times (alias cycles are the checker's to report)
-                let mut record = None;
-                for _ in 0..64 {
-                    match ty {
-                        TypeExpr::Record(fs, _) => {
-                            record = Some(fs);
-                            break;
-                        }
-                        TypeExpr::Named { name, arg, .. } => {
-                            ty = match (name.name.as_str(), arg) {
-                                ("Json", Some(inner)) => inner,
-                                (n, None) => match self.aliases.get(n) {
-                                    Some(t) => t,
-                                    None => break,
-                                },
-                                _ => break,
-                            };
-                        }
-                        _ => break,
-                    }
-                }
-                let Some(f) = record.and_then(|fs| fs.iter().find(|f| f.name.name == field.name))
+                let Some(f) = index
+                    .types
+                    .record(&ty)
+                    .and_then(|fs| fs.iter().find(|f| f.name.name == field.name))
                 else {
                     break;
                 };
+                let target = self
+                    .defs
+                    .get(&(f.name.span.start, f.name.span.end))
+                    .copied();
+                let next = f.ty.clone();
                 index.refs.push(Ref {
                     name: field.name.clone(),
                     kinds: FIELD,
                     span: field.span,
-                    target: self
-                        .defs
-                        .get(&(f.name.span.start, f.name.span.end))
-                        .copied(),
+                    target,
                 });
-                ty = &f.ty;
+                ty = next;
             }
         }
     }

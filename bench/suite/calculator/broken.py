@@ -1,0 +1,38 @@
+"""A calculator that looks right, but divides with floor division: 7 / 2
+gives 3.0, not 3.5."""
+
+
+def _check(*operands):
+    for x in operands:
+        if isinstance(x, bool) or not isinstance(x, (int, float)):
+            raise TypeError(f"an operand is an int or a float, not {type(x).__name__}")
+
+
+class Calculator:
+    def __init__(self):
+        self.last = None
+
+    def _keep(self, result):
+        self.last = result
+        return result
+
+    def add(self, a, b):
+        _check(a, b)
+        return self._keep(a + b)
+
+    def subtract(self, a, b):
+        _check(a, b)
+        return self._keep(a - b)
+
+    def multiply(self, a, b):
+        _check(a, b)
+        return self._keep(a * b)
+
+    def divide(self, a, b):
+        _check(a, b)
+        if b == 0:
+            raise ValueError("division by zero")
+        return self._keep(float(a // b))
+
+    def clear(self):
+        self.last = None
