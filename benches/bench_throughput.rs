@@ -122,6 +122,7 @@ fn main() {
                 let bench = Bench {
                     id: format!("throughput-{round}"),
                     file: file.clone(),
+                    declared: String::new(),
                     task: "one".into(),
                     inputs: Default::default(),
                     models: vec![String::new()],

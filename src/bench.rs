@@ -270,6 +270,10 @@ pub struct Bench {
     pub id: String,
     /// The workflow file.
     pub file: PathBuf,
+    /// Generators declared for the bench beside the workflow's
+    /// (`--model 'NAME=simulate(…)'`), as source lines appended to it;
+    /// part of the workflow's identity for the bench.
+    pub declared: String,
     pub task: String,
     pub inputs: HashMap<String, Value>,
     /// Generators bound to every action in turn; `[""]`: as written.
@@ -356,8 +360,12 @@ pub async fn run(
     // again by each trial's writer
     let held = Store::open(store_path).map_err(|e| e.to_string())?;
     let existing = held.bench_trials(&bench.id).map_err(|e| e.to_string())?;
-    let (workflow_path, workflow_hash) =
+    let (workflow_path, mut workflow_hash) =
         crate::cli::run::identity(&bench.file).map_err(|e| e.to_string())?;
+    if !bench.declared.is_empty() {
+        workflow_hash =
+            store::content_hash(format!("{workflow_hash}\n{}", bench.declared).as_bytes());
+    }
     let mut have: HashMap<(String, String, u64), &Trial> = HashMap::new();
     for t in &existing {
         let Some(tag) = &t.meta.bench else { continue };

@@ -22,8 +22,10 @@ guardflow bench probes/lru.guardflow --model qwen --model llama \\\n      \
 # strategies against each other\n  \
 guardflow bench flow.guardflow --arm 'repair: retry=3' \\\n      \
 --arm 'resample: retry=3, strategy=resample' --arm 'best-of: retry=0, strategy=best-of(4)'\n  \
-# offline, with a simulator declared in the workflow\n  \
-guardflow bench flow.guardflow --model sim --arm 'baseline: retry=0' --arm 'guarded: retry=3'\n  \
+# offline, with simulated models declared on the command line\n  \
+guardflow bench bench/suite/lru/task.guardflow \\\n      \
+--model 'weak=simulate(pass: \"reference.py\", fail: \"broken.py\", p: 0.3, correlation: 0.5)' \\\n      \
+--arm 'baseline: retry=0' --arm 'guarded: retry=3'\n  \
 guardflow bench --report lru-main --format csv > lru.csv\n\n\
 An arm is NAME or NAME: KEY=VALUE, …; the keys are retry=N and strategy=repair|resample|best-of(N), \
 for every action, or for one with retry.ACTION=N and strategy.ACTION=…. The first arm is the \
@@ -47,8 +49,10 @@ pub struct Args {
     /// NAME=@FILE
     #[arg(long = "input", short = 'i', value_name = "NAME=VALUE")]
     inputs: Vec<String>,
-    /// Bind every action to this generator of the workflow; repeat for
-    /// several models (each runs every arm)
+    /// Bind every action to this generator of the workflow, or to one
+    /// declared here: NAME=GENERATOR(…), e.g.
+    /// 'weak=simulate(pass: "reference.py", fail: "broken.py", p: 0.3)';
+    /// repeat for several models (each runs every arm)
     #[arg(long = "model", short = 'm', value_name = "GENERATOR")]
     models: Vec<String>,
     /// An arm: NAME or 'NAME: retry=N, strategy=resample, retry.ACTION=N';
@@ -120,7 +124,33 @@ pub fn run(args: Args) -> u8 {
         return super::fail(format!("--concurrency: from 1 to {MAX_CONCURRENCY}"));
     }
     let engine = Engine::new();
-    let workflow = match engine.compile_file(&file) {
+    // `--model NAME=GENERATOR(…)`: a generator declared for the bench
+    let mut declared = String::new();
+    let mut models = Vec::new();
+    for m in &args.models {
+        match m.split_once('=') {
+            Some((name, def)) if def.contains('(') => {
+                declared.push_str(&format!("generator {} = {}\n", name.trim(), def.trim()));
+                models.push(name.trim().to_string());
+            }
+            _ => models.push(m.trim().to_string()),
+        }
+    }
+    let compiled = if declared.is_empty() {
+        engine.compile_file(&file)
+    } else {
+        match crate::check::read_text(&file, crate::check::MAX_SOURCE_BYTES) {
+            Ok(text) => engine.compile(
+                &file.to_string_lossy(),
+                &format!("{text}\n// declared by `guardflow bench --model`\n{declared}"),
+            ),
+            Err(reason) => Err(crate::engine::CompileError::Io {
+                path: file.display().to_string(),
+                reason,
+            }),
+        }
+    };
+    let workflow = match compiled {
         Ok(w) => w,
         Err(e) => {
             eprint!("{}", e.render(super::ColorChoice::Auto.enabled_on_stderr()));
@@ -161,7 +191,6 @@ pub fn run(args: Args) -> u8 {
             overrides: Vec::new(),
         });
     }
-    let mut models = args.models.clone();
     models.dedup();
     if models.is_empty() {
         models.push(String::new());
@@ -176,6 +205,7 @@ pub fn run(args: Args) -> u8 {
             .clone()
             .unwrap_or_else(|| format!("{stem}-{task}")),
         file: file.clone(),
+        declared,
         task,
         inputs,
         models,
