@@ -188,6 +188,8 @@ fn chain_store(c: &mut Criterion) {
                 replacement: None,
                 worst_case_calls: started.worst_case_calls,
                 started_ms: 0,
+                seed: None,
+                bench: None,
             };
             let recorder = Store::open(&db)
                 .and_then(|s| s.start_run(&mut meta))

@@ -5,6 +5,7 @@
 // standard output goes through `output` (no panic on a closed pipe)
 #![deny(clippy::print_stdout)]
 
+mod bench;
 pub(crate) mod bounds;
 mod check;
 mod compile;
@@ -20,7 +21,7 @@ pub(crate) mod output;
 mod progress;
 mod repl;
 mod report;
-mod run;
+pub(crate) mod run;
 mod runs;
 mod serve;
 mod show;
@@ -58,6 +59,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    Bench(bench::Args),
     Check(check::Args),
     Compile(compile::Args),
     Deciders(deciders::Args),
@@ -126,6 +128,7 @@ pub fn main() -> ExitCode {
         }
     };
     let code = match cli.command {
+        Command::Bench(args) => bench::run(args),
         Command::Check(args) => check::run(args),
         Command::Compile(args) => compile::run(args),
         Command::Deciders(args) => deciders::run(args),

@@ -197,6 +197,13 @@ impl Started<'_> {
         self.run.shared = Some(crate::runtime::shared::SharedPlace { dir, holder });
     }
 
+    /// Seeds the run: every generator call is given `seed`, so a
+    /// generator that draws at random (`simulate`) answers the same
+    /// in a run and its resume. Unseeded runs have seed 0.
+    pub fn seed(&mut self, seed: u64) {
+        self.run.seed = seed;
+    }
+
     /// The report of a run stopped from outside (Ctrl-C): what it did
     /// until then. Drop the [`Started::execute`] future first; that
     /// cancels every branch and kills their programs.
@@ -567,6 +574,7 @@ impl Engine {
             sink: None,
             resume: None,
             shared: None,
+            seed: 0,
         })
     }
 }

@@ -10,6 +10,7 @@
 //! Every phase collects errors instead of stopping; all of them become
 //! [`diagnostics::Diagnostic`]s, rendered by ariadne or as JSON lines.
 
+pub mod bench;
 pub mod check;
 pub mod cli;
 pub mod diagnostics;

@@ -24,6 +24,7 @@ pub mod python;
 mod register;
 pub mod sandbox;
 pub mod shell;
+pub mod simulate;
 pub mod syntax;
 pub mod test_first;
 pub mod text;

@@ -12,10 +12,12 @@
 //! - `lock`: one writer per run;
 //! - `wal`: the log beside a store checked to be its own before SQLite
 //!   may apply it;
-//! - `pins`: the files a run started with, compared when it resumes.
+//! - `pins`: the files a run started with, compared when it resumes;
+//! - `bench`: a bench's trials read back (`guardflow bench`).
 //!
 //! See docs/store.md.
 
+pub mod bench;
 mod journal;
 mod lock;
 pub mod pins;
@@ -178,6 +180,28 @@ pub struct RunMeta {
     pub worst_case_calls: Option<u64>,
     /// Milliseconds since the Unix epoch.
     pub started_ms: i64,
+    /// The seed every generator call was given (`run --seed`, a bench
+    /// trial's); absent in runs recorded before seeds were.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
+    /// The bench trial this run is (`guardflow bench`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bench: Option<BenchTag>,
+}
+
+/// A run that is one trial of a bench: which bench, arm, model and trial.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct BenchTag {
+    /// The bench's id (its name).
+    pub id: String,
+    pub arm: String,
+    /// The generator every action was bound to, or `""` for the
+    /// workflow's own bindings.
+    pub model: String,
+    /// 0-based, per arm and model.
+    pub trial: u64,
+    /// The arm's overrides as written (`retry=3, strategy=resample`).
+    pub overrides: String,
 }
 
 /// An open store.

@@ -1,6 +1,7 @@
 //! The one integration-test binary. Modules by subject.
 
 mod apply;
+mod bench;
 mod bench_suite;
 mod branching;
 mod catalog;
@@ -33,6 +34,7 @@ mod runners;
 mod sandbox;
 mod secrets;
 mod serve;
+mod simulate;
 mod store;
 mod store_integrity;
 mod support;

@@ -389,6 +389,8 @@ fn a_resumed_map_does_not_redo_committed_items() {
         replacement: None,
         worst_case_calls: w.worst_case_calls[0],
         started_ms: 0,
+        seed: None,
+        bench: None,
     };
     let recorder = Store::open(&db)
         .and_then(|s| s.start_run(&mut meta))

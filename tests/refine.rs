@@ -484,6 +484,8 @@ fn best_of_resumes_without_losing_or_double_counting_samples() {
             replacement: None,
             worst_case_calls: Some(bound),
             started_ms: 0,
+            seed: None,
+            bench: None,
         };
         let recorder = Store::open(&db)
             .and_then(|st| st.start_run(&mut meta))

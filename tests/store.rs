@@ -865,6 +865,8 @@ fn resume_replays_escalation_stopped_at_every_call() {
             replacement: None,
             worst_case_calls: Some(bound),
             started_ms: 0,
+            seed: None,
+            bench: None,
         };
         let recorder = Store::open(&db)
             .and_then(|s| s.start_run(&mut meta))
@@ -989,6 +991,8 @@ fn a_version_1_store_is_moved_to_the_journal_and_resumes() {
         replacement: None,
         worst_case_calls: Some(16),
         started_ms: 1_795_600_000_000,
+        seed: None,
+        bench: None,
     };
     {
         let c = Connection::open(&db).expect("create");

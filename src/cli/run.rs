@@ -41,6 +41,11 @@ pub struct Args {
     /// workflow's generators (JSON lines: {"action", "attempt", "output"})
     #[arg(long, value_name = "FILE.jsonl")]
     replay: Option<PathBuf>,
+    /// The seed every generator call is given (a `simulate` generator
+    /// draws from it); by default a random one, recorded with the run
+    /// so that a resume draws the same
+    #[arg(long, value_name = "N", conflicts_with = "resume")]
+    seed: Option<u64>,
     /// Stream every event as a JSON line on stdout instead of the
     /// progress view; the last line is the report
     #[arg(long)]
@@ -131,9 +136,9 @@ pub fn run(args: Args) -> u8 {
         Some(s) => store::resolve(&s),
         None => store::default_path(&args.file),
     };
-    let (config, recording) = if let Some(id) = &args.resume {
+    let (config, recording, seed) = if let Some(id) = &args.resume {
         match resumed(&args, &store_path, id, &workflow) {
-            Ok((c, r)) => (c, Some(r)),
+            Ok((c, r, seed)) => (c, Some(r), seed),
             Err(code) => return code,
         }
     } else {
@@ -141,7 +146,7 @@ pub fn run(args: Args) -> u8 {
             Ok(c) => c,
             Err(e) => return super::fail(e),
         };
-        (config, None)
+        (config, None, args.seed.unwrap_or_else(random_seed))
     };
     let otel = match otel(&args, &workflow, &config) {
         Ok(o) => o,
@@ -172,6 +177,7 @@ pub fn run(args: Args) -> u8 {
         Ok(s) => s,
         Err(e) => return super::fail(e),
     };
+    started.seed(seed);
     let recorder = match recording {
         Some((resume, recorder)) => {
             started.resume(resume);
@@ -184,6 +190,7 @@ pub fn run(args: Args) -> u8 {
             &config,
             started.worst_case_calls,
             &workflow,
+            seed,
         ) {
             Ok(r) => Some(r),
             Err(e) => return store_fail(e),
@@ -358,6 +365,7 @@ fn new_run(
     config: &RunConfig,
     worst_case_calls: Option<u64>,
     loaded: &Workflow,
+    seed: u64,
 ) -> Result<Arc<Recorder>, StoreError> {
     let (workflow, workflow_hash) = identity(&args.file)?;
     let mut meta = RunMeta {
@@ -376,6 +384,8 @@ fn new_run(
             .map(|r| (r.generator.clone(), r.args.clone())),
         worst_case_calls,
         started_ms: store::now_ms(),
+        seed: Some(seed),
+        bench: None,
     };
     let pinned = pinned(loaded, &config.inputs);
     Ok(Arc::new(
@@ -386,7 +396,7 @@ fn new_run(
 /// What a run starts with: the workflow and every file it `use`s (as
 /// read when it was checked), the standard library, and the files of the
 /// program inputs not given with --input.
-fn pinned(workflow: &Workflow, given: &HashMap<String, Value>) -> Pinned {
+pub(crate) fn pinned(workflow: &Workflow, given: &HashMap<String, Value>) -> Pinned {
     let mut p = Pinned::default();
     let mut kind = "workflow";
     for (id, file) in workflow.sources.files() {
@@ -416,6 +426,10 @@ fn pinned(workflow: &Workflow, given: &HashMap<String, Value>) -> Pinned {
     p
 }
 
+/// A run taken over: its configuration, what it recorded and its
+/// recorder, and its seed.
+type Resumed = (RunConfig, (Resume, Arc<Recorder>), u64);
+
 /// The run `id` taken over to resume it: its configuration, what it
 /// recorded, and its recorder. Fails (with the exit code) when the run
 /// is unknown, finished, locked, or the workflow changed since.
@@ -424,7 +438,7 @@ fn resumed(
     store_path: &std::path::Path,
     id: &str,
     workflow: &Workflow,
-) -> Result<(RunConfig, (Resume, Arc<Recorder>)), u8> {
+) -> Result<Resumed, u8> {
     let store = Store::open(store_path).map_err(store_fail)?;
     let meta = store.run_meta(id).map_err(store_fail)?;
     let recorded = store.pins(id).map_err(store_fail)?;
@@ -535,7 +549,8 @@ fn resumed(
             .replacement
             .map(|(generator, args)| Replacement { generator, args }),
     };
-    Ok((config, (resume, Arc::new(recorder))))
+    // a run recorded before seeds were had seed 0
+    Ok((config, (resume, Arc::new(recorder)), meta.seed.unwrap_or(0)))
 }
 
 /// Fails (exit 75) while a program the run started before it stopped
@@ -653,8 +668,17 @@ fn answer_effects(args: &Args, id: &str, program: &Program, resume: &mut Resume)
     Err(EXIT_QUESTION)
 }
 
+/// A seed for a run not given one: from the clock and the process id.
+pub(crate) fn random_seed() -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    crate::stdlib::simulate::mix(nanos ^ (u64::from(std::process::id()) << 32))
+}
+
 /// A workflow's absolute path and the SHA-256 of its text.
-fn identity(file: &std::path::Path) -> Result<(String, String), StoreError> {
+pub(crate) fn identity(file: &std::path::Path) -> Result<(String, String), StoreError> {
     let text =
         crate::check::read_bytes(file, crate::check::MAX_SOURCE_BYTES).map_err(|reason| {
             StoreError::Io {
@@ -679,24 +703,7 @@ fn config(args: &Args, workflow: &Workflow) -> Result<RunConfig, String> {
         // the unknown task first: its inputs cannot be judged without it
         return Err(crate::engine::unknown_task(program, &task));
     }
-    let mut given = HashMap::new();
-    for raw in &args.inputs {
-        let (name, value) = raw
-            .split_once('=')
-            .ok_or_else(|| format!("--input `{raw}`: write NAME=VALUE or NAME=@FILE"))?;
-        let text = match value.strip_prefix('@') {
-            Some(path) => {
-                crate::check::read_text(std::path::Path::new(path), crate::check::MAX_DATA_BYTES)
-                    .map_err(|e| format!("--input {name}: cannot read `{path}`: {e}"))?
-            }
-            None => value.to_string(),
-        };
-        let ty = program
-            .declared_type(&task, name)
-            .ok_or_else(|| unknown_input(program, &task, name))?;
-        let v = inputs::parse_as(&ty, &text).map_err(|e| format!("--input {name}: {e}"))?;
-        given.insert(name.to_string(), v);
-    }
+    let given = parse_inputs(program, &task, &args.inputs)?;
     let replacement = match &args.replay {
         None => None,
         Some(path) => {
@@ -716,6 +723,34 @@ fn config(args: &Args, workflow: &Workflow) -> Result<RunConfig, String> {
         inputs: given,
         replacement,
     })
+}
+
+/// `--input NAME=VALUE` and `NAME=@FILE` arguments, each read as the
+/// declared type of the task's parameter or program input `NAME`.
+pub(crate) fn parse_inputs(
+    program: &Program,
+    task: &str,
+    raw_inputs: &[String],
+) -> Result<HashMap<String, Value>, String> {
+    let mut given = HashMap::new();
+    for raw in raw_inputs {
+        let (name, value) = raw
+            .split_once('=')
+            .ok_or_else(|| format!("--input `{raw}`: write NAME=VALUE or NAME=@FILE"))?;
+        let text = match value.strip_prefix('@') {
+            Some(path) => {
+                crate::check::read_text(std::path::Path::new(path), crate::check::MAX_DATA_BYTES)
+                    .map_err(|e| format!("--input {name}: cannot read `{path}`: {e}"))?
+            }
+            None => value.to_string(),
+        };
+        let ty = program
+            .declared_type(task, name)
+            .ok_or_else(|| unknown_input(program, task, name))?;
+        let v = inputs::parse_as(&ty, &text).map_err(|e| format!("--input {name}: {e}"))?;
+        given.insert(name.to_string(), v);
+    }
+    Ok(given)
 }
 
 /// `--input NAME=…` where `NAME` is neither a parameter of the task nor
@@ -744,7 +779,7 @@ fn unknown_input(program: &Program, task: &str, name: &str) -> String {
 }
 
 /// The one task that no other task calls.
-pub(super) fn default_task(program: &Program) -> Result<String, String> {
+pub(crate) fn default_task(program: &Program) -> Result<String, String> {
     let mut called = vec![false; program.tasks.len()];
     for t in &program.tasks {
         for m in &t.methods {

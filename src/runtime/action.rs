@@ -687,6 +687,7 @@ impl Run<'_> {
                 workdir: dir,
                 has_fallback: i < last,
                 notify: self.notifier(path, &action.name, attempt, &name),
+                seed: self.seed,
             };
             match call_generator(generator.as_ref(), request, timeout).await {
                 Ok(response) => {

@@ -103,6 +103,8 @@ pub struct Run<'p> {
     /// Where the units of `:shared` resources are held across processes;
     /// without it they are pooled in this process only.
     pub shared: Option<SharedPlace>,
+    /// The run's seed, given to every generator call (`GenRequest::seed`).
+    pub seed: u64,
 }
 
 /// Resource units held, released when dropped.

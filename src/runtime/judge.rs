@@ -58,6 +58,7 @@ pub struct Asking {
     numbers: Arc<Mutex<std::collections::HashMap<String, u32>>>,
     observer: Option<Observer>,
     sink: Option<Arc<dyn Sink>>,
+    seed: u64,
 }
 
 impl Asking {
@@ -137,6 +138,7 @@ impl Asking {
             numbers: run.counters.judge_numbers.clone(),
             observer: run.observer.clone(),
             sink: run.sink.clone(),
+            seed: run.seed,
         })
     }
 
@@ -215,6 +217,7 @@ impl AskGenerator for Arc<Asking> {
             // the guard's time
             has_fallback: false,
             notify: Default::default(),
+            seed: self.seed,
         };
         let this = self.clone();
         Box::pin(async move {

@@ -180,6 +180,10 @@ pub struct GenRequest {
     /// Where a call says what it waits for (transport retries, a rate
     /// limit, a circuit breaker), so nothing waits silently.
     pub notify: Notifier,
+    /// The run's seed (`run --seed`, a bench trial's seed; chosen at
+    /// random and recorded otherwise): a generator that draws at random
+    /// (`simulate`) draws from it, so a run and its resume answer alike.
+    pub seed: u64,
 }
 
 /// Tells the run what a generator call is waiting for; the runtime shows

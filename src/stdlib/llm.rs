@@ -607,6 +607,7 @@ mod tests {
             workdir: Arc::from(Path::new(".")),
             has_fallback: false,
             notify: Default::default(),
+            seed: 0,
         }
     }
 

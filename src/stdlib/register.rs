@@ -23,6 +23,7 @@ pub fn register(engine: &mut Engine) {
     engine.register_generator("cmd", "", Cmd);
     engine.register_generator("llm", "", super::llm::Llm::default());
     engine.register_generator("human", "", super::human::Human);
+    engine.register_generator("simulate", "", super::simulate::Simulate::default());
     engine.register_effect("shell", "", Arc::new(|c| Box::pin(super::shell::shell(c))));
     register_catalog(engine);
 }

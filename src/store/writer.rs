@@ -526,6 +526,8 @@ mod tests {
             replacement: None,
             worst_case_calls: None,
             started_ms: 0,
+            seed: None,
+            bench: None,
         }
     }
 

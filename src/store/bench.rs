@@ -1,0 +1,115 @@
+//! A bench's trials read back (`guardflow bench`): the runs tagged with
+//! the bench's id (`RunMeta::bench`), how each ended and its attempts.
+
+use std::collections::HashMap;
+
+use rusqlite::Connection;
+
+use super::{journal, RunMeta, Store, StoreError};
+
+/// One trial as the store has it.
+#[derive(Debug, Clone)]
+pub struct Trial {
+    pub run_id: String,
+    /// What the run was started with; `bench` is set.
+    pub meta: RunMeta,
+    /// `Some(success)` once the run finished; `None` while it has not
+    /// (interrupted: a bench started again resumes it).
+    pub success: Option<bool>,
+    /// Generator calls of the run, judges' included (its finish).
+    pub generator_calls: u64,
+    /// Its judged attempts, in the order they were judged (attempts
+    /// interrupted by a stop and made again are left out).
+    pub attempts: Vec<Attempt>,
+}
+
+/// One judged attempt of an action.
+#[derive(Debug, Clone)]
+pub struct Attempt {
+    pub action: String,
+    /// 1-based, per action in the run.
+    pub attempt: u32,
+    /// `pass`, `fail` or `fatal`.
+    pub verdict: String,
+    pub feedback: Option<String>,
+    pub tokens: u64,
+    pub prompt_tokens: u64,
+}
+
+impl Store {
+    /// Every trial of bench `id`, in the order the runs started; empty
+    /// when there is no such bench.
+    pub fn bench_trials(&self, id: &str) -> Result<Vec<Trial>, StoreError> {
+        trials(self.connection(), id).map_err(|e| super::sqlite_error(self.path(), e))
+    }
+
+    /// The ids of the benches in the store, each once, in the order they
+    /// started.
+    pub fn benches(&self) -> Result<Vec<String>, StoreError> {
+        (|| {
+            let mut stmt = self.connection().prepare(
+                "SELECT json_extract(config, '$.bench.id') AS b FROM runs \
+                 WHERE b IS NOT NULL GROUP BY b ORDER BY min(number)",
+            )?;
+            let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+            rows.collect::<rusqlite::Result<Vec<String>>>()
+        })()
+        .map_err(|e| super::sqlite_error(self.path(), e))
+    }
+}
+
+fn trials(conn: &Connection, id: &str) -> rusqlite::Result<Vec<Trial>> {
+    let mut stmt = conn.prepare(
+        "SELECT id, config FROM runs WHERE json_extract(config, '$.bench.id') = ?1 \
+         ORDER BY number",
+    )?;
+    let runs: Vec<(String, String)> = stmt
+        .query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut out = Vec::with_capacity(runs.len());
+    for (run_id, config) in runs {
+        // a configuration this guardflow cannot read is not a trial of it
+        let Ok(meta) = serde_json::from_str::<RunMeta>(&config) else {
+            continue;
+        };
+        let mut trial = Trial {
+            run_id: run_id.clone(),
+            meta,
+            success: None,
+            generator_calls: 0,
+            attempts: Vec::new(),
+        };
+        let mut started: HashMap<(String, i64, i64), (String, u32)> = HashMap::new();
+        journal::for_each(conn, Some(&run_id), |e| {
+            match e.kind.as_str() {
+                "attempt_started" => {
+                    let attempt = e.attempt.unwrap_or(0).clamp(0, i64::from(u32::MAX)) as u32;
+                    started.insert(
+                        e.attempt_key(),
+                        (e.action.clone().unwrap_or_default(), attempt),
+                    );
+                }
+                "attempt" if e.verdict.as_deref() != Some("interrupted") => {
+                    let (action, attempt) =
+                        started.get(&e.attempt_key()).cloned().unwrap_or_default();
+                    trial.attempts.push(Attempt {
+                        action,
+                        attempt,
+                        verdict: e.verdict.clone().unwrap_or_default(),
+                        feedback: e.feedback.clone(),
+                        tokens: e.tokens.unwrap_or(0).max(0) as u64,
+                        prompt_tokens: e.prompt_tokens.unwrap_or(0).max(0) as u64,
+                    });
+                }
+                "run_finished" => {
+                    trial.success = e.success;
+                    trial.generator_calls = e.generator_calls.unwrap_or(0).max(0) as u64;
+                }
+                _ => {}
+            }
+            Ok(())
+        })?;
+        out.push(trial);
+    }
+    Ok(out)
+}
