@@ -18,10 +18,12 @@
 
 mod journal;
 mod lock;
+pub mod outcomes;
 pub mod pins;
 pub mod read;
 mod resume;
 mod schema;
+mod training;
 mod wal;
 mod writer;
 

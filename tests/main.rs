@@ -1,6 +1,7 @@
 //! The one integration-test binary. Modules by subject.
 
 mod apply;
+mod bounds_honest;
 mod branching;
 mod catalog;
 mod cli;
@@ -9,6 +10,7 @@ mod editors;
 mod effects;
 mod exact_bounds;
 mod examples;
+mod export_training;
 mod fmt;
 mod fuzz;
 mod hostile;
