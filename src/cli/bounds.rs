@@ -101,9 +101,9 @@ pub fn print(
             if let Some(obj) = v.as_object_mut() {
                 obj.insert("type".into(), "bounds".into());
                 obj.insert("file".into(), file.into());
-                let compared = runs.and_then(|r| {
+                let compared = runs.map(|r| {
                     let o = r.measured.tasks.get(&b.task).copied().unwrap_or_default();
-                    Some((r, Compared::new(o, b.p_success)))
+                    (r, Compared::new(o, b.p_success))
                 });
                 probability_json(obj, b.p_success, compared);
             }
