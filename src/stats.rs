@@ -192,8 +192,10 @@ mod tests {
 
     #[test]
     fn cohens_h_matches_textbook_values() {
-        assert!(close(cohens_h(0.5, 0.25), 0.5236, 1e-4));
-        assert!(close(cohens_h(0.25, 0.5), -0.5236, 1e-4));
+        // 2·asin(√0.5) − 2·asin(√0.25) = π/2 − π/3 ≈ 0.5236
+        let sixth = std::f64::consts::FRAC_PI_6;
+        assert!(close(cohens_h(0.5, 0.25), sixth, 1e-12));
+        assert!(close(cohens_h(0.25, 0.5), -sixth, 1e-12));
         assert!(close(cohens_h(1.0, 0.0), std::f64::consts::PI, 1e-12));
         assert_eq!(cohens_h(0.3, 0.3), 0.0);
     }

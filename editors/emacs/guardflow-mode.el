@@ -61,22 +61,40 @@
     table)
   "Syntax table for `guardflow-mode'.")
 
+(defun guardflow--code-literal-p (ppss)
+  "Whether PPSS is inside a code literal, `python\"\"\"...\"\"\"'.
+That is a triple-quoted string right after a name: its text is verbatim,
+with no escapes and no interpolations."
+  (and (eq (nth 3 ppss) t)
+       (save-excursion
+         (goto-char (nth 8 ppss))
+         (memq (char-syntax (or (char-before) ?\s)) '(?w ?_)))))
+
 (defun guardflow--triple-quote ()
   "Make the `\"\"\"' just matched open or close a string.
 Its first quote becomes a string fence, the other two punctuation,
-unless it is in a comment or a one-line string."
+unless it is in a comment or a one-line string.  An escaped `\"\"\"'
+closes nothing, but in a code literal, where `\\' is only text."
   (let* ((start (match-beginning 0))
          (ppss (save-excursion (syntax-ppss start))))
     (unless (or (nth 4 ppss)
                 (and (nth 3 ppss) (not (eq (nth 3 ppss) t)))
-                (eq (char-before start) ?\\))
+                (and (eq (char-before start) ?\\)
+                     (not (guardflow--code-literal-p ppss))))
       (put-text-property start (1+ start) 'syntax-table (string-to-syntax "|"))
       (put-text-property (1+ start) (+ start 3) 'syntax-table (string-to-syntax ".")))))
 
+(defun guardflow--backslash ()
+  "Make the `\\' just matched plain text when it is in a code literal."
+  (let ((start (match-beginning 0)))
+    (when (guardflow--code-literal-p (save-excursion (syntax-ppss start)))
+      (put-text-property start (1+ start) 'syntax-table (string-to-syntax ".")))))
+
 (defconst guardflow--syntax-propertize
   (syntax-propertize-rules
-   ("\"\"\"" (0 (ignore (guardflow--triple-quote)))))
-  "Marks triple-quoted strings.")
+   ("\"\"\"" (0 (ignore (guardflow--triple-quote))))
+   ("\\\\" (0 (ignore (guardflow--backslash)))))
+  "Marks triple-quoted strings, and backslashes in code literals as text.")
 
 (defun guardflow--syntactic-face (state)
   "The face of the string or comment described by STATE.
@@ -90,12 +108,13 @@ unless it is in a comment or a one-line string."
    (t font-lock-comment-face)))
 
 (defun guardflow--in-string-matcher (regexp)
-  "A font-lock matcher for REGEXP inside strings only."
+  "A font-lock matcher for REGEXP inside strings only (not code literals)."
   (lambda (limit)
     (let (found)
       (while (and (not found) (re-search-forward regexp limit t))
-        (when (nth 3 (save-excursion (syntax-ppss (match-beginning 0))))
-          (setq found t)))
+        (let ((ppss (save-excursion (syntax-ppss (match-beginning 0)))))
+          (when (and (nth 3 ppss) (not (guardflow--code-literal-p ppss)))
+            (setq found t))))
       found)))
 
 (defconst guardflow-font-lock-keywords
@@ -104,6 +123,8 @@ unless it is in a comment or a one-line string."
     (,(guardflow--in-string-matcher
        (concat "{" guardflow--name "\\(?:\\." guardflow--name "\\)*}"))
      0 'font-lock-variable-name-face t)
+    ;; a code literal's language: `python\"\"\"...\"\"\"'
+    (,(concat "\\(" guardflow--name "\\)\"\"\"") 1 'font-lock-type-face)
     ;; words with a meaning after their property
     (,(concat guardflow--property-start "\\(:feedback\\)\\s-+\\(last\\|all\\)\\_>")
      (1 'font-lock-builtin-face) (2 'font-lock-constant-face))

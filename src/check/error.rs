@@ -336,6 +336,14 @@ pub enum CheckError {
         span: Span,
         def: Option<Span>,
     },
+    /// A judge where no attempt is judged (a `:pre`, a test's
+    /// `satisfies`), directly or through the guard definition `via`.
+    JudgeOutsideAnswer {
+        judge: String,
+        via: Option<String>,
+        place: &'static str,
+        span: Span,
+    },
 }
 
 impl CheckError {
@@ -948,6 +956,28 @@ impl CheckError {
                 d.with_help(
                     "the checker counts a judge's generator calls in the workflow's bounds; \
                      write the number: `retries: 2`",
+                )
+            }
+            JudgeOutsideAnswer {
+                judge,
+                via,
+                place,
+                span,
+            } => {
+                let what = match via {
+                    Some(g) => format!("`{g}` asks a model (through the judge `{judge}`)"),
+                    None => format!("the judge `{judge}` asks a model"),
+                };
+                Diagnostic::new(
+                    Code::E0236,
+                    format!("{what} in {place}, where no answer is judged"),
+                    *span,
+                    "a judge here has no attempt to count its calls against",
+                )
+                .with_help(
+                    "judge an action's answer: move the judge to the action's `:guard` (or \
+                     `:pre-guard` for an effect's proposal); decide `:pre` and `satisfies` from \
+                     values and deterministic guards",
                 )
             }
             ValueInProgram {

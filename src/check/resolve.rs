@@ -29,6 +29,7 @@ pub(super) fn resolve(
     let mut r = Resolver::new(sources);
     r.register(files);
     r.resolve_all();
+    r.judges_outside_answers();
     r.report_unused();
     // warnings are about the file being checked; a library file it uses
     // is checked on its own

@@ -113,6 +113,7 @@ codes! {
     E0231 Error "attempt context outside a prompt";
     E0234 Error "`Generator` outside a parameter";
     E0235 Error "judge bound not a literal";
+    E0236 Error "judge where no answer is judged";
     E0238 Error "malformed fallback generator";
     // deadlock
     E0301 Error "ordering cycle";

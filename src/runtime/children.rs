@@ -198,19 +198,26 @@ fn cmdline(pid: libc::pid_t) -> Option<String> {
         .filter(|c| !c.is_empty())
 }
 
-/// A live process of group `pgid` (its leader may be gone: killed with
-/// guardflow by the parent-death signal while its children live on).
+/// The oldest live process of group `pgid` (its leader may be gone:
+/// killed with guardflow by the parent-death signal while its children
+/// live on). The oldest is the one that started the others, so the
+/// command named is the script, not the `sleep` it is waiting on.
 fn member(pgid: libc::pid_t) -> Option<libc::pid_t> {
     let entries = std::fs::read_dir("/proc").ok()?;
-    entries.flatten().find_map(|e| {
-        let pid: libc::pid_t = e.file_name().to_str()?.parse().ok()?;
-        let stat = std::fs::read_to_string(e.path().join("stat")).ok()?;
-        // `pid (comm) state ppid pgrp …`: comm may hold spaces
-        let mut rest = stat.rsplit_once(") ")?.1.split_whitespace();
-        let state = rest.next()?;
-        let pgrp: libc::pid_t = rest.nth(1)?.parse().ok()?;
-        (pgrp == pgid && state != "Z").then_some(pid)
-    })
+    entries
+        .flatten()
+        .filter_map(|e| {
+            let pid: libc::pid_t = e.file_name().to_str()?.parse().ok()?;
+            let stat = std::fs::read_to_string(e.path().join("stat")).ok()?;
+            // `pid (comm) state ppid pgrp … starttime …`: comm may hold spaces
+            let fields: Vec<&str> = stat.rsplit_once(") ")?.1.split_whitespace().collect();
+            let state = *fields.first()?;
+            let pgrp: libc::pid_t = fields.get(2)?.parse().ok()?;
+            let started: u64 = fields.get(19)?.parse().ok()?;
+            (pgrp == pgid && state != "Z").then_some((started, pid))
+        })
+        .min()
+        .map(|(_, pid)| pid)
 }
 
 /// The process groups of the processes (of this user) whose environment

@@ -139,6 +139,23 @@
        ("^success" nil)
        ("calls" nil)))))
 
+(ert-deftest guardflow-mode-code-literals-are-verbatim ()
+  ;; `python"""…"""': the language is a type; the text has no escapes
+  ;; and no interpolations, so `\"""' closes it and `{y}' is only code
+  (with-temp-buffer
+    (insert "input s: Code<python> = python\"\"\"\n  x = \"{y}\" + \"\\n\" + \"\\\"\"\"\n"
+            "input t: Text = \"{s} \\n\"\n")
+    (guardflow-mode)
+    (font-lock-ensure)
+    (goto-char (point-min))
+    (guardflow-test-expect-faces
+     '(("\\(python\\)\"\"\"" font-lock-type-face)
+       ("{y}" font-lock-string-face)
+       ("\\\\n" font-lock-string-face)
+       ("^input" font-lock-keyword-face)
+       ("{s}" font-lock-variable-name-face)
+       ("\\\\n" font-lock-constant-face)))))
+
 (ert-deftest guardflow-mode-indents-every-example-as-written ()
   (dolist (dir '("examples" "tests/pass" "editors/test"))
     (dolist (file (seq-filter #'file-regular-p (directory-files (guardflow-test-file dir) t "\\.guardflow\\'")))

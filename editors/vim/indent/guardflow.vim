@@ -27,7 +27,8 @@ function! s:Syntax(lnum, col) abort
   return synIDattr(synID(a:lnum, a:col, 0), 'name')
 endfunction
 
-" Whether a line starts inside a """ string opened on an earlier line
+" Whether a line starts inside a """ string or code literal opened on an
+" earlier line
 " (its delimiters before it are odd in number; a line that starts with
 " the opening delimiter is outside).
 function! s:InTripleString(lnum) abort
@@ -36,7 +37,7 @@ function! s:InTripleString(lnum) abort
     let l:line = getline(l:l)
     let l:i = stridx(l:line, '"""')
     while l:i >= 0
-      if synIDattr(synID(l:l, l:i + 1, 0), 'name') ==# 'guardflowTripleString'
+      if synIDattr(synID(l:l, l:i + 1, 0), 'name') =~# '^guardflow\%(TripleString\|Code\)$'
         let l:n += 1
       endif
       let l:i = stridx(l:line, '"""', l:i + 3)
@@ -82,7 +83,7 @@ function! s:NetBrackets(lnum) abort
   let l:net = 0
   for l:i in range(len(l:line))
     let l:c = l:line[l:i]
-    if l:c =~# '[][(){}]' && s:Syntax(a:lnum, l:i + 1) !~# 'String\|Interpolation\|Escape\|Comment'
+    if l:c =~# '[][(){}]' && s:Syntax(a:lnum, l:i + 1) !~# 'String\|Code\|Interpolation\|Escape\|Comment'
       let l:net += l:c =~# '[[({]' ? 1 : -1
     endif
   endfor
@@ -93,7 +94,7 @@ endfunction
 function! s:Opener(lnum) abort
   let l:save = getpos('.')
   call cursor(a:lnum, match(getline(a:lnum), '\S') + 1)
-  let l:skip = 's:Syntax(line("."), col(".")) =~# "String\\|Interpolation\\|Escape\\|Comment"'
+  let l:skip = 's:Syntax(line("."), col(".")) =~# "String\\|Code\\|Interpolation\\|Escape\\|Comment"'
   let l:found = searchpair('[[({]', '', '[])}]', 'bnW', l:skip)
   call setpos('.', l:save)
   return l:found

@@ -60,6 +60,10 @@ syntax match guardflowBadInterpolation /{[^}"]*}\=/ contained
 syntax match guardflowInterpolation /{\h\w*\%(\.\h\w*\)*}/ contained
 syntax region guardflowString start=/"/ skip=/\\\\\|\\"/ end=/"\|$/ contains=guardflowEscape,guardflowBadInterpolation,guardflowInterpolation
 syntax region guardflowTripleString start=/"""/ skip=/\\\\\|\\"/ end=/"""/ contains=guardflowEscape,guardflowBadInterpolation,guardflowInterpolation fold
+" Code literals, `python"""…"""`: the language names a type; the text is
+" verbatim (no escapes, no interpolations), so the first """ closes it.
+syntax match guardflowCodeLanguage /\<\h\w*\ze"""/ nextgroup=guardflowCode
+syntax region guardflowCode start=/"""/ end=/"""/ contained fold
 
 " Comments: `///` documents the item that follows, `//` (and `////`) does not.
 syntax keyword guardflowTodo TODO FIXME XXX NOTE contained
@@ -96,6 +100,8 @@ highlight default link guardflowBadInterpolation Error
 highlight default link guardflowInterpolation Identifier
 highlight default link guardflowString String
 highlight default link guardflowTripleString String
+highlight default link guardflowCodeLanguage Type
+highlight default link guardflowCode String
 highlight default link guardflowTodo Todo
 highlight default link guardflowComment Comment
 highlight default link guardflowDocComment SpecialComment

@@ -14,7 +14,7 @@ for s:file in argv()
   let s:flat = []
   for s:lnum in range(1, line('$'))
     let s:names = map(synstack(s:lnum, 1), 'synIDattr(v:val, "name")')
-    let s:in_string = index(s:names, 'guardflowTripleString') >= 0
+    let s:in_string = index(s:names, 'guardflowTripleString') >= 0 || index(s:names, 'guardflowCode') >= 0
     call add(s:flat, s:in_string ? getline(s:lnum) : substitute(getline(s:lnum), '^\s*', '', ''))
   endfor
   call setline(1, s:flat)

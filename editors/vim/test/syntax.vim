@@ -125,6 +125,18 @@ call s:expect('x', '')
 call s:expect('ok', '')
 call s:expect('^success', '')
 
+" A code literal: verbatim, so neither {y} nor \n means anything and \"""
+" closes it; a string after it is a string again.
+call setline(line('$') + 1, ['input s: Code<python> = python"""', '  x = "{y}" + "\n" + "\"""', 'input t: Text = "{s} \n"'])
+call s:expect('python"""', 'guardflowCodeLanguage')
+call s:expect('"""', 'guardflowCode')
+call s:expect('{y}', 'guardflowCode')
+call s:expect('\\n', 'guardflowCode')
+call s:expect('\\"""', 'guardflowCode')
+call s:expect('^input', 'guardflowDeclaration')
+call s:expect('{s}', 'guardflowInterpolation')
+call s:expect('\\n', 'guardflowEscape')
+
 if empty(s:errors)
   qall!
 endif

@@ -656,3 +656,83 @@ impl Resolver<'_> {
         Some(resolved)
     }
 }
+
+impl Resolver<'_> {
+    /// E0236: a judge (directly or through `guard` definitions) where no
+    /// attempt is judged, so its generator calls have nothing to count
+    /// against: a `:pre` of an action or method, a test's `satisfies`.
+    pub(super) fn judges_outside_answers(&mut self) {
+        let p = &self.program;
+        let mut found = Vec::new();
+        for a in &p.actions {
+            if let Some(pre) = &a.pre {
+                judge_in(p, pre, "`:pre`", &mut found);
+            }
+        }
+        for m in p.tasks.iter().flat_map(|t| &t.methods) {
+            if let Some(pre) = &m.pre {
+                judge_in(p, pre, "`:pre`", &mut found);
+            }
+        }
+        for t in &p.tests {
+            for e in &t.expect {
+                if let ir::Expectation::Satisfies { guard } = e {
+                    judge_in(p, guard, "a test's `satisfies`", &mut found);
+                }
+            }
+        }
+        self.errors.extend(found);
+    }
+}
+
+/// Pushes E0236 for every call in `expr` that is a judge or reaches one
+/// through guard definitions (which are acyclic once resolved; the depth
+/// is capped all the same).
+fn judge_in(p: &ir::Program, expr: &GuardExpr, place: &'static str, out: &mut Vec<CheckError>) {
+    fn reaches(p: &ir::Program, e: &GuardExpr, depth: u32) -> Option<String> {
+        if depth > 64 {
+            return None;
+        }
+        match e {
+            GuardExpr::Call { guard, .. } => match guard {
+                GuardRef::Extern { id } => {
+                    let x = p.externs.get(id.index())?;
+                    x.is_judge().then(|| x.name.clone())
+                }
+                GuardRef::User { id } => reaches(p, &p.guards.get(id.index())?.body, depth + 1),
+            },
+            GuardExpr::Not { expr, .. } => reaches(p, expr, depth + 1),
+            GuardExpr::And { exprs, .. }
+            | GuardExpr::Or { exprs, .. }
+            | GuardExpr::Combinator { exprs, .. } => {
+                exprs.iter().find_map(|e| reaches(p, e, depth + 1))
+            }
+            GuardExpr::Bool { .. } | GuardExpr::Compare { .. } | GuardExpr::Value { .. } => None,
+        }
+    }
+    match expr {
+        GuardExpr::Call { guard, span, .. } => {
+            if let Some(judge) = reaches(p, expr, 0) {
+                let via = match guard {
+                    GuardRef::User { id } => p.guards.get(id.index()).map(|g| g.name.clone()),
+                    GuardRef::Extern { .. } => None,
+                };
+                out.push(CheckError::JudgeOutsideAnswer {
+                    judge,
+                    via,
+                    place,
+                    span: *span,
+                });
+            }
+        }
+        GuardExpr::Not { expr, .. } => judge_in(p, expr, place, out),
+        GuardExpr::And { exprs, .. }
+        | GuardExpr::Or { exprs, .. }
+        | GuardExpr::Combinator { exprs, .. } => {
+            for e in exprs {
+                judge_in(p, e, place, out);
+            }
+        }
+        GuardExpr::Bool { .. } | GuardExpr::Compare { .. } | GuardExpr::Value { .. } => {}
+    }
+}
