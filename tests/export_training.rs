@@ -6,7 +6,13 @@
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
+use guardflow::engine::{
+    BoxFuture, Engine, GenError, GenRequest, GenResponse, Generator, RunConfig,
+};
+use guardflow::store::{RunMeta, Store};
 use serde_json::{json, Value};
 
 use crate::support::bin;
@@ -47,11 +53,32 @@ struct Fixture {
     root: PathBuf,
 }
 
+/// The same, with the tests written by a task: the escalation blames
+/// what the task's action committed below the task's path.
+const FLOW_TASK: &str = r#"use std.{contains}
+generator g = llm(model: "m")
+action write_tests(spec: Text) -> Text { :generate g "tests for {spec}" :guard contains("def test") :retry 2 }
+action implement(spec: Text, tests: Text) -> Text { :generate g "implement {spec} against {tests}" :guard contains("ok") :retry 3 }
+action document(code: Text) -> Text { :generate g "document {code}" :guard contains("Docs") :retry 3 }
+task tests(spec: Text) -> Text { method tm { :subtasks (w: write_tests(spec)) :result w } }
+task main(spec: Text) -> Text {
+  method m {
+    :subtasks (t: tests(spec), i: implement(spec, t) :escalate-to t after 2 :max-escalations 1, d: document(i))
+    :ordering (t ; i ; d)
+    :result d
+  }
+}
+"#;
+
 impl Fixture {
     fn new() -> Fixture {
+        Fixture::with(FLOW)
+    }
+
+    fn with(flow: &str) -> Fixture {
         let dir = tempfile::tempdir().expect("tempdir");
         let root = dir.path().to_path_buf();
-        std::fs::write(root.join("f.guardflow"), FLOW).expect("flow");
+        std::fs::write(root.join("f.guardflow"), flow).expect("flow");
         let lines: String = ANSWERS
             .iter()
             .map(|(action, attempt, output)| {
@@ -199,10 +226,11 @@ fn dpo_pairs_refused_answers_with_the_accepted_one_of_the_same_run_of_an_action(
     // the draft refused before the blamed tests is in no triple
     let all = fx.lines(&["export", "--all", "--dpo"]);
     assert_eq!(all, want);
-    assert!(!serde_json::to_string(&all)
-        .unwrap_or_default()
-        .contains("draft"));
-    let _ = NO_TEST;
+    assert!(
+        all.iter()
+            .all(|t| t["rejected_feedback"] != NO_TEST && t["rejected"][0]["content"] != "draft"),
+        "{all:#?}"
+    );
 }
 
 #[test]
@@ -212,4 +240,205 @@ fn export_needs_one_kind() {
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     let o = fx.guardflow(&["export", "--all", "--sft", "--dpo"]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+}
+
+/// A task as the escalation's target: its action's artifact, committed
+/// below the task's path, is the one blamed.
+#[test]
+fn sft_leaves_out_what_a_task_target_committed_before_the_escalation() {
+    let fx = Fixture::with(FLOW_TASK);
+    let (id, attempts) = fx.run();
+    let got = fx.lines(&["export", &id, "--sft"]);
+    let keys: Vec<(String, String, u64)> = got
+        .iter()
+        .map(|p| {
+            (
+                p["path"].as_str().unwrap_or("").to_string(),
+                p["messages"][1]["content"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_string(),
+                p["attempt"].as_u64().unwrap_or(0),
+            )
+        })
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            (
+                "main/m/tests/tm/w".to_string(),
+                "def test_v2(): assert f() == 2".to_string(),
+                3
+            ),
+            (
+                "main/m/i".to_string(),
+                "ok: def f(): return 2".to_string(),
+                4
+            ),
+            ("main/m/d".to_string(), "Docs: f returns 2".to_string(), 3),
+        ],
+        "{got:#?}"
+    );
+    let trace = fx.lines(&["trace", &id, "--format", "jsonl"]);
+    let escalated = trace
+        .iter()
+        .find(|e| e["event"] == "escalated")
+        .expect("an escalation");
+    assert_eq!(escalated["target"], "t");
+    assert_eq!(escalated["target_path"], "main/m/tests");
+    assert_eq!(attempts.len(), 10);
+}
+
+/// Answers from [`ANSWERS`] by action and attempt; call `stop_at` never
+/// answers, standing for a process that died there.
+struct Scripted {
+    calls: Arc<AtomicUsize>,
+    stop_at: usize,
+    stopped: Arc<tokio::sync::Notify>,
+}
+
+impl Generator for Scripted {
+    fn generate(&self, r: GenRequest) -> BoxFuture<'_, Result<GenResponse, GenError>> {
+        Box::pin(async move {
+            let n = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
+            if n == self.stop_at {
+                self.stopped.notify_one();
+                std::future::pending::<()>().await;
+            }
+            // by the prompt, not the attempt number: a resume makes the
+            // interrupted call again under a new number
+            let p = r.prompt.as_str();
+            let text = match r.action.as_str() {
+                "write_tests" if p.contains("A later step") => "def test_v2(): assert f() == 2",
+                "write_tests" if p.contains("draft") => "def test_v1(): assert f() == 1",
+                "write_tests" => "draft",
+                "implement" if p.contains("test_v2") && p.contains("wrong three") => {
+                    "ok: def f(): return 2"
+                }
+                "implement" if p.contains("test_v2") => "wrong three",
+                "implement" if p.contains("wrong one") => "wrong two",
+                "implement" => "wrong one",
+                _ if p.contains("Attempt ") => "Docs: f returns 2",
+                _ => "nothing",
+            };
+            Ok(GenResponse::text(text))
+        })
+    }
+}
+
+fn scripted(stop_at: usize) -> (Engine, Arc<tokio::sync::Notify>) {
+    let stopped = Arc::new(tokio::sync::Notify::new());
+    let mut e = Engine::new();
+    e.register_generator(
+        "scripted",
+        "()",
+        Scripted {
+            calls: Arc::new(AtomicUsize::new(0)),
+            stop_at,
+            stopped: stopped.clone(),
+        },
+    );
+    (e, stopped)
+}
+
+/// What an export says, without the run's id and attempt numbers (a
+/// resume numbers the call it makes again anew).
+fn normalized(lines: Vec<Value>) -> Vec<Value> {
+    lines
+        .into_iter()
+        .map(|mut l| {
+            if let Some(o) = l.as_object_mut() {
+                for key in ["run", "attempt", "chosen_attempt", "rejected_attempt"] {
+                    o.remove(key);
+                }
+            }
+            l
+        })
+        .collect()
+}
+
+/// A run stopped at any of its ten calls and resumed exports exactly
+/// what the run made in one go: the escalation its resume replays (and
+/// records again) blames nothing more, and the interrupted call is in no
+/// pair.
+#[test]
+fn a_resumed_run_exports_what_an_uninterrupted_one_does() {
+    let source = FLOW.replace(
+        "generator g = llm(model: \"m\")",
+        ":default-timeout 10s\ngenerator g = scripted()",
+    );
+    let rt = guardflow::engine::runtime().expect("runtime");
+    let config = RunConfig {
+        task: "main".into(),
+        inputs: [("spec".to_string(), Value::from("f"))]
+            .into_iter()
+            .collect(),
+        replacement: None,
+    };
+    let meta = || RunMeta {
+        id: String::new(),
+        workflow: "f.guardflow".into(),
+        workflow_hash: String::new(),
+        task: "main".into(),
+        inputs: serde_json::Map::new(),
+        replacement: None,
+        worst_case_calls: None,
+        started_ms: 0,
+    };
+    let exports = |db: &std::path::Path| {
+        let store = Store::open_read(db).expect("store");
+        (
+            normalized(store.sft_pairs(None).expect("sft")),
+            normalized(store.dpo_triples(None).expect("dpo")),
+        )
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let whole = {
+        let db = dir.path().join("whole.db");
+        let (e, _) = scripted(0);
+        let w = e.compile("f.guardflow", &source).expect("compiles");
+        let mut started = e.start(&w, &config).expect("starts");
+        let mut m = meta();
+        let recorder = Store::open(&db)
+            .and_then(|s| s.start_run(&mut m))
+            .expect("store");
+        started.record_to(Arc::new(recorder));
+        let report = rt.block_on(started.execute());
+        assert!(report.success, "{:?}", report.failure);
+        drop(started);
+        exports(&db)
+    };
+    assert_eq!(whole.0.len(), 3, "{:#?}", whole.0);
+    assert_eq!(whole.1.len(), 2, "{:#?}", whole.1);
+    for stop_at in 1..=10 {
+        let db = dir.path().join(format!("stopped-{stop_at}.db"));
+        let (e, stopped) = scripted(stop_at);
+        let w = e.compile("f.guardflow", &source).expect("compiles");
+        let mut started = e.start(&w, &config).expect("starts");
+        let mut m = meta();
+        let recorder = Store::open(&db)
+            .and_then(|s| s.start_run(&mut m))
+            .expect("store");
+        started.record_to(Arc::new(recorder));
+        let finished = rt.block_on(async {
+            tokio::select! {
+                r = started.execute() => Some(r),
+                _ = stopped.notified() => None,
+            }
+        });
+        assert!(finished.is_none(), "stop at {stop_at}: the run ended first");
+        drop(started);
+        let (_, resume, recorder) = Store::open(&db)
+            .and_then(|s| s.resume_run(&m.id))
+            .expect("resume");
+        let (e, _) = scripted(0);
+        let w = e.compile("f.guardflow", &source).expect("compiles");
+        let mut started = e.start(&w, &config).expect("starts");
+        started.resume(resume);
+        started.record_to(Arc::new(recorder));
+        let report = rt.block_on(started.execute());
+        drop(started);
+        assert!(report.success, "stop at {stop_at}: {:?}", report.failure);
+        assert_eq!(exports(&db), whole, "stop at {stop_at}");
+    }
 }
