@@ -238,8 +238,14 @@ fn export_needs_one_kind() {
     let fx = Fixture::new();
     let o = fx.guardflow(&["export", "--all"]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("<--sft|--dpo>"), "{}", text(&o));
     let o = fx.guardflow(&["export", "--all", "--sft", "--dpo"]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("the argument '--sft' cannot be used with '--dpo'"),
+        "{}",
+        text(&o)
+    );
 }
 
 /// A task as the escalation's target: its action's artifact, committed
