@@ -426,7 +426,10 @@ fn a_resumed_run_exports_what_an_uninterrupted_one_does() {
             .and_then(|s| s.start_run(&mut m))
             .expect("store");
         started.record_to(Arc::new(recorder));
-        let finished = rt.block_on(async {
+        // a runtime of its own: dropping it drops every task of the
+        // stopped run, and with them the run's lock
+        let stopped_rt = guardflow::engine::runtime().expect("runtime");
+        let finished = stopped_rt.block_on(async {
             tokio::select! {
                 r = started.execute() => Some(r),
                 _ = stopped.notified() => None,
@@ -434,9 +437,9 @@ fn a_resumed_run_exports_what_an_uninterrupted_one_does() {
         });
         assert!(finished.is_none(), "stop at {stop_at}: the run ended first");
         drop(started);
-        let (_, resume, recorder) = Store::open(&db)
-            .and_then(|s| s.resume_run(&m.id))
-            .expect("resume");
+        drop(stopped_rt);
+        drop((e, w));
+        let (_, resume, recorder) = resume_run(&db, &m.id);
         let (e, _) = scripted(0);
         let w = e.compile("f.guardflow", &source).expect("compiles");
         let mut started = e.start(&w, &config).expect("starts");
@@ -446,5 +449,31 @@ fn a_resumed_run_exports_what_an_uninterrupted_one_does() {
         drop(started);
         assert!(report.success, "stop at {stop_at}: {:?}", report.failure);
         assert_eq!(exports(&db), whole, "stop at {stop_at}");
+    }
+}
+
+/// Resumes run `id`. Other tests of this binary start programs: a child
+/// between fork and exec holds a copy of every descriptor of this
+/// process, the run's lock too, for a moment; so a lock this process
+/// held is waited for (within a generous limit).
+fn resume_run(
+    db: &std::path::Path,
+    id: &str,
+) -> (
+    RunMeta,
+    guardflow::runtime::Resume,
+    guardflow::store::Recorder,
+) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        match Store::open(db).and_then(|s| s.resume_run(id)) {
+            Ok(r) => return r,
+            Err(guardflow::store::StoreError::Locked { .. })
+                if std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            Err(e) => panic!("resume: {e}"),
+        }
     }
 }
