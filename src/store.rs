@@ -20,10 +20,12 @@
 pub mod bench;
 mod journal;
 mod lock;
+pub mod outcomes;
 pub mod pins;
 pub mod read;
 mod resume;
 mod schema;
+mod training;
 mod wal;
 mod writer;
 

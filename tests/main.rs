@@ -3,6 +3,7 @@
 mod apply;
 mod bench;
 mod bench_suite;
+mod bounds_honest;
 mod branching;
 mod catalog;
 mod cli;
@@ -11,6 +12,7 @@ mod editors;
 mod effects;
 mod exact_bounds;
 mod examples;
+mod export_training;
 mod fmt;
 mod fuzz;
 mod hostile;

@@ -11,7 +11,7 @@ use crate::diagnostics::{self, Severity};
 /// Check workflows for errors without running them.
 #[derive(clap::Args)]
 #[command(
-    after_help = "Examples:\n  guardflow check flow.guardflow\n  guardflow check examples/            every .guardflow file below\n  guardflow check flow.guardflow --format json | jq .code\n  guardflow check flow.guardflow --bounds --target 0.99\n\nWhat is verified: names and types; deadlock freedom (orderings, data flow, resources);\ntermination (retries, timeouts, recursion, escalation). See docs/verification.md.\n\nExit status: 0 no errors (warnings allowed), 1 errors found, 2 usage or I/O error.\nExplain a finding with `guardflow explain CODE`."
+    after_help = "Examples:\n  guardflow check flow.guardflow\n  guardflow check examples/            every .guardflow file below\n  guardflow check flow.guardflow --format json | jq .code\n  guardflow check flow.guardflow --bounds --target 0.99\n  guardflow check flow.guardflow --bounds --from-runs --action solve\n\nWhat is verified: names and types; deadlock freedom (orderings, data flow, resources);\ntermination (retries, timeouts, recursion, escalation). See docs/verification.md.\n\nExit status: 0 no errors (warnings allowed), 1 errors found, 2 usage or I/O error.\nExplain a finding with `guardflow explain CODE`."
 )]
 pub struct Args {
     /// Files or directories (every .guardflow file below a directory)
@@ -41,6 +41,12 @@ pub struct Args {
     /// With --from-runs: the run store (default: the one beside each file)
     #[arg(long, value_name = "PATH", requires = "from_runs")]
     store: Option<std::path::PathBuf>,
+    /// With --bounds: also the bounds of every action (one call of it)
+    #[arg(long, requires = "bounds")]
+    actions: bool,
+    /// With --bounds: also the bounds of this action (repeatable)
+    #[arg(long, value_name = "NAME", requires = "bounds")]
+    action: Vec<String>,
 }
 
 fn probability(s: &str) -> Result<f64, String> {
@@ -57,6 +63,8 @@ pub fn run(args: Args) -> u8 {
     };
     let color = args.color.enabled();
     let (mut errors, mut warnings) = (0usize, 0usize);
+    // the actions `--action` named that some file has
+    let mut named = std::collections::BTreeSet::new();
     for path in &paths {
         let text = match files::read_source(path) {
             Ok(t) => t,
@@ -67,36 +75,41 @@ pub fn run(args: Args) -> u8 {
         if args.bounds {
             match (&checked.program, &checked.verified, checked.has_errors()) {
                 (Some(program), Some(verified), false) => {
-                    let measured;
-                    let program = if args.from_runs {
+                    let runs = if args.from_runs {
                         let store = match &args.store {
                             Some(s) => crate::store::resolve(s),
                             None => crate::store::default_path(path),
                         };
-                        match super::bounds::measured(program, &store) {
-                            Ok((p, note)) => {
+                        match super::bounds::measured(program, &store, path) {
+                            Ok(r) => {
                                 if args.format == Format::Human {
-                                    outln!("{}: {note}", path.display());
+                                    outln!("{}: {}", path.display(), r.note);
                                 }
-                                measured = p;
-                                &measured
+                                Some(r)
                             }
                             Err(e) => return super::fail(e),
                         }
                     } else {
-                        program
+                        None
                     };
+                    let program = runs.as_ref().map_or(program, |r| &r.program);
                     let bounds = crate::check::verify::bounds::task_bounds(
                         program,
                         &verified.graphs,
                         args.target,
                     );
-                    super::bounds::print(
-                        &path.to_string_lossy(),
-                        &bounds,
-                        args.format,
-                        args.target,
-                    );
+                    let file = path.to_string_lossy();
+                    super::bounds::print(&file, &bounds, args.format, args.target, runs.as_ref());
+                    if args.actions || !args.action.is_empty() {
+                        let actions: Vec<_> = crate::check::verify::bounds::action_bounds(program)
+                            .into_iter()
+                            .filter(|a| args.actions || args.action.contains(&a.action))
+                            .collect();
+                        for a in &actions {
+                            named.insert(a.action.clone());
+                        }
+                        super::bounds::print_actions(&file, &actions, args.format, runs.as_ref());
+                    }
                     if args.format == Format::Human {
                         for note in super::bounds::fallback_notes(program) {
                             outln!("  note: {note}");
@@ -115,6 +128,23 @@ pub fn run(args: Args) -> u8 {
                 Severity::Warning => warnings += 1,
             }
         }
+    }
+    let missing: Vec<&str> = args
+        .action
+        .iter()
+        .filter(|a| !named.contains(*a))
+        .map(String::as_str)
+        .collect();
+    if !missing.is_empty() && errors == 0 {
+        return super::fail(format!(
+            "--action: no action `{}` in {}",
+            missing.join("`, `"),
+            if paths.len() == 1 {
+                "the file"
+            } else {
+                "these files"
+            }
+        ));
     }
     if args.format == Format::Human {
         let files = format!(

@@ -1,4 +1,4 @@
-//! `guardflow export --sft`: accepted attempts as training pairs;
+//! `guardflow export --sft | --dpo`: training data from the record;
 //! `--otlp`: a run as OpenTelemetry spans.
 
 use crate::cli::output::outln;
@@ -6,12 +6,22 @@ use crate::cli::output::outln;
 use super::EXIT_OK;
 use crate::store::Store;
 
-/// Export the accepted attempts of a run as JSON-lines training pairs
+/// Export training data from recorded runs as JSON lines
 #[derive(clap::Args)]
 #[command(
-    after_help = "Examples:\n  guardflow export RUN_ID --sft > pairs.jsonl\n  guardflow export --all --sft --store examples/\n  guardflow export RUN_ID --otlp http://localhost:4318\n\nEach line: {\"messages\": [system (the role, if any), user (the exact prompt, \
+    group = clap::ArgGroup::new("kind").required(true).args(["sft", "dpo", "otlp"]),
+    after_help = "Examples:\n  guardflow export RUN_ID --sft > pairs.jsonl\n  guardflow export --all --sft --store examples/\n  guardflow export --all --dpo > preferences.jsonl\n  guardflow export RUN_ID --otlp http://localhost:4318\n\n\
+--sft, each line: {\"messages\": [system (the role, if any), user (the exact prompt, \
 with the feedback that led to it), assistant (the accepted output)], \"run\", \"path\", \"action\", \
-\"attempt\", \"feedback\" (the rejections before it, in order)}.\n\nExit status: 0 exported, 2 no such run or store, or the collector did not take the spans."
+\"attempt\", \"feedback\" (the rejections before it, in order)}. An accepted attempt whose artifact a \
+later escalation blamed (regenerated it because a later step kept failing with it) is left out.\n\n\
+--dpo, each line: {\"prompt\": [system?, user (the first attempt's exact prompt)], \"chosen\": \
+[assistant (the accepted output)], \"rejected\": [assistant (an output the guard refused)], \"run\", \
+\"path\", \"occurrence\", \"action\", \"chosen_attempt\", \"rejected_attempt\", \"rejected_feedback\"}: \
+one per refused answer of the same run of an action (same run, path and occurrence, so the same \
+inputs), none where the accepted answer was blamed. See docs/store.md.\n\n\
+--otlp sends the run as OpenTelemetry spans, the ones `run --otlp` sends (docs/otel.md).\n\n\
+Exit status: 0 exported, 2 no such run or store, or the collector did not take the spans."
 )]
 pub struct Args {
     /// The run (see `guardflow runs`)
@@ -20,13 +30,17 @@ pub struct Args {
     /// Every run in the store
     #[arg(long, conflicts_with = "run")]
     all: bool,
-    /// Supervised fine-tuning pairs (chat messages), the format there is
-    #[arg(long, required_unless_present = "otlp")]
+    /// Supervised fine-tuning pairs (chat messages): the accepted attempts
+    #[arg(long)]
     sft: bool,
+    /// Preference triples (prompt, chosen, rejected): each refused answer
+    /// against the accepted one of the same run of an action
+    #[arg(long)]
+    dpo: bool,
     /// Send the run as OpenTelemetry spans to this collector (OTLP/HTTP,
     /// e.g. http://localhost:4318), as `run --otlp` would have (see
     /// docs/otel.md)
-    #[arg(long, value_name = "URL", conflicts_with_all = ["sft", "all"])]
+    #[arg(long, value_name = "URL", conflicts_with = "all")]
     otlp: Option<String>,
     /// With --otlp: put prompts, outputs, feedback and commands in the
     /// spans (by default only their sizes and SHA-256)
@@ -45,13 +59,19 @@ pub fn run(args: Args) -> u8 {
         return send_otlp(&path, run, url, args.otlp_content);
     }
     let run = if args.all { None } else { args.run.as_deref() };
-    let pairs = match Store::open_read(&path).and_then(|s| s.sft_pairs(run)) {
-        Ok(p) => p,
+    let lines = Store::open_read(&path).and_then(|s| {
+        if args.dpo {
+            s.dpo_triples(run)
+        } else {
+            s.sft_pairs(run)
+        }
+    });
+    let lines = match lines {
+        Ok(l) => l,
         Err(e) => return super::fail(e),
     };
-    let _ = args.sft;
-    for p in pairs {
-        outln!("{p}");
+    for l in lines {
+        outln!("{l}");
     }
     EXIT_OK
 }

@@ -114,9 +114,13 @@ pub enum Event {
     /// judged an attempt: the exact prompt and the answer or error.
     JudgeCall(Box<JudgeCall>),
     /// After `after` failed attempts, an upstream artifact is regenerated.
+    /// `target` is the subtask's label; `target_path` the path its
+    /// artifacts were committed at (the action's, or the task's that the
+    /// subtask calls): what the escalation blames.
     Escalated {
         path: String,
         target: String,
+        target_path: String,
         feedback: String,
     },
     /// An artifact was committed: its guard holds (the workflow state).

@@ -611,9 +611,16 @@ impl<'p> Run<'p> {
                     let target_label = &scope.method.subtasks[target].label;
                     kept.extend(self.kept_after_escalation(mark, path, target_label));
                     keep_latest(&mut kept, KEPT_CAP);
+                    let target_path = match scope.method.subtasks[target].callee {
+                        Callee::Action(_) => join_path(scope.path, target_label),
+                        Callee::Task(t) => {
+                            join_path(scope.path, &self.program.tasks[t.index()].name)
+                        }
+                    };
                     self.emit(|| Event::Escalated {
                         path: path.to_string(),
                         target: target_label.clone(),
+                        target_path,
                         feedback: feedback.clone(),
                     });
                     let note = format!(

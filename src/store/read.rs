@@ -1,5 +1,5 @@
-//! Reading a store: the runs, one run's events in order, training pairs,
-//! per-action statistics.
+//! Reading a store: the runs, one run's events in order, per-action
+//! statistics (training pairs: `training.rs`).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -113,16 +113,6 @@ impl Store {
         events(self.connection(), id).map_err(|e| self.read_err(e))
     }
 
-    /// The accepted attempts of run `id` (all runs when `None`) as
-    /// training pairs: the role and exact prompt, the accepted output, and
-    /// the feedback of the rejected attempts before it.
-    pub fn sft_pairs(&self, id: Option<&str>) -> Result<Vec<Value>, StoreError> {
-        if let Some(id) = id {
-            self.run_meta(id)?;
-        }
-        sft_pairs(self.connection(), id).map_err(|e| self.read_err(e))
-    }
-
     /// Per action name, across every run: finished attempts and passes.
     pub fn stats(&self) -> Result<BTreeMap<String, ActionStats>, StoreError> {
         stats(self.connection()).map_err(|e| self.read_err(e))
@@ -234,61 +224,6 @@ fn events(conn: &Connection, id: &str) -> rusqlite::Result<Vec<Value>> {
             o.insert("at_ms".into(), e.at_ms.into());
         }
         out.push(v);
-        Ok(())
-    })?;
-    Ok(out)
-}
-
-fn sft_pairs(conn: &Connection, id: Option<&str>) -> rusqlite::Result<Vec<Value>> {
-    let mut started: HashMap<(String, i64, i64), Started> = HashMap::new();
-    // rejected feedback so far, per run of an action
-    let mut feedback: HashMap<(String, i64), Vec<String>> = HashMap::new();
-    let mut run = String::new();
-    let mut out = Vec::new();
-    journal::for_each(conn, id, |e| {
-        if e.run_id != run {
-            run = e.run_id.clone();
-            started.clear();
-            feedback.clear();
-        }
-        match e.kind.as_str() {
-            "attempt_started" => {
-                started.insert(e.attempt_key(), Started::of(&e));
-            }
-            "attempt" => {
-                let key = e.attempt_key();
-                let Some(s) = started.get(&key) else {
-                    return Ok(());
-                };
-                let fb = e.feedback.unwrap_or_default();
-                let action_run = (key.0.clone(), key.1);
-                if e.verdict.as_deref() != Some("pass") {
-                    if fb != crate::runtime::resume::INTERRUPTED
-                        && e.verdict.as_deref() != Some("interrupted")
-                    {
-                        feedback.entry(action_run).or_default().push(fb);
-                    }
-                    return Ok(());
-                }
-                let before = feedback.remove(&action_run).unwrap_or_default();
-                let mut messages = Vec::new();
-                if let Some(role) = &s.role {
-                    messages.push(json!({"role": "system", "content": role}));
-                }
-                messages.push(json!({"role": "user", "content": s.prompt}));
-                messages
-                    .push(json!({"role": "assistant", "content": e.output.unwrap_or_default()}));
-                out.push(json!({
-                    "messages": messages,
-                    "run": e.run_id,
-                    "path": key.0,
-                    "action": s.action,
-                    "attempt": s.attempt,
-                    "feedback": before,
-                }));
-            }
-            _ => {}
-        }
         Ok(())
     })?;
     Ok(out)

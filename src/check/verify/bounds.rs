@@ -180,9 +180,7 @@ fn compute(
         let (one, attempts) = action_attempt(program, a, retry);
         b.attempt.push((one, attempts));
         let samples = attempts.saturating_mul(a.strategy.samples());
-        let p =
-            a.p.or(program.defaults.p)
-                .map(|p| 1.0 - (1.0 - p).powf(samples as f64));
+        let p = a.p.or(program.defaults.p).map(|p| independent(p, samples));
         let all = one.times(attempts);
         b.actions.push(Val {
             s: Some(all),
@@ -721,6 +719,51 @@ pub fn task_bounds(
             retry_for_target: r,
         })
         .collect()
+}
+
+/// One action's bounds, as `guardflow check --bounds --actions` reports
+/// them: one run of it (no escalation), on its own.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ActionBounds {
+    pub action: String,
+    /// `R + 1`.
+    pub attempts: u64,
+    /// Samples per attempt (`best-of(N)`: N).
+    pub samples: u64,
+    pub cost: Cost,
+    /// The probability that one attempt (one sample) passes: `:p`, else
+    /// `:default-p`.
+    pub p: Option<f64>,
+    /// `1 − (1 − p)^(attempts × samples)`: the probability that the
+    /// action succeeds if its attempts are independent.
+    pub p_success: Option<f64>,
+}
+
+/// The bounds of every action, in the order of the program.
+pub fn action_bounds(program: &Program) -> Vec<ActionBounds> {
+    program
+        .actions
+        .iter()
+        .map(|a| {
+            let (one, attempts) = action_attempt(program, a, None);
+            let samples = a.strategy.samples();
+            let p = a.p.or(program.defaults.p);
+            ActionBounds {
+                action: a.name.clone(),
+                attempts,
+                samples,
+                cost: one.times(attempts),
+                p,
+                p_success: p.map(|p| independent(p, attempts.saturating_mul(samples))),
+            }
+        })
+        .collect()
+}
+
+/// The probability that at least one of `n` independent tries, each
+/// passing with probability `p`, passes.
+pub fn independent(p: f64, n: u64) -> f64 {
+    1.0 - (1.0 - p).powf(n as f64)
 }
 
 /// Per task, the smallest R in 0..=1000 such that every action retrying
