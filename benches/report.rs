@@ -64,6 +64,8 @@ fn data(n: usize) -> RunData {
             replacement: None,
             worst_case_calls: None,
             started_ms: 0,
+            seed: None,
+            bench: None,
         },
         status: "succeeded".into(),
         events: events(n),

@@ -111,6 +111,8 @@ impl Fixture {
                 replacement: None,
                 worst_case_calls: Some(4),
                 started_ms: 0,
+                seed: None,
+                bench: None,
             };
             let recorder = Store::open(&db)
                 .and_then(|s| s.start_run(&mut meta))

@@ -238,7 +238,11 @@ fn export_needs_one_kind() {
     let fx = Fixture::new();
     let o = fx.guardflow(&["export", "--all"]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
-    assert!(text(&o).contains("<--sft|--dpo>"), "{}", text(&o));
+    assert!(
+        text(&o).contains("<--sft|--dpo|--otlp <URL>>"),
+        "{}",
+        text(&o)
+    );
     let o = fx.guardflow(&["export", "--all", "--sft", "--dpo"]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(
@@ -390,6 +394,8 @@ fn a_resumed_run_exports_what_an_uninterrupted_one_does() {
         replacement: None,
         worst_case_calls: None,
         started_ms: 0,
+        seed: None,
+        bench: None,
     };
     let exports = |db: &std::path::Path| {
         let store = Store::open_read(db).expect("store");

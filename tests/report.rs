@@ -468,6 +468,8 @@ pub fn synthetic_run(n: usize, paths: usize) -> guardflow::report::RunData {
             replacement: None,
             worst_case_calls: Some(n as u64 * 2),
             started_ms: 0,
+            seed: None,
+            bench: None,
         },
         status: "succeeded".into(),
         events: synthetic_events(n, paths),

@@ -202,6 +202,8 @@ fn running_run(db: &Path) -> (RunMeta, guardflow::store::Recorder) {
         replacement: None,
         worst_case_calls: Some(6),
         started_ms: guardflow::store::now_ms(),
+        seed: None,
+        bench: None,
     };
     let recorder = Store::open(db)
         .and_then(|s| s.start_run(&mut meta))
