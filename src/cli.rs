@@ -26,6 +26,7 @@ mod runs;
 mod serve;
 mod show;
 mod stats;
+mod stop;
 mod store_arg;
 mod test;
 mod trace;

@@ -264,28 +264,12 @@ pub fn run(args: Args) -> u8 {
         }
     };
     let outcome = rt.block_on(async {
-        use tokio::signal::unix::{signal, SignalKind};
-        let mut term = signal(SignalKind::terminate()).ok();
-        let mut hup = signal(SignalKind::hangup()).ok();
-        let term = async {
-            match term.as_mut() {
-                Some(s) => s.recv().await,
-                None => std::future::pending().await,
-            }
-        };
-        let hup = async {
-            match hup.as_mut() {
-                Some(s) => s.recv().await,
-                None => std::future::pending().await,
-            }
-        };
+        let stop = super::stop::signals();
         // dropping the bench's future cancels every trial: each stays
         // unfinished in the store, and is resumed next time
         tokio::select! {
             biased;
-            _ = tokio::signal::ctrl_c() => Err((130, "Ctrl-C (SIGINT)".to_string())),
-            _ = term => Err((143, "SIGTERM".to_string())),
-            _ = hup => Err((129, "SIGHUP".to_string())),
+            stop = stop => Err((stop.exit, stop.name.to_string())),
             r = bench::run(&engine, &bench, &cells, &store_path, &on_finished) => r.map_err(|e| (EXIT_USAGE, e)),
         }
     });

@@ -217,30 +217,14 @@ pub fn run(args: Args) -> u8 {
         Err(e) => return super::fail(e),
     };
     let (report, signal) = rt.block_on(async {
-        use tokio::signal::unix::{signal, SignalKind};
         // the handlers are installed before the run starts anything a
         // signal should stop
-        let mut term = signal(SignalKind::terminate()).ok();
-        let mut hup = signal(SignalKind::hangup()).ok();
-        let term = async {
-            match term.as_mut() {
-                Some(s) => s.recv().await,
-                None => std::future::pending().await,
-            }
-        };
-        let hup = async {
-            match hup.as_mut() {
-                Some(s) => s.recv().await,
-                None => std::future::pending().await,
-            }
-        };
+        let stop = super::stop::signals();
         // dropping the run's future cancels every branch and kills the
         // programs they run
         tokio::select! {
             biased;
-            _ = tokio::signal::ctrl_c() => (started.cancelled("cancelled by Ctrl-C"), Some(Stop::INT)),
-            _ = term => (started.cancelled("stopped by SIGTERM"), Some(Stop::TERM)),
-            _ = hup => (started.cancelled("stopped by SIGHUP"), Some(Stop::HUP)),
+            stop = stop => (started.cancelled(stop.reason), Some(stop)),
             report = started.execute() => (report, None),
         }
     });
@@ -332,29 +316,6 @@ fn observe(
             o.event(e);
         }),
         None => engine.on_event(view),
-    };
-}
-
-/// A signal that stopped a run: its name and the exit status (128 + its
-/// number, as a shell reports a process killed by it).
-#[derive(Clone, Copy)]
-struct Stop {
-    name: &'static str,
-    exit: u8,
-}
-
-impl Stop {
-    const INT: Stop = Stop {
-        name: "Ctrl-C (SIGINT)",
-        exit: 130,
-    };
-    const TERM: Stop = Stop {
-        name: "SIGTERM",
-        exit: 143,
-    };
-    const HUP: Stop = Stop {
-        name: "SIGHUP",
-        exit: 129,
     };
 }
 

@@ -29,23 +29,9 @@ const DEFAULT_HUMAN_TITLE: &str = "HUMAN REVIEW REQUIRED";
 /// The guard types atomicguard defines that guardflow has.
 pub const GUARD_TYPES: &str = "syntax, import, dynamic_test, human, type, composite";
 
-/// Words guardflow gives a meaning; never used as generated names.
+/// Words guardflow gives a meaning beyond the keywords
+/// (`syntax::lexer::KEYWORDS`); neither is used as a generated name.
 const RESERVED: &[&str] = &[
-    "use",
-    "std",
-    "input",
-    "type",
-    "generator",
-    "guard",
-    "extern",
-    "effect",
-    "resource",
-    "action",
-    "task",
-    "method",
-    "test",
-    "on",
-    "after",
     "true",
     "false",
     "last",
@@ -65,8 +51,6 @@ const RESERVED: &[&str] = &[
     "specification",
     "len",
     "self",
-    "for",
-    "in",
 ];
 
 pub struct Parsed {
@@ -419,7 +403,7 @@ pub fn ident(s: &str, lower: bool) -> String {
     if out.as_bytes()[0].is_ascii_digit() {
         out.insert(0, '_');
     }
-    if RESERVED.contains(&out.as_str()) {
+    if RESERVED.contains(&out.as_str()) || crate::syntax::lexer::KEYWORDS.contains(&out.as_str()) {
         out.push('_');
     }
     out
