@@ -25,6 +25,7 @@ mod stats;
 mod store_arg;
 mod test;
 mod trace;
+mod worker;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -63,13 +64,14 @@ enum Command {
     Graph(graph::Args),
     Lsp(lsp::Args),
     Repl(repl::Args),
-    Run(run::Args),
+    Run(Box<run::Args>),
     Test(test::Args),
     Runs(runs::Args),
     Show(show::Args),
     Trace(trace::Args),
     Export(export::Args),
     Stats(stats::Args),
+    Worker(worker::Args),
 }
 
 /// How findings are printed.
@@ -128,13 +130,14 @@ pub fn main() -> ExitCode {
         Command::Graph(args) => graph::run(args),
         Command::Lsp(args) => lsp::run(args),
         Command::Repl(args) => repl::run(args),
-        Command::Run(args) => run::run(args),
+        Command::Run(args) => run::run(*args),
         Command::Test(args) => test::run(args),
         Command::Runs(args) => runs::run(args),
         Command::Show(args) => show::run(args),
         Command::Trace(args) => trace::run(args),
         Command::Export(args) => export::run(args),
         Command::Stats(args) => stats::run(args),
+        Command::Worker(args) => worker::run(args),
     };
     ExitCode::from(if output::failed() { EXIT_USAGE } else { code })
 }

@@ -22,3 +22,5 @@ pub mod source;
 pub mod stdlib;
 pub mod store;
 pub mod syntax;
+#[cfg(feature = "temporal")]
+pub mod temporal;

@@ -31,6 +31,8 @@ mod secrets;
 mod store;
 mod store_integrity;
 mod support;
+#[cfg(feature = "temporal")]
+mod temporal;
 mod test_first;
 mod ui;
 mod verify;

@@ -82,6 +82,8 @@ pub struct Args {
     /// it runs again, with the command it had
     #[arg(long, value_name = "ACTION", requires = "resume")]
     effect_did_not_run: Vec<String>,
+    #[command(flatten)]
+    remote: super::worker::RunOpts,
 }
 
 /// Another process writes the run (EX_TEMPFAIL): try again later.
@@ -162,7 +164,7 @@ pub fn run(args: Args) -> u8 {
             started.resume(resume);
             Some(recorder)
         }
-        None if args.no_store => None,
+        None if args.no_store || args.remote.detach => None,
         None => match new_run(
             &args,
             &store_path,
@@ -191,7 +193,22 @@ pub fn run(args: Args) -> u8 {
         Ok(rt) => rt,
         Err(e) => return super::fail(e),
     };
-    let (report, signal) = rt.block_on(async {
+    let remote = args.remote.temporal.is_some().then(|| {
+        let id = recorder.as_ref().map(|r| r.id().to_string());
+        let replacement = config.replacement.as_ref();
+        super::worker::run_remote(
+            &args.remote,
+            &started,
+            &workflow,
+            replacement,
+            &store_path,
+            id.as_deref(),
+        )
+    });
+    let (report, signal) = match remote {
+        Some(super::worker::Remote::Report(report)) => (*report, None),
+        Some(super::worker::Remote::Exit(code)) => return code,
+        None => rt.block_on(async {
         use tokio::signal::unix::{signal, SignalKind};
         // the handlers are installed before the run starts anything a
         // signal should stop
@@ -218,7 +235,8 @@ pub fn run(args: Args) -> u8 {
             _ = hup => (started.cancelled("stopped by SIGHUP"), Some(Stop::HUP)),
             report = started.execute() => (report, None),
         }
-    });
+    }),
+    };
     // whatever a cancelled branch left behind, gone before this process
     // is: a resume started right after must not run beside it
     crate::runtime::children::kill_all();

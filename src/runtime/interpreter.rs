@@ -103,6 +103,9 @@ pub struct Run<'p> {
     /// Where the units of `:shared` resources are held across processes;
     /// without it they are pooled in this process only.
     pub shared: Option<SharedPlace>,
+    /// Where generator, guard and effect calls are made (`runtime::exec`):
+    /// `None`, in this process.
+    pub executor: Option<Arc<dyn super::exec::Executor>>,
 }
 
 /// Resource units held, released when dropped.
