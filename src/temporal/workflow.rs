@@ -1,14 +1,15 @@
 //! The workflow: the shared interpreter, its calls made as activities.
 //!
 //! The interpreter runs as it does locally (`Started::execute`), with a
-//! [`Remote`] executor: each generator, guard or effect call becomes a
-//! request on a channel, and the dispatcher, polled beside the run,
-//! schedules the activity and answers when it completes. Both are
-//! polled on the workflow's one task in a fixed order (`select_biased!`,
-//! `FuturesUnordered` woken only by activity resolutions), so a replay
-//! of the history makes the same requests in the same order. The
-//! interpreter reads no clock and sleeps nowhere; the timings in events
-//! are informative only and never decide anything.
+//! [`Remote`] executor: each generator, guard or effect call is queued,
+//! and the driver, the workflow's one future, starts the queued calls as
+//! activities in the order they were made and puts each answer where the
+//! interpreter's future waiting for it finds it. The interpreter is
+//! polled with a waker of the driver's own (never the SDK's), and polled
+//! again whenever an answer came in, so nothing outside the workflow's
+//! poll wakes it, and a replay of the history makes the same calls in the
+//! same order. The interpreter reads no clock and sleeps nowhere; the
+//! timings in events are informative only and never decide anything.
 //!
 //! Retries: a guard attempt is guardflow's (a failed verdict is an
 //! answer, never an activity failure), so guard and effect activities
@@ -23,9 +24,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::channel::{mpsc, oneshot};
+use std::collections::VecDeque;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use std::task::{Context, Poll, Waker};
+
 use futures::future::{BoxFuture, FutureExt, LocalBoxFuture};
-use futures::stream::{FuturesUnordered, StreamExt};
 use temporalio_common::RetryPolicy;
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::{ActivityOptions, WorkflowContext, WorkflowResult};
@@ -67,16 +72,47 @@ impl GuardflowRun {
             Err(e) => return Err(failure(e.0)),
         };
         let events = Collected::default();
-        let (tx, rx) = mpsc::unbounded();
+        let queue = Arc::new(Mutex::new(VecDeque::new()));
         started.run.observer = Some(events.observer());
         started.run.sink = None;
-        started.run.executor = Some(Arc::new(Remote { tx }));
+        started.run.executor = Some(Arc::new(Remote {
+            queue: queue.clone(),
+        }));
         let limits = Limits::of(&spec);
-        let dispatcher = dispatch(ctx.clone(), rx, events.clone(), arg.spec_blob, limits);
-        let report = futures::select_biased! {
-            report = started.execute().fuse() => report,
-            () = dispatcher.fuse() => return Err(failure("the dispatcher stopped".to_string())),
-        };
+        let spec_blob = arg.spec_blob;
+        // the driver: the interpreter polled with a waker of its own, its
+        // calls started as activities in the order it made them, polled
+        // again whenever an answer came in
+        let woken = Arc::new(Woken::default());
+        let waker = Waker::from(woken.clone());
+        let mut execute = std::pin::pin!(started.execute());
+        // a plain list, polled in order: `FuturesUnordered` would wake the
+        // SDK's waker itself to yield, which the SDK counts as a
+        // nondeterministic wake
+        let mut pending: Vec<LocalBoxFuture<'static, ()>> = Vec::new();
+        let report = futures::future::poll_fn(|cx| loop {
+            let mut own = Context::from_waker(&waker);
+            if let Poll::Ready(report) = execute.as_mut().poll(&mut own) {
+                return Poll::Ready(report);
+            }
+            let new: Vec<Request> = queue
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .drain(..)
+                .collect();
+            let started_any = !new.is_empty();
+            for r in new {
+                pending.push(start(ctx, r, &events, &spec_blob, &limits));
+            }
+            let before = pending.len();
+            pending.retain_mut(|f| f.as_mut().poll(cx).is_pending());
+            let answered = pending.len() < before;
+            let woke = woken.0.swap(false, Ordering::SeqCst);
+            if !answered && !woke && !started_any {
+                return Poll::Pending;
+            }
+        })
+        .await;
         let outcome = Outcome {
             report,
             events: events.take(),
@@ -95,50 +131,84 @@ fn anyhow_msg(message: String) -> Box<dyn std::error::Error + Send + Sync> {
 
 /// A call the interpreter hands over, and where its answer goes.
 enum Request {
-    Generate(ProviderCall, oneshot::Sender<GenOutcome>),
-    Guard(GuardInvocation, oneshot::Sender<VerdictData>),
-    Effect(EffectInvocation, oneshot::Sender<Result<Value, String>>),
+    Generate(ProviderCall, Answer<GenOutcome>),
+    Guard(GuardInvocation, Answer<VerdictData>),
+    Effect(EffectInvocation, Answer<Result<Value, String>>),
 }
 
-/// The executor of a run on Temporal: calls become requests to the
-/// dispatcher.
+/// Where an activity's answer is put for the interpreter's future that
+/// waits for it, and that future's waker.
+type Answer<T> = Arc<Mutex<(Option<T>, Option<Waker>)>>;
+
+fn fill<T>(answer: &Answer<T>, value: T) {
+    let waker = {
+        let mut a = answer.lock().unwrap_or_else(|e| e.into_inner());
+        a.0 = Some(value);
+        a.1.take()
+    };
+    if let Some(w) = waker {
+        w.wake();
+    }
+}
+
+/// The executor of a run on Temporal: each call is queued for the
+/// driver, and its future is ready once the driver put the answer in.
+/// No channel and no waker of the SDK's is involved: the driver polls
+/// the interpreter with a waker of its own and polls it again whenever
+/// an answer came in, so every wake happens inside the workflow's poll.
 struct Remote {
-    tx: mpsc::UnboundedSender<Request>,
+    queue: Arc<Mutex<VecDeque<Request>>>,
+}
+
+impl Remote {
+    fn ask<T: Send + 'static>(
+        &self,
+        make: impl FnOnce(Answer<T>) -> Request,
+    ) -> BoxFuture<'static, T> {
+        let answer: Answer<T> = Arc::new(Mutex::new((None, None)));
+        self.queue
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push_back(make(answer.clone()));
+        futures::future::poll_fn(move |cx| {
+            let mut a = answer.lock().unwrap_or_else(|e| e.into_inner());
+            match a.0.take() {
+                Some(v) => Poll::Ready(v),
+                None => {
+                    a.1 = Some(cx.waker().clone());
+                    Poll::Pending
+                }
+            }
+        })
+        .boxed()
+    }
 }
 
 impl Executor for Remote {
     fn generate(&self, call: ProviderCall) -> BoxFuture<'static, GenOutcome> {
-        let (tx, rx) = oneshot::channel();
-        let _ = self.tx.unbounded_send(Request::Generate(call, tx));
-        async move {
-            rx.await.unwrap_or(GenOutcome::Error {
-                message: "the run stopped before the generator answered".to_string(),
-                fatal: true,
-                transport: false,
-            })
-        }
-        .boxed()
+        self.ask(|a| Request::Generate(call, a))
     }
 
     fn guard(&self, call: GuardInvocation) -> BoxFuture<'static, VerdictData> {
-        let (tx, rx) = oneshot::channel();
-        let _ = self.tx.unbounded_send(Request::Guard(call, tx));
-        async move {
-            rx.await.unwrap_or(VerdictData::Fatal(
-                "the run stopped before the guard answered".to_string(),
-            ))
-        }
-        .boxed()
+        self.ask(|a| Request::Guard(call, a))
     }
 
     fn effect(&self, call: EffectInvocation) -> BoxFuture<'static, Result<Value, String>> {
-        let (tx, rx) = oneshot::channel();
-        let _ = self.tx.unbounded_send(Request::Effect(call, tx));
-        async move {
-            rx.await
-                .unwrap_or(Err("the run stopped before the effect ended".to_string()))
-        }
-        .boxed()
+        self.ask(|a| Request::Effect(call, a))
+    }
+}
+
+/// Wakes of the interpreter's own futures, noted for the driver.
+#[derive(Default)]
+struct Woken(AtomicBool);
+
+impl std::task::Wake for Woken {
+    fn wake(self: Arc<Self>) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.0.store(true, Ordering::SeqCst);
     }
 }
 
@@ -202,27 +272,6 @@ impl Limits {
     }
 }
 
-/// Schedules each request as an activity and answers it; runs until the
-/// workflow's run ends (it is dropped then).
-async fn dispatch(
-    ctx: WorkflowContext<GuardflowRun>,
-    mut rx: mpsc::UnboundedReceiver<Request>,
-    events: Collected,
-    spec: SpecRef,
-    limits: Limits,
-) {
-    let mut pending: FuturesUnordered<LocalBoxFuture<'static, ()>> = FuturesUnordered::new();
-    loop {
-        futures::select_biased! {
-            request = rx.next() => match request {
-                Some(r) => pending.push(start(&ctx, r, &events, &spec, &limits)),
-                None => std::future::pending::<()>().await,
-            },
-            () = pending.select_next_some() => {}
-        }
-    }
-}
-
 fn start(
     ctx: &WorkflowContext<GuardflowRun>,
     request: Request,
@@ -270,7 +319,7 @@ fn start(
                         }
                     }
                 };
-                let _ = reply.send(answer);
+                fill(&reply, answer);
             }
             Request::Guard(call, reply) => {
                 let mut verdict = VerdictData::Fatal("the guard was not run".to_string());
@@ -302,7 +351,7 @@ fn start(
                         }
                     }
                 }
-                let _ = reply.send(verdict);
+                fill(&reply, verdict);
             }
             Request::Effect(call, reply) => {
                 let again = limits
@@ -343,7 +392,7 @@ fn start(
                         }
                     }
                 }
-                let _ = reply.send(outcome);
+                fill(&reply, outcome);
             }
         }
     }
