@@ -298,22 +298,29 @@ fn run(dir: &Path, queue: Option<&str>) -> Output {
     bounded(cmd)
 }
 
-/// Runs `cmd` to its end, killing it after 5 minutes (a hang fails).
+/// Runs `cmd` to its end, its output read as it comes; killed after 5
+/// minutes (a hang fails).
 fn bounded(mut cmd: Command) -> Output {
-    let mut child = cmd
+    let child = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn");
-    let deadline = Instant::now() + Duration::from_secs(300);
-    while child.try_wait().expect("wait").is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            break;
+    let pid = child.id() as libc::pid_t;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(Duration::from_secs(300)) {
+        Ok(out) => out.expect("output"),
+        Err(_) => {
+            // SAFETY: a plain kill(2) of the child this test started
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+            }
+            rx.recv().expect("the killed run").expect("output")
         }
-        std::thread::sleep(Duration::from_millis(50));
     }
-    child.wait_with_output().expect("output")
 }
 
 /// The report (the last line of `--json`).
@@ -518,9 +525,13 @@ fn a_worker_killed_mid_call_leaves_the_run_to_another_without_redoing_finished_c
     assert_eq!(count("end spec "), 1, "{lines:#?}");
     assert_eq!(count("start spec "), 1, "{lines:#?}");
     assert_eq!(count("start slow "), 2, "{lines:#?}");
-    assert_eq!(count("end slow "), 1, "{lines:#?}");
+    // the killed worker's program may still have finished (a SIGKILL
+    // leaves it no time to stop it), but its answer was lost with the
+    // worker: the call was made again on the other, which answered
     assert!(
-        !lines.contains(&format!("end slow 1 {victim}")),
+        lines
+            .iter()
+            .any(|l| l.starts_with("end slow ") && !l.ends_with(&format!(" {victim}"))),
         "{lines:#?}"
     );
     assert_eq!(count("end last "), 1, "{lines:#?}");
@@ -546,7 +557,7 @@ fn large_artifacts_go_to_the_blob_directory_not_the_history() {
     let r = report(&out);
     assert_eq!(r["result"], "good small\n");
     let big = r["artifacts"][0][1].as_str().expect("the big artifact");
-    assert!(big.len() > 3_000_000 && big.ends_with("good end"));
+    assert!(big.len() > 3_000_000 && big.trim_end().ends_with("good end"));
     // well under Temporal's 2 MB payload limit: every payload inline is
     // at most 128 KiB, the rest is in the blob directory
     let history = history_of(&workflow_id(&out));
