@@ -126,6 +126,7 @@ pub struct RunOpts {
 /// What a run on Temporal came to: its report, or the exit code when
 /// there is none (detached, or the server failed).
 pub enum Remote {
+    #[cfg_attr(not(feature = "temporal"), allow(dead_code))]
     Report(Box<RunReport>),
     Exit(u8),
 }
