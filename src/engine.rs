@@ -153,7 +153,35 @@ pub struct Started<'w> {
     pub worst_case_calls: Option<u64>,
 }
 
-impl Started<'_> {
+impl<'w> Started<'w> {
+    /// A run ready to start from its parts (a Temporal worker's, from
+    /// what the run was started with).
+    pub fn from_parts(
+        run: Run<'w>,
+        callee: Callee,
+        args: Vec<Value>,
+        name: String,
+        worst_case_calls: Option<u64>,
+    ) -> Started<'w> {
+        Started {
+            run,
+            callee,
+            args,
+            name,
+            worst_case_calls,
+        }
+    }
+
+    /// What runs: the task or action.
+    pub fn callee(&self) -> Callee {
+        self.callee
+    }
+
+    /// The root's arguments.
+    pub fn args(&self) -> &[Value] {
+        &self.args
+    }
+
     /// Runs to the end and reports.
     pub async fn execute(&self) -> RunReport {
         let args = self.args.clone();
@@ -486,9 +514,20 @@ impl Engine {
     /// Builds a run: inputs read, externs bound, generators' arguments
     /// evaluated. Fails before any call when something is missing.
     fn prepare<'p>(&self, workflow: &'p Workflow, config: &RunConfig) -> Result<Run<'p>, RunError> {
+        let inputs = inputs::program_inputs(&workflow.program, &config.inputs, &workflow.workdir)
+            .map_err(RunError)?;
+        self.prepare_pinned(workflow, inputs, config.replacement.as_ref())
+    }
+
+    /// Builds a run from program inputs already read (where the run
+    /// started: a Temporal worker's run reads no input file).
+    pub fn prepare_pinned<'p>(
+        &self,
+        workflow: &'p Workflow,
+        inputs: Vec<Value>,
+        replacement: Option<&Replacement>,
+    ) -> Result<Run<'p>, RunError> {
         let program = &workflow.program;
-        let inputs =
-            inputs::program_inputs(program, &config.inputs, &workflow.workdir).map_err(RunError)?;
         let mut bindings = Bindings::default();
         for e in &program.externs {
             bindings.guards.push(match e.kind {
@@ -511,7 +550,7 @@ impl Engine {
             .map(|g| g.args.iter().map(|a| operand(a, &env)).collect())
             .collect::<Result<Vec<Vec<Value>>, String>>()
             .map_err(RunError)?;
-        let replacement = match &config.replacement {
+        let replacement = match replacement {
             None => None,
             Some(r) => {
                 let Some(g) = self.generators.get(&r.generator).cloned() else {
@@ -575,6 +614,7 @@ impl Engine {
             resume: None,
             shared: None,
             seed: 0,
+            executor: None,
         })
     }
 }

@@ -28,3 +28,5 @@ pub mod stats;
 pub mod stdlib;
 pub mod store;
 pub mod syntax;
+#[cfg(feature = "temporal")]
+pub mod temporal;

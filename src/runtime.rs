@@ -12,6 +12,8 @@
 //! - `registry`: the interfaces that guards, generators and effects
 //!   implement;
 //! - `event`, `report`: what a run tells while it runs and after;
+//! - `exec`: the seam where generator, guard and effect calls are made
+//!   (here, or as Temporal activities);
 //! - `sink`, `resume`: recording a run durably and resuming it;
 //! - `children`: the process groups of the programs the process runs;
 //! - `shared`: `:shared` resources, pooled across processes with `flock`.
@@ -23,6 +25,7 @@ pub mod children;
 pub mod convert;
 pub mod eval;
 pub mod event;
+pub mod exec;
 pub mod guard;
 pub mod inputs;
 pub mod interpreter;

@@ -40,6 +40,8 @@ mod simulate;
 mod store;
 mod store_integrity;
 mod support;
+#[cfg(feature = "temporal")]
+mod temporal;
 mod test_first;
 mod ui;
 mod verify;

@@ -98,6 +98,8 @@ pub struct Args {
     /// in the spans (by default only their sizes and SHA-256)
     #[arg(long)]
     otlp_content: bool,
+    #[command(flatten)]
+    remote: super::worker::RunOpts,
 }
 
 /// Another process writes the run (EX_TEMPFAIL): try again later.
@@ -183,7 +185,7 @@ pub fn run(args: Args) -> u8 {
             started.resume(resume);
             Some(recorder)
         }
-        None if args.no_store => None,
+        None if args.no_store || args.remote.detach => None,
         None => match new_run(
             &args,
             &store_path,
@@ -216,18 +218,34 @@ pub fn run(args: Args) -> u8 {
         Ok(rt) => rt,
         Err(e) => return super::fail(e),
     };
-    let (report, signal) = rt.block_on(async {
-        // the handlers are installed before the run starts anything a
-        // signal should stop
-        let stop = super::stop::signals();
-        // dropping the run's future cancels every branch and kills the
-        // programs they run
-        tokio::select! {
-            biased;
-            stop = stop => (started.cancelled(stop.reason), Some(stop)),
-            report = started.execute() => (report, None),
-        }
+    let remote = args.remote.temporal.is_some().then(|| {
+        let id = recorder.as_ref().map(|r| r.id().to_string());
+        let replacement = config.replacement.as_ref();
+        super::worker::run_remote(
+            &args.remote,
+            &started,
+            &workflow,
+            replacement,
+            &store_path,
+            id.as_deref(),
+        )
     });
+    let (report, signal) = match remote {
+        Some(super::worker::Remote::Report(report)) => (*report, None),
+        Some(super::worker::Remote::Exit(code)) => return code,
+        None => rt.block_on(async {
+            // the handlers are installed before the run starts anything a
+            // signal should stop
+            let stop = super::stop::signals();
+            // dropping the run's future cancels every branch and kills the
+            // programs they run
+            tokio::select! {
+                biased;
+                stop = stop => (started.cancelled(stop.reason), Some(stop)),
+                report = started.execute() => (report, None),
+            }
+        }),
+    };
     // whatever a cancelled branch left behind, gone before this process
     // is: a resume started right after must not run beside it
     crate::runtime::children::kill_all();

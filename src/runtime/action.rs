@@ -633,7 +633,22 @@ impl Run<'_> {
             let msg = format!("the run store failed before the effect ran: {why}");
             return Judgement::unguarded(Verdict::Fatal(msg));
         }
-        let outcome = match imp(call).await {
+        let ran = match &self.executor {
+            Some(exec) => {
+                let inv = super::exec::EffectInvocation {
+                    effect: effect.effect.0,
+                    command: call.command,
+                    artifact: call.artifact,
+                    args: call.args,
+                    action: id_of(self, action),
+                    path: path.to_string(),
+                    attempt,
+                };
+                exec.effect(inv).await
+            }
+            None => imp(call).await,
+        };
+        let outcome = match ran {
             Ok(o) => o,
             // nothing ran: the model may propose again
             Err(e) => match e.strip_prefix(crate::runtime::registry::REFUSED) {
@@ -671,25 +686,36 @@ impl Run<'_> {
             .map(Duration::from_millis);
         let mut skipped: Vec<String> = Vec::new();
         let last = providers.len().saturating_sub(1);
-        for (i, (name, generator, args, own_timeout, dir)) in providers.into_iter().enumerate() {
-            let timeout = timeout.or(own_timeout);
-            let request = GenRequest {
-                action: action.name.clone(),
-                attempt,
-                prompt: prompt.to_string(),
-                role: role.map(str::to_string),
-                feedback: feedback.clone(),
-                max_tokens: action.max_tokens.or(self.program.defaults.max_tokens),
-                args,
-                output_type: self.output_types[id.index()].clone(),
-                output_schema: self.output_schemas[id.index()].clone(),
-                timeout,
-                workdir: dir,
-                has_fallback: i < last,
-                notify: self.notifier(path, &action.name, attempt, &name),
-                seed: self.seed,
+        for (i, provider) in providers.into_iter().enumerate() {
+            let name = provider.0.clone();
+            let answer = match &self.executor {
+                Some(exec) => {
+                    let call = super::exec::ProviderCall {
+                        action: id.0,
+                        provider: i,
+                        path: path.to_string(),
+                        attempt,
+                        prompt: prompt.to_string(),
+                        role: role.map(str::to_string),
+                        feedback: feedback.clone(),
+                    };
+                    exec.generate(call).await.into()
+                }
+                None => {
+                    let at = (path, attempt, prompt, role);
+                    self.call_provider(
+                        id,
+                        action,
+                        at,
+                        feedback.clone(),
+                        timeout,
+                        provider,
+                        i < last,
+                    )
+                    .await
+                }
             };
-            match call_generator(generator.as_ref(), request, timeout).await {
+            match answer {
                 Ok(response) => {
                     return Ok(Served {
                         response,
@@ -704,6 +730,105 @@ impl Run<'_> {
             }
         }
         Err(GenFailure::Transport(skipped.join("; ")))
+    }
+
+    /// One provider's call, in this process: the request as the
+    /// generator sees it, cut off after the action's timeout (else the
+    /// provider's own).
+    #[allow(clippy::too_many_arguments)]
+    async fn call_provider(
+        &self,
+        id: ActionId,
+        action: &Action,
+        (path, attempt, prompt, role): (&str, u32, &str, Option<&str>),
+        feedback: Option<String>,
+        timeout: Option<Duration>,
+        (name, generator, args, own_timeout, dir): Provider,
+        has_fallback: bool,
+    ) -> Result<GenResponse, GenError> {
+        let timeout = timeout.or(own_timeout);
+        let request = GenRequest {
+            action: action.name.clone(),
+            attempt,
+            prompt: prompt.to_string(),
+            role: role.map(str::to_string),
+            feedback,
+            max_tokens: action.max_tokens.or(self.program.defaults.max_tokens),
+            args,
+            output_type: self.output_types[id.index()].clone(),
+            output_schema: self.output_schemas[id.index()].clone(),
+            timeout,
+            workdir: dir,
+            has_fallback,
+            notify: self.notifier(path, &action.name, attempt, &name),
+            seed: self.seed,
+        };
+        call_generator(generator.as_ref(), request, timeout).await
+    }
+
+    /// A provider's call handed over by an executor (`runtime::exec`),
+    /// made here as [`Run::generate`] would make it.
+    pub async fn provider_call_here(
+        &self,
+        call: super::exec::ProviderCall,
+    ) -> Result<GenResponse, GenError> {
+        let id = ActionId(call.action);
+        let Some(action) = self.program.actions.get(id.index()) else {
+            return Err(GenError::fatal(format!(
+                "there is no action #{}",
+                call.action
+            )));
+        };
+        let providers = match self.providers(action) {
+            Ok(p) => p,
+            Err(GenFailure::Fatal(m) | GenFailure::Retry(m) | GenFailure::Transport(m)) => {
+                return Err(GenError::fatal(m))
+            }
+        };
+        let last = providers.len().saturating_sub(1);
+        let Some(provider) = providers.into_iter().nth(call.provider) else {
+            return Err(GenError::fatal(format!(
+                "`{}` has no provider #{}",
+                action.name, call.provider
+            )));
+        };
+        let timeout = action
+            .timeout_ms
+            .or(self.program.defaults.timeout_ms)
+            .map(Duration::from_millis);
+        let at = (
+            call.path.as_str(),
+            call.attempt,
+            call.prompt.as_str(),
+            call.role.as_deref(),
+        );
+        self.call_provider(
+            id,
+            action,
+            at,
+            call.feedback,
+            timeout,
+            provider,
+            call.provider < last,
+        )
+        .await
+    }
+
+    /// An effect's run handed over by an executor (`runtime::exec`).
+    pub async fn effect_here(&self, inv: super::exec::EffectInvocation) -> Result<Value, String> {
+        let Some(Some(imp)) = self.bindings.effects.get(inv.effect as usize).cloned() else {
+            return Err(format!(
+                "the effect #{} has no implementation in this worker",
+                inv.effect
+            ));
+        };
+        imp(EffectCall {
+            command: inv.command,
+            artifact: inv.artifact,
+            args: inv.args,
+            workdir: self.workdir.clone(),
+        })
+        .await
     }
 
     /// The providers of an action's generator, in the order they are
@@ -773,6 +898,11 @@ impl Run<'_> {
             }
         })
     }
+}
+
+/// An action's id, from its place in the program.
+fn id_of(run: &Run<'_>, action: &Action) -> u32 {
+    run.program.action(&action.name).map_or(0, |a| a.0)
 }
 
 /// A provider: its name (the generator instance), implementation,

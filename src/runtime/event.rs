@@ -3,12 +3,12 @@
 
 use std::sync::Arc;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::value::Value;
 
 /// A guard verdict, as events and reports show it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum VerdictKind {
     Pass,
@@ -22,7 +22,7 @@ pub enum VerdictKind {
 
 /// One event of a run. `path` names the place in the decomposition:
 /// `task/method/label/…`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
     RunStarted {
@@ -151,7 +151,7 @@ pub enum Event {
 }
 
 /// One attempt of an action: exactly what was asked and what came of it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AttemptRecord {
     pub path: String,
     pub action: String,
@@ -183,7 +183,7 @@ pub struct AttemptRecord {
 }
 
 /// One call a judge made to its generator, as it judged an attempt.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JudgeCall {
     /// The attempt judged: its action's path, action and number.
     pub path: String,

@@ -221,8 +221,34 @@ async fn call_extern(
     // the file the call is written in: its relative paths resolve there
     file: crate::source::FileId,
 ) -> Verdict {
-    let name = &run.program.externs[id].name;
     run.counters.guard_runs.fetch_add(1, Relaxed);
+    if let Some(exec) = &run.executor {
+        let call = super::exec::GuardInvocation {
+            guard: id as u32,
+            subject,
+            args,
+            site: site.map(|s| super::exec::SiteRef {
+                path: s.path.clone(),
+                action: s.action.0,
+                attempt: s.attempt,
+            }),
+            file: file.0,
+        };
+        return exec.guard(call).await.into();
+    }
+    call_extern_here(run, id, subject, args, site, file).await
+}
+
+/// A host guard's call in this process (see `runtime::exec`).
+pub async fn call_extern_here(
+    run: &Run<'_>,
+    id: usize,
+    subject: Value,
+    args: Vec<Value>,
+    site: Option<&Site>,
+    file: crate::source::FileId,
+) -> Verdict {
+    let name = &run.program.externs[id].name;
     let Some(imp) = run.bindings.guards[id].as_ref() else {
         return Verdict::fatal(format!(
             "the guard `{name}` has no implementation in this engine"

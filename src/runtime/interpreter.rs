@@ -105,6 +105,9 @@ pub struct Run<'p> {
     pub shared: Option<SharedPlace>,
     /// The run's seed, given to every generator call (`GenRequest::seed`).
     pub seed: u64,
+    /// Where generator, guard and effect calls are made (`runtime::exec`):
+    /// `None`, in this process.
+    pub executor: Option<Arc<dyn super::exec::Executor>>,
 }
 
 /// Resource units held, released when dropped.

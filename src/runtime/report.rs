@@ -3,13 +3,13 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::event::{AttemptRecord, JudgeCall};
 use super::value::Value;
 
 /// The result of running a task.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunReport {
     pub task: String,
     pub success: bool,
@@ -38,7 +38,7 @@ pub struct RunReport {
     pub worst_case_calls: Option<u64>,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ActionCalls {
     /// Its generator's calls and its judges' (`judge_calls`).
     pub generator_calls: u64,

@@ -1,0 +1,209 @@
+//! What a Temporal run starts with and ends with.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+
+use serde::{Deserialize, Serialize};
+
+use super::blob::Carried;
+use crate::check::ir::{Callee, Program};
+use crate::engine::{Engine, Replacement, RunError, Started, Workflow};
+use crate::runtime::{Event, RunReport, Value};
+
+/// The format of [`RunSpec`] and [`Outcome`]; a worker refuses another.
+pub const SPEC_FORMAT: u32 = 1;
+
+/// Everything a run needs, fixed when it starts: the checked program
+/// (the IR, versioned by `IR_VERSION`), the program inputs as they were
+/// read where it started, the root's arguments. Paths are absolute, so
+/// a worker started anywhere resolves them as the client did.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunSpec {
+    pub format: u32,
+    pub program: Program,
+    /// The task or action run.
+    pub task: String,
+    pub args: Vec<Value>,
+    pub inputs: Vec<Value>,
+    /// A generator standing in for every generator (`--replay`).
+    pub replacement: Option<(String, Vec<Value>)>,
+    pub workdir: PathBuf,
+    pub worst_case_calls: Option<u64>,
+    /// Where payloads over `inline_max` bytes go.
+    pub blob_dir: String,
+    pub inline_max: usize,
+    /// How long an activity may go without a heartbeat before Temporal
+    /// counts its worker lost.
+    pub heartbeat_ms: u64,
+    /// The run's seed, given to every generator call as a local run
+    /// gives it (`run --seed`, a bench's trial).
+    #[serde(default)]
+    pub seed: u64,
+}
+
+impl RunSpec {
+    /// The spec of a run prepared locally: the program with its files'
+    /// paths made absolute.
+    pub fn of(
+        started: &Started<'_>,
+        workflow: &Workflow,
+        blob_dir: &Path,
+        replacement: Option<&Replacement>,
+    ) -> RunSpec {
+        let mut program = workflow.program.clone();
+        for f in program.files.iter_mut() {
+            if !f.starts_with('<') {
+                if let Ok(p) = std::path::absolute(&*f) {
+                    *f = p.to_string_lossy().into_owned();
+                }
+            }
+        }
+        let workdir = std::path::absolute(&workflow.workdir).unwrap_or(workflow.workdir.clone());
+        RunSpec {
+            format: SPEC_FORMAT,
+            program,
+            task: started.name.clone(),
+            args: started.args().to_vec(),
+            inputs: started.run.inputs.clone(),
+            replacement: replacement.map(|r| (r.generator.clone(), r.args.clone())),
+            workdir,
+            worst_case_calls: started.worst_case_calls,
+            blob_dir: std::path::absolute(blob_dir)
+                .unwrap_or(blob_dir.to_path_buf())
+                .to_string_lossy()
+                .into_owned(),
+            inline_max: super::blob::INLINE_MAX,
+            heartbeat_ms: 10_000,
+            seed: started.run.seed,
+        }
+    }
+
+    /// The program as a workflow to prepare runs of.
+    pub fn workflow(&self) -> Workflow {
+        Workflow {
+            program: self.program.clone(),
+            sources: Default::default(),
+            warnings: Vec::new(),
+            workdir: self.workdir.clone(),
+            worst_case_calls: Vec::new(),
+        }
+    }
+
+    pub fn callee(&self) -> Result<Callee, RunError> {
+        match (
+            self.program.task(&self.task),
+            self.program.action(&self.task),
+        ) {
+            (Some(t), _) => Ok(Callee::Task(t)),
+            (None, Some(a)) => Ok(Callee::Action(a)),
+            (None, None) => Err(RunError(format!("there is no task `{}`", self.task))),
+        }
+    }
+
+    pub fn replacement(&self) -> Option<Replacement> {
+        self.replacement.as_ref().map(|(g, a)| Replacement {
+            generator: g.clone(),
+            args: a.clone(),
+        })
+    }
+
+    /// A run of this spec in `engine`, ready to start.
+    pub fn start<'w>(
+        &self,
+        engine: &Engine,
+        workflow: &'w Workflow,
+    ) -> Result<Started<'w>, RunError> {
+        if self.format != SPEC_FORMAT {
+            return Err(RunError(format!(
+                "the run was started by a guardflow whose run format is {}, this worker's is {SPEC_FORMAT}",
+                self.format
+            )));
+        }
+        let callee = self.callee()?;
+        let replacement = self.replacement();
+        let mut run = engine.prepare_pinned(workflow, self.inputs.clone(), replacement.as_ref())?;
+        run.seed = self.seed;
+        Ok(Started::from_parts(
+            run,
+            callee,
+            self.args.clone(),
+            self.task.clone(),
+            self.worst_case_calls,
+        ))
+    }
+}
+
+/// The workflow's argument: the spec (inline, or a blob when large) and
+/// the blob that activities read it from.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StartArg {
+    pub spec: Carried,
+    pub spec_blob: SpecRef,
+}
+
+/// Where activities read a run's spec: a blob, cached by hash.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SpecRef {
+    pub dir: String,
+    pub sha256: String,
+}
+
+/// What a run came to: the report and every event, in order (the client
+/// mirrors them into the local store).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Outcome {
+    pub report: RunReport,
+    pub events: Vec<Event>,
+}
+
+/// An activity's input: the run's spec and the call.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ActivityIn {
+    pub spec: SpecRef,
+    pub call: Carried,
+}
+
+/// An activity's answer and the events it produced where it ran.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ActivityOut<T> {
+    pub answer: T,
+    pub events: Vec<Event>,
+}
+
+static ENGINE: OnceLock<Engine> = OnceLock::new();
+
+/// The engine a worker's workflows and activities bind externs with:
+/// the one the worker was started with (the standard library and what a
+/// host registered), else the standard library's.
+pub fn engine() -> &'static Engine {
+    ENGINE.get_or_init(Engine::new)
+}
+
+/// Sets the worker's engine (before its first run); false if one was set.
+pub fn set_engine(engine: Engine) -> bool {
+    ENGINE.set(engine).is_ok()
+}
+
+/// Events collected in order, shareable with an observer.
+#[derive(Clone, Default)]
+pub struct Collected(pub Arc<std::sync::Mutex<Vec<Event>>>);
+
+impl Collected {
+    pub fn observer(&self) -> crate::runtime::Observer {
+        let c = self.0.clone();
+        Arc::new(move |e: &Event| {
+            c.lock().unwrap_or_else(|p| p.into_inner()).push(e.clone());
+        })
+    }
+
+    pub fn push_all(&self, events: Vec<Event>) {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend(events);
+    }
+
+    pub fn take(&self) -> Vec<Event> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+}

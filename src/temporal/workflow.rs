@@ -1,0 +1,417 @@
+//! The workflow: the shared interpreter, its calls made as activities.
+//!
+//! The interpreter runs as it does locally (`Started::execute`), with a
+//! [`Remote`] executor: each generator, guard or effect call is queued,
+//! and the driver, the workflow's one future, starts the queued calls as
+//! activities in the order they were made and puts each answer where the
+//! interpreter's future waiting for it finds it. The interpreter is
+//! polled with a waker of the driver's own (never the SDK's), and polled
+//! again whenever an answer came in, so nothing outside the workflow's
+//! poll wakes it, and a replay of the history makes the same calls in the
+//! same order. The interpreter reads no clock and sleeps nowhere; the
+//! timings in events are informative only and never decide anything.
+//!
+//! Retries: a guard attempt is guardflow's (a failed verdict is an
+//! answer, never an activity failure), so guard and effect activities
+//! have `maximum_attempts: 1`; a generator's transport retries happen
+//! inside its activity. An activity whose worker was lost (no heartbeat
+//! within the heartbeat timeout) is the one case Temporal reports as a
+//! failure: a generator or guard call is then made again, as a local
+//! resume makes an interrupted call again, outside the retry budget; an
+//! effect that is not `:idempotent` is not (it may have run), and its
+//! attempt is fatal.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use std::task::{Context, Poll, Waker};
+
+use futures::future::{BoxFuture, FutureExt, LocalBoxFuture};
+use temporalio_common::RetryPolicy;
+use temporalio_macros::{workflow, workflow_methods};
+use temporalio_sdk::{ActivityOptions, WorkflowContext, WorkflowResult};
+
+use super::activities::Activities;
+use super::blob::Carried;
+use super::spec::{ActivityIn, ActivityOut, Collected, Outcome, RunSpec, SpecRef, StartArg};
+use crate::runtime::exec::{
+    EffectInvocation, Executor, GenOutcome, GuardInvocation, ProviderCall, VerdictData,
+};
+use crate::runtime::Value;
+
+/// How often a call made again after its worker was lost, at most.
+const LOST_WORKER_REPEATS: u32 = 3;
+
+/// Beyond a call's own time limit, how long its activity may take.
+const GRACE: Duration = Duration::from_secs(60);
+
+/// With no time limit of its own, how long an activity may take (a lost
+/// worker is found by the heartbeat timeout long before).
+const NO_LIMIT: Duration = Duration::from_secs(24 * 3600);
+
+/// The guardflow run workflow.
+#[workflow]
+#[derive(Default)]
+pub struct GuardflowRun;
+
+#[workflow_methods]
+impl GuardflowRun {
+    #[run]
+    pub async fn run(ctx: &mut WorkflowContext<Self>, arg: StartArg) -> WorkflowResult<Carried> {
+        let spec: RunSpec = match arg.spec.open() {
+            Ok(s) => s,
+            Err(e) => return Err(failure(format!("the run's spec: {e}"))),
+        };
+        let workflow = spec.workflow();
+        let mut started = match spec.start(super::spec::engine(), &workflow) {
+            Ok(s) => s,
+            Err(e) => return Err(failure(e.0)),
+        };
+        let events = Collected::default();
+        let queue = Arc::new(Mutex::new(VecDeque::new()));
+        started.run.observer = Some(events.observer());
+        started.run.sink = None;
+        started.run.executor = Some(Arc::new(Remote {
+            queue: queue.clone(),
+        }));
+        let limits = Limits::of(&spec);
+        let spec_blob = arg.spec_blob;
+        // the driver: the interpreter polled with a waker of its own, its
+        // calls started as activities in the order it made them, polled
+        // again whenever an answer came in
+        let woken = Arc::new(Woken::default());
+        let waker = Waker::from(woken.clone());
+        let mut execute = std::pin::pin!(started.execute());
+        // a plain list, polled in order: `FuturesUnordered` would wake the
+        // SDK's waker itself to yield, which the SDK counts as a
+        // nondeterministic wake
+        let mut pending: Vec<LocalBoxFuture<'static, ()>> = Vec::new();
+        let report = futures::future::poll_fn(|cx| loop {
+            let mut own = Context::from_waker(&waker);
+            if let Poll::Ready(report) = execute.as_mut().poll(&mut own) {
+                return Poll::Ready(report);
+            }
+            let new: Vec<Request> = queue
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .drain(..)
+                .collect();
+            let started_any = !new.is_empty();
+            for r in new {
+                pending.push(start(ctx, r, &events, &spec_blob, &limits));
+            }
+            let before = pending.len();
+            pending.retain_mut(|f| f.as_mut().poll(cx).is_pending());
+            let answered = pending.len() < before;
+            let woke = woken.0.swap(false, Ordering::SeqCst);
+            if !answered && !woke && !started_any {
+                return Poll::Pending;
+            }
+        })
+        .await;
+        let outcome = Outcome {
+            report,
+            events: events.take(),
+        };
+        Carried::pack(&outcome, &spec.blob_dir, spec.inline_max).map_err(failure)
+    }
+}
+
+fn failure(message: String) -> temporalio_sdk::WorkflowTermination {
+    temporalio_sdk::ApplicationFailure::new(anyhow_msg(message)).into()
+}
+
+fn anyhow_msg(message: String) -> Box<dyn std::error::Error + Send + Sync> {
+    message.into()
+}
+
+/// A call the interpreter hands over, and where its answer goes.
+enum Request {
+    Generate(ProviderCall, Answer<GenOutcome>),
+    Guard(GuardInvocation, Answer<VerdictData>),
+    Effect(EffectInvocation, Answer<Result<Value, String>>),
+}
+
+/// Where an activity's answer is put for the interpreter's future that
+/// waits for it, and that future's waker.
+type Answer<T> = Arc<Mutex<(Option<T>, Option<Waker>)>>;
+
+fn fill<T>(answer: &Answer<T>, value: T) {
+    let waker = {
+        let mut a = answer.lock().unwrap_or_else(|e| e.into_inner());
+        a.0 = Some(value);
+        a.1.take()
+    };
+    if let Some(w) = waker {
+        w.wake();
+    }
+}
+
+/// The executor of a run on Temporal: each call is queued for the
+/// driver, and its future is ready once the driver put the answer in.
+/// No channel and no waker of the SDK's is involved: the driver polls
+/// the interpreter with a waker of its own and polls it again whenever
+/// an answer came in, so every wake happens inside the workflow's poll.
+struct Remote {
+    queue: Arc<Mutex<VecDeque<Request>>>,
+}
+
+impl Remote {
+    fn ask<T: Send + 'static>(
+        &self,
+        make: impl FnOnce(Answer<T>) -> Request,
+    ) -> BoxFuture<'static, T> {
+        let answer: Answer<T> = Arc::new(Mutex::new((None, None)));
+        self.queue
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push_back(make(answer.clone()));
+        futures::future::poll_fn(move |cx| {
+            let mut a = answer.lock().unwrap_or_else(|e| e.into_inner());
+            match a.0.take() {
+                Some(v) => Poll::Ready(v),
+                None => {
+                    a.1 = Some(cx.waker().clone());
+                    Poll::Pending
+                }
+            }
+        })
+        .boxed()
+    }
+}
+
+impl Executor for Remote {
+    fn generate(&self, call: ProviderCall) -> BoxFuture<'static, GenOutcome> {
+        self.ask(|a| Request::Generate(call, a))
+    }
+
+    fn guard(&self, call: GuardInvocation) -> BoxFuture<'static, VerdictData> {
+        self.ask(|a| Request::Guard(call, a))
+    }
+
+    fn effect(&self, call: EffectInvocation) -> BoxFuture<'static, Result<Value, String>> {
+        self.ask(|a| Request::Effect(call, a))
+    }
+}
+
+/// Wakes of the interpreter's own futures, noted for the driver.
+#[derive(Default)]
+struct Woken(AtomicBool);
+
+impl std::task::Wake for Woken {
+    fn wake(self: Arc<Self>) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+/// The activity options of a run, from its program.
+#[derive(Clone)]
+pub struct Limits {
+    heartbeat: Duration,
+    /// By action: its generator's time limit.
+    generate: Vec<Duration>,
+    guard: Duration,
+    /// By action: whether its effect may run again.
+    idempotent: Vec<bool>,
+    blob_dir: String,
+    inline_max: usize,
+}
+
+impl Limits {
+    pub fn of(spec: &RunSpec) -> Limits {
+        let p = &spec.program;
+        Limits {
+            heartbeat: Duration::from_millis(spec.heartbeat_ms.max(1000)),
+            generate: p
+                .actions
+                .iter()
+                .map(|a| {
+                    a.timeout_ms
+                        .or(p.defaults.timeout_ms)
+                        .map_or(NO_LIMIT, |ms| Duration::from_millis(ms) + GRACE)
+                })
+                .collect(),
+            guard: p
+                .defaults
+                .timeout_ms
+                .map_or(NO_LIMIT, |ms| Duration::from_millis(ms) + GRACE),
+            idempotent: p.actions.iter().map(|a| a.idempotent).collect(),
+            blob_dir: spec.blob_dir.clone(),
+            inline_max: spec.inline_max,
+        }
+    }
+
+    /// A guard's or an effect's activity: never retried by Temporal.
+    fn once(&self, limit: Duration) -> ActivityOptions {
+        ActivityOptions::with_start_to_close_timeout(limit)
+            .heartbeat_timeout(self.heartbeat)
+            .retry_policy(RetryPolicy::builder().maximum_attempts(1).build())
+            .build()
+    }
+
+    /// A generator's activity: its answers and failures are data, so
+    /// Temporal retries only a call whose worker was lost.
+    fn generator(&self, limit: Duration) -> ActivityOptions {
+        ActivityOptions::with_start_to_close_timeout(limit)
+            .heartbeat_timeout(self.heartbeat)
+            .retry_policy(
+                RetryPolicy::builder()
+                    .maximum_attempts(LOST_WORKER_REPEATS)
+                    .initial_interval(Duration::from_millis(200))
+                    .build(),
+            )
+            .build()
+    }
+}
+
+fn start(
+    ctx: &WorkflowContext<GuardflowRun>,
+    request: Request,
+    events: &Collected,
+    spec: &SpecRef,
+    limits: &Limits,
+) -> LocalBoxFuture<'static, ()> {
+    let (ctx, events, spec, limits) = (ctx.clone(), events.clone(), spec.clone(), limits.clone());
+    async move {
+        let pack = |call: &dyn erased::Json| -> Result<ActivityIn, String> {
+            Ok(ActivityIn {
+                spec: spec.clone(),
+                call: Carried::pack(&call.json(), &limits.blob_dir, limits.inline_max)?,
+            })
+        };
+        match request {
+            Request::Generate(call, reply) => {
+                let limit = limits
+                    .generate
+                    .get(call.action as usize)
+                    .copied()
+                    .unwrap_or(NO_LIMIT);
+                let answer = match pack(&call) {
+                    Err(e) => GenOutcome::Error {
+                        message: e,
+                        fatal: true,
+                        transport: false,
+                    },
+                    Ok(input) => {
+                        let done = ctx
+                            .execute_activity(Activities::generate, input, limits.generator(limit))
+                            .await;
+                        match done.map_err(|e| e.to_string()).and_then(|c| opened(&c)) {
+                            Ok(ActivityOut { answer, events: e }) => {
+                                events.push_all(e);
+                                answer
+                            }
+                            Err(e) => GenOutcome::Error {
+                                message: format!(
+                                    "the generator's activity failed on every worker that ran it: {e}"
+                                ),
+                                fatal: true,
+                                transport: false,
+                            },
+                        }
+                    }
+                };
+                fill(&reply, answer);
+            }
+            Request::Guard(call, reply) => {
+                let mut verdict = VerdictData::Fatal("the guard was not run".to_string());
+                match pack(&call) {
+                    Err(e) => verdict = VerdictData::Fatal(e),
+                    Ok(input) => {
+                        // a lost worker's guard is judged again, as a
+                        // resume judges a recorded answer again
+                        for _ in 0..LOST_WORKER_REPEATS {
+                            let done = ctx
+                                .execute_activity(
+                                    Activities::guard,
+                                    input.clone(),
+                                    limits.once(limits.guard),
+                                )
+                                .await;
+                            match done.map_err(|e| e.to_string()).and_then(|c| opened(&c)) {
+                                Ok(ActivityOut { answer, events: e }) => {
+                                    events.push_all(e);
+                                    verdict = answer;
+                                    break;
+                                }
+                                Err(e) => {
+                                    verdict = VerdictData::Fatal(format!(
+                                        "the guard's activity failed: {e}"
+                                    ))
+                                }
+                            }
+                        }
+                    }
+                }
+                fill(&reply, verdict);
+            }
+            Request::Effect(call, reply) => {
+                let again = limits
+                    .idempotent
+                    .get(call.action as usize)
+                    .copied()
+                    .unwrap_or(false);
+                let tries = if again { LOST_WORKER_REPEATS } else { 1 };
+                let mut outcome = Err("the effect was not run".to_string());
+                match pack(&call) {
+                    Err(e) => outcome = Err(e),
+                    Ok(input) => {
+                        for _ in 0..tries {
+                            let done = ctx
+                                .execute_activity(
+                                    Activities::effect,
+                                    input.clone(),
+                                    limits.once(NO_LIMIT),
+                                )
+                                .await;
+                            match done.map_err(|e| e.to_string()).and_then(|c| opened(&c)) {
+                                Ok(ActivityOut { answer, events: e }) => {
+                                    events.push_all(e);
+                                    outcome = answer;
+                                    break;
+                                }
+                                Err(e) => {
+                                    outcome = Err(format!(
+                                        "the effect's activity failed{}: {e}",
+                                        if again {
+                                            ""
+                                        } else {
+                                            " (it may have run, and is not `:idempotent`, so it is not run again)"
+                                        }
+                                    ))
+                                }
+                            }
+                        }
+                    }
+                }
+                fill(&reply, outcome);
+            }
+        }
+    }
+    .boxed_local()
+}
+
+fn opened<T: serde::de::DeserializeOwned>(c: &Carried) -> Result<ActivityOut<T>, String> {
+    c.open()
+}
+
+/// A call as JSON, whatever its type.
+mod erased {
+    pub trait Json {
+        fn json(&self) -> serde_json::Value;
+    }
+
+    impl<T: serde::Serialize> Json for T {
+        fn json(&self) -> serde_json::Value {
+            serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
+        }
+    }
+}

