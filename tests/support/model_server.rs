@@ -251,8 +251,11 @@ fn serve(conn: TcpStream, seen: &Mutex<Vec<Seen>>, script: &Script, flight: &Fli
     }
     out.push_str("\r\n");
     out.push_str(&body);
+    // answered from here: counted out before the client can read the
+    // answer and send its next request (counting after the write let a
+    // loaded machine see one request too many in flight)
+    flight.now.fetch_sub(1, Ordering::SeqCst);
     let mut conn = conn;
     let _ = conn.write_all(out.as_bytes());
     let _ = conn.flush();
-    flight.now.fetch_sub(1, Ordering::SeqCst);
 }
