@@ -808,7 +808,7 @@ fn workflow(
         let guard_name = p.get("guard").and_then(Value::as_str).unwrap_or("");
         let guard = if guard_name == "composite" {
             match p.get("guards") {
-                Some(spec) => g.composite(spec, &format!("{at}/guards"), true),
+                Some(spec) => g.composite(spec, &format!("{at}/guards")),
                 None => {
                     g.cx.err(
                         wid,
@@ -1169,8 +1169,7 @@ impl GuardCx<'_, '_> {
     }
 
     /// `guards`: a list of names, or `{compose, policy, guards}`.
-    fn composite(&mut self, spec: &Value, at: &str, top: bool) -> Option<GExpr> {
-        let _ = top;
+    fn composite(&mut self, spec: &Value, at: &str) -> Option<GExpr> {
         let (list, compose, policy, list_at) = match spec {
             Value::Array(a) => (a.as_slice(), "sequential", "all_pass", at.to_string()),
             Value::Object(o) => (
@@ -1198,7 +1197,7 @@ impl GuardCx<'_, '_> {
             let here = format!("{list_at}/{j}");
             let item = match g {
                 Value::String(name) => self.leaf(name, &Map::new(), &here, &here, false),
-                Value::Object(o) if o.contains_key("guards") => self.composite(g, &here, false),
+                Value::Object(o) if o.contains_key("guards") => self.composite(g, &here),
                 Value::Object(o) => {
                     let name = o.get("type").and_then(Value::as_str).unwrap_or("");
                     let config = o
