@@ -414,15 +414,13 @@ action draft(q: Text) -> Text {
 }
 "#;
 
-/// Hover and completion know the refinement words: `{previous}`,
-/// `:strategy` and its values, `:history`.
-#[test]
-fn the_language_server_explains_and_completes_refinement() {
+/// A server with `text` open as `NAME.guardflow` (in a temporary
+/// directory, kept while the first value lives), its diagnostics sent.
+fn opened(name: &str, text: &str) -> (tempfile::TempDir, Value, Client) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("refine.guardflow");
-    std::fs::write(&path, REFINE).expect("write");
+    let path = dir.path().join(format!("{name}.guardflow"));
+    std::fs::write(&path, text).expect("write");
     let uri = format!("file://{}", path.display());
-    let doc = json!({"uri": uri});
     let mut c = Client::start();
     c.request(
         "initialize",
@@ -431,9 +429,17 @@ fn the_language_server_explains_and_completes_refinement() {
     c.notify("initialized", json!({}));
     c.notify(
         "textDocument/didOpen",
-        json!({"textDocument": {"uri": uri, "languageId": "guardflow", "version": 1, "text": REFINE}}),
+        json!({"textDocument": {"uri": uri, "languageId": "guardflow", "version": 1, "text": text}}),
     );
     c.wait_notification("textDocument/publishDiagnostics");
+    (dir, json!({"uri": uri}), c)
+}
+
+/// Hover and completion know the refinement words: `{previous}`,
+/// `:strategy` and its values, `:history`.
+#[test]
+fn the_language_server_explains_and_completes_refinement() {
+    let (_dir, doc, mut c) = opened("refine", REFINE);
     let hover = |c: &mut Client, needle: &str, delta: usize| {
         let h = c.request(
             "textDocument/hover",
@@ -503,22 +509,7 @@ task main() {
 /// fields of the nested record.
 #[test]
 fn the_language_server_completes_fields() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("fields.guardflow");
-    std::fs::write(&path, FIELDS).expect("write");
-    let uri = format!("file://{}", path.display());
-    let doc = json!({"uri": uri});
-    let mut c = Client::start();
-    c.request(
-        "initialize",
-        json!({"processId": null, "rootUri": null, "capabilities": {}}),
-    );
-    c.notify("initialized", json!({}));
-    c.notify(
-        "textDocument/didOpen",
-        json!({"textDocument": {"uri": uri, "languageId": "guardflow", "version": 1, "text": FIELDS}}),
-    );
-    c.wait_notification("textDocument/publishDiagnostics");
+    let (_dir, doc, mut c) = opened("fields", FIELDS);
     let items = |c: &mut Client, needle: &str, delta: usize| -> Vec<(String, String)> {
         let items = c.request(
             "textDocument/completion",
