@@ -28,22 +28,21 @@ function! s:Syntax(lnum, col) abort
 endfunction
 
 " Whether a line starts inside a """ string or code literal opened on an
-" earlier line
-" (its delimiters before it are odd in number; a line that starts with
-" the opening delimiter is outside).
+" earlier line: the end of the line before it is inside one (the syntax
+" engine syncs from the start, so this is one lookup, not a count of
+" every delimiter above; a line that starts with the opening delimiter is
+" outside).
 function! s:InTripleString(lnum) abort
-  let l:n = 0
-  for l:l in range(1, a:lnum - 1)
-    let l:line = getline(l:l)
-    let l:i = stridx(l:line, '"""')
-    while l:i >= 0
-      if synIDattr(synID(l:l, l:i + 1, 0), 'name') =~# '^guardflow\%(TripleString\|Code\)$'
-        let l:n += 1
-      endif
-      let l:i = stridx(l:line, '"""', l:i + 3)
-    endwhile
+  if a:lnum <= 1
+    return 0
+  endif
+  let l:p = a:lnum - 1
+  for l:id in synstack(l:p, col([l:p, '$']))
+    if synIDattr(l:id, 'name') =~# '^guardflow\%(TripleString\|Code\)$'
+      return 1
+    endif
   endfor
-  return l:n % 2 == 1
+  return 0
 endfunction
 
 " The code of a line without its trailing comment and spaces.
