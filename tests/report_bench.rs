@@ -503,31 +503,44 @@ fn a_running_bench_is_followed_live() {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = dir.path().join("runs.db");
     trial(&db, "live", "baseline", "m", 0, true, false);
-    let running = trial(&db, "live", "baseline", "m", 1, false, true).expect("a recorder");
+    let second = trial(&db, "live", "baseline", "m", 1, false, true).expect("a recorder");
+    let third = trial(&db, "live", "baseline", "m", 2, true, true).expect("a recorder");
     let server = Server::start(&db);
     let mut b = Browser::start();
     b.open(&server.url("/bench/live"));
+    let state = "[document.querySelector('#report').dataset.status, \
+                 document.querySelector('#report').dataset.seq, \
+                 document.querySelector('#report').dataset.events || null, \
+                 document.querySelector('table.bench-results tbody tr').dataset.trials, \
+                 document.querySelector('table.bench-results tbody tr').dataset.successes]";
     assert_eq!(
-        b.eval("[document.querySelector('#report').dataset.status, document.querySelector('#report').dataset.seq, document.querySelector('#report').dataset.events]"),
-        json!(["running", "1", "/bench/live/events"])
+        b.eval(state),
+        json!(["running", "1", "/bench/live/events", "1", "1"])
     );
-    assert_eq!(
-        b.eval("document.querySelector('table.bench-results tbody tr').dataset.trials"),
-        json!("1")
-    );
-    finish(&running, false);
-    drop(running);
+    // a trial finishes while another still runs: the page shows it
+    finish(&second, false);
+    drop(second);
     assert!(
         b.wait_for(
-            "document.querySelector('#report').dataset.status === 'finished' && \
-             document.querySelector('table.bench-results tbody tr').dataset.trials === '2'",
+            "document.querySelector('table.bench-results tbody tr').dataset.trials === '2'",
             Duration::from_secs(30)
         ),
         "the page did not follow the bench"
     );
     assert_eq!(
-        b.eval("document.querySelector('table.bench-results tbody tr').dataset.successes"),
-        json!("1")
+        b.eval(state),
+        json!(["running", "2", "/bench/live/events", "2", "1"])
     );
+    // the last one: the bench is finished, and no longer followed
+    finish(&third, true);
+    drop(third);
+    assert!(
+        b.wait_for(
+            "document.querySelector('#report').dataset.status === 'finished'",
+            Duration::from_secs(30)
+        ),
+        "the page did not see the bench finish"
+    );
+    assert_eq!(b.eval(state), json!(["finished", "3", null, "3", "2"]));
     assert_clean(&mut b, "the live bench page");
 }
