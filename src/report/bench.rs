@@ -170,7 +170,7 @@ pub fn page(report: &Report, trials: &[Trial], options: &BenchOptions) -> String
 /// its exact numbers as `data-` attributes.
 fn results(report: &Report) -> String {
     let mut out = String::from(
-        "<section id=\"results\"><h2>Results</h2><table class=\"bench-results\"><thead><tr>",
+        "<section id=\"results\"><h2>Results</h2><div class=\"wide\"><table class=\"bench-results\"><thead><tr>",
     );
     for h in Report::HEADER {
         let _ = write!(out, "<th>{}</th>", escape(h));
@@ -205,7 +205,7 @@ fn results(report: &Report) -> String {
         }
         out.push_str("</tr>");
     }
-    out.push_str("</tbody></table><ul class=\"legend notes\">");
+    out.push_str("</tbody></table></div><ul class=\"legend notes\">");
     for r in &report.rows {
         let _ = write!(
             out,
@@ -312,7 +312,7 @@ fn success_chart(rows: &[Row], tasks: bool, arm_class: &dyn Fn(&str) -> usize) -
             r.ci_high * 100.0,
             LABELS - 6.0,
             mid + 4.0,
-            escape(&cut_chars(&label(r, tasks), 40, false)),
+            escape(&cut_chars(&label(r, tasks), 36, false)),
             (x(r.success) - LABELS).max(0.0),
             ROW_H - 8.0,
             mid - 6.0,
