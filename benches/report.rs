@@ -6,6 +6,10 @@
 //! by `tests/report.rs`) that opens in under 2 s in headless Chromium
 //! (measured there, printed with `--nocapture`).
 //!
+//! And a bench's page (`guardflow report --bench`): 8 cells (4 models ×
+//! 2 arms) × 50 trials, and × 1,000, from the trials to HTML (the report
+//! computed, then the page).
+//!
 //! `cargo bench --bench report`.
 
 use std::hint::black_box;
@@ -14,8 +18,9 @@ use std::time::Duration;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use serde_json::{json, Value};
 
-use guardflow::report::{render, Options, RunData};
-use guardflow::store::RunMeta;
+use guardflow::report::{bench, render, BenchOptions, Options, RunData};
+use guardflow::store::bench::{Attempt, Trial};
+use guardflow::store::{BenchTag, RunMeta};
 
 fn events(n: usize) -> Vec<Value> {
     let paths = (n / 4).max(1);
@@ -87,5 +92,83 @@ fn generate(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, generate);
+/// `per_cell` trials of each of 4 models × 2 arms: trial `t` takes
+/// 1 to 4 attempts (fewer in the guarded arm) and succeeds by a fixed
+/// pattern.
+fn trials(per_cell: u64) -> Vec<Trial> {
+    let mut out = Vec::new();
+    for model in ["qwen", "llama", "mistral", "gemma"] {
+        for (a, arm) in ["baseline", "guarded"].into_iter().enumerate() {
+            for t in 0..per_cell {
+                let attempts = if a == 0 { 1 } else { 1 + (t * 7 + 3) % 4 };
+                let success = (t * 13 + a as u64 * 5) % 10 < 4 + 4 * a as u64;
+                let id = format!("20261204-{model}-{arm}-{t}");
+                out.push(Trial {
+                    run_id: id.clone(),
+                    meta: RunMeta {
+                        id,
+                        workflow: "/bench/probe.guardflow".into(),
+                        workflow_hash: String::new(),
+                        task: "probe".into(),
+                        inputs: serde_json::Map::new(),
+                        replacement: None,
+                        worst_case_calls: Some(4),
+                        started_ms: 0,
+                        seed: Some(t),
+                        bench: Some(BenchTag {
+                            id: "probe".into(),
+                            arm: arm.into(),
+                            model: model.into(),
+                            trial: t,
+                            overrides: format!("retry={}", a * 3),
+                        }),
+                    },
+                    success: Some(success),
+                    generator_calls: attempts,
+                    attempts: (1..=attempts)
+                        .map(|n| Attempt {
+                            action: "solve".into(),
+                            attempt: n as u32,
+                            verdict: if n == attempts && success {
+                                "pass"
+                            } else {
+                                "fail"
+                            }
+                            .into(),
+                            feedback: (n < attempts || !success).then(|| {
+                                "FAILED test_solution.py::test_add - assert 1 == 2".to_string()
+                            }),
+                            tokens: 120,
+                            prompt_tokens: 80,
+                        })
+                        .collect(),
+                });
+            }
+        }
+    }
+    out
+}
+
+fn bench_page(c: &mut Criterion) {
+    let mut group = c.benchmark_group("bench_page");
+    group.sample_size(10);
+    group.measurement_time(Duration::from_secs(10));
+    for per_cell in [50u64, 1_000] {
+        let all = trials(per_cell);
+        group.throughput(Throughput::Elements(all.len() as u64));
+        group.bench_with_input(
+            BenchmarkId::new("report_and_render", format!("8x{per_cell}")),
+            &all,
+            |b, all| {
+                b.iter(|| {
+                    let report = guardflow::bench::report("probe", all);
+                    black_box(bench::page(&report, all, &BenchOptions::default()).len())
+                })
+            },
+        );
+    }
+    group.finish();
+}
+
+criterion_group!(benches, generate, bench_page);
 criterion_main!(benches);

@@ -754,47 +754,59 @@ fn row(key: &(String, String, String), trials: &[&Trial]) -> Row {
 }
 
 impl Report {
+    /// The text table's column headers.
+    pub const HEADER: [&'static str; 15] = [
+        "task",
+        "model",
+        "arm",
+        "n",
+        "success",
+        "95% CI",
+        "gain pp",
+        "Fisher p",
+        "h",
+        "1st try",
+        "attempts",
+        "attempts dist",
+        "tokens/succ",
+        "calls/succ",
+        "regress",
+    ];
+
+    /// Each row's cells as the text table prints them (under
+    /// [`Report::HEADER`]); the HTML bench page shows the same.
+    pub fn cells(&self) -> Vec<Vec<String>> {
+        self.rows
+            .iter()
+            .map(|r| {
+                vec![
+                    r.task.clone(),
+                    model_label(&r.model).to_string(),
+                    r.arm.clone(),
+                    r.trials.to_string(),
+                    format!("{:.1}%", r.success * 100.0),
+                    format!("{:.1}–{:.1}%", r.ci_low * 100.0, r.ci_high * 100.0),
+                    r.gain_pp.map_or("—".into(), |g| format!("{g:+.1}")),
+                    r.fisher_p.map_or("—".into(), p_text),
+                    r.cohens_h.map_or("—".into(), |h| format!("{h:.2}")),
+                    format!("{:.1}%", r.first_attempt_rate * 100.0),
+                    format!("{:.2}", r.mean_attempts),
+                    dist_text(&r.attempts),
+                    r.tokens_per_success
+                        .map_or("—".into(), |t| format!("{t:.0}")),
+                    r.calls_per_success
+                        .map_or("—".into(), |c| format!("{c:.2}")),
+                    r.regressions.map_or("n/a".into(), |c| c.to_string()),
+                ]
+            })
+            .collect()
+    }
+
     /// The text table.
     pub fn table(&self) -> String {
-        let header = [
-            "task",
-            "model",
-            "arm",
-            "n",
-            "success",
-            "95% CI",
-            "gain pp",
-            "Fisher p",
-            "h",
-            "1st try",
-            "attempts",
-            "attempts dist",
-            "tokens/succ",
-            "calls/succ",
-            "regress",
-        ];
+        let header = Self::HEADER;
         let mut cells: Vec<Vec<String>> = vec![header.iter().map(|h| h.to_string()).collect()];
-        for r in &self.rows {
-            cells.push(vec![
-                r.task.clone(),
-                model_label(&r.model).to_string(),
-                r.arm.clone(),
-                r.trials.to_string(),
-                format!("{:.1}%", r.success * 100.0),
-                format!("{:.1}–{:.1}%", r.ci_low * 100.0, r.ci_high * 100.0),
-                r.gain_pp.map_or("—".into(), |g| format!("{g:+.1}")),
-                r.fisher_p.map_or("—".into(), p_text),
-                r.cohens_h.map_or("—".into(), |h| format!("{h:.2}")),
-                format!("{:.1}%", r.first_attempt_rate * 100.0),
-                format!("{:.2}", r.mean_attempts),
-                dist_text(&r.attempts),
-                r.tokens_per_success
-                    .map_or("—".into(), |t| format!("{t:.0}")),
-                r.calls_per_success
-                    .map_or("—".into(), |c| format!("{c:.2}")),
-                r.regressions.map_or("n/a".into(), |c| c.to_string()),
-            ]);
-        }
+        cells.extend(self.cells());
         let widths: Vec<usize> = (0..header.len())
             .map(|i| {
                 cells
@@ -897,7 +909,9 @@ impl Report {
     }
 }
 
-fn model_label(model: &str) -> &str {
+/// A model as the report names it: `(as written)` for the workflow's own
+/// bindings.
+pub fn model_label(model: &str) -> &str {
     if model.is_empty() {
         "(as written)"
     } else {

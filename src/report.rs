@@ -18,8 +18,11 @@
 //! - `html`: escaping and the page;
 //! - `timeline`: the Gantt chart (SVG);
 //! - `graph`: the workflow graph laid out as SVG;
-//! - `diff`: the line diff between consecutive attempts' outputs.
+//! - `diff`: the line diff between consecutive attempts' outputs;
+//! - `bench`: a bench's page (results table, success with intervals,
+//!   attempts histograms, its trials).
 
+pub mod bench;
 pub mod diff;
 mod graph;
 mod html;
@@ -33,6 +36,7 @@ use crate::check::verify::bounds::{self, TaskBounds};
 use crate::check::verify::graph::MethodGraph;
 use crate::store::{RunMeta, Store, StoreError};
 
+pub use bench::{url_segment, BenchOptions, BenchServed};
 pub use html::{escape, CSP, CSP_SERVED, CSS};
 
 /// Everything a report shows of one run.
@@ -117,4 +121,37 @@ pub fn workflow_view(meta: &RunMeta) -> Result<WorkflowView, String> {
 pub fn render(data: &RunData, options: &Options) -> String {
     let model = model::Model::build(data);
     html::page(data, &model, options)
+}
+
+/// A bench as its page shows it.
+pub struct BenchData {
+    pub report: crate::bench::Report,
+    pub trials: Vec<crate::store::bench::Trial>,
+    /// Trials running now.
+    pub running: u64,
+}
+
+/// Reads bench `name` from `store`: its trials, the report
+/// `guardflow bench --report` prints (`crate::bench::report`), the
+/// trials running now; `None` when the store has no such bench.
+pub fn load_bench(store: &Store, name: &str) -> Result<Option<BenchData>, StoreError> {
+    let trials = store.bench_trials(name)?;
+    if trials.is_empty() {
+        return Ok(None);
+    }
+    let running = store.bench_progress(name)?.running;
+    Ok(Some(BenchData {
+        report: crate::bench::report(name, &trials),
+        trials,
+        running,
+    }))
+}
+
+/// The bench's page.
+pub fn render_bench(data: &BenchData, options: &BenchOptions) -> String {
+    let options = BenchOptions {
+        running: data.running,
+        ..options.clone()
+    };
+    bench::page(&data.report, &data.trials, &options)
 }

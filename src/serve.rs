@@ -1,13 +1,18 @@
 //! `guardflow serve`: a local, read-only web view of a run store (axum on
 //! the tokio runtime the runs use).
 //!
-//! - `GET /`: the runs, newest first, filtered by `?workflow=` and
-//!   `?status=`;
+//! - `GET /`: the runs, newest first, filtered by `?workflow=`,
+//!   `?status=` and `?bench=`; a bench's trials show their bench, arm,
+//!   model and trial;
 //! - `GET /runs/{id}`: the run's report page (the `report` module's);
 //! - `GET /runs/{id}/events`: server-sent events: the run's events after
 //!   `?after=SEQ` (or the `Last-Event-ID` a reconnecting browser sends),
 //!   each as it is recorded (the store is polled), then `end` once the run
-//!   is no longer running.
+//!   is no longer running;
+//! - `GET /bench/{name}`: the bench's page (the `report` module's);
+//! - `GET /bench/{name}/events`: server-sent events while its trials
+//!   run: one each time more trials have finished (after `?after=N`
+//!   finished), then `end` once none has run for a second.
 //!
 //! Only GET (and HEAD); every request opens the store read-only, so the
 //! server never writes a file. It binds loopback unless told otherwise
@@ -15,7 +20,7 @@
 //! loopback name (`Host`), so a web page elsewhere cannot reach it by DNS
 //! rebinding.
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::convert::Infallible;
 use std::future::IntoFuture;
 use std::net::IpAddr;
@@ -33,7 +38,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::report::{self, escape};
-use crate::store::{RunLock, Store, StoreError};
+use crate::store::{BenchTag, RunLock, Store, StoreError};
 
 /// How often a running run's events are looked for.
 pub const POLL: Duration = Duration::from_millis(250);
@@ -66,6 +71,8 @@ pub fn router(config: Config) -> Router {
         .route("/", get(list))
         .route("/runs/{id}", get(run_page))
         .route("/runs/{id}/events", get(events))
+        .route("/bench/{name}", get(bench_page))
+        .route("/bench/{name}/events", get(bench_events))
         .fallback(not_found)
         .with_state(Arc::new(config))
 }
@@ -177,6 +184,14 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
 struct ListQuery {
     workflow: Option<String>,
     status: Option<String>,
+    bench: Option<String>,
+}
+
+/// What the runs list shows besides the runs: each bench trial's tag,
+/// the benches.
+struct Benches {
+    tags: HashMap<String, BenchTag>,
+    names: Vec<String>,
 }
 
 async fn list(
@@ -188,11 +203,20 @@ async fn list(
         return wrong_host();
     }
     let path = config.store.clone();
-    match blocking(move || Store::open_read(&path).and_then(|s| s.runs())).await {
-        Some(Ok(runs)) => page(
+    let read = blocking(move || {
+        let s = Store::open_read(&path)?;
+        let benches = Benches {
+            tags: s.bench_tags()?,
+            names: s.benches()?,
+        };
+        Ok::<_, StoreError>((s.runs()?, benches))
+    })
+    .await;
+    match read {
+        Some(Ok((runs, benches))) => page(
             StatusCode::OK,
             report::CSP,
-            runs_page(&config.store, &runs, &q),
+            runs_page(&config.store, &runs, &benches, &q),
         ),
         Some(Err(e)) => store_error(e),
         None => message(
@@ -203,9 +227,16 @@ async fn list(
     }
 }
 
-fn runs_page(store: &Path, runs: &[crate::store::read::RunSummary], q: &ListQuery) -> String {
+fn runs_page(
+    store: &Path,
+    runs: &[crate::store::read::RunSummary],
+    benches: &Benches,
+    q: &ListQuery,
+) -> String {
     let want = |v: &Option<String>| v.as_deref().filter(|s| !s.is_empty()).map(str::to_string);
-    let (workflow, status) = (want(&q.workflow), want(&q.status));
+    let (workflow, status, bench) = (want(&q.workflow), want(&q.status), want(&q.bench));
+    // the bench columns, when the store has benches
+    let with_benches = !benches.names.is_empty();
     let workflows: BTreeSet<&str> = runs.iter().map(|r| r.workflow.as_str()).collect();
     let options = |all: &str, values: &[&str], chosen: &Option<String>| {
         let mut s = format!("<option value=\"\">{all}</option>");
@@ -226,8 +257,12 @@ fn runs_page(store: &Path, runs: &[crate::store::read::RunSummary], q: &ListQuer
     let mut rows = String::new();
     let mut shown = 0;
     for r in runs.iter().rev() {
+        let tag = benches.tags.get(&r.id);
         if workflow.as_ref().is_some_and(|w| *w != r.workflow)
             || status.as_ref().is_some_and(|s| *s != r.status)
+            || bench
+                .as_ref()
+                .is_some_and(|b| tag.is_none_or(|t| t.id != *b))
         {
             continue;
         }
@@ -236,28 +271,62 @@ fn runs_page(store: &Path, runs: &[crate::store::read::RunSummary], q: &ListQuer
             Some(w) => format!("{} / {w}", r.calls),
             None => r.calls.to_string(),
         };
+        let bench_cells = match (with_benches, tag) {
+            (false, _) => String::new(),
+            (true, None) => "<td></td><td></td><td></td><td></td>".to_string(),
+            (true, Some(t)) => format!(
+                "<td class=\"bench\"><a href=\"/bench/{}\">{}</a></td><td class=\"arm\">{}</td>\
+                 <td class=\"model\">{}</td><td class=\"trial\">{}</td>",
+                report::url_segment(&t.id),
+                escape(&t.id),
+                escape(&t.arm),
+                escape(crate::bench::model_label(&t.model)),
+                t.trial
+            ),
+        };
         rows.push_str(&format!(
-            "<tr class=\"run s-{st}\"><td><a href=\"/runs/{id}\">{id}</a></td><td>{}</td><td>{}</td>\
-             <td><span class=\"st\">{st}</span></td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr class=\"run s-{st}\"><td><a href=\"/runs/{href}\">{id}</a></td><td>{}</td><td>{}</td>\
+             <td><span class=\"st\">{st}</span></td><td>{}</td><td>{}</td><td>{}</td>{bench_cells}</tr>",
             crate::store::utc_time(r.started_ms),
             escape(&r.task),
             crate::cli::bounds::duration(r.duration_ms.max(0) as u64),
             escape(&calls),
             escape(&r.workflow),
             id = escape(&r.id),
+            href = report::url_segment(&r.id),
             st = escape(&r.status),
         ));
     }
+    let names: Vec<&str> = benches.names.iter().map(String::as_str).collect();
+    let (bench_filter, bench_heads) = if with_benches {
+        (
+            format!(
+                "<label>bench <select name=\"bench\">{}</select></label>",
+                options("all", &names, &bench)
+            ),
+            "<th>bench</th><th>arm</th><th>model</th><th>trial</th>",
+        )
+    } else {
+        (String::new(), "")
+    };
+    let bench_link = match &bench {
+        Some(b) if benches.names.contains(b) => format!(
+            "<p class=\"bench-link\"><a href=\"/bench/{}\">bench {}: results and charts →</a></p>",
+            report::url_segment(b),
+            escape(b)
+        ),
+        _ => String::new(),
+    };
     format!(
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta http-equiv=\"Content-Security-Policy\" content=\"{}\">\
          <link rel=\"icon\" href=\"data:,\"><title>guardflow runs</title><style>{}</style></head><body><main>\
          <h1>guardflow runs</h1><p class=\"legend\">{}: {} of {} runs shown (read-only)</p>\
          <form class=\"filters\" method=\"get\" action=\"/\"><label>workflow <select name=\"workflow\">{}\
-         </select></label><label>status <select name=\"status\">{}</select></label>\
-         <button type=\"submit\">filter</button></form>\
+         </select></label><label>status <select name=\"status\">{}</select></label>{bench_filter}\
+         <button type=\"submit\">filter</button></form>{bench_link}\
          <table class=\"runs\"><thead><tr><th>run</th><th>started (UTC)</th><th>task</th>\
-         <th>status</th><th>duration</th><th>calls</th><th>workflow</th></tr></thead>\
+         <th>status</th><th>duration</th><th>calls</th><th>workflow</th>{bench_heads}</tr></thead>\
          <tbody>{rows}</tbody></table></main></body></html>\n",
         report::CSP,
         report::CSS,
@@ -304,6 +373,172 @@ async fn run_page(
             "the store reader stopped",
         ),
     }
+}
+
+async fn bench_page(
+    State(config): State<Shared>,
+    headers: HeaderMap,
+    UrlPath(name): UrlPath<String>,
+) -> Response {
+    if !host_ok(&config, &headers) {
+        return wrong_host();
+    }
+    let path = config.store.clone();
+    let read = blocking(move || {
+        let store = Store::open_read(&path)?;
+        let Some(data) = report::load_bench(&store, &name)? else {
+            return Ok(Err(store.benches()?));
+        };
+        let segment = report::url_segment(&name);
+        let options = report::BenchOptions {
+            served: Some(report::BenchServed {
+                list_url: format!("/?bench={segment}"),
+                events_url: (data.running > 0).then(|| format!("/bench/{segment}/events")),
+                run_url: "/runs/".to_string(),
+            }),
+            running: data.running,
+        };
+        Ok::<_, StoreError>(Ok(report::render_bench(&data, &options)))
+    })
+    .await;
+    match read {
+        Some(Ok(Ok(html))) => page(StatusCode::OK, report::CSP_SERVED, html),
+        Some(Ok(Err(known))) => message(
+            StatusCode::NOT_FOUND,
+            "no such bench",
+            &if known.is_empty() {
+                "the store has no bench".to_string()
+            } else {
+                format!("the store has no such bench; it has: {}", known.join(", "))
+            },
+        ),
+        Some(Err(e)) => store_error(e),
+        None => message(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "failed",
+            "the store reader stopped",
+        ),
+    }
+}
+
+/// Polls in a row with no trial running before a bench's stream ends: a
+/// bench starts its next trial as one finishes, so a moment between
+/// trials is not its end.
+const BENCH_IDLE_POLLS: u32 = 4;
+
+/// One follower of a bench's progress.
+struct BenchFollow {
+    store: PathBuf,
+    name: String,
+    /// Finished trials the follower has been told of.
+    last: u64,
+    idle: u32,
+    done: bool,
+    first: bool,
+}
+
+/// `/bench/{name}/events`: `event` (id and data: the finished trials,
+/// data also the trials and those running) each time more trials have
+/// finished than `?after=N` or the last one said; `end` once no trial
+/// has run for [`BENCH_IDLE_POLLS`] polls.
+async fn bench_events(
+    State(config): State<Shared>,
+    headers: HeaderMap,
+    UrlPath(name): UrlPath<String>,
+    Query(q): Query<EventsQuery>,
+) -> Response {
+    if !host_ok(&config, &headers) {
+        return wrong_host();
+    }
+    let last = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<i64>().ok())
+        .or(q.after)
+        .unwrap_or(0)
+        .max(0) as u64;
+    let (path, bench) = (config.store.clone(), name.clone());
+    match blocking(move || Store::open_read(&path).and_then(|s| s.bench_progress(&bench))).await {
+        Some(Ok(p)) if p.trials > 0 => {}
+        Some(Ok(_)) => {
+            return message(
+                StatusCode::NOT_FOUND,
+                "no such bench",
+                "the store has no such bench",
+            )
+        }
+        Some(Err(e)) => return store_error(e),
+        None => {
+            return message(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "failed",
+                "the store reader stopped",
+            )
+        }
+    }
+    let follow = BenchFollow {
+        store: config.store.clone(),
+        name,
+        last,
+        idle: 0,
+        done: false,
+        first: true,
+    };
+    let stream = futures::stream::unfold(follow, |mut f| async move {
+        loop {
+            if f.done {
+                return None;
+            }
+            if !f.first {
+                tokio::time::sleep(POLL).await;
+            }
+            f.first = false;
+            let (store, name) = (f.store.clone(), f.name.clone());
+            let p = match blocking(move || Store::open_read(&store)?.bench_progress(&name)).await {
+                Some(Ok(p)) => p,
+                Some(Err(e)) => {
+                    f.done = true;
+                    return Some((
+                        Ok::<_, Infallible>(
+                            SseEvent::default().event("end").data(format!("error: {e}")),
+                        ),
+                        f,
+                    ));
+                }
+                None => {
+                    f.done = true;
+                    return Some((
+                        Ok(SseEvent::default()
+                            .event("end")
+                            .data("error: the store reader stopped")),
+                        f,
+                    ));
+                }
+            };
+            f.idle = if p.running == 0 { f.idle + 1 } else { 0 };
+            if p.finished != f.last {
+                f.last = p.finished;
+                let data = serde_json::json!({
+                    "finished": p.finished, "trials": p.trials, "running": p.running
+                });
+                let event = SseEvent::default()
+                    .event("event")
+                    .id(p.finished.to_string())
+                    .data(data.to_string());
+                return Some((Ok(event), f));
+            }
+            if f.idle >= BENCH_IDLE_POLLS {
+                f.done = true;
+                return Some((Ok(SseEvent::default().event("end").data("finished")), f));
+            }
+        }
+    });
+    let mut r = Sse::new(stream)
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+        .into_response();
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
 }
 
 #[derive(Debug, Deserialize, Default)]

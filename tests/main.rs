@@ -31,6 +31,7 @@ mod providers;
 mod refine;
 mod repl;
 mod report;
+mod report_bench;
 mod run;
 mod runners;
 mod sandbox;

@@ -19,13 +19,13 @@ use crate::support::bin;
 use crate::support::browser::{artifacts, Browser};
 
 /// A `guardflow serve` process on a free loopback port.
-struct Server {
+pub struct Server {
     child: Child,
-    addr: String,
+    pub addr: String,
 }
 
 impl Server {
-    fn start(db: &Path) -> Server {
+    pub fn start(db: &Path) -> Server {
         let mut child = Command::new(bin())
             .args(["serve", "--port", "0", "--store"])
             .arg(db)
@@ -54,12 +54,12 @@ impl Server {
         Server { child, addr }
     }
 
-    fn url(&self, path: &str) -> String {
+    pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }
 
     /// One request; the status line and the whole answer.
-    fn request(&self, method: &str, path: &str, host: &str) -> (String, String) {
+    pub fn request(&self, method: &str, path: &str, host: &str) -> (String, String) {
         let mut s = TcpStream::connect(&self.addr).expect("connect");
         s.set_read_timeout(Some(Duration::from_secs(30))).ok();
         write!(

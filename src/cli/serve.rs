@@ -7,11 +7,14 @@ use crate::cli::output::outln;
 use crate::serve;
 use crate::store::Store;
 
-/// Serve a run store as web pages on this machine: the runs, each run's
-/// report, running runs followed live
+/// Serve a run store as web pages on this machine: the runs (filtered by
+/// workflow, status and bench), each run's report, each bench's page,
+/// running runs and benches followed live
 #[derive(clap::Args)]
 #[command(
     after_help = "Examples:\n  guardflow serve\n  guardflow serve --store examples/ --port 8080\n  guardflow serve --port 0   (any free port; the address is printed)\n\n\
+Pages: / (the runs; ?workflow=, ?status=, ?bench=), /runs/RUN_ID (a run's report), /bench/NAME \
+(a bench's results and charts, as `guardflow report --bench` writes them).\n\n\
 Read-only: only GET requests, and the store is opened read-only for each. It binds 127.0.0.1 \
 unless --bind says otherwise; an address other machines can reach is refused without \
 --allow-remote, and without it only requests to a loopback name are answered. Ctrl-C stops it.\n\n\

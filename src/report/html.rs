@@ -12,7 +12,7 @@ use crate::check::ir::Strategy;
 
 /// The pages' style.
 pub const CSS: &str = include_str!("report.css");
-const SCRIPT: &str = include_str!("report.js");
+pub(crate) const SCRIPT: &str = include_str!("report.js");
 
 /// The policy of a report file: nothing but its own inline style, script
 /// and `data:` images.

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use rusqlite::Connection;
 
-use super::{journal, RunMeta, Store, StoreError};
+use super::{journal, BenchTag, RunLock, RunMeta, Store, StoreError};
 
 /// One trial as the store has it.
 #[derive(Debug, Clone)]
@@ -55,6 +55,66 @@ impl Store {
             rows.collect::<rusqlite::Result<Vec<String>>>()
         })()
         .map_err(|e| super::sqlite_error(self.path(), e))
+    }
+}
+
+/// How far a bench has come: its trials (runs), how many finished, and
+/// how many are running now (unfinished, their writer alive).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Progress {
+    pub trials: u64,
+    pub finished: u64,
+    pub running: u64,
+}
+
+impl Store {
+    /// Bench `id`'s [`Progress`], without reading the trials' events
+    /// (what `guardflow serve` polls while a bench runs).
+    pub fn bench_progress(&self, id: &str) -> Result<Progress, StoreError> {
+        (|| {
+            let mut stmt = self.connection().prepare(
+                "SELECT r.id, EXISTS(SELECT 1 FROM journal j \
+                   WHERE j.key BETWEEN r.number * 4294967296 AND r.number * 4294967296 + 4294967295 \
+                   AND j.kind = 'run_finished') \
+                 FROM runs r WHERE json_extract(r.config, '$.bench.id') = ?1",
+            )?;
+            let rows = stmt.query_map([id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, bool>(1)?)))?;
+            let mut p = Progress::default();
+            for row in rows {
+                let (run, finished) = row?;
+                p.trials += 1;
+                if finished {
+                    p.finished += 1;
+                } else if RunLock::held(self.path(), &run) {
+                    p.running += 1;
+                }
+            }
+            Ok(p)
+        })()
+        .map_err(|e: rusqlite::Error| super::sqlite_error(self.path(), e))
+    }
+
+    /// The bench tag of every run that has one, by run id (the runs list
+    /// of `guardflow serve`).
+    pub fn bench_tags(&self) -> Result<HashMap<String, BenchTag>, StoreError> {
+        (|| {
+            let mut stmt = self.connection().prepare(
+                "SELECT id, json_extract(config, '$.bench') FROM runs \
+                 WHERE json_extract(config, '$.bench.id') IS NOT NULL",
+            )?;
+            let rows =
+                stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+            let mut out = HashMap::new();
+            for row in rows {
+                let (run, tag) = row?;
+                // a tag this guardflow cannot read is left out
+                if let Ok(tag) = serde_json::from_str::<BenchTag>(&tag) {
+                    out.insert(run, tag);
+                }
+            }
+            Ok(out)
+        })()
+        .map_err(|e: rusqlite::Error| super::sqlite_error(self.path(), e))
     }
 }
 
