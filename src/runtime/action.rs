@@ -450,6 +450,10 @@ impl Run<'_> {
             log.calls[id.index()].generator_calls += 1;
             log.attempt_numbers[id.index()]
         };
+        let uncut = self
+            .resume
+            .as_ref()
+            .map_or(attempt, |r| r.uncut(&action.name, attempt));
         let prompt = render_prompt(&action.prompt, &env, context)?;
         let role = match &action.role {
             Some(t) => Some(render(t, &env, Some(context))?),
@@ -474,7 +478,7 @@ impl Run<'_> {
             .generate(
                 id,
                 action,
-                (path, attempt, &prompt, role.as_deref()),
+                (path, (attempt, uncut), &prompt, role.as_deref()),
                 feedback,
             )
             .await;
@@ -676,7 +680,7 @@ impl Run<'_> {
         &self,
         id: ActionId,
         action: &Action,
-        (path, attempt, prompt, role): (&str, u32, &str, Option<&str>),
+        (path, (attempt, uncut), prompt, role): (&str, (u32, u32), &str, Option<&str>),
         feedback: Option<String>,
     ) -> Result<Served, GenFailure> {
         let providers = self.providers(action)?;
@@ -695,6 +699,7 @@ impl Run<'_> {
                         provider: i,
                         path: path.to_string(),
                         attempt,
+                        uncut_attempt: uncut,
                         prompt: prompt.to_string(),
                         role: role.map(str::to_string),
                         feedback: feedback.clone(),
@@ -702,7 +707,7 @@ impl Run<'_> {
                     exec.generate(call).await.into()
                 }
                 None => {
-                    let at = (path, attempt, prompt, role);
+                    let at = (path, (attempt, uncut), prompt, role);
                     self.call_provider(
                         id,
                         action,
@@ -740,7 +745,7 @@ impl Run<'_> {
         &self,
         id: ActionId,
         action: &Action,
-        (path, attempt, prompt, role): (&str, u32, &str, Option<&str>),
+        (path, (attempt, uncut), prompt, role): (&str, (u32, u32), &str, Option<&str>),
         feedback: Option<String>,
         timeout: Option<Duration>,
         (name, generator, args, own_timeout, dir): Provider,
@@ -750,6 +755,7 @@ impl Run<'_> {
         let request = GenRequest {
             action: action.name.clone(),
             attempt,
+            uncut_attempt: uncut,
             prompt: prompt.to_string(),
             role: role.map(str::to_string),
             feedback,
@@ -796,9 +802,14 @@ impl Run<'_> {
             .timeout_ms
             .or(self.program.defaults.timeout_ms)
             .map(Duration::from_millis);
+        // an older caller's call (no number given): its attempt's own
+        let uncut = match call.uncut_attempt {
+            0 => call.attempt,
+            n => n,
+        };
         let at = (
             call.path.as_str(),
-            call.attempt,
+            (call.attempt, uncut),
             call.prompt.as_str(),
             call.role.as_deref(),
         );

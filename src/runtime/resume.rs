@@ -90,6 +90,11 @@ pub struct Resume {
     /// The highest attempt number recorded, by action name: new attempts
     /// go on from there.
     pub attempt_numbers: HashMap<String, u32>,
+    /// Generator calls a stop cut off (no answer recorded; each is made
+    /// again under a new attempt number), by action name: an attempt's
+    /// number less these is the number an uninterrupted run would have
+    /// given its call ([`Resume::uncut`]).
+    pub cut_calls: HashMap<String, u32>,
     /// What the user said of effects that were running when the run
     /// stopped, by (path, occurrence).
     pub answers: HashMap<(String, u32), EffectAnswer>,
@@ -119,6 +124,16 @@ impl Resume {
 }
 
 impl Resume {
+    /// The number an uninterrupted run would have given the call of
+    /// attempt `attempt` of `action`, made by this process: the calls a
+    /// stop cut off were made again under new numbers, so they are left
+    /// out. A seeded generator (`simulate`) draws on it, so a resumed run
+    /// draws what the run would have drawn without the stop.
+    pub fn uncut(&self, action: &str, attempt: u32) -> u32 {
+        let cut = self.cut_calls.get(action).copied().unwrap_or(0);
+        attempt.saturating_sub(cut).max(1)
+    }
+
     /// The effects that were running when the run stopped, of actions
     /// that `idempotent` says are not `:idempotent`, in path order.
     pub fn pending_effects(&self, idempotent: impl Fn(&str) -> bool) -> Vec<PendingEffect> {

@@ -148,10 +148,28 @@ pub fn load(conn: &Connection, id: &str) -> rusqlite::Result<Prior> {
         }
         Ok(())
     })?;
+    // a call with no answer recorded, interrupted then or since, is made
+    // again
+    let mut cut_calls: HashMap<String, u32> = HashMap::new();
+    for prior in actions.values() {
+        let cut = prior
+            .attempts
+            .iter()
+            .filter(|a| match a.finished {
+                true => a.record.verdict == VerdictKind::Interrupted,
+                false => !a.generated,
+            })
+            .count();
+        if cut > 0 {
+            let n = cut_calls.entry(prior.action.clone()).or_insert(0);
+            *n = n.saturating_add(u32::try_from(cut).unwrap_or(u32::MAX));
+        }
+    }
     Ok(Prior {
         resume: Resume {
             actions: std::sync::Mutex::new(actions),
             attempt_numbers,
+            cut_calls,
             ..Resume::default()
         },
         sessions,
