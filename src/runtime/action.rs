@@ -184,6 +184,8 @@ impl Run<'_> {
     ) -> Result<Vec<Sample>, String> {
         let samples = action.strategy.samples() as usize;
         let mut round: Vec<(AttemptRecord, Verdict, Option<Value>)> = Vec::with_capacity(samples);
+        // the attempt numbers of the cut calls the new samples stand for
+        let mut redo: Vec<u32> = Vec::new();
         while round.len() < samples {
             // `next` is moved out before the await: a recorded attempt's
             // place would otherwise be in every pending branch's state
@@ -191,6 +193,8 @@ impl Run<'_> {
                 break;
             };
             *index = index.saturating_add(1);
+            // a call this stop cut off: made again below, in its place
+            let cut = (!p.finished && !p.generated).then_some(p.record.attempt);
             let sample = if p.finished || !p.generated {
                 self.replay(id, action, p)
             } else {
@@ -200,6 +204,7 @@ impl Run<'_> {
                 done
             };
             if sample.0.verdict == VerdictKind::Interrupted {
+                redo.extend(cut);
                 self.record(sample.0);
                 continue;
             }
@@ -217,7 +222,8 @@ impl Run<'_> {
             // polled in order: the samples are numbered and started in
             // sample order
             let made = futures::future::join_all((0..missing).map(|k| {
-                let at = (path, occurrence, first.saturating_add(k as u32 + 1));
+                let index = first.saturating_add(k as u32 + 1);
+                let at = (path, occurrence, index, redo.get(k).copied());
                 let context = &context;
                 async move {
                     let done = self.attempt(id, action, env, at, context).await;
@@ -441,7 +447,7 @@ impl Run<'_> {
         id: ActionId,
         action: &Action,
         env: Env<'_>,
-        (path, occurrence, index): (&str, u32, u32),
+        (path, occurrence, index, replaces): (&str, u32, u32, Option<u32>),
         context: &Context,
     ) -> Result<(AttemptRecord, Verdict, Option<Value>), String> {
         let attempt = {
@@ -450,10 +456,11 @@ impl Run<'_> {
             log.calls[id.index()].generator_calls += 1;
             log.attempt_numbers[id.index()]
         };
-        let uncut = self
-            .resume
-            .as_ref()
-            .map_or(attempt, |r| r.uncut(&action.name, attempt));
+        // the number an uninterrupted run gives this call: the cut call's
+        // it replaces, or its own, less the cut calls before
+        let uncut = self.resume.as_ref().map_or(attempt, |r| {
+            r.uncut(&action.name, replaces.unwrap_or(attempt))
+        });
         let prompt = render_prompt(&action.prompt, &env, context)?;
         let role = match &action.role {
             Some(t) => Some(render(t, &env, Some(context))?),

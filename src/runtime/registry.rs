@@ -154,8 +154,9 @@ pub struct GenRequest {
     /// escalations, so recorded answers line up.
     pub attempt: u32,
     /// The number an uninterrupted run would have given this call:
-    /// `attempt` less the calls of the action that a stop cut off before
-    /// it (each made again by the resume under a new number). The same as
+    /// `attempt` (or, for a call made again in place of one a stop cut
+    /// off, the cut call's) less the calls of the action that a stop cut
+    /// off before it (each made again by the resume under a new number). The same as
     /// `attempt` in a run never stopped mid-call. A generator that draws
     /// at random per attempt draws on it (`simulate`), so a resumed run
     /// draws what the run would have drawn without the stop.

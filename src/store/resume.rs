@@ -150,20 +150,21 @@ pub fn load(conn: &Connection, id: &str) -> rusqlite::Result<Prior> {
     })?;
     // a call with no answer recorded, interrupted then or since, is made
     // again
-    let mut cut_calls: HashMap<String, u32> = HashMap::new();
+    let mut cut_calls: HashMap<String, Vec<u32>> = HashMap::new();
     for prior in actions.values() {
-        let cut = prior
-            .attempts
-            .iter()
-            .filter(|a| match a.finished {
-                true => a.record.verdict == VerdictKind::Interrupted,
-                false => !a.generated,
-            })
-            .count();
-        if cut > 0 {
-            let n = cut_calls.entry(prior.action.clone()).or_insert(0);
-            *n = n.saturating_add(u32::try_from(cut).unwrap_or(u32::MAX));
+        let cut = prior.attempts.iter().filter(|a| match a.finished {
+            true => a.record.verdict == VerdictKind::Interrupted,
+            false => !a.generated,
+        });
+        for a in cut {
+            cut_calls
+                .entry(prior.action.clone())
+                .or_default()
+                .push(a.record.attempt);
         }
+    }
+    for numbers in cut_calls.values_mut() {
+        numbers.sort_unstable();
     }
     Ok(Prior {
         resume: Resume {
