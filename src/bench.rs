@@ -449,6 +449,38 @@ struct Context<'a> {
 }
 
 impl Context<'_> {
+    /// What an interrupted trial goes on with, as `run --resume` does:
+    /// the inputs it started with, their files as it read them (from the
+    /// store). Refused when the files it started with (the workflow, its
+    /// imports, the standard library, its inputs' files) changed since.
+    fn resumed_config(&self, run: &str, c: &Cell, trial: u64) -> Result<RunConfig, String> {
+        let store = Store::open(self.store_path).map_err(|e| e.to_string())?;
+        let meta = store.run_meta(run).map_err(|e| e.to_string())?;
+        let recorded = store.pins(run).map_err(|e| e.to_string())?;
+        let given = meta.inputs.into_iter().collect();
+        let repinned = crate::cli::run::repin(&store, run, &recorded, &c.workflow, given, false)?;
+        if !repinned.changes.is_empty() {
+            return Err(format!(
+                "bench `{}`: trial {trial} of arm `{}`{} (run {run}) started with other files \
+                 than these, and a trial resumes only with what it started with:\n  {}\n\
+                 put them back, or start the bench under another --name",
+                self.bench.id,
+                c.arm.name,
+                if c.model.is_empty() {
+                    String::new()
+                } else {
+                    format!(" with model `{}`", c.model)
+                },
+                repinned.changes.join("\n  ")
+            ));
+        }
+        Ok(RunConfig {
+            task: meta.task,
+            inputs: repinned.inputs,
+            replacement: None,
+        })
+    }
+
     /// Runs one trial to its end: (cell, trial, success, resumed).
     async fn trial(&self, unit: Unit) -> Result<(usize, u64, bool, bool), String> {
         let store_err = |e: StoreError| e.to_string();
@@ -460,6 +492,10 @@ impl Context<'_> {
             task: self.bench.task.clone(),
             inputs: self.bench.inputs.clone(),
             replacement: None,
+        };
+        let config = match &unit {
+            Unit::Resume { run, .. } => self.resumed_config(run, c, trial)?,
+            Unit::New { .. } => config,
         };
         let seed = trial_seed(self.bench.seed, trial);
         let mut started = self
@@ -935,7 +971,8 @@ fn dist_text(d: &BTreeMap<u64, u64>) -> String {
         .join(" ")
 }
 
-fn csv_field(s: &str) -> String {
+/// A CSV field, quoted when it holds a comma, a quote or a newline.
+pub fn csv_field(s: &str) -> String {
     if s.contains([',', '"', '\n']) {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {

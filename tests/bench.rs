@@ -240,14 +240,16 @@ fn a_killed_bench_goes_on_where_it_stopped() {
     let killed = outcomes(&store);
     let straight = outcomes(&straight);
     assert_eq!(killed.len(), 24);
-    // every trial ends as in the bench that was not stopped, but one whose
-    // call was cut off: that call is made again as the next attempt, which
-    // draws anew
-    for (key, (success, cut)) in &killed {
-        if !cut {
-            assert_eq!(Some(success), straight.get(key).map(|s| &s.0), "{key:?}");
-        }
+    // every trial ends as in the bench that was not stopped, one whose
+    // call was cut off too: that call is made again, drawing as it would
+    // have
+    for (key, (success, _)) in &killed {
+        assert_eq!(Some(success), straight.get(key).map(|s| &s.0), "{key:?}");
     }
+    assert!(
+        killed.values().any(|(_, cut)| *cut),
+        "no call was cut off: the kill came between calls"
+    );
     let report: serde_json::Value = serde_json::from_str(&again.stdout).expect("JSON");
     let n: u64 = report["rows"]
         .as_array()
@@ -378,4 +380,147 @@ fn the_shipped_lru_probe_with_simulated_models() {
     insta::with_settings!({ snapshot_path => "snapshots", prepend_module_to_snapshot => false }, {
         insta::assert_snapshot!("bench_suite_lru_table", ran.stdout);
     });
+}
+
+/// A bench whose trial reads an input file through a generator that
+/// waits while `hold` exists and logs each prompt to `calls`.
+const PINNED: &str = r#"use std.{contains}
+input spec: Text = file("spec.txt")
+generator g = cmd("sh gen.sh", timeout: 60s, write: ["."])
+action solve() -> Text { :generate g "solve {spec}" :guard contains("DONE") :retry 0 }
+task main() -> Text {
+  method only {
+    :subtasks ( s: solve() )
+    :result s
+  }
+}
+"#;
+
+const HOLDING: &str = r#"prompt=$(cat)
+echo "$prompt" >> calls
+while [ -e hold ]; do sleep 0.05; done
+echo "$prompt DONE"
+"#;
+
+/// A trial resumed after the files it started with changed is refused,
+/// naming each change, as `run --resume` refuses; with its input's file
+/// gone it goes on with the contents the trial read, from the store.
+#[test]
+fn a_resumed_trial_uses_the_inputs_it_started_with() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let dir = tmp.path();
+    std::fs::write(dir.join("f.guardflow"), PINNED).expect("write");
+    std::fs::write(dir.join("gen.sh"), HOLDING).expect("write");
+    std::fs::write(dir.join("spec.txt"), "SPEC-ONE").expect("write");
+    std::fs::write(dir.join("hold"), "").expect("write");
+    // the store beside the workflow, which `bench --list` and `--report`
+    // find from here without the workflow
+    let store = dir.join(".guardflow/runs.db");
+    let here = |args: &[&str]| {
+        let mut cmd = guardflow();
+        cmd.current_dir(dir)
+            .env_remove("GUARDFLOW_STORE")
+            .args(args);
+        cmd
+    };
+    let bench = |stdio: bool| {
+        let mut cmd = here(&["bench", "f.guardflow", "--trials", "1", "--format", "json"]);
+        if !stdio {
+            cmd.stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null());
+        }
+        cmd
+    };
+    let calls = || std::fs::read_to_string(dir.join("calls")).unwrap_or_default();
+    let mut child = bench(false).spawn().expect("spawns");
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while calls().is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the trial never called"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().expect("kills");
+    let _ = child.wait();
+    std::fs::remove_file(dir.join("hold")).expect("release the generator");
+    let id: String = Connection::open(&store)
+        .expect("opens")
+        .query_row("SELECT id FROM runs", [], |r| r.get(0))
+        .expect("a trial");
+    let children = dir.join(format!(".guardflow/runs.db.locks/{id}.children"));
+    while !guardflow::runtime::children::survivors(&children).is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the generator never ended"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let list = run_bounded(here(&["bench", "--list"]), Duration::from_secs(60));
+    assert_eq!(list.code, Some(0), "{}", list.all());
+    assert!(
+        list.stdout
+            .starts_with("f-main  1 trial: 0 finished (0 succeeded), 1 unfinished\n  "),
+        "{}",
+        list.stdout
+    );
+    assert!(
+        list.stdout
+            .ends_with("f.guardflow task main; arms as-written; models (as written)\n"),
+        "{}",
+        list.stdout
+    );
+    // changed: refused, nothing called
+    std::fs::write(dir.join("spec.txt"), "SPEC-TWO").expect("write");
+    let made = calls();
+    let refused = run_bounded(bench(true), Duration::from_secs(60));
+    assert_eq!(refused.code, Some(2), "{}", refused.all());
+    for want in [
+        format!("trial 0 of arm `as-written` (run {id}) started with other files than these"),
+        "  input `spec`: spec.txt: ".to_string(),
+        "put them back, or start the bench under another --name".to_string(),
+    ] {
+        assert!(
+            refused.stderr.contains(&want),
+            "{want:?} in {}",
+            refused.stderr
+        );
+    }
+    assert_eq!(calls(), made, "a generator ran");
+    // gone: the trial goes on with what it read
+    std::fs::remove_file(dir.join("spec.txt")).expect("remove");
+    let again = run_bounded(bench(true), Duration::from_secs(60));
+    assert_eq!(again.code, Some(0), "{}", again.all());
+    assert!(
+        again.stderr.contains(", 1 resumed, 0 started"),
+        "{}",
+        again.stderr
+    );
+    assert_eq!(
+        calls().lines().last(),
+        Some("solve SPEC-ONE"),
+        "{}",
+        calls()
+    );
+    let report: serde_json::Value = serde_json::from_str(&again.stdout).expect("JSON");
+    assert_eq!(report["rows"][0]["successes"], 1, "{report}");
+    let list = run_bounded(
+        here(&["bench", "--list", "--format", "json"]),
+        Duration::from_secs(60),
+    );
+    let list: serde_json::Value = serde_json::from_str(&list.stdout).expect("JSON");
+    assert_eq!(
+        (
+            &list[0]["trials"],
+            &list[0]["finished"],
+            &list[0]["succeeded"]
+        ),
+        (&1.into(), &1.into(), &1.into()),
+        "{list}"
+    );
+    let reprinted = run_bounded(
+        here(&["bench", "--report", "f-main", "--format", "json"]),
+        Duration::from_secs(60),
+    );
+    assert_eq!(reprinted.stdout, again.stdout, "{}", reprinted.all());
 }

@@ -15,7 +15,7 @@ use guardflow::engine::{
 use guardflow::store::{RunMeta, Store};
 use serde_json::{json, Value};
 
-use crate::support::bin;
+use crate::support::{bin, resume_run};
 
 /// Tests, then an implementation that escalates to the tests after two
 /// refusals, then documentation.
@@ -455,31 +455,5 @@ fn a_resumed_run_exports_what_an_uninterrupted_one_does() {
         drop(started);
         assert!(report.success, "stop at {stop_at}: {:?}", report.failure);
         assert_eq!(exports(&db), whole, "stop at {stop_at}");
-    }
-}
-
-/// Resumes run `id`. Other tests of this binary start programs: a child
-/// between fork and exec holds a copy of every descriptor of this
-/// process, the run's lock too, for a moment; so a lock this process
-/// held is waited for (within a generous limit).
-fn resume_run(
-    db: &std::path::Path,
-    id: &str,
-) -> (
-    RunMeta,
-    guardflow::runtime::Resume,
-    guardflow::store::Recorder,
-) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    loop {
-        match Store::open(db).and_then(|s| s.resume_run(id)) {
-            Ok(r) => return r,
-            Err(guardflow::store::StoreError::Locked { .. })
-                if std::time::Instant::now() < deadline =>
-            {
-                std::thread::sleep(std::time::Duration::from_millis(10));
-            }
-            Err(e) => panic!("resume: {e}"),
-        }
     }
 }

@@ -38,6 +38,7 @@ mod sandbox;
 mod secrets;
 mod serve;
 mod simulate;
+mod stats;
 mod store;
 mod store_integrity;
 mod support;

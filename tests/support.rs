@@ -183,3 +183,29 @@ pub fn run_bounded_input(mut cmd: Command, input: Option<&str>, limit: Duration)
         stderr: e.join().unwrap_or_default(),
     }
 }
+
+/// Resumes run `id`. Other tests of this binary start programs: a child
+/// between fork and exec holds a copy of every descriptor of this
+/// process, the run's lock too, for a moment; so a lock this process
+/// held is waited for (within a generous limit).
+pub fn resume_run(
+    db: &std::path::Path,
+    id: &str,
+) -> (
+    guardflow::store::RunMeta,
+    guardflow::runtime::Resume,
+    guardflow::store::Recorder,
+) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        match guardflow::store::Store::open(db).and_then(|s| s.resume_run(id)) {
+            Ok(r) => return r,
+            Err(guardflow::store::StoreError::Locked { .. })
+                if std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            Err(e) => panic!("resume: {e}"),
+        }
+    }
+}

@@ -26,7 +26,8 @@ guardflow bench flow.guardflow --arm 'repair: retry=3' \\\n      \
 guardflow bench bench/suite/lru/task.guardflow \\\n      \
 --model 'weak=simulate(pass: \"reference.py\", fail: \"broken.py\", p: 0.3, correlation: 0.5)' \\\n      \
 --arm 'baseline: retry=0' --arm 'guarded: retry=3'\n  \
-guardflow bench --report lru-main --format csv > lru.csv\n\n\
+guardflow bench --report lru-main --format csv > lru.csv\n  \
+guardflow bench --list\n\n\
 An arm is NAME or NAME: KEY=VALUE, …; the keys are retry=N and strategy=repair|resample|best-of(N), \
 for every action, or for one with retry.ACTION=N and strategy.ACTION=…. The first arm is the \
 baseline the others' gains are measured against. Each arm is applied to the checked workflow and \
@@ -38,8 +39,9 @@ run in the store, tagged with the bench (its --name), arm, model and trial. Star
 same --name, a bench keeps the trials it finished, resumes those that were interrupted and runs \
 only what it lacks (a larger --trials adds trials).\n\nSee docs/bench.md.")]
 pub struct Args {
-    /// The workflow file (with --report: optional, to find the store)
-    #[arg(value_name = "FILE", required_unless_present = "report")]
+    /// The workflow file (with --report or --list: optional, to find the
+    /// store)
+    #[arg(value_name = "FILE", required_unless_present_any = ["report", "list"])]
     file: Option<PathBuf>,
     /// The task to run (or an action on its own); by default the one task
     /// no other task calls
@@ -75,6 +77,10 @@ pub struct Args {
     /// Only print the report of the bench NAME from the store
     #[arg(long, value_name = "NAME", conflicts_with_all = ["task", "inputs", "models", "arms", "name"])]
     report: Option<String>,
+    /// Only list the benches in the store: workflow, task, arms, models,
+    /// trials finished and unfinished
+    #[arg(long, conflicts_with_all = ["report", "task", "inputs", "models", "arms", "name", "csv"])]
+    list: bool,
     /// The run store: a file, or a directory meaning its
     /// `.guardflow/runs.db` (default: $GUARDFLOW_STORE, else beside the
     /// workflow)
@@ -107,10 +113,15 @@ pub fn run(args: Args) -> u8 {
         (Some(s), _, _) => store::resolve(s),
         (None, Some(s), _) => store::resolve(&s),
         (None, None, Some(f)) => store::default_path(f),
-        (None, None, None) => {
-            return super::fail("--report: give the workflow FILE or --store to find the store")
-        }
+        // as the reading commands find theirs: here or above, else below
+        (None, None, None) => match super::store_arg::StoreArg::default().locate(None) {
+            Ok(p) => p,
+            Err(e) => return super::fail(e),
+        },
     };
+    if args.list {
+        return print_list(&args, &store_path);
+    }
     if let Some(id) = &args.report {
         return print_report(&args, &store_path, id);
     }
@@ -298,6 +309,69 @@ pub fn run(args: Args) -> u8 {
         }
     }
     print_report(&args, &store_path, &bench.id)
+}
+
+/// `--list`: the benches in the store, one line each (or one JSON
+/// object).
+fn print_list(args: &Args, store_path: &std::path::Path) -> u8 {
+    let benches = match Store::open_read(store_path).and_then(|s| s.bench_summaries()) {
+        Ok(b) => b,
+        Err(e) => return super::fail(e),
+    };
+    match args.format {
+        ReportFormat::Json => match serde_json::to_string_pretty(&benches) {
+            Ok(j) => out!("{j}\n"),
+            Err(e) => return super::fail(e),
+        },
+        ReportFormat::Csv => {
+            out!("bench,workflow,task,arms,models,trials,finished,unfinished,succeeded\n");
+            for b in &benches {
+                let fields = [
+                    b.id.clone(),
+                    b.workflow.clone(),
+                    b.task.clone(),
+                    b.arms.join(" "),
+                    b.models.join(" "),
+                ]
+                .map(|f| crate::bench::csv_field(&f));
+                out!(
+                    "{},{},{},{},{}\n",
+                    fields.join(","),
+                    b.trials,
+                    b.finished,
+                    b.trials - b.finished,
+                    b.succeeded
+                );
+            }
+        }
+        ReportFormat::Text if benches.is_empty() => {
+            out!("{}: no benches\n", store_path.display());
+        }
+        ReportFormat::Text => {
+            for b in &benches {
+                let models: Vec<&str> = b
+                    .models
+                    .iter()
+                    .map(|m| if m.is_empty() { "(as written)" } else { m })
+                    .collect();
+                out!(
+                    "{}  {} trial{}: {} finished ({} succeeded), {} unfinished\n  \
+                     {} task {}; arms {}; models {}\n",
+                    b.id,
+                    b.trials,
+                    if b.trials == 1 { "" } else { "s" },
+                    b.finished,
+                    b.succeeded,
+                    b.trials - b.finished,
+                    b.workflow,
+                    b.task,
+                    b.arms.join(", "),
+                    models.join(", ")
+                );
+            }
+        }
+    }
+    EXIT_OK
 }
 
 fn print_report(args: &Args, store_path: &std::path::Path, id: &str) -> u8 {

@@ -422,25 +422,14 @@ fn resumed(
     let meta = store.run_meta(id).map_err(store_fail)?;
     let recorded = store.pins(id).map_err(store_fail)?;
     let given: HashMap<String, Value> = meta.inputs.clone().into_iter().collect();
-    let mut now = pinned(workflow, &given);
-    // an input whose files are gone is read from the store, as it was
-    let gone: Vec<_> = recorded
-        .iter()
-        .filter(|p| {
-            p.kind == "input"
-                && !now
-                    .pins
-                    .iter()
-                    .any(|n| n.kind == "input" && n.name == p.name)
-        })
-        .cloned()
-        .collect();
-    let gone_names: std::collections::HashSet<String> =
-        gone.iter().map(|p| p.name.clone()).collect();
-    now.pins.extend(gone);
+    let Repinned {
+        now,
+        changes,
+        inputs,
+    } = repin(&store, id, &recorded, workflow, given, args.accept_changes).map_err(super::fail)?;
     let (_, hash) = identity(&args.file).map_err(store_fail)?;
     let changes = if !recorded.is_empty() {
-        now.changes_from(&recorded)
+        changes
     } else if hash != meta.workflow_hash {
         // a run recorded before format 4 pinned only the workflow
         let short = |h: &str| h.chars().take(12).collect::<String>();
@@ -489,32 +478,6 @@ fn resumed(
         }
         (&now, changes.as_slice())
     });
-    let mut inputs: HashMap<String, Value> = given;
-    {
-        // the inputs' files as the run read them, not as they are now
-        // (unless --accept-changes, or they are gone)
-        let mut files: Vec<(&str, Vec<Vec<u8>>)> = Vec::new();
-        let pinned_inputs = recorded.iter().filter(|p| {
-            p.kind == "input" && (!args.accept_changes || gone_names.contains(&p.name))
-        });
-        for pin in pinned_inputs {
-            let content = store.blob(&pin.hash).map_err(store_fail)?.ok_or_else(|| {
-                super::fail(format!(
-                    "run {id}: the recorded content of `{}` (input `{}`) is missing from the store",
-                    pin.path, pin.name
-                ))
-            })?;
-            match files.last_mut() {
-                Some((name, list)) if *name == pin.name => list.push(content),
-                _ => files.push((&pin.name, vec![content])),
-            }
-        }
-        for (name, contents) in files {
-            let v = inputs::input_value(&workflow.program, name, contents)
-                .map_err(|e| super::fail(format!("run {id}: {e}")))?;
-            inputs.insert(name.to_string(), v);
-        }
-    }
     let (meta, resume, recorder) = store
         .resume_run_with(id, accepted, |resume| {
             survivors(store_path, id)?;
@@ -530,6 +493,88 @@ fn resumed(
     };
     // a run recorded before seeds were had seed 0
     Ok((config, (resume, Arc::new(recorder)), meta.seed.unwrap_or(0)))
+}
+
+/// What a resume of run `id` starts from, against `workflow` and its
+/// files as they are now.
+pub(crate) struct Repinned {
+    /// The files as they are now (an input whose files are gone: as the
+    /// run recorded them).
+    pub now: Pinned,
+    /// Each change from what the run started with, one line each; empty
+    /// when it recorded no files (before format 4).
+    pub changes: Vec<String>,
+    /// The run's inputs: `given`, and the inputs' files as the run read
+    /// them (with `accept_changes`: only those now gone; the others as
+    /// they are now).
+    pub inputs: HashMap<String, Value>,
+}
+
+/// Run `id`'s pins (`recorded`) against `workflow` now, and its inputs
+/// from the store: what `run --resume` and a bench's resumed trial go on
+/// with. The caller refuses the resume on `changes` unless told to
+/// accept them.
+pub(crate) fn repin(
+    store: &Store,
+    id: &str,
+    recorded: &[crate::store::pins::Pin],
+    workflow: &Workflow,
+    given: HashMap<String, Value>,
+    accept_changes: bool,
+) -> Result<Repinned, String> {
+    let mut now = pinned(workflow, &given);
+    // an input whose files are gone is read from the store, as it was
+    let gone: Vec<_> = recorded
+        .iter()
+        .filter(|p| {
+            p.kind == "input"
+                && !now
+                    .pins
+                    .iter()
+                    .any(|n| n.kind == "input" && n.name == p.name)
+        })
+        .cloned()
+        .collect();
+    let gone_names: std::collections::HashSet<String> =
+        gone.iter().map(|p| p.name.clone()).collect();
+    now.pins.extend(gone);
+    let changes = if recorded.is_empty() {
+        Vec::new()
+    } else {
+        now.changes_from(recorded)
+    };
+    let mut inputs: HashMap<String, Value> = given;
+    // the inputs' files as the run read them, not as they are now
+    // (unless changes are accepted, or they are gone)
+    let mut files: Vec<(&str, Vec<Vec<u8>>)> = Vec::new();
+    let pinned_inputs = recorded
+        .iter()
+        .filter(|p| p.kind == "input" && (!accept_changes || gone_names.contains(&p.name)));
+    for pin in pinned_inputs {
+        let content = store
+            .blob(&pin.hash)
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| {
+                format!(
+                    "run {id}: the recorded content of `{}` (input `{}`) is missing from the store",
+                    pin.path, pin.name
+                )
+            })?;
+        match files.last_mut() {
+            Some((name, list)) if *name == pin.name => list.push(content),
+            _ => files.push((&pin.name, vec![content])),
+        }
+    }
+    for (name, contents) in files {
+        let v = inputs::input_value(&workflow.program, name, contents)
+            .map_err(|e| format!("run {id}: {e}"))?;
+        inputs.insert(name.to_string(), v);
+    }
+    Ok(Repinned {
+        now,
+        changes,
+        inputs,
+    })
 }
 
 /// Fails (exit 75) while a program the run started before it stopped

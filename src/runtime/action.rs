@@ -184,6 +184,8 @@ impl Run<'_> {
     ) -> Result<Vec<Sample>, String> {
         let samples = action.strategy.samples() as usize;
         let mut round: Vec<(AttemptRecord, Verdict, Option<Value>)> = Vec::with_capacity(samples);
+        // the attempt numbers of the cut calls the new samples stand for
+        let mut redo: Vec<u32> = Vec::new();
         while round.len() < samples {
             // `next` is moved out before the await: a recorded attempt's
             // place would otherwise be in every pending branch's state
@@ -191,6 +193,8 @@ impl Run<'_> {
                 break;
             };
             *index = index.saturating_add(1);
+            // a call this stop cut off: made again below, in its place
+            let cut = (!p.finished && !p.generated).then_some(p.record.attempt);
             let sample = if p.finished || !p.generated {
                 self.replay(id, action, p)
             } else {
@@ -200,6 +204,7 @@ impl Run<'_> {
                 done
             };
             if sample.0.verdict == VerdictKind::Interrupted {
+                redo.extend(cut);
                 self.record(sample.0);
                 continue;
             }
@@ -217,7 +222,8 @@ impl Run<'_> {
             // polled in order: the samples are numbered and started in
             // sample order
             let made = futures::future::join_all((0..missing).map(|k| {
-                let at = (path, occurrence, first.saturating_add(k as u32 + 1));
+                let index = first.saturating_add(k as u32 + 1);
+                let at = (path, occurrence, index, redo.get(k).copied());
                 let context = &context;
                 async move {
                     let done = self.attempt(id, action, env, at, context).await;
@@ -441,7 +447,7 @@ impl Run<'_> {
         id: ActionId,
         action: &Action,
         env: Env<'_>,
-        (path, occurrence, index): (&str, u32, u32),
+        (path, occurrence, index, replaces): (&str, u32, u32, Option<u32>),
         context: &Context,
     ) -> Result<(AttemptRecord, Verdict, Option<Value>), String> {
         let attempt = {
@@ -450,6 +456,11 @@ impl Run<'_> {
             log.calls[id.index()].generator_calls += 1;
             log.attempt_numbers[id.index()]
         };
+        // the number an uninterrupted run gives this call: the cut call's
+        // it replaces, or its own, less the cut calls before
+        let uncut = self.resume.as_ref().map_or(attempt, |r| {
+            r.uncut(&action.name, replaces.unwrap_or(attempt))
+        });
         let prompt = render_prompt(&action.prompt, &env, context)?;
         let role = match &action.role {
             Some(t) => Some(render(t, &env, Some(context))?),
@@ -474,7 +485,7 @@ impl Run<'_> {
             .generate(
                 id,
                 action,
-                (path, attempt, &prompt, role.as_deref()),
+                (path, (attempt, uncut), &prompt, role.as_deref()),
                 feedback,
             )
             .await;
@@ -676,7 +687,7 @@ impl Run<'_> {
         &self,
         id: ActionId,
         action: &Action,
-        (path, attempt, prompt, role): (&str, u32, &str, Option<&str>),
+        (path, (attempt, uncut), prompt, role): (&str, (u32, u32), &str, Option<&str>),
         feedback: Option<String>,
     ) -> Result<Served, GenFailure> {
         let providers = self.providers(action)?;
@@ -695,6 +706,7 @@ impl Run<'_> {
                         provider: i,
                         path: path.to_string(),
                         attempt,
+                        uncut_attempt: uncut,
                         prompt: prompt.to_string(),
                         role: role.map(str::to_string),
                         feedback: feedback.clone(),
@@ -702,7 +714,7 @@ impl Run<'_> {
                     exec.generate(call).await.into()
                 }
                 None => {
-                    let at = (path, attempt, prompt, role);
+                    let at = (path, (attempt, uncut), prompt, role);
                     self.call_provider(
                         id,
                         action,
@@ -740,7 +752,7 @@ impl Run<'_> {
         &self,
         id: ActionId,
         action: &Action,
-        (path, attempt, prompt, role): (&str, u32, &str, Option<&str>),
+        (path, (attempt, uncut), prompt, role): (&str, (u32, u32), &str, Option<&str>),
         feedback: Option<String>,
         timeout: Option<Duration>,
         (name, generator, args, own_timeout, dir): Provider,
@@ -750,6 +762,7 @@ impl Run<'_> {
         let request = GenRequest {
             action: action.name.clone(),
             attempt,
+            uncut_attempt: uncut,
             prompt: prompt.to_string(),
             role: role.map(str::to_string),
             feedback,
@@ -796,9 +809,14 @@ impl Run<'_> {
             .timeout_ms
             .or(self.program.defaults.timeout_ms)
             .map(Duration::from_millis);
+        // an older caller's call (no number given): its attempt's own
+        let uncut = match call.uncut_attempt {
+            0 => call.attempt,
+            n => n,
+        };
         let at = (
             call.path.as_str(),
-            call.attempt,
+            (call.attempt, uncut),
             call.prompt.as_str(),
             call.role.as_deref(),
         );

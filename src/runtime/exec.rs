@@ -31,6 +31,9 @@ pub struct ProviderCall {
     pub provider: usize,
     pub path: String,
     pub attempt: u32,
+    /// `GenRequest::uncut_attempt`.
+    #[serde(default)]
+    pub uncut_attempt: u32,
     pub prompt: String,
     pub role: Option<String>,
     pub feedback: Option<String>,

@@ -204,6 +204,7 @@ impl AskGenerator for Arc<Asking> {
         let gen_request = GenRequest {
             action: asked_as,
             attempt: number,
+            uncut_attempt: number,
             prompt: request.prompt.clone(),
             role: request.role.clone(),
             feedback: None,

@@ -153,6 +153,14 @@ pub struct GenRequest {
     /// 1-based; counts every attempt of the action in this run, across
     /// escalations, so recorded answers line up.
     pub attempt: u32,
+    /// The number an uninterrupted run would have given this call:
+    /// `attempt` (or, for a call made again in place of one a stop cut
+    /// off, the cut call's) less the calls of the action that a stop cut
+    /// off before it (each made again by the resume under a new number). The same as
+    /// `attempt` in a run never stopped mid-call. A generator that draws
+    /// at random per attempt draws on it (`simulate`), so a resumed run
+    /// draws what the run would have drawn without the stop.
+    pub uncut_attempt: u32,
     /// The rendered prompt, feedback included.
     pub prompt: String,
     /// The system prompt (`:role`).

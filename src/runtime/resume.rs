@@ -90,6 +90,10 @@ pub struct Resume {
     /// The highest attempt number recorded, by action name: new attempts
     /// go on from there.
     pub attempt_numbers: HashMap<String, u32>,
+    /// The attempt numbers of the generator calls a stop cut off (no
+    /// answer recorded; each is made again under a new attempt number),
+    /// by action name, ascending: [`Resume::uncut`] leaves them out.
+    pub cut_calls: HashMap<String, Vec<u32>>,
     /// What the user said of effects that were running when the run
     /// stopped, by (path, occurrence).
     pub answers: HashMap<(String, u32), EffectAnswer>,
@@ -119,6 +123,23 @@ impl Resume {
 }
 
 impl Resume {
+    /// The number an uninterrupted run would have given the call of
+    /// attempt `attempt` of `action`: the calls a stop cut off before it
+    /// are left out (each was made again under a later number). A call
+    /// made again in place of a cut one is numbered as the call it
+    /// replaces (`attempt` is then the cut call's). A seeded generator
+    /// (`simulate`) draws on it, so a resumed run draws what the run
+    /// would have drawn without the stop.
+    pub fn uncut(&self, action: &str, attempt: u32) -> u32 {
+        let before = self
+            .cut_calls
+            .get(action)
+            .map_or(0, |cut| cut.partition_point(|&n| n < attempt));
+        attempt
+            .saturating_sub(u32::try_from(before).unwrap_or(u32::MAX))
+            .max(1)
+    }
+
     /// The effects that were running when the run stopped, of actions
     /// that `idempotent` says are not `:idempotent`, in path order.
     pub fn pending_effects(&self, idempotent: impl Fn(&str) -> bool) -> Vec<PendingEffect> {

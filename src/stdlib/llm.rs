@@ -596,6 +596,7 @@ mod tests {
         GenRequest {
             action: "a".into(),
             attempt: 1,
+            uncut_attempt: 1,
             prompt: "Write it".into(),
             role: Some("You are terse.".into()),
             feedback: None,

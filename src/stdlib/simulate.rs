@@ -14,9 +14,12 @@
 //! (when the guard accepts `pass` and rejects `fail`).
 //!
 //! Every draw is a function of the run's seed, the action and the
-//! attempt number, never of timing or order: a run, its resume and a
-//! rerun with the same seed answer alike, and concurrent trials share
-//! no state but the files read.
+//! attempt number an uninterrupted run gives the call
+//! (`GenRequest::uncut_attempt`), never of timing: a run, its resume
+//! (even one that makes again a call the stop cut off) and a rerun with
+//! the same seed answer alike, and concurrent trials share no state but
+//! the files read. (Concurrent calls of one action within a run, in a
+//! fork-join or a `best-of`, are numbered in the order they start.)
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -129,7 +132,7 @@ impl Generator for Simulate {
             let pass = passes(
                 request.seed,
                 &request.action,
-                request.attempt,
+                request.uncut_attempt,
                 p,
                 correlation,
             );

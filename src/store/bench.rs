@@ -118,6 +118,75 @@ impl Store {
     }
 }
 
+/// One bench in a store, for `guardflow bench --list`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct BenchSummary {
+    pub id: String,
+    /// The workflow file its first trial ran, and the task.
+    pub workflow: String,
+    pub task: String,
+    /// Its arms and models, in the order their first trials started.
+    pub arms: Vec<String>,
+    pub models: Vec<String>,
+    /// Trials recorded, those that finished, and those that succeeded.
+    pub trials: u64,
+    pub finished: u64,
+    pub succeeded: u64,
+}
+
+impl Store {
+    /// Every bench in the store with its trial counts, in the order the
+    /// benches started.
+    pub fn bench_summaries(&self) -> Result<Vec<BenchSummary>, StoreError> {
+        summaries(self.connection()).map_err(|e| super::sqlite_error(self.path(), e))
+    }
+}
+
+fn summaries(conn: &Connection) -> rusqlite::Result<Vec<BenchSummary>> {
+    let mut stmt = conn.prepare(
+        // a run's events are the keys from number × 2^32: its end (if
+        // any) is near the last
+        "SELECT json_extract(r.config, '$.bench.id') AS b, \
+                coalesce(json_extract(r.config, '$.bench.arm'), ''), \
+                coalesce(json_extract(r.config, '$.bench.model'), ''), \
+                r.workflow, r.task, \
+                (SELECT j.success FROM journal j \
+                 WHERE j.key BETWEEN r.number * 4294967296 AND r.number * 4294967296 + 4294967295 \
+                   AND j.kind = 'run_finished' ORDER BY j.key DESC LIMIT 1) \
+         FROM runs r WHERE b IS NOT NULL ORDER BY r.number",
+    )?;
+    let mut rows = stmt.query([])?;
+    let mut out: Vec<BenchSummary> = Vec::new();
+    while let Some(r) = rows.next()? {
+        let id: String = r.get(0)?;
+        let (arm, model): (String, String) = (r.get(1)?, r.get(2)?);
+        let finished: Option<bool> = r.get(5)?;
+        let at = match out.iter().position(|b| b.id == id) {
+            Some(i) => i,
+            None => {
+                out.push(BenchSummary {
+                    id,
+                    workflow: r.get(3)?,
+                    task: r.get(4)?,
+                    ..BenchSummary::default()
+                });
+                out.len() - 1
+            }
+        };
+        let b = &mut out[at];
+        if !b.arms.contains(&arm) {
+            b.arms.push(arm);
+        }
+        if !b.models.contains(&model) {
+            b.models.push(model);
+        }
+        b.trials += 1;
+        b.finished += u64::from(finished.is_some());
+        b.succeeded += u64::from(finished == Some(true));
+    }
+    Ok(out)
+}
+
 fn trials(conn: &Connection, id: &str) -> rusqlite::Result<Vec<Trial>> {
     let mut stmt = conn.prepare(
         "SELECT id, config FROM runs WHERE json_extract(config, '$.bench.id') = ?1 \

@@ -1,10 +1,12 @@
 //! What the recorded runs of one workflow measured, for
 //! `check --bounds --from-runs`: per attempt (passes of judged attempts),
 //! per call of an action (did it commit in the end) and per run of a task
-//! (did it succeed).
+//! (did it succeed). Which runs a reading counts ([`RunFilter`]): those of
+//! one workflow file, of one bench (arm, model), the latest; also
+//! `guardflow stats`'s.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
@@ -72,32 +74,134 @@ struct Place {
     occurrence: i64,
 }
 
+/// Which runs a reading counts; every run by default.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RunFilter {
+    /// Only runs of this workflow file, however it was named (the file
+    /// the run recorded, compared as a canonical path).
+    pub workflow: Option<PathBuf>,
+    /// Only the trials of this bench (`RunMeta::bench`)…
+    pub bench: Option<String>,
+    /// …of this arm…
+    pub arm: Option<String>,
+    /// …with this model (`""`: the workflow's own bindings).
+    pub model: Option<String>,
+    /// Only runs started at or after this time (ms since the Unix epoch).
+    pub since_ms: Option<i64>,
+    /// Only the latest this many runs of those the rest lets through.
+    pub last: Option<u64>,
+}
+
+/// A run a filter let through.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SelectedRun {
+    pub id: String,
+    /// The workflow file, as the run recorded it.
+    pub workflow: String,
+    /// SHA-256 of the workflow's text when the run started (a bench
+    /// trial's: of the text with the generators the bench declared).
+    pub workflow_hash: String,
+    pub task: String,
+    /// Whether it is a bench's trial.
+    pub bench: bool,
+}
+
 /// The same file, however it was named.
-fn same_file(recorded: &str, workflow: &Path) -> bool {
+pub fn same_file(recorded: &str, workflow: &Path) -> bool {
     let want = std::fs::canonicalize(workflow)
         .unwrap_or_else(|_| std::path::absolute(workflow).unwrap_or(workflow.to_path_buf()));
     let got = Path::new(recorded);
     std::fs::canonicalize(got).map_or(got == want, |g| g == want)
 }
 
+impl RunFilter {
+    /// The runs of `workflow`.
+    pub fn workflow(workflow: &Path) -> RunFilter {
+        RunFilter {
+            workflow: Some(workflow.to_path_buf()),
+            ..RunFilter::default()
+        }
+    }
+
+    /// Whether a run (its file, start and configuration) passes every
+    /// filter but `last`.
+    fn admits(&self, file: &str, started_ms: i64, config: &str) -> bool {
+        if self.since_ms.is_some_and(|since| started_ms < since) {
+            return false;
+        }
+        if self
+            .workflow
+            .as_deref()
+            .is_some_and(|w| !same_file(file, w))
+        {
+            return false;
+        }
+        if self.bench.is_none() && self.arm.is_none() && self.model.is_none() {
+            return true;
+        }
+        // a configuration this guardflow cannot read is no trial of it
+        let Some(tag) = serde_json::from_str::<super::RunMeta>(config)
+            .ok()
+            .and_then(|m| m.bench)
+        else {
+            return false;
+        };
+        let is = |want: &Option<String>, got: &str| want.as_deref().is_none_or(|w| w == got);
+        is(&self.bench, &tag.id) && is(&self.arm, &tag.arm) && is(&self.model, &tag.model)
+    }
+}
+
 impl Store {
+    /// The runs `filter` lets through, in the order they started.
+    pub fn select_runs(&self, filter: &RunFilter) -> Result<Vec<SelectedRun>, StoreError> {
+        let err = |e| super::sqlite_error(self.path(), e);
+        let mut out: Vec<SelectedRun> = Vec::new();
+        let mut stmt = self
+            .connection()
+            .prepare(
+                "SELECT id, workflow, task, started_ms, config, \
+                 coalesce(json_extract(config, '$.workflow_hash'), ''), \
+                 json_extract(config, '$.bench.id') IS NOT NULL FROM runs ORDER BY number",
+            )
+            .map_err(err)?;
+        let mut rows = stmt.query([]).map_err(err)?;
+        while let Some(r) = rows.next().map_err(err)? {
+            let (file, started_ms, config): (String, i64, String) = (
+                r.get(1).map_err(err)?,
+                r.get(3).map_err(err)?,
+                r.get(4).map_err(err)?,
+            );
+            if !filter.admits(&file, started_ms, &config) {
+                continue;
+            }
+            out.push(SelectedRun {
+                id: r.get(0).map_err(err)?,
+                workflow: file,
+                workflow_hash: r.get(5).map_err(err)?,
+                task: r.get(2).map_err(err)?,
+                bench: r.get(6).map_err(err)?,
+            });
+        }
+        if let Some(last) = filter.last {
+            let keep = usize::try_from(last).unwrap_or(usize::MAX);
+            let from = out.len().saturating_sub(keep);
+            out.drain(..from);
+        }
+        Ok(out)
+    }
+
     /// What the runs of `workflow` (the file they ran, however named)
     /// measured.
     pub fn measure(&self, workflow: &Path) -> Result<Measured, StoreError> {
+        self.measure_runs(&RunFilter::workflow(workflow))
+    }
+
+    /// What the runs `filter` lets through measured.
+    pub fn measure_runs(&self, filter: &RunFilter) -> Result<Measured, StoreError> {
         let conn = self.connection();
         let err = |e| super::sqlite_error(self.path(), e);
-        let runs: Vec<(String, String, String)> = conn
-            .prepare("SELECT id, workflow, task FROM runs ORDER BY number")
-            .and_then(|mut s| {
-                s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-                    .collect::<rusqlite::Result<_>>()
-            })
-            .map_err(err)?;
         let mut out = Measured::default();
-        for (id, file, task) in runs {
-            if !same_file(&file, workflow) {
-                continue;
-            }
+        for SelectedRun { id, task, .. } in self.select_runs(filter)? {
             out.runs += 1;
             let mut started: HashMap<(String, i64, i64), String> = HashMap::new();
             let mut places: HashMap<String, Place> = HashMap::new();

@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 
 use super::journal::{self, Entry};
 use super::lock::RunLock;
+use super::outcomes::{RunFilter, SelectedRun};
 use super::{Store, StoreError};
 
 /// One line of `guardflow runs`.
@@ -115,7 +116,16 @@ impl Store {
 
     /// Per action name, across every run: finished attempts and passes.
     pub fn stats(&self) -> Result<BTreeMap<String, ActionStats>, StoreError> {
-        stats(self.connection()).map_err(|e| self.read_err(e))
+        let runs = self.select_runs(&RunFilter::default())?;
+        stats(self.connection(), &runs).map_err(|e| self.read_err(e))
+    }
+
+    /// Per action name, across `runs` (from [`Store::select_runs`]).
+    pub fn stats_of(
+        &self,
+        runs: &[SelectedRun],
+    ) -> Result<BTreeMap<String, ActionStats>, StoreError> {
+        stats(self.connection(), runs).map_err(|e| self.read_err(e))
     }
 }
 
@@ -246,40 +256,39 @@ impl ActionStats {
     }
 }
 
-fn stats(conn: &Connection) -> rusqlite::Result<BTreeMap<String, ActionStats>> {
-    let mut started: HashMap<(String, i64, i64), String> = HashMap::new();
-    // the runs of an action that recorded a verdict, in this run
-    let mut judged: HashSet<(String, i64)> = HashSet::new();
-    let mut run = String::new();
+fn stats(
+    conn: &Connection,
+    runs: &[SelectedRun],
+) -> rusqlite::Result<BTreeMap<String, ActionStats>> {
     let mut out: BTreeMap<String, ActionStats> = BTreeMap::new();
-    journal::for_each(conn, None, |e| {
-        if e.run_id != run {
-            run = e.run_id.clone();
-            started.clear();
-            judged.clear();
-        }
-        match e.kind.as_str() {
-            "attempt_started" => {
-                started.insert(e.attempt_key(), e.action.unwrap_or_default());
-            }
-            "attempt"
-                if e.feedback.as_deref() != Some(crate::runtime::resume::INTERRUPTED)
-                    && e.verdict.as_deref() != Some("interrupted") =>
-            {
-                let key = e.attempt_key();
-                let Some(action) = started.get(&key) else {
-                    return Ok(());
-                };
-                let stats = out.entry(action.clone()).or_default();
-                stats.attempts += 1;
-                stats.passed += u64::from(e.verdict.as_deref() == Some("pass"));
-                if judged.insert((key.0, key.1)) {
-                    stats.runs += 1;
+    for run in runs {
+        let mut started: HashMap<(String, i64, i64), String> = HashMap::new();
+        // the runs of an action that recorded a verdict, in this run
+        let mut judged: HashSet<(String, i64)> = HashSet::new();
+        journal::for_each(conn, Some(&run.id), |e| {
+            match e.kind.as_str() {
+                "attempt_started" => {
+                    started.insert(e.attempt_key(), e.action.unwrap_or_default());
                 }
+                "attempt"
+                    if e.feedback.as_deref() != Some(crate::runtime::resume::INTERRUPTED)
+                        && e.verdict.as_deref() != Some("interrupted") =>
+                {
+                    let key = e.attempt_key();
+                    let Some(action) = started.get(&key) else {
+                        return Ok(());
+                    };
+                    let stats = out.entry(action.clone()).or_default();
+                    stats.attempts += 1;
+                    stats.passed += u64::from(e.verdict.as_deref() == Some("pass"));
+                    if judged.insert((key.0, key.1)) {
+                        stats.runs += 1;
+                    }
+                }
+                _ => {}
             }
-            _ => {}
-        }
-        Ok(())
-    })?;
+            Ok(())
+        })?;
+    }
     Ok(out)
 }

@@ -148,10 +148,29 @@ pub fn load(conn: &Connection, id: &str) -> rusqlite::Result<Prior> {
         }
         Ok(())
     })?;
+    // a call with no answer recorded, interrupted then or since, is made
+    // again
+    let mut cut_calls: HashMap<String, Vec<u32>> = HashMap::new();
+    for prior in actions.values() {
+        let cut = prior.attempts.iter().filter(|a| match a.finished {
+            true => a.record.verdict == VerdictKind::Interrupted,
+            false => !a.generated,
+        });
+        for a in cut {
+            cut_calls
+                .entry(prior.action.clone())
+                .or_default()
+                .push(a.record.attempt);
+        }
+    }
+    for numbers in cut_calls.values_mut() {
+        numbers.sort_unstable();
+    }
     Ok(Prior {
         resume: Resume {
             actions: std::sync::Mutex::new(actions),
             attempt_numbers,
+            cut_calls,
             ..Resume::default()
         },
         sessions,
