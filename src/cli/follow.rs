@@ -45,6 +45,9 @@ pub fn run(args: Args) -> u8 {
         Ok(p) => p,
         Err(e) => return super::fail(e),
     };
+    if let Err(e) = Store::open_read(&path).and_then(|s| s.run_meta(&args.run)) {
+        return store_fail(e);
+    }
     let place = match TemporalPlace::read(&path, &args.run) {
         Ok(Some(p)) => p,
         Ok(None) => {
