@@ -14,6 +14,7 @@ mod explain;
 mod export;
 mod files;
 mod fmt;
+mod follow;
 pub(crate) mod graph;
 mod import;
 mod lsp;
@@ -76,6 +77,7 @@ enum Command {
     Runs(runs::Args),
     Show(show::Args),
     Trace(trace::Args),
+    Follow(follow::Args),
     Export(export::Args),
     Stats(stats::Args),
     Report(report::Args),
@@ -146,6 +148,7 @@ pub fn main() -> ExitCode {
         Command::Runs(args) => runs::run(args),
         Command::Show(args) => show::run(args),
         Command::Trace(args) => trace::run(args),
+        Command::Follow(args) => follow::run(args),
         Command::Export(args) => export::run(args),
         Command::Stats(args) => stats::run(args),
         Command::Report(args) => report::run(args),

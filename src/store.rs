@@ -368,6 +368,16 @@ impl Store {
         Ok(Ok((meta, prior.resume, recorder)))
     }
 
+    /// Takes over run `id` to record what another process runs for it (a
+    /// run on Temporal, mirrored by `guardflow follow`): locks it and
+    /// returns the recorder that appends to it in its latest session.
+    pub fn continue_run(self, id: &str) -> Result<Recorder, StoreError> {
+        self.run_meta(id)?;
+        let lock = RunLock::acquire(&self.path, id)?;
+        let prior = resume::load(&self.conn, id).map_err(|e| self.sqlite(e))?;
+        Recorder::continued(self.path, self.conn, id.to_string(), lock, &prior)
+    }
+
     /// Whether run `id` has finished, and how.
     pub fn finished(&self, id: &str) -> Result<Option<bool>, StoreError> {
         self.conn

@@ -176,6 +176,49 @@ fn run_reports_a_failed_workflow_with_exit_one_and_the_reason() {
     );
 }
 
+/// `follow` follows only runs on Temporal: a local run, an unknown run
+/// and a store with neither are refused with exit 2 and why.
+#[test]
+fn follow_refuses_a_run_that_did_not_run_on_temporal() {
+    let dir = tempfile::tempdir().unwrap();
+    let flow = dir.path().join("f.guardflow");
+    std::fs::write(
+        &flow,
+        "use std.{contains}\ngenerator g = replay(\"r.jsonl\")\n\
+         action a() -> Text { :generate g \"go\" :guard contains(\"yes\") :retry 0 }\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("r.jsonl"),
+        "{\"action\": \"a\", \"attempt\": 1, \"output\": \"yes\"}\n",
+    )
+    .unwrap();
+    let f = flow.to_string_lossy();
+    let o = run(&["run", &f, "--task", "a"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let id = stderr(&o)
+        .split_whitespace()
+        .nth(1)
+        .expect("the run id")
+        .to_string();
+    let store = dir.path().join(".guardflow/runs.db");
+    let s = store.to_string_lossy();
+    let o = run(&["follow", &id, "--store", &s]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(&format!("run {id} did not run on Temporal")),
+        "{}",
+        stderr(&o)
+    );
+    let o = run(&["follow", "20000101-000000-0000", "--store", &s]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("has no run `20000101-000000-0000`"),
+        "{}",
+        stderr(&o)
+    );
+}
+
 #[test]
 fn run_usage_errors_exit_two_with_a_clear_message() {
     // the one top-level task is the default

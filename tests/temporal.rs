@@ -4,8 +4,10 @@
 //! on a loopback port with a temporary database, and real workers
 //! (`guardflow worker`) as subprocesses: parity with a local run attempt
 //! for attempt, two workers sharing a task queue, a worker SIGKILLed in
-//! the middle of a call, replaying recorded histories, large artifacts
-//! and the runs mirrored into the local store.
+//! the middle of a call, replaying recorded histories, large artifacts,
+//! the runs mirrored into the local store as they go, detached runs
+//! brought up to date by `guardflow follow`, and judges' calls numbered
+//! as in a local run.
 
 use std::collections::BTreeMap;
 use std::net::TcpListener;
@@ -26,6 +28,7 @@ w=${WORKER:-local}
 echo "start $GUARDFLOW_ACTION $GUARDFLOW_ATTEMPT $w" >> calls
 case "$GUARDFLOW_ACTION" in
   slow|wide*) sleep "${DELAY:-1}" ;;
+  gated) i=0; while [ ! -e go ] && [ "$i" -lt 1200 ]; do sleep 0.1; i=$((i + 1)); done ;;
 esac
 echo "end $GUARDFLOW_ACTION $GUARDFLOW_ATTEMPT $w" >> calls
 case "$GUARDFLOW_ACTION" in
@@ -34,18 +37,36 @@ case "$GUARDFLOW_ACTION" in
   left) if [ "$GUARDFLOW_ATTEMPT" = 1 ]; then echo "bad left"; else echo "good left"; fi ;;
   deploy) echo "echo deployed" ;;
   big) head -c 3000000 /dev/zero | tr '\0' 'a'; echo " good end" ;;
+  gated) if [ -e go ]; then echo "good gated"; else echo "never let through"; fi ;;
   *) echo "good $GUARDFLOW_ACTION" ;;
 esac
 "#;
 
+/// The judge's generator: its first call in the run rejects, every later
+/// one passes (so a judge whose numbering restarts rejects again).
+const JUDGE: &str = r#"#!/bin/sh
+cat > /dev/null
+echo "judge $GUARDFLOW_ACTION $GUARDFLOW_ATTEMPT" >> calls
+if [ "$GUARDFLOW_ATTEMPT" = 1 ]; then
+  echo '{"pass": false, "issues": ["call '"$GUARDFLOW_ATTEMPT"' of the run: not yet"]}'
+else
+  echo '{"pass": true, "issues": []}'
+fi
+"#;
+
 /// spec ; implement (escalating back to spec once) ; (left, retried ||
-/// right) ; deploy (a `shell` effect, not retried).
-const FORK_JOIN: &str = r#"use std.{contains, exit_code}
+/// right, judged and retried) ; deploy (a `shell` effect, not retried).
+const FORK_JOIN: &str = r#"use std.{contains, exit_code, judge}
 generator g = cmd("sh gen.sh", timeout: 60s, env: ["DELAY", "WORKER"], write: ["."])
+generator critic = cmd("sh judge.sh", timeout: 60s, write: ["."])
 action spec() -> Text { :generate g "spec" :guard contains("spec") :retry 1 }
 action implement(s: Text) -> Text { :generate g "implement {s}" :guard contains("good") :retry 2 }
 action left(i: Text) -> Text { :generate g "left {i}" :guard contains("good") :retry 1 }
-action right(i: Text) -> Text { :generate g "right {i}" :guard contains("good") :retry 0 }
+action right(i: Text) -> Text {
+  :generate g "right {i}"
+  :guard contains("good") && judge(critic, "Is it right?", retries: 0)
+  :retry 1
+}
 action deploy(a: Text, b: Text) -> Command {
   :generate g "deploy {a} {b}"
   :effect shell(timeout: 60s)
@@ -88,6 +109,21 @@ task main() -> Text {
     :subtasks (a: wide1(), b: wide2(), c: wide3(), d: wide4())
     :ordering (a || b || c || d)
     :result d
+  }
+}
+"#;
+
+/// first ; gated: the gated call waits (up to 2 minutes) until the test
+/// lets it through by making the file `go`.
+const LIVE: &str = r#"use std.{contains}
+generator g = cmd("sh gen.sh", timeout: 180s, env: ["DELAY", "WORKER"], write: ["."])
+action first() -> Text { :generate g "first" :guard contains("good") :retry 0 }
+action gated(s: Text) -> Text { :generate g "gated {s}" :guard contains("good") :retry 0 }
+task main() -> Text {
+  method m {
+    :subtasks (a: first(), b: gated(a))
+    :ordering (a ; b)
+    :result b
   }
 }
 "#;
@@ -211,6 +247,7 @@ fn workspace(flow: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::write(dir.path().join("flow.guardflow"), flow).unwrap();
     std::fs::write(dir.path().join("gen.sh"), GEN).unwrap();
+    std::fs::write(dir.path().join("judge.sh"), JUDGE).unwrap();
     dir
 }
 
@@ -361,6 +398,27 @@ fn attempts(report: &Value) -> BTreeMap<(String, u64), Value> {
         .collect()
 }
 
+/// Each judge call as (path, attempt, call) → what was asked and answered.
+fn judge_calls(report: &Value) -> BTreeMap<(String, u64, u64), Value> {
+    report["judge_calls"]
+        .as_array()
+        .expect("judge calls")
+        .iter()
+        .map(|c| {
+            let key = (
+                c["path"].as_str().unwrap_or_default().to_string(),
+                c["attempt"].as_u64().unwrap_or(0),
+                c["call"].as_u64().unwrap_or(0),
+            );
+            let mut same = c.clone();
+            if let Some(o) = same.as_object_mut() {
+                o.remove("generate_ms");
+            }
+            (key, same)
+        })
+        .collect()
+}
+
 /// The `calls` log's lines.
 fn calls(dir: &Path) -> Vec<String> {
     std::fs::read_to_string(dir.join("calls"))
@@ -414,8 +472,24 @@ fn fork_join_with_retries_and_escalation_matches_a_local_run_attempt_for_attempt
     let keys: Vec<String> = l.keys().map(|(p, a)| format!("{p}#{a}")).collect();
     assert_eq!(
         keys,
-        ["d#1", "i#1", "i#2", "l#1", "l#2", "r#1", "t#1", "t#2"].map(|k| format!("main/m/{k}")),
+        ["d#1", "i#1", "i#2", "l#1", "l#2", "r#1", "r#2", "t#1", "t#2"]
+            .map(|k| format!("main/m/{k}")),
         "{l:#?}"
+    );
+    // and the same judge calls, numbered in the run: the first rejected
+    // `right`, the second (its next attempt) passed it
+    let (l, r) = (judge_calls(&local_report), judge_calls(&remote_report));
+    assert_eq!(l, r);
+    let verdicts: Vec<String> = l
+        .iter()
+        .map(|((p, a, c), v)| format!("{p}#{a}.{c} {}", v["output"].as_str().unwrap_or("?")))
+        .collect();
+    assert_eq!(verdicts.len(), 2, "{verdicts:#?}");
+    assert!(verdicts[0].contains("not yet"), "{verdicts:#?}");
+    assert!(verdicts[1].contains("\"pass\": true"), "{verdicts:#?}");
+    assert_eq!(
+        local_report["judge_calls"].as_array().map(Vec::len),
+        Some(2)
     );
     let artifacts = |r: &Value| {
         let mut a: Vec<String> = r["artifacts"]
@@ -469,6 +543,199 @@ fn fork_join_with_retries_and_escalation_matches_a_local_run_attempt_for_attempt
     let tampered = tamper(&history);
     let e = replay(&tampered).expect_err("a tampered history is nondeterministic");
     assert!(e.to_lowercase().contains("nondetermin"), "{e}");
+}
+
+/// The events of the recorded runs in `store` (none while it does not
+/// exist yet).
+fn stored_events(store: &Path) -> Vec<Value> {
+    let Ok(s) = guardflow::store::Store::open_read(store) else {
+        return Vec::new();
+    };
+    let runs = s.runs().unwrap_or_default();
+    runs.iter()
+        .flat_map(|r| s.events(&r.id).unwrap_or_default())
+        .collect()
+}
+
+#[test]
+fn a_followed_run_is_mirrored_into_the_local_store_as_it_goes() {
+    let dir = workspace(LIVE);
+    let q = queue("live");
+    let _workers = Workers::start(dir.path(), &q, &["a"], &[]);
+    let (d, q2) = (dir.path().to_path_buf(), q.clone());
+    let runner = std::thread::spawn(move || run(&d, Some(&q2)));
+    // while `gated` waits for the test, `first`'s judged attempt is in
+    // the local store already (the run cannot end before `go` exists)
+    let store = dir.path().join(".guardflow/runs.db");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let events = stored_events(&store);
+        let first_judged = events
+            .iter()
+            .any(|e| e["event"] == "attempt" && e["action"] == "first" && e["verdict"] == "pass");
+        if first_judged {
+            assert!(
+                !events.iter().any(|e| e["event"] == "run_finished"),
+                "{events:#?}"
+            );
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the local store has no attempt of `first` while the run goes on: {events:#?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::fs::write(dir.path().join("go"), "").unwrap();
+    let out = runner.join().expect("the run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(report(&out)["result"], "good gated\n");
+    // every event once, in the order the run printed them
+    let printed: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|e| e["event"] != "report")
+        .map(|e| e["event"].as_str().unwrap_or_default().to_string())
+        .collect();
+    let stored: Vec<String> = stored_events(&store)
+        .iter()
+        .map(|e| e["event"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(printed, stored);
+    assert_eq!(stored.last().map(String::as_str), Some("run_finished"));
+}
+
+#[test]
+fn a_detached_run_is_recorded_and_follow_brings_it_up_to_date() {
+    let dir = workspace(FORK_JOIN);
+    let q = queue("detach");
+    let _workers = Workers::start(dir.path(), &q, &["a"], &[]);
+    let store = dir.path().join(".guardflow/runs.db");
+    // a followed run, for reference
+    let followed = run(dir.path(), Some(&q));
+    assert!(followed.status.success(), "{followed:?}");
+    let run_id = |out: &Output| {
+        let err = String::from_utf8_lossy(&out.stderr).to_string();
+        err.split_whitespace()
+            .nth(1)
+            .filter(|_| err.starts_with("run "))
+            .unwrap_or_else(|| panic!("no run id: {err}"))
+            .to_string()
+    };
+    let reference = run_id(&followed);
+    // the same workflow, detached: the run is in the store at once
+    let mut cmd = guardflow();
+    cmd.args(["run", "flow.guardflow", "--detach"])
+        .args(["--temporal", &server().address, "--task-queue", &q])
+        .env("GUARDFLOW_STORE", &store)
+        .current_dir(dir.path());
+    let out = bounded(cmd);
+    assert!(out.status.success(), "{out:?}");
+    let detached = run_id(&out);
+    let workflow = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert_eq!(workflow, format!("guardflow-{detached}"));
+    let listed = Command::new(bin())
+        .args(["runs", "--store"])
+        .arg(&store)
+        .output()
+        .expect("runs");
+    assert!(
+        String::from_utf8_lossy(&listed.stdout).contains(&detached),
+        "{listed:?}"
+    );
+    // let it finish on Temporal
+    let waited = bounded({
+        let mut c = Command::new(temporal_cli());
+        c.args(["workflow", "result", "--workflow-id", &workflow])
+            .args(["--address", &server().address]);
+        c
+    });
+    assert!(waited.status.success(), "{waited:?}");
+    let attempts_of = |id: &str| -> Vec<Value> {
+        let s = guardflow::store::Store::open_read(&store).expect("store");
+        s.events(id)
+            .expect("events")
+            .into_iter()
+            .filter(|e| e["event"] == "attempt" || e["event"] == "judge_call")
+            .map(|mut e| {
+                if let Some(o) = e.as_object_mut() {
+                    for k in [
+                        "seq",
+                        "at_ms",
+                        "session",
+                        "generate_ms",
+                        "guard_ms",
+                        "elapsed_ms",
+                    ] {
+                        o.remove(k);
+                    }
+                }
+                e
+            })
+            .collect()
+    };
+    assert!(attempts_of(&detached).is_empty());
+    // `follow` brings the store up to date
+    let mut cmd = guardflow();
+    cmd.args(["follow", &detached, "--json", "--store"])
+        .arg(&store)
+        .current_dir(dir.path());
+    let out = bounded(cmd);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(report(&out)["success"], true);
+    let keys = |v: &[Value]| -> Vec<String> {
+        v.iter()
+            .map(|e| format!("{} {} {}", e["event"], e["path"], e["attempt"]))
+            .collect()
+    };
+    let (want, got) = (attempts_of(&reference), attempts_of(&detached));
+    assert_eq!(keys(&got), keys(&want));
+    assert_eq!(got.len(), 11, "{got:#?}");
+    for (w, g) in want.iter().zip(&got) {
+        for k in ["action", "prompt", "output", "verdict", "feedback", "call"] {
+            assert_eq!(g[k], w[k], "{k} of {g:#}");
+        }
+    }
+    // `show` shows it as it shows the followed run, in one session
+    let show = |id: &str| {
+        let out = Command::new(bin())
+            .args(["show", id, "--store"])
+            .arg(&store)
+            .output()
+            .expect("show");
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let text = show(&detached);
+    assert!(
+        text.contains("bad impl") || text.contains("good left") || text.contains("succeeded"),
+        "{text}"
+    );
+    assert!(!text.contains("session"), "{text}");
+    assert_eq!(
+        text.lines().count(),
+        show(&reference).lines().count(),
+        "{text}"
+    );
+    // following an ended run says so
+    let again = Command::new(bin())
+        .args(["follow", &detached, "--store"])
+        .arg(&store)
+        .output()
+        .expect("follow");
+    assert!(again.status.success(), "{again:?}");
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("has ended"),
+        "{again:?}"
+    );
 }
 
 #[test]

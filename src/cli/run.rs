@@ -185,7 +185,7 @@ pub fn run(args: Args) -> u8 {
             started.resume(resume);
             Some(recorder)
         }
-        None if args.no_store || args.remote.detach => None,
+        None if args.no_store => None,
         None => match new_run(
             &args,
             &store_path,
@@ -832,7 +832,7 @@ pub(crate) fn default_task(program: &Program) -> Result<String, String> {
     }
 }
 
-fn print_summary(report: &RunReport, color: bool) {
+pub(super) fn print_summary(report: &RunReport, color: bool) {
     let (ok, bad, dim, reset) = if color {
         ("\x1b[32m", "\x1b[31m", "\x1b[2m", "\x1b[0m")
     } else {

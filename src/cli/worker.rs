@@ -118,7 +118,8 @@ pub struct RunOpts {
     #[command(flatten)]
     pub place: Place,
     /// With --temporal: print the workflow id and return once the run
-    /// started (it is then not recorded in the local store)
+    /// started; it is recorded in the local store, and `guardflow follow
+    /// RUN_ID` brings the store up to date
     #[arg(long, requires = "temporal")]
     pub detach: bool,
 }
@@ -174,9 +175,25 @@ pub fn run_remote(
             )[..16]
         ),
     };
+    // where the recorded run runs, for `guardflow follow`
+    if let Some(id) = run_id {
+        let place = TemporalPlace {
+            address: target.address.clone(),
+            namespace: target.namespace.clone(),
+            task_queue: target.task_queue.clone(),
+            workflow_id: workflow_id.clone(),
+        };
+        if let Err(e) = place.write(store, id) {
+            return Remote::Exit(super::fail(e));
+        }
+    }
     let rt = match crate::engine::runtime() {
         Ok(rt) => rt,
         Err(e) => return Remote::Exit(super::fail(e)),
+    };
+    let again = match run_id {
+        Some(id) => format!("; follow it again with `guardflow follow {id}`"),
+        None => String::new(),
     };
     let outcome = rt.block_on(async {
         let client = target.connect().await?;
@@ -188,10 +205,12 @@ pub fn run_remote(
             "run on Temporal as workflow {workflow_id} (task queue {})",
             target.task_queue
         );
+        // what the run does, as a local run tells it, as it happens
+        let mirror = |e: crate::runtime::Event| started.run.emit(|| e);
         tokio::select! {
-            o = crate::temporal::client::follow(&client, &workflow_id) => o.map(Some),
+            o = crate::temporal::client::follow_live(&client, &workflow_id, 0, mirror) => o.map(Some),
             _ = tokio::signal::ctrl_c() => Err(format!(
-                "stopped following; the run goes on on Temporal as workflow {workflow_id}"
+                "stopped following; the run goes on on Temporal as workflow {workflow_id}{again}"
             )),
         }
     });
@@ -199,16 +218,109 @@ pub fn run_remote(
         Err(e) => Remote::Exit(super::fail(e)),
         Ok(None) => {
             crate::cli::output::outln!("{workflow_id}");
+            if let Some(id) = run_id {
+                eprintln!("run {id} goes on on Temporal; `guardflow follow {id}` follows it");
+            }
             Remote::Exit(super::EXIT_OK)
         }
-        Ok(Some(outcome)) => {
-            // what the run did, as a local run would have told it
-            for e in outcome.events {
-                started.run.emit(|| e);
-            }
-            Remote::Report(Box::new(outcome.report))
-        }
+        Ok(Some(outcome)) => Remote::Report(Box::new(outcome.report)),
     }
+}
+
+/// Where a recorded run runs on Temporal: a file beside the store
+/// (`temporal/RUN_ID.json`), written when the run starts, read by
+/// `guardflow follow`.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub struct TemporalPlace {
+    pub address: String,
+    pub namespace: String,
+    pub task_queue: String,
+    pub workflow_id: String,
+}
+
+impl TemporalPlace {
+    fn path(store: &Path, run_id: &str) -> std::path::PathBuf {
+        store
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."))
+            .join("temporal")
+            .join(format!("{run_id}.json"))
+    }
+
+    /// Written whole (a temporary file renamed into place).
+    #[cfg_attr(not(feature = "temporal"), allow(dead_code))]
+    fn write(&self, store: &Path, run_id: &str) -> Result<(), String> {
+        let path = TemporalPlace::path(store, run_id);
+        let dir = path.parent().unwrap_or(Path::new("."));
+        let text = serde_json::to_vec_pretty(self).map_err(|e| e.to_string())?;
+        std::fs::create_dir_all(dir)
+            .and_then(|()| {
+                let tmp = dir.join(format!(".{run_id}.json.{}", std::process::id()));
+                std::fs::write(&tmp, &text)?;
+                std::fs::rename(&tmp, &path)
+            })
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))
+    }
+
+    /// The place of run `run_id` of `store`, if it ran on Temporal.
+    pub fn read(store: &Path, run_id: &str) -> Result<Option<TemporalPlace>, String> {
+        let path = TemporalPlace::path(store, run_id);
+        if !path.exists() {
+            return Ok(None);
+        }
+        let text = crate::check::read_text(&path, 1 << 20)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|e| format!("{} is not a run's place on Temporal: {e}", path.display()))
+    }
+}
+
+/// Follows run `run_id` of `store`, which runs on `place`, from where the
+/// store is (`seen` events recorded) to its end: its events recorded by
+/// `recorder` and shown by `view` as they come. Its report.
+#[cfg(feature = "temporal")]
+pub fn follow_recorded(
+    place: &TemporalPlace,
+    run_id: &str,
+    seen: u64,
+    recorder: &dyn crate::runtime::Sink,
+    view: &dyn Fn(&crate::runtime::Event),
+) -> Result<RunReport, String> {
+    use crate::temporal::Target;
+    let target = Target {
+        address: place.address.clone(),
+        namespace: place.namespace.clone(),
+        task_queue: place.task_queue.clone(),
+    };
+    let rt = crate::engine::runtime()?;
+    rt.block_on(async {
+        let client = target.connect().await?;
+        let mirror = |e: crate::runtime::Event| {
+            recorder.record(&e);
+            view(&e);
+        };
+        let id = &place.workflow_id;
+        tokio::select! {
+            o = crate::temporal::client::follow_live(&client, id, seen, mirror) => o.map(|o| o.report),
+            _ = tokio::signal::ctrl_c() => Err(format!(
+                "stopped following; the run goes on on Temporal as workflow {id}; \
+                 follow it again with `guardflow follow {run_id}`"
+            )),
+        }
+    })
+}
+
+#[cfg(not(feature = "temporal"))]
+pub fn follow_recorded(
+    _place: &TemporalPlace,
+    _run_id: &str,
+    _seen: u64,
+    _recorder: &dyn crate::runtime::Sink,
+    _view: &dyn Fn(&crate::runtime::Event),
+) -> Result<RunReport, String> {
+    Err(NOT_BUILT.to_string())
 }
 
 /// Where runs on Temporal keep large payloads: beside the store.

@@ -192,7 +192,7 @@ impl Recorder {
         id: String,
         lock: RunLock,
     ) -> Result<Recorder, StoreError> {
-        Recorder::open(path, conn, id, lock, 1, 1, HashMap::new())
+        Recorder::open(path, conn, id, lock, (1, true), 1, HashMap::new())
     }
 
     pub(super) fn resumed(
@@ -207,7 +207,28 @@ impl Recorder {
             conn,
             id,
             lock,
-            prior.sessions + 1,
+            (prior.sessions + 1, true),
+            prior.next_seq,
+            prior.current.clone(),
+        )
+    }
+
+    /// Goes on writing a run in its latest session: the events of a run
+    /// another process makes (a run on Temporal, mirrored by `guardflow
+    /// follow`), which are one session wherever they are recorded from.
+    pub(super) fn continued(
+        path: PathBuf,
+        conn: Connection,
+        id: String,
+        lock: RunLock,
+        prior: &Prior,
+    ) -> Result<Recorder, StoreError> {
+        Recorder::open(
+            path,
+            conn,
+            id,
+            lock,
+            (prior.sessions.max(1), prior.sessions == 0),
             prior.next_seq,
             prior.current.clone(),
         )
@@ -218,15 +239,17 @@ impl Recorder {
         conn: Connection,
         id: String,
         lock: RunLock,
-        session: i64,
+        (session, new_session): (i64, bool),
         seq: i64,
         current: HashMap<String, (u32, u32)>,
     ) -> Result<Recorder, StoreError> {
-        conn.execute(
-            "INSERT INTO sessions (run_id, session, pid, started_ms) VALUES (?1, ?2, ?3, ?4)",
-            params![id, session, std::process::id(), now_ms()],
-        )
-        .map_err(|e| super::sqlite_error(&path, e))?;
+        if new_session {
+            conn.execute(
+                "INSERT INTO sessions (run_id, session, pid, started_ms) VALUES (?1, ?2, ?3, ?4)",
+                params![id, session, std::process::id(), now_ms()],
+            )
+            .map_err(|e| super::sqlite_error(&path, e))?;
+        }
         let number = journal::run_number(&conn, &id)
             .map_err(|e| super::sqlite_error(&path, e))?
             .ok_or_else(|| StoreError::NoSuchRun {
@@ -655,5 +678,56 @@ mod tests {
         }
         assert!(recorder.shared.lock().open_since.is_none());
         assert!(recorder.failure().is_none());
+    }
+
+    /// A continued run (`guardflow follow`) goes on in its latest session,
+    /// from the next event; a resumed one starts a new session.
+    #[test]
+    fn a_continued_run_goes_on_in_its_session_a_resumed_one_in_a_new_one() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = dir.path().join("runs.db");
+        let task = |path: &str| crate::runtime::Event::TaskStarted {
+            path: path.to_string(),
+            task: "main".to_string(),
+        };
+        let mut meta = meta();
+        let recorder = Store::open(&db)
+            .expect("open")
+            .start_run(&mut meta)
+            .expect("run");
+        recorder.record(&task("a"));
+        drop(recorder);
+        let recorder = Store::open(&db)
+            .expect("open")
+            .continue_run(&meta.id)
+            .expect("continued");
+        recorder.record(&task("b"));
+        drop(recorder);
+        let sessions = |db: &std::path::Path| -> Vec<(String, i64, i64)> {
+            Store::open_read(db)
+                .expect("read")
+                .events(&meta.id)
+                .expect("events")
+                .iter()
+                .map(|e| {
+                    (
+                        e["path"].as_str().unwrap_or_default().to_string(),
+                        e["seq"].as_i64().unwrap_or(0),
+                        e["session"].as_i64().unwrap_or(0),
+                    )
+                })
+                .collect()
+        };
+        assert_eq!(
+            sessions(&db),
+            [("a".to_string(), 1, 1), ("b".to_string(), 2, 1)]
+        );
+        let (_, _, recorder) = Store::open(&db)
+            .expect("open")
+            .resume_run(&meta.id)
+            .expect("resumed");
+        recorder.record(&task("c"));
+        drop(recorder);
+        assert_eq!(sessions(&db)[2], ("c".to_string(), 3, 2));
     }
 }

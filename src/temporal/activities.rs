@@ -18,7 +18,7 @@ use temporalio_macros::activities;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 
 use super::blob::{self, Carried};
-use super::spec::{ActivityIn, ActivityOut, Collected, RunSpec, SpecRef};
+use super::spec::{ActivityIn, ActivityOut, Collected, Judged, RunSpec, SpecRef};
 use crate::check::ir::ActionId;
 use crate::engine::{Engine, Workflow};
 use crate::runtime::exec::{
@@ -102,12 +102,45 @@ impl Activities {
             )
             .map_err(|e| err(e.0))?;
         run.seed = loaded.spec.seed;
+        // a judge numbers its calls on from the run's numbers so far
+        let before = input.judge_numbers;
+        *run.counters
+            .judge_numbers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = before.clone().into_iter().collect();
         let events = Collected::default();
         run.observer = Some(events.observer());
         let answer = heartbeating(ctx, call(&run, c)).await?;
+        let judge_calls = run
+            .counters
+            .judge_numbers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .filter_map(|(k, n)| {
+                let made = n.saturating_sub(before.get(k).copied().unwrap_or(0));
+                (made > 0).then(|| (k.clone(), made))
+            })
+            .collect();
+        // what its judges asked, from this call's own run
+        let judged = {
+            let log = run.log();
+            Judged {
+                calls: log
+                    .calls
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, c)| c.judge_calls > 0)
+                    .map(|(i, c)| (i as u32, c.judge_calls))
+                    .collect(),
+                records: log.judge_calls.clone(),
+            }
+        };
         let out = ActivityOut {
             answer,
             events: events.take(),
+            judge_calls,
+            judged,
         };
         Carried::pack(&out, &loaded.spec.blob_dir, loaded.spec.inline_max).map_err(err)
     }

@@ -3,19 +3,21 @@
 
 use std::path::Path;
 use std::str::FromStr;
+use std::time::Duration;
 
 use temporalio_client::{
     Client, ClientOptions, Connection, ConnectionOptions, Url, WorkflowFetchHistoryOptions,
-    WorkflowGetResultOptions, WorkflowHistory, WorkflowStartOptions,
+    WorkflowGetResultOptions, WorkflowHistory, WorkflowQueryOptions, WorkflowStartOptions,
 };
 use temporalio_sdk::workflow_replayer::{WorkflowReplayer, WorkflowReplayerOptions};
 use temporalio_sdk::{Runtime, Worker, WorkerOptions};
 
 use super::activities::Activities;
 use super::blob::{self, Carried};
-use super::spec::{Outcome, RunSpec, SpecRef, StartArg};
+use super::spec::{EventsPage, Outcome, RunSpec, SpecRef, StartArg};
 use super::workflow::GuardflowRun;
 use crate::engine::Engine;
+use crate::runtime::Event;
 
 /// A Temporal server and where runs go on it.
 #[derive(Debug, Clone)]
@@ -85,14 +87,60 @@ pub async fn start_run(
     Ok(())
 }
 
-/// Waits for workflow `workflow_id` to end; its outcome.
-pub async fn follow(client: &Client, workflow_id: &str) -> Result<Outcome, String> {
+/// How often a followed run is asked for its new events.
+const POLL: Duration = Duration::from_millis(500);
+
+/// How long one such question may take (no worker may be there to
+/// answer it: the run goes on, and so does following it).
+const QUERY_WAIT: Duration = Duration::from_secs(10);
+
+/// Follows workflow `workflow_id` to its end, handing `mirror` each of
+/// its events from index `seen` on, once and in order: while it runs
+/// from its `events` query (every half second), and what is left from
+/// its result. Its outcome.
+pub async fn follow_live(
+    client: &Client,
+    workflow_id: &str,
+    mut seen: u64,
+    mut mirror: impl FnMut(Event),
+) -> Result<Outcome, String> {
     let handle = client.get_workflow_handle::<GuardflowRun>(workflow_id.to_string());
-    let carried: Carried = handle
-        .get_result(WorkflowGetResultOptions::default())
-        .await
-        .map_err(|e| format!("the workflow {workflow_id} did not complete: {e}"))?;
-    carried.open()
+    let result = handle.get_result(WorkflowGetResultOptions::default());
+    tokio::pin!(result);
+    loop {
+        let from = seen;
+        let handle = &handle;
+        let tick = async move {
+            tokio::time::sleep(POLL).await;
+            let asked = handle.query(GuardflowRun::events, from, WorkflowQueryOptions::default());
+            match tokio::time::timeout(QUERY_WAIT, asked).await {
+                Ok(Ok(c)) => c.open::<EventsPage>().ok(),
+                _ => None,
+            }
+        };
+        tokio::select! {
+            biased;
+            done = &mut result => {
+                let carried: Carried = done
+                    .map_err(|e| format!("the workflow {workflow_id} did not complete: {e}"))?;
+                let outcome: Outcome = carried.open()?;
+                let from = usize::try_from(seen).unwrap_or(usize::MAX);
+                for e in outcome.events.iter().skip(from) {
+                    mirror(e.clone());
+                }
+                return Ok(outcome);
+            }
+            page = tick => {
+                // a page from where the mirror is, else asked again
+                if let Some(page) = page.filter(|p| p.from == seen) {
+                    for e in page.events {
+                        mirror(e);
+                        seen += 1;
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// The history of workflow `workflow_id`, as Temporal's JSON.

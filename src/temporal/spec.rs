@@ -1,5 +1,6 @@
 //! What a Temporal run starts with and ends with.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
@@ -161,6 +162,11 @@ pub struct Outcome {
 pub struct ActivityIn {
     pub spec: SpecRef,
     pub call: Carried,
+    /// A guard's call: the run's judge calls so far, by what a generator
+    /// is asked as (`action/guard`), so that a judge's calls go on with
+    /// the run's numbers as they do in a local run.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub judge_numbers: BTreeMap<String, u32>,
 }
 
 /// An activity's answer and the events it produced where it ran.
@@ -168,6 +174,76 @@ pub struct ActivityIn {
 pub struct ActivityOut<T> {
     pub answer: T,
     pub events: Vec<Event>,
+    /// A guard's call: the judge calls it made, by what a generator was
+    /// asked as (added to the run's numbers).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub judge_calls: BTreeMap<String, u32>,
+    /// A guard's call: what its judges asked, as a local run adds it to
+    /// the run's log (calls counted per action, by `ActionId`, and each
+    /// call's record).
+    #[serde(default, skip_serializing_if = "Judged::is_empty")]
+    pub judged: Judged,
+}
+
+/// What a guard's judges asked in one evaluation.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Judged {
+    pub calls: Vec<(u32, u64)>,
+    pub records: Vec<crate::runtime::event::JudgeCall>,
+}
+
+impl Judged {
+    pub fn is_empty(&self) -> bool {
+        self.calls.is_empty() && self.records.is_empty()
+    }
+
+    /// Added to `run`'s log, as `Asking::settle` adds a local judge's.
+    pub fn settle(self, run: &crate::runtime::interpreter::Run<'_>) {
+        let mut log = run.log();
+        for (action, n) in self.calls {
+            if let Some(c) = log.calls.get_mut(action as usize) {
+                c.generator_calls += n;
+                c.judge_calls += n;
+            }
+        }
+        log.judge_calls.extend(self.records);
+    }
+}
+
+/// A page of a running workflow's events (its `events` query): those
+/// from index `from`, at most [`PAGE_BYTES`] of them unless one alone is
+/// larger, and how many the workflow has so far.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EventsPage {
+    pub from: u64,
+    pub events: Vec<Event>,
+    pub total: u64,
+}
+
+/// About how much JSON one page of events holds (a larger page goes to
+/// the blob directory as any payload does).
+pub const PAGE_BYTES: usize = 1 << 20;
+
+impl EventsPage {
+    /// The page of `all` from index `from`.
+    pub fn of(all: &[Event], from: u64) -> EventsPage {
+        let start = usize::try_from(from).unwrap_or(usize::MAX).min(all.len());
+        let mut events = Vec::new();
+        let mut bytes = 0usize;
+        for e in &all[start..] {
+            let size = serde_json::to_vec(e).map_or(0, |v| v.len());
+            if !events.is_empty() && bytes + size > PAGE_BYTES {
+                break;
+            }
+            bytes += size;
+            events.push(e.clone());
+        }
+        EventsPage {
+            from: start as u64,
+            events,
+            total: all.len() as u64,
+        }
+    }
 }
 
 static ENGINE: OnceLock<Engine> = OnceLock::new();
@@ -203,7 +279,45 @@ impl Collected {
             .extend(events);
     }
 
+    /// The events so far from index `from` (see [`EventsPage`]).
+    pub fn page(&self, from: u64) -> EventsPage {
+        EventsPage::of(&self.0.lock().unwrap_or_else(|p| p.into_inner()), from)
+    }
+
+    /// Every event so far, kept.
+    pub fn all(&self) -> Vec<Event> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
     pub fn take(&self) -> Vec<Event> {
         std::mem::take(&mut *self.0.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn task(path: String) -> Event {
+        Event::TaskStarted {
+            path,
+            task: "t".to_string(),
+        }
+    }
+
+    #[test]
+    fn a_page_starts_where_asked_and_holds_about_a_mebibyte() {
+        let all: Vec<Event> = (0..5).map(|i| task(format!("p{i}"))).collect();
+        let page = EventsPage::of(&all, 2);
+        assert_eq!((page.from, page.total, page.events.len()), (2, 5, 3));
+        assert!(matches!(&page.events[0], Event::TaskStarted { path, .. } if path == "p2"));
+        // past the end: an empty page from the end
+        let page = EventsPage::of(&all, 9);
+        assert_eq!((page.from, page.events.len()), (5, 0));
+        // large events: as many as fit, but always one
+        let big: Vec<Event> = (0..3).map(|_| task("x".repeat(PAGE_BYTES / 2))).collect();
+        assert_eq!(EventsPage::of(&big, 0).events.len(), 1);
+        let huge = vec![task("x".repeat(PAGE_BYTES * 2))];
+        assert_eq!(EventsPage::of(&huge, 0).events.len(), 1);
     }
 }

@@ -24,7 +24,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
@@ -33,11 +33,13 @@ use std::task::{Context, Poll, Waker};
 use futures::future::{BoxFuture, FutureExt, LocalBoxFuture};
 use temporalio_common::RetryPolicy;
 use temporalio_macros::{workflow, workflow_methods};
-use temporalio_sdk::{ActivityOptions, WorkflowContext, WorkflowResult};
+use temporalio_sdk::{ActivityOptions, WorkflowContext, WorkflowContextView, WorkflowResult};
 
 use super::activities::Activities;
 use super::blob::Carried;
-use super::spec::{ActivityIn, ActivityOut, Collected, Outcome, RunSpec, SpecRef, StartArg};
+use super::spec::{
+    ActivityIn, ActivityOut, Collected, Judged, Outcome, RunSpec, SpecRef, StartArg,
+};
 use crate::runtime::exec::{
     EffectInvocation, Executor, GenOutcome, GuardInvocation, ProviderCall, VerdictData,
 };
@@ -53,10 +55,16 @@ const GRACE: Duration = Duration::from_secs(60);
 /// worker is found by the heartbeat timeout long before).
 const NO_LIMIT: Duration = Duration::from_secs(24 * 3600);
 
-/// The guardflow run workflow.
+/// The guardflow run workflow. Its state is what its `events` query
+/// answers: the run's events so far (a client following the run mirrors
+/// them as they come), and where a large page of them goes.
 #[workflow]
 #[derive(Default)]
-pub struct GuardflowRun;
+pub struct GuardflowRun {
+    events: Collected,
+    /// The run's blob directory and inline limit, once it began.
+    blobs: Arc<std::sync::OnceLock<(String, usize)>>,
+}
 
 #[workflow_methods]
 impl GuardflowRun {
@@ -71,13 +79,22 @@ impl GuardflowRun {
             Ok(s) => s,
             Err(e) => return Err(failure(e.0)),
         };
-        let events = Collected::default();
+        // the events live in the workflow's state, for its `events` query
+        let (events, blobs) = ctx.state(|s| (s.events.clone(), s.blobs.clone()));
+        let _ = blobs.set((spec.blob_dir.clone(), spec.inline_max));
         let queue = Arc::new(Mutex::new(VecDeque::new()));
         started.run.observer = Some(events.observer());
         started.run.sink = None;
+        // a judge's calls are numbered in the run, across its guards'
+        // activities, as a local run numbers them
+        let numbers = started.run.counters.judge_numbers.clone();
         started.run.executor = Some(Arc::new(Remote {
             queue: queue.clone(),
+            numbers: numbers.clone(),
         }));
+        // what remote judges asked, added to the run's log before the
+        // interpreter sees their verdicts
+        let settled: Settled = Arc::default();
         let limits = Limits::of(&spec);
         let spec_blob = arg.spec_blob;
         // the driver: the interpreter polled with a waker of its own, its
@@ -102,10 +119,14 @@ impl GuardflowRun {
                 .collect();
             let started_any = !new.is_empty();
             for r in new {
-                pending.push(start(ctx, r, &events, &spec_blob, &limits));
+                let judges = (&numbers, &settled);
+                pending.push(start(ctx, r, &events, judges, &spec_blob, &limits));
             }
             let before = pending.len();
             pending.retain_mut(|f| f.as_mut().poll(cx).is_pending());
+            for judged in std::mem::take(&mut *settled.lock().unwrap_or_else(|e| e.into_inner())) {
+                judged.settle(&started.run);
+            }
             let answered = pending.len() < before;
             let woke = woken.0.swap(false, Ordering::SeqCst);
             if !answered && !woke && !started_any {
@@ -113,11 +134,31 @@ impl GuardflowRun {
             }
         })
         .await;
+        // kept in the state: a query after the end still answers
         let outcome = Outcome {
             report,
-            events: events.take(),
+            events: events.all(),
         };
         Carried::pack(&outcome, &spec.blob_dir, spec.inline_max).map_err(failure)
+    }
+
+    /// The run's events from index `from` (one page; see `EventsPage`):
+    /// what `run --temporal` and `guardflow follow` mirror into the local
+    /// store while the run goes on.
+    #[query]
+    pub fn events(
+        &self,
+        _ctx: &WorkflowContextView,
+        from: u64,
+    ) -> Result<Carried, Box<dyn std::error::Error + Send + Sync>> {
+        let page = self.events.page(from);
+        match self.blobs.get() {
+            Some((dir, inline_max)) => Ok(Carried::pack(&page, dir, *inline_max)?),
+            // asked before the run began: an empty page
+            None => Ok(Carried::Inline(
+                serde_json::to_value(&page).map_err(|e| e.to_string())?,
+            )),
+        }
     }
 }
 
@@ -132,7 +173,8 @@ fn anyhow_msg(message: String) -> Box<dyn std::error::Error + Send + Sync> {
 /// A call the interpreter hands over, and where its answer goes.
 enum Request {
     Generate(ProviderCall, Answer<GenOutcome>),
-    Guard(GuardInvocation, Answer<VerdictData>),
+    /// With the run's judge numbers when it was asked.
+    Guard(GuardInvocation, Answer<VerdictData>, BTreeMap<String, u32>),
     Effect(EffectInvocation, Answer<Result<Value, String>>),
 }
 
@@ -158,7 +200,14 @@ fn fill<T>(answer: &Answer<T>, value: T) {
 /// an answer came in, so every wake happens inside the workflow's poll.
 struct Remote {
     queue: Arc<Mutex<VecDeque<Request>>>,
+    numbers: Numbers,
 }
+
+/// The run's judge calls so far, by what a generator is asked as.
+type Numbers = Arc<Mutex<std::collections::HashMap<String, u32>>>;
+
+/// What guards' judges asked, for the driver to add to the run's log.
+type Settled = Arc<Mutex<Vec<Judged>>>;
 
 impl Remote {
     fn ask<T: Send + 'static>(
@@ -190,7 +239,14 @@ impl Executor for Remote {
     }
 
     fn guard(&self, call: GuardInvocation) -> BoxFuture<'static, VerdictData> {
-        self.ask(|a| Request::Guard(call, a))
+        let numbers = self
+            .numbers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|(k, n)| (k.clone(), *n))
+            .collect();
+        self.ask(|a| Request::Guard(call, a, numbers))
     }
 
     fn effect(&self, call: EffectInvocation) -> BoxFuture<'static, Result<Value, String>> {
@@ -276,15 +332,24 @@ fn start(
     ctx: &WorkflowContext<GuardflowRun>,
     request: Request,
     events: &Collected,
+    (numbers, settled): (&Numbers, &Settled),
     spec: &SpecRef,
     limits: &Limits,
 ) -> LocalBoxFuture<'static, ()> {
-    let (ctx, events, spec, limits) = (ctx.clone(), events.clone(), spec.clone(), limits.clone());
+    let (ctx, events, numbers, settled, spec, limits) = (
+        ctx.clone(),
+        events.clone(),
+        numbers.clone(),
+        settled.clone(),
+        spec.clone(),
+        limits.clone(),
+    );
     async move {
         let pack = |call: &dyn erased::Json| -> Result<ActivityIn, String> {
             Ok(ActivityIn {
                 spec: spec.clone(),
                 call: Carried::pack(&call.json(), &limits.blob_dir, limits.inline_max)?,
+                judge_numbers: BTreeMap::new(),
             })
         };
         match request {
@@ -305,7 +370,9 @@ fn start(
                             .execute_activity(Activities::generate, input, limits.generator(limit))
                             .await;
                         match done.map_err(|e| e.to_string()).and_then(|c| opened(&c)) {
-                            Ok(ActivityOut { answer, events: e }) => {
+                            Ok(ActivityOut {
+                                answer, events: e, ..
+                            }) => {
                                 events.push_all(e);
                                 answer
                             }
@@ -321,11 +388,12 @@ fn start(
                 };
                 fill(&reply, answer);
             }
-            Request::Guard(call, reply) => {
+            Request::Guard(call, reply, judge_numbers) => {
                 let mut verdict = VerdictData::Fatal("the guard was not run".to_string());
                 match pack(&call) {
                     Err(e) => verdict = VerdictData::Fatal(e),
-                    Ok(input) => {
+                    Ok(mut input) => {
+                        input.judge_numbers = judge_numbers;
                         // a lost worker's guard is judged again, as a
                         // resume judges a recorded answer again
                         for _ in 0..LOST_WORKER_REPEATS {
@@ -337,8 +405,22 @@ fn start(
                                 )
                                 .await;
                             match done.map_err(|e| e.to_string()).and_then(|c| opened(&c)) {
-                                Ok(ActivityOut { answer, events: e }) => {
+                                Ok(ActivityOut {
+                                    answer,
+                                    events: e,
+                                    judge_calls,
+                                    judged,
+                                }) => {
                                     events.push_all(e);
+                                    let mut n = numbers.lock().unwrap_or_else(|e| e.into_inner());
+                                    for (k, made) in judge_calls {
+                                        let v = n.entry(k).or_insert(0);
+                                        *v = v.saturating_add(made);
+                                    }
+                                    settled
+                                        .lock()
+                                        .unwrap_or_else(|e| e.into_inner())
+                                        .push(judged);
                                     verdict = answer;
                                     break;
                                 }
@@ -373,7 +455,9 @@ fn start(
                                 )
                                 .await;
                             match done.map_err(|e| e.to_string()).and_then(|c| opened(&c)) {
-                                Ok(ActivityOut { answer, events: e }) => {
+                                Ok(ActivityOut {
+                                    answer, events: e, ..
+                                }) => {
                                     events.push_all(e);
                                     outcome = answer;
                                     break;
