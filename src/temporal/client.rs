@@ -14,6 +14,7 @@ use temporalio_sdk::{Runtime, Worker, WorkerOptions};
 use super::activities::Activities;
 use super::blob::{self, Carried};
 use super::spec::{Outcome, RunSpec, SpecRef, StartArg};
+use super::units::GuardflowUnit;
 use super::workflow::GuardflowRun;
 use crate::engine::Engine;
 
@@ -73,6 +74,7 @@ pub async fn start_run(
             dir: spec.blob_dir.clone(),
             sha256,
         },
+        before: None,
     };
     client
         .start_workflow(
@@ -112,6 +114,8 @@ pub async fn replay_history(json: &[u8]) -> Result<(), String> {
     let options = WorkflowReplayerOptions::new()
         .register_workflow::<GuardflowRun>()
         .map_err(|e| e.to_string())?
+        .register_workflow::<GuardflowUnit>()
+        .map_err(|e| e.to_string())?
         .build();
     let replayer = WorkflowReplayer::new(options).map_err(|e| e.to_string())?;
     replayer
@@ -146,6 +150,8 @@ pub async fn run_worker(engine: Engine, config: &WorkerConfig) -> Result<(), Str
     let options = WorkerOptions::new(config.target.task_queue.clone())
         .tuner(tuner)
         .register_workflow::<GuardflowRun>()
+        .map_err(|e| e.to_string())?
+        .register_workflow::<GuardflowUnit>()
         .map_err(|e| e.to_string())?
         .register_activities(Activities::new(engine))
         .build();

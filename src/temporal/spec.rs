@@ -39,6 +39,10 @@ pub struct RunSpec {
     /// gives it (`run --seed`, a bench's trial).
     #[serde(default)]
     pub seed: u64,
+    /// History events after which a run of the chain continues as new
+    /// (`temporal::chain`); 0: the default.
+    #[serde(default)]
+    pub continue_after: u64,
 }
 
 impl RunSpec {
@@ -75,6 +79,7 @@ impl RunSpec {
             inline_max: super::blob::INLINE_MAX,
             heartbeat_ms: 10_000,
             seed: started.run.seed,
+            continue_after: 0,
         }
     }
 
@@ -139,6 +144,10 @@ impl RunSpec {
 pub struct StartArg {
     pub spec: Carried,
     pub spec_blob: SpecRef,
+    /// A run continued as new: the events of the chain so far
+    /// (`temporal::chain`).
+    #[serde(default)]
+    pub before: Option<Carried>,
 }
 
 /// Where activities read a run's spec: a blob, cached by hash.
