@@ -9,9 +9,10 @@
 # (default: target/release/guardflow, else target/debug/guardflow). The
 # `temporal` CLI comes from PATH or .venv (tests/requirements-temporal.txt).
 # The run: ten actions at once (a fork-join), each with `:retry 99`, the
-# `simulate` generator answering from a file (never passing, so every
-# action makes its 100 calls: 1,000 generator calls and 1,000 guard
-# calls, 2,000 activities), the `contains` guard.
+# `replay` generator (in-process: what is measured is guardflow and
+# Temporal, not a model) answering "bad" until each action's 100th
+# attempt, the `contains` guard: 1,000 generator calls and 1,000 guard
+# calls, 2,000 activities, and the run succeeds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -43,11 +44,17 @@ for _ in $(seq 1 600); do
 done
 
 cd "$work"
-echo "bad" > fail.txt
-echo "good" > pass.txt
+python3 -c '
+import json
+with open("answers.jsonl", "w") as f:
+    for a in range(1, 11):
+        for n in range(1, 101):
+            out = "good" if n == 100 else "bad"
+            f.write(json.dumps({"action": "a%d" % a, "attempt": n, "output": out}) + "\n")
+'
 {
   echo 'use std.{contains}'
-  echo 'generator g = simulate(pass: "pass.txt", fail: "fail.txt", p: 0.0)'
+  echo 'generator g = replay("answers.jsonl")'
   for i in $(seq 1 10); do
     echo "action a$i() -> Text { :generate g \"$i\" :guard contains(\"good\") :retry 99 }"
   done
@@ -73,15 +80,18 @@ status=$?
 set -e
 end=$(date +%s.%N)
 hwm=$(awk '/VmHWM/ {print $2}' "/proc/$worker/status")
+id=$(awk '/as workflow/ {print $6}' run.err)
+continued=$("$temporal" workflow list --address "127.0.0.1:$port" -o json \
+  --query "WorkflowId = '$id' AND ExecutionStatus = 'ContinuedAsNew'" | grep -c '"workflowId"' || true)
 
 calls=$(tail -n 1 run.json | python3 -c 'import json,sys; r=json.load(sys.stdin)["report"]; print(r["generator_calls"], r["guard_runs"])')
-python3 - "$start" "$end" "$calls" "$rss_before" "$hwm" "$status" "$bin" <<'EOF'
+python3 - "$start" "$end" "$calls" "$rss_before" "$hwm" "$status" "$bin" "$continued" <<'EOF'
 import sys
-start, end, calls, before, hwm, status, binary = sys.argv[1:]
+start, end, calls, before, hwm, status, binary, continued = sys.argv[1:]
 gen, guards = (int(x) for x in calls.split())
 secs = float(end) - float(start)
 print(f"binary: {binary}")
-print(f"run: exit {status}, {gen} generator calls, {guards} guard runs, {secs:.1f} s")
+print(f"run: exit {status}, {gen} generator calls, {guards} guard runs, {secs:.1f} s, continued as new {int(continued) // 2} times")
 print(f"calls/s: {gen / secs:.1f} generator calls ({(gen + guards) / secs:.1f} activities)")
 print(f"worker memory: {int(before) / 1024:.1f} MiB resident before the run, peak {int(hwm) / 1024:.1f} MiB")
 EOF
