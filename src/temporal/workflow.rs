@@ -20,6 +20,12 @@
 //! resume makes an interrupted call again, outside the retry budget; an
 //! effect that is not `:idempotent` is not (it may have run), and its
 //! attempt is fatal.
+//!
+//! A `:shared` resource's units are taken by the driver as child
+//! workflows (`units`), released when the interpreter drops them. When
+//! the history reaches the run's threshold the driver drains (begins no
+//! attempt, takes no unit, lets the attempts begun be judged) and
+//! continues as new with the events so far (`chain`).
 
 use std::sync::Arc;
 use std::time::Duration;
