@@ -922,3 +922,70 @@ fn committed_histories_replay_through_this_build_and_a_tampered_one_does_not() {
     let e = replay(&tamper(&fork_join)).expect_err("a tampered history is nondeterministic");
     assert!(e.to_lowercase().contains("nondetermin"), "{e}");
 }
+
+/// Whether unit `id` of a `:shared` resource is held (its workflow runs).
+fn unit_running(id: &str) -> bool {
+    let out = Command::new(temporal_cli())
+        .args([
+            "workflow",
+            "list",
+            "--address",
+            &server().address,
+            "-o",
+            "json",
+        ])
+        .args([
+            "--query",
+            &format!("WorkflowId = '{id}' AND ExecutionStatus = 'Running'"),
+        ])
+        .output()
+        .expect("temporal workflow list");
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8_lossy(&out.stdout).contains(id)
+}
+
+#[test]
+fn a_terminated_run_leaves_no_unit_held_even_with_no_worker_left() {
+    let dir = workspace(&SHARED.replace("gate", "lease"));
+    let q = queue("lease");
+    // a call long enough that the run is ended while it holds the unit
+    let mut workers = Workers::start_env(dir.path(), &q, &["a"], &[], &[("DELAY", "600")]);
+    let out = run_with(dir.path(), Some(&q), &["--detach"]);
+    assert!(out.status.success(), "{out:?}");
+    let id = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .trim()
+        .to_string();
+    assert!(id.starts_with("guardflow-"), "{out:?}");
+    let unit = "guardflow-unit-lease-1";
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !unit_running(unit) {
+        assert!(Instant::now() < deadline, "the unit was never taken");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // no worker is left to release it: only Temporal can (SIGTERM: the
+    // worker stops the programs of its calls)
+    for (_, c) in &mut workers.0 {
+        // SAFETY: a plain kill(2) of the worker this test started
+        unsafe {
+            libc::kill(c.id() as libc::pid_t, libc::SIGTERM);
+        }
+        let _ = c.wait();
+    }
+    let status = Command::new(temporal_cli())
+        .args(["workflow", "terminate", "--workflow-id", &id])
+        .args(["--address", &server().address, "--reason", "test"])
+        .output()
+        .expect("temporal workflow terminate");
+    assert!(status.status.success(), "{status:?}");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while unit_running(unit) {
+        assert!(
+            Instant::now() < deadline,
+            "the unit outlived its terminated run"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
