@@ -793,8 +793,15 @@ fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/temporal")
 }
 
-/// The fixtures: name, workflow, the workers' environment.
-const FIXTURES: [(&str, &str, &[(&str, &str)]); 4] = [
+/// A fixture: its name, its workflow, the workers' environment.
+type Fixture = (
+    &'static str,
+    &'static str,
+    &'static [(&'static str, &'static str)],
+);
+
+/// The fixtures.
+const FIXTURES: [Fixture; 4] = [
     ("fork_join", FORK_JOIN, &[]),
     ("judge", JUDGED, &[]),
     // units of a `:shared` resource taken and released (child workflows)
