@@ -12,6 +12,9 @@
 //!   outside the history;
 //! - `workflow`: the workflow (the shared interpreter with a remote
 //!   executor) and the activity options;
+//! - `units`: `:shared` resources across runs, a unit held by a running
+//!   child workflow;
+//! - `chain`: continue-as-new, a long run's chain resumed from events;
 //! - `activities`: the activities, each a call made as a local run
 //!   makes it;
 //! - `client`: starting a run, following it, mirroring its events into
@@ -19,8 +22,10 @@
 
 pub mod activities;
 pub mod blob;
+pub mod chain;
 pub mod client;
 pub mod spec;
+pub mod units;
 pub mod workflow;
 
 pub use client::{replay_history, run_worker, start_run, Target, WorkerConfig};

@@ -6,8 +6,10 @@
 //! for attempt, two workers sharing a task queue, a worker SIGKILLed in
 //! the middle of a call, replaying recorded histories, large artifacts,
 //! the runs mirrored into the local store as they go, detached runs
-//! brought up to date by `guardflow follow`, and judges' calls numbered
-//! as in a local run.
+//! brought up to date by `guardflow follow`, judges' calls numbered as in
+//! a local run, `:shared` resources across runs, continue-as-new; and,
+//! with no server, the committed histories of tests/fixtures/temporal/
+//! replayed.
 
 use std::collections::BTreeMap;
 use std::net::TcpListener;
@@ -27,7 +29,7 @@ prompt=$(cat)
 w=${WORKER:-local}
 echo "start $GUARDFLOW_ACTION $GUARDFLOW_ATTEMPT $w" >> calls
 case "$GUARDFLOW_ACTION" in
-  slow|wide*) sleep "${DELAY:-1}" ;;
+  slow|wide*|held*) sleep "${DELAY:-1}" ;;
   gated) i=0; while [ ! -e go ] && [ "$i" -lt 1200 ]; do sleep 0.1; i=$((i + 1)); done ;;
 esac
 echo "end $GUARDFLOW_ACTION $GUARDFLOW_ATTEMPT $w" >> calls
@@ -36,7 +38,7 @@ case "$GUARDFLOW_ACTION" in
   implement) case "$prompt" in *v2*) echo "good impl" ;; *) echo "bad impl" ;; esac ;;
   left) if [ "$GUARDFLOW_ATTEMPT" = 1 ]; then echo "bad left"; else echo "good left"; fi ;;
   deploy) echo "echo deployed" ;;
-  big) head -c 3000000 /dev/zero | tr '\0' 'a'; echo " good end" ;;
+  big) head -c "${BIG_BYTES:-3000000}" /dev/zero | tr '\0' 'a'; echo " good end" ;;
   gated) if [ -e go ]; then echo "good gated"; else echo "never let through"; fi ;;
   *) echo "good $GUARDFLOW_ACTION" ;;
 esac
@@ -130,7 +132,7 @@ task main() -> Text {
 
 /// A 3 MB answer, judged, then the prompt of the next action.
 const BIG: &str = r#"use std.{contains}
-generator g = cmd("sh gen.sh", timeout: 60s, env: ["DELAY", "WORKER"], write: ["."], max_output: 8388608)
+generator g = cmd("sh gen.sh", timeout: 60s, env: ["DELAY", "WORKER", "BIG_BYTES"], write: ["."], max_output: 8388608)
 action big() -> Text { :generate g "big" :guard contains("good end") :retry 0 }
 action small(b: Text) -> Text { :generate g "summarize {b}" :guard contains("good") :retry 0 }
 task main() -> Text {
@@ -140,6 +142,45 @@ task main() -> Text {
     :result b
   }
 }
+"#;
+
+/// Two actions in sequence, each holding the one unit of a `:shared`
+/// resource through a slow call.
+const SHARED: &str = r#"use std.{contains}
+resource gate: 1 :shared
+generator g = cmd("sh gen.sh", timeout: 60s, env: ["DELAY", "WORKER"], write: ["."])
+action held1() -> Text { :generate g "1" :guard contains("good") :retry 0 :uses gate }
+action held2(a: Text) -> Text { :generate g "2 {a}" :guard contains("good") :retry 0 :uses gate }
+task main() -> Text {
+  method m {
+    :subtasks (a: held1(), b: held2(a))
+    :ordering (a ; b)
+    :result b
+  }
+}
+"#;
+
+/// A judge asking a scripted critic: the first answer is refused with
+/// its issue as feedback, the second passes.
+const JUDGED: &str = r#"use std.{judge}
+generator g = cmd("sh gen.sh", timeout: 60s, env: ["DELAY", "WORKER"], write: ["."])
+generator critic = cmd("sh critic.sh", timeout: 60s)
+action left() -> Text { :generate g "left" :guard judge(critic, "Is it good?", retries: 1) :retry 1 }
+task main() -> Text {
+  method m {
+    :subtasks (l: left())
+    :result l
+  }
+}
+"#;
+
+/// The critic: refuses an artifact that says "bad".
+const CRITIC: &str = r#"#!/bin/sh
+prompt=$(cat)
+case "$prompt" in
+  *"bad left"*) echo '{"pass": false, "issues": ["it says bad"]}' ;;
+  *) echo '{"pass": true, "issues": []}' ;;
+esac
 "#;
 
 /// The dev server of this test process: started once, killed when the
@@ -248,6 +289,7 @@ fn workspace(flow: &str) -> tempfile::TempDir {
     std::fs::write(dir.path().join("flow.guardflow"), flow).unwrap();
     std::fs::write(dir.path().join("gen.sh"), GEN).unwrap();
     std::fs::write(dir.path().join("judge.sh"), JUDGE).unwrap();
+    std::fs::write(dir.path().join("critic.sh"), CRITIC).unwrap();
     dir
 }
 
@@ -256,6 +298,17 @@ struct Workers(Vec<(String, Child)>);
 
 impl Workers {
     fn start(dir: &Path, queue: &str, names: &[&str], extra: &[&str]) -> Workers {
+        Workers::start_env(dir, queue, names, extra, &[])
+    }
+
+    /// `start` with more environment.
+    fn start_env(
+        dir: &Path,
+        queue: &str,
+        names: &[&str],
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Workers {
         let mut ws = Vec::new();
         for name in names {
             let child = Command::new(bin())
@@ -270,6 +323,7 @@ impl Workers {
                 .current_dir(dir)
                 .env("WORKER", name)
                 .env("DELAY", "3")
+                .envs(env.iter().copied())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()
@@ -325,8 +379,14 @@ impl Drop for Workers {
 /// `guardflow run flow.guardflow --json` in `dir`, on Temporal when
 /// `queue` is given; its output.
 fn run(dir: &Path, queue: Option<&str>) -> Output {
+    run_with(dir, queue, &[])
+}
+
+/// `run` with more arguments.
+fn run_with(dir: &Path, queue: Option<&str>, extra: &[&str]) -> Output {
     let mut cmd = guardflow();
     cmd.args(["run", "flow.guardflow", "--json"])
+        .args(extra)
         .current_dir(dir);
     cmd.env("GUARDFLOW_STORE", dir.join(".guardflow/runs.db"));
     if let Some(q) = queue {
@@ -888,4 +948,318 @@ fn tamper(history: &[u8]) -> Vec<u8> {
     assert_eq!(*name, "Activities::generate");
     *name = Value::from("Activities::guard");
     serde_json::to_vec(&h).expect("JSON")
+}
+
+#[test]
+fn shared_resources_are_one_pool_for_every_run_on_the_server() {
+    let dir = workspace(SHARED);
+    let q = queue("shared");
+    let _workers = Workers::start(dir.path(), &q, &["a"], &[]);
+    // two runs at once, each holding the one unit through two slow calls
+    let runs: Vec<_> = (0..2)
+        .map(|_| {
+            let (d, q) = (dir.path().to_path_buf(), q.clone());
+            std::thread::spawn(move || run(&d, Some(&q)))
+        })
+        .collect();
+    for r in runs {
+        let out = r.join().expect("a run");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(report(&out)["result"], "good held2\n");
+    }
+    // never two calls at once: each call ends before the next starts
+    let lines = calls(dir.path());
+    assert_eq!(lines.len(), 8, "{lines:#?}");
+    for pair in lines.chunks(2) {
+        assert!(
+            pair[0].starts_with("start held") && pair[1].starts_with("end held"),
+            "two runs held the unit at once: {lines:#?}"
+        );
+    }
+    // every unit released when its runs ended
+    let out = Command::new(temporal_cli())
+        .args([
+            "workflow",
+            "list",
+            "--address",
+            &server().address,
+            "-o",
+            "json",
+        ])
+        .args([
+            "--query",
+            "WorkflowType = 'GuardflowUnit' AND ExecutionStatus = 'Running'",
+        ])
+        .output()
+        .expect("temporal workflow list");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{out:?}");
+    assert!(!text.contains("guardflow-unit-gate-"), "{text}");
+}
+
+#[test]
+fn a_long_run_continues_as_new_and_makes_the_attempts_of_a_local_run() {
+    let local = workspace(FORK_JOIN);
+    let out = run(local.path(), None);
+    assert!(out.status.success(), "{out:?}");
+    let local_report = report(&out);
+
+    let remote = workspace(FORK_JOIN);
+    let q = queue("chain");
+    let _workers = Workers::start(remote.path(), &q, &["a"], &[]);
+    let out = run_with(remote.path(), Some(&q), &["--continue-after", "10"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let remote_report = report(&out);
+    for key in ["success", "result", "generator_calls", "failure"] {
+        assert_eq!(remote_report[key], local_report[key], "{key}");
+    }
+    assert_eq!(attempts(&remote_report), attempts(&local_report));
+    // nothing finished was made again: one call per attempt
+    let lines = calls(remote.path());
+    assert_eq!(
+        lines.iter().filter(|l| l.starts_with("end ")).count(),
+        8,
+        "{lines:#?}"
+    );
+    // the run went on as new at least twice
+    let id = workflow_id(&out);
+    let list = Command::new(temporal_cli())
+        .args([
+            "workflow",
+            "list",
+            "--address",
+            &server().address,
+            "-o",
+            "json",
+        ])
+        .args(["--query", &format!("WorkflowId = '{id}'")])
+        .output()
+        .expect("temporal workflow list");
+    let text = String::from_utf8_lossy(&list.stdout);
+    let chain: Vec<Value> = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+    let continued = chain
+        .iter()
+        .filter(|r| r["status"] == "WORKFLOW_EXECUTION_STATUS_CONTINUED_AS_NEW")
+        .count();
+    assert!(continued >= 2, "{} runs in the chain: {text}", chain.len());
+    // the last run of the chain replays (it resumes from carried events)
+    replay(&history_of(&id)).expect("the last run's history replays");
+}
+
+/// The committed histories (`tests/fixtures/temporal/`): what this
+/// build's workflow code must replay.
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/temporal")
+}
+
+/// A fixture: its name, its workflow, the workers' environment.
+type Fixture = (
+    &'static str,
+    &'static str,
+    &'static [(&'static str, &'static str)],
+);
+
+/// The fixtures.
+const FIXTURES: [Fixture; 4] = [
+    ("fork_join", FORK_JOIN, &[]),
+    ("judge", JUDGED, &[]),
+    // units of a `:shared` resource taken and released (child workflows)
+    ("shared_resource", SHARED, &[]),
+    // over the 128 KiB inline limit, so it goes through the blob directory
+    ("large_artifact", BIG, &[("BIG_BYTES", "140000")]),
+];
+
+/// What stands for the recording's workspace in a committed history.
+const FIXTURE_DIR: &str = "/guardflow-fixture-workspace";
+
+/// `history` with `from` replaced by `to` in every payload (a payload's
+/// data is base64 of its JSON), and the blobs its activities' results
+/// name (they are what a replay reads).
+fn relocate(history: &[u8], from: &str, to: &str) -> (Vec<u8>, Vec<String>) {
+    use base64::engine::general_purpose::STANDARD;
+    use base64::Engine as _;
+    fn stored(v: &Value, out: &mut Vec<String>) {
+        match v {
+            Value::Object(o) => {
+                if let Some(Value::String(sha)) = o.get("Stored").and_then(|s| s.get("sha256")) {
+                    out.push(sha.clone());
+                }
+                o.values().for_each(|v| stored(v, out));
+            }
+            Value::Array(a) => a.iter().for_each(|v| stored(v, out)),
+            _ => {}
+        }
+    }
+    fn walk(v: &mut Value, from: &str, to: &str, result: bool, blobs: &mut Vec<String>) {
+        match v {
+            Value::Object(o) => {
+                if let (Some(Value::String(data)), true) =
+                    (o.get("data"), o.contains_key("metadata"))
+                {
+                    if let Ok(bytes) = STANDARD.decode(data) {
+                        let text = String::from_utf8_lossy(&bytes).replace(from, to);
+                        if result {
+                            if let Ok(json) = serde_json::from_str::<Value>(&text) {
+                                stored(&json, blobs);
+                            }
+                        }
+                        o.insert("data".into(), Value::from(STANDARD.encode(text)));
+                    }
+                }
+                for (k, v) in o.iter_mut() {
+                    let result = result
+                        || k == "activity_task_completed_event_attributes"
+                        || k == "activityTaskCompletedEventAttributes"
+                        || k == "ActivityTaskCompletedEventAttributes";
+                    walk(v, from, to, result, blobs);
+                }
+            }
+            Value::Array(a) => a.iter_mut().for_each(|v| walk(v, from, to, result, blobs)),
+            _ => {}
+        }
+    }
+    let mut h: Value = serde_json::from_slice(history).expect("history JSON");
+    let mut blobs = Vec::new();
+    walk(&mut h, from, to, false, &mut blobs);
+    (serde_json::to_vec_pretty(&h).expect("JSON"), blobs)
+}
+
+/// Records the fixtures again: run by hand (with a dev server, as the
+/// other tests here) when the workflow code changes on purpose, then
+/// commit `tests/fixtures/temporal/` (docs/temporal.md, *Testing*).
+#[test]
+#[ignore = "records tests/fixtures/temporal/ against a dev server; run it by hand when the workflow code changes on purpose"]
+fn record_the_replay_fixtures() {
+    let blobs = fixtures().join("blobs");
+    let _ = std::fs::remove_dir_all(&blobs);
+    std::fs::create_dir_all(&blobs).expect("the fixtures' blob directory");
+    for (name, flow, env) in FIXTURES {
+        let dir = workspace(flow);
+        let q = queue(&format!("record-{name}"));
+        let _workers = Workers::start_env(dir.path(), &q, &["a"], &[], env);
+        let out = run(dir.path(), Some(&q));
+        assert!(
+            out.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let history = history_of(&workflow_id(&out));
+        let here = dir.path().to_str().expect("a UTF-8 path");
+        let (text, read) = relocate(&history, here, FIXTURE_DIR);
+        std::fs::write(fixtures().join(format!("{name}.json")), text).expect("the fixture");
+        for sha in read {
+            std::fs::copy(
+                dir.path().join(".guardflow/blobs").join(&sha),
+                blobs.join(&sha),
+            )
+            .expect("a blob the history reads");
+        }
+    }
+}
+
+#[test]
+fn committed_histories_replay_through_this_build_and_a_tampered_one_does_not() {
+    // the recordings' blobs where their payloads now say they are
+    let dir = tempfile::tempdir().expect("tempdir");
+    let blobs = dir.path().join(".guardflow/blobs");
+    std::fs::create_dir_all(&blobs).unwrap();
+    let mut copied = 0;
+    for e in std::fs::read_dir(fixtures().join("blobs")).expect("the fixtures' blobs") {
+        let e = e.expect("a blob");
+        std::fs::copy(e.path(), blobs.join(e.file_name())).expect("copy");
+        copied += 1;
+    }
+    assert!(copied >= 1, "the large artifact's fixture reads a blob");
+    let here = dir.path().to_str().expect("a UTF-8 path");
+    let mut fork_join = Vec::new();
+    for (name, _, _) in FIXTURES {
+        let text = std::fs::read(fixtures().join(format!("{name}.json"))).expect("a fixture");
+        let (history, _) = relocate(&text, FIXTURE_DIR, here);
+        replay(&history).unwrap_or_else(|e| {
+            panic!(
+                "the committed history `{name}` does not replay: {e}\n(if the workflow code \
+                 changed on purpose, record the fixtures again: docs/temporal.md, Testing)"
+            )
+        });
+        if name == "fork_join" {
+            fork_join = history;
+        }
+    }
+    let e = replay(&tamper(&fork_join)).expect_err("a tampered history is nondeterministic");
+    assert!(e.to_lowercase().contains("nondetermin"), "{e}");
+}
+
+/// Whether unit `id` of a `:shared` resource is held (its workflow runs).
+fn unit_running(id: &str) -> bool {
+    let out = Command::new(temporal_cli())
+        .args([
+            "workflow",
+            "list",
+            "--address",
+            &server().address,
+            "-o",
+            "json",
+        ])
+        .args([
+            "--query",
+            &format!("WorkflowId = '{id}' AND ExecutionStatus = 'Running'"),
+        ])
+        .output()
+        .expect("temporal workflow list");
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8_lossy(&out.stdout).contains(id)
+}
+
+#[test]
+fn a_terminated_run_leaves_no_unit_held_even_with_no_worker_left() {
+    let dir = workspace(&SHARED.replace("gate", "lease"));
+    let q = queue("lease");
+    // a call long enough that the run is ended while it holds the unit
+    let mut workers = Workers::start_env(dir.path(), &q, &["a"], &[], &[("DELAY", "600")]);
+    let out = run_with(dir.path(), Some(&q), &["--detach"]);
+    assert!(out.status.success(), "{out:?}");
+    let id = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .trim()
+        .to_string();
+    assert!(id.starts_with("guardflow-"), "{out:?}");
+    let unit = "guardflow-unit-lease-1";
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !unit_running(unit) {
+        assert!(Instant::now() < deadline, "the unit was never taken");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // no worker is left to release it: only Temporal can (SIGTERM: the
+    // worker stops the programs of its calls)
+    for (_, c) in &mut workers.0 {
+        // SAFETY: a plain kill(2) of the worker this test started
+        unsafe {
+            libc::kill(c.id() as libc::pid_t, libc::SIGTERM);
+        }
+        let _ = c.wait();
+    }
+    let status = Command::new(temporal_cli())
+        .args(["workflow", "terminate", "--workflow-id", &id])
+        .args(["--address", &server().address, "--reason", "test"])
+        .output()
+        .expect("temporal workflow terminate");
+    assert!(status.status.success(), "{status:?}");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while unit_running(unit) {
+        assert!(
+            Instant::now() < deadline,
+            "the unit outlived its terminated run"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }

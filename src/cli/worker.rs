@@ -122,6 +122,10 @@ pub struct RunOpts {
     /// RUN_ID` brings the store up to date
     #[arg(long, requires = "temporal")]
     pub detach: bool,
+    /// With --temporal: continue the run as new once its history has
+    /// this many events (default 5000; see docs/temporal.md)
+    #[arg(long, value_name = "EVENTS", requires = "temporal")]
+    pub continue_after: Option<u64>,
 }
 
 /// What a run on Temporal came to: its report, or the exit code when
@@ -165,7 +169,8 @@ pub fn run_remote(
         task_queue: opts.place.task_queue.clone(),
     };
     let blobs = blob_dir(store);
-    let spec = RunSpec::of(started, workflow, &blobs, replacement);
+    let mut spec = RunSpec::of(started, workflow, &blobs, replacement);
+    spec.continue_after = opts.continue_after.unwrap_or(0);
     let workflow_id = match run_id {
         Some(id) => format!("guardflow-{id}"),
         None => format!(

@@ -170,4 +170,22 @@ pub trait Executor: Send + Sync {
     /// `Err`: the effect did not run (a refusal starts with
     /// `registry::REFUSED`) or failed to start.
     fn effect(&self, call: EffectInvocation) -> BoxFuture<'static, Result<Value, String>>;
+
+    /// Takes `amount` units of the `:shared` resource `name` (a pool of
+    /// `size`) from a pool the executor keeps across runs (on Temporal:
+    /// one unit workflow per unit, `temporal::units`); the units are
+    /// released when the returned value is dropped. `None`: the executor
+    /// keeps no such pool, and the run takes them as a local run does
+    /// (`runtime::shared`).
+    fn shared_units(
+        &self,
+        _name: &str,
+        _size: u64,
+        _amount: u64,
+    ) -> Option<BoxFuture<'static, Result<HeldUnits, String>>> {
+        None
+    }
 }
+
+/// Units of a `:shared` resource an executor took, released when dropped.
+pub type HeldUnits = Box<dyn std::any::Any + Send + Sync>;

@@ -114,6 +114,7 @@ pub struct Run<'p> {
 pub struct Permits<'r> {
     _local: Vec<SemaphorePermit<'r>>,
     _shared: Vec<Units>,
+    _remote: Vec<super::exec::HeldUnits>,
 }
 
 impl<'p> Run<'p> {
@@ -156,7 +157,8 @@ impl<'p> Run<'p> {
     /// in one global order (by resource id), so holders never wait on
     /// each other in a cycle.
     /// A `:shared` resource's units are also taken from the pool of every
-    /// run of the store (`runtime::shared`), after this process's own.
+    /// run of the store (`runtime::shared`), after this process's own, or
+    /// from the executor's pool across runs when it keeps one (Temporal).
     pub async fn acquire(&self, uses: &[ResourceUse]) -> Result<Permits<'_>, String> {
         // one order for every process: shared pools are matched across
         // runs by name, so they are taken by name (after this run's own),
@@ -172,6 +174,7 @@ impl<'p> Run<'p> {
         });
         let mut permits = Vec::with_capacity(order.len());
         let mut shared = Vec::new();
+        let mut remote = Vec::new();
         for u in order {
             let sem = &self.resources[u.resource.index()];
             let n = u32::try_from(u.amount).unwrap_or(u32::MAX);
@@ -180,7 +183,14 @@ impl<'p> Run<'p> {
                 permits.push(p);
             }
             let resource = &self.program.resources[u.resource.index()];
-            if let (true, Some(place)) = (resource.shared, &self.shared) {
+            // across runs on Temporal: the executor's pool
+            let across = match (&self.executor, resource.shared) {
+                (Some(exec), true) => exec.shared_units(&resource.name, resource.size, u.amount),
+                _ => None,
+            };
+            if let Some(units) = across {
+                remote.push(units.await?);
+            } else if let (true, Some(place)) = (resource.shared, &self.shared) {
                 let units =
                     super::shared::acquire(place, &resource.name, resource.size, u.amount).await?;
                 shared.push(units);
@@ -189,6 +199,7 @@ impl<'p> Run<'p> {
         Ok(Permits {
             _local: permits,
             _shared: shared,
+            _remote: remote,
         })
     }
 

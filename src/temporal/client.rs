@@ -15,6 +15,7 @@ use temporalio_sdk::{Runtime, Worker, WorkerOptions};
 use super::activities::Activities;
 use super::blob::{self, Carried};
 use super::spec::{EventsPage, Outcome, RunSpec, SpecRef, StartArg};
+use super::units::GuardflowUnit;
 use super::workflow::GuardflowRun;
 use crate::engine::Engine;
 use crate::runtime::Event;
@@ -75,6 +76,7 @@ pub async fn start_run(
             dir: spec.blob_dir.clone(),
             sha256,
         },
+        before: None,
     };
     client
         .start_workflow(
@@ -160,6 +162,8 @@ pub async fn replay_history(json: &[u8]) -> Result<(), String> {
     let options = WorkflowReplayerOptions::new()
         .register_workflow::<GuardflowRun>()
         .map_err(|e| e.to_string())?
+        .register_workflow::<GuardflowUnit>()
+        .map_err(|e| e.to_string())?
         .build();
     let replayer = WorkflowReplayer::new(options).map_err(|e| e.to_string())?;
     replayer
@@ -194,6 +198,8 @@ pub async fn run_worker(engine: Engine, config: &WorkerConfig) -> Result<(), Str
     let options = WorkerOptions::new(config.target.task_queue.clone())
         .tuner(tuner)
         .register_workflow::<GuardflowRun>()
+        .map_err(|e| e.to_string())?
+        .register_workflow::<GuardflowUnit>()
         .map_err(|e| e.to_string())?
         .register_activities(Activities::new(engine))
         .build();

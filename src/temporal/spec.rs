@@ -40,6 +40,10 @@ pub struct RunSpec {
     /// gives it (`run --seed`, a bench's trial).
     #[serde(default)]
     pub seed: u64,
+    /// History events after which a run of the chain continues as new
+    /// (`temporal::chain`); 0: the default.
+    #[serde(default)]
+    pub continue_after: u64,
 }
 
 impl RunSpec {
@@ -76,6 +80,7 @@ impl RunSpec {
             inline_max: super::blob::INLINE_MAX,
             heartbeat_ms: 10_000,
             seed: started.run.seed,
+            continue_after: 0,
         }
     }
 
@@ -140,6 +145,10 @@ impl RunSpec {
 pub struct StartArg {
     pub spec: Carried,
     pub spec_blob: SpecRef,
+    /// A run continued as new: the events of the chain so far
+    /// (`temporal::chain`).
+    #[serde(default)]
+    pub before: Option<Carried>,
 }
 
 /// Where activities read a run's spec: a blob, cached by hash.
@@ -279,9 +288,23 @@ impl Collected {
             .extend(events);
     }
 
-    /// The events so far from index `from` (see [`EventsPage`]).
-    pub fn page(&self, from: u64) -> EventsPage {
-        EventsPage::of(&self.0.lock().unwrap_or_else(|p| p.into_inner()), from)
+    /// The events so far from index `from` (see [`EventsPage`]), of the
+    /// first `upto` of them (0: all).
+    pub fn page(&self, from: u64, upto: u64) -> EventsPage {
+        let all = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let upto = match usize::try_from(upto) {
+            Ok(0) | Err(_) => all.len(),
+            Ok(n) => n.min(all.len()),
+        };
+        EventsPage::of(&all[..upto], from)
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
     /// Every event so far, kept.

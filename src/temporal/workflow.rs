@@ -20,30 +20,41 @@
 //! resume makes an interrupted call again, outside the retry budget; an
 //! effect that is not `:idempotent` is not (it may have run), and its
 //! attempt is fatal.
+//!
+//! A `:shared` resource's units are taken by the driver as child
+//! workflows (`units`), released when the interpreter drops them. When
+//! the history reaches the run's threshold the driver drains (begins no
+//! attempt, takes no unit, lets the attempts begun be judged) and
+//! continues as new with the events so far (`chain`).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::task::{Context, Poll, Waker};
 
 use futures::future::{BoxFuture, FutureExt, LocalBoxFuture};
 use temporalio_common::RetryPolicy;
 use temporalio_macros::{workflow, workflow_methods};
-use temporalio_sdk::{ActivityOptions, WorkflowContext, WorkflowContextView, WorkflowResult};
+use temporalio_sdk::{
+    ActivityOptions, ContinueAsNewOptions, WorkflowContext, WorkflowContextView, WorkflowResult,
+};
 
 use super::activities::Activities;
 use super::blob::Carried;
+use super::chain::{self, Unstarted};
 use super::spec::{
     ActivityIn, ActivityOut, Collected, Judged, Outcome, RunSpec, SpecRef, StartArg,
 };
+use super::units::{self, Ask, Holdings};
 use crate::runtime::exec::{
-    EffectInvocation, Executor, GenOutcome, GuardInvocation, ProviderCall, VerdictData,
+    EffectInvocation, Executor, GenOutcome, GuardInvocation, HeldUnits, ProviderCall, VerdictData,
 };
-use crate::runtime::Value;
+use crate::runtime::{Event, Value};
 
 /// How often a call made again after its worker was lost, at most.
 const LOST_WORKER_REPEATS: u32 = 3;
@@ -64,6 +75,10 @@ pub struct GuardflowRun {
     events: Collected,
     /// The run's blob directory and inline limit, once it began.
     blobs: Arc<std::sync::OnceLock<(String, usize)>>,
+    /// While the run drains before continuing as new: how many events
+    /// the query serves (those after may be left out of the chain);
+    /// 0: all of them.
+    stable: Arc<AtomicU64>,
 }
 
 #[workflow_methods]
@@ -74,16 +89,41 @@ impl GuardflowRun {
             Ok(s) => s,
             Err(e) => return Err(failure(format!("the run's spec: {e}"))),
         };
+        // a run continued as new: the chain's events so far
+        let before: Vec<Event> = match &arg.before {
+            None => Vec::new(),
+            Some(c) => c
+                .open()
+                .map_err(|e| failure(format!("the events of the run so far: {e}")))?,
+        };
         let workflow = spec.workflow();
         let mut started = match spec.start(super::spec::engine(), &workflow) {
             Ok(s) => s,
             Err(e) => return Err(failure(e.0)),
         };
-        // the events live in the workflow's state, for its `events` query
-        let (events, blobs) = ctx.state(|s| (s.events.clone(), s.blobs.clone()));
+        if !before.is_empty() {
+            started.resume(chain::resume_from(&before));
+        }
+        // the events live in the workflow's state, for its `events` query;
+        // a run continued as new starts with the chain's events so far, so
+        // the query's indexes run across the chain
+        let (events, blobs, stable) =
+            ctx.state(|s| (s.events.clone(), s.blobs.clone(), s.stable.clone()));
         let _ = blobs.set((spec.blob_dir.clone(), spec.inline_max));
+        let chained = !before.is_empty();
+        events.push_all(before);
         let queue = Arc::new(Mutex::new(VecDeque::new()));
-        started.run.observer = Some(events.observer());
+        let observer = events.observer();
+        started.run.observer = Some(if chained {
+            // the chain has begun its run already
+            Arc::new(move |e: &Event| {
+                if !matches!(e, Event::RunStarted { .. }) {
+                    observer(e)
+                }
+            })
+        } else {
+            observer
+        });
         started.run.sink = None;
         // a judge's calls are numbered in the run, across its guards'
         // activities, as a local run numbers them
@@ -91,12 +131,22 @@ impl GuardflowRun {
         started.run.executor = Some(Arc::new(Remote {
             queue: queue.clone(),
             numbers: numbers.clone(),
+            keys: AtomicU64::new(0),
         }));
         // what remote judges asked, added to the run's log before the
         // interpreter sees their verdicts
         let settled: Settled = Arc::default();
         let limits = Limits::of(&spec);
-        let spec_blob = arg.spec_blob;
+        let spec_blob = arg.spec_blob.clone();
+        let holdings = Rc::new(Holdings::default());
+        let holder = ctx.workflow_id().to_string();
+        let continue_after = match spec.continue_after {
+            0 => chain::CONTINUE_AFTER,
+            n => n.max(chain::CONTINUE_AFTER_MIN),
+        };
+        // asked for while draining, never started
+        let mut held_back: Vec<Request> = Vec::new();
+        let mut answers = 0usize;
         // the driver: the interpreter polled with a waker of its own, its
         // calls started as activities in the order it made them, polled
         // again whenever an answer came in
@@ -107,33 +157,88 @@ impl GuardflowRun {
         // SDK's waker itself to yield, which the SDK counts as a
         // nondeterministic wake
         let mut pending: Vec<LocalBoxFuture<'static, ()>> = Vec::new();
-        let report = futures::future::poll_fn(|cx| loop {
+        let ctx_ref: &WorkflowContext<Self> = ctx;
+        let ended = futures::future::poll_fn(|cx| loop {
             let mut own = Context::from_waker(&waker);
             if let Poll::Ready(report) = execute.as_mut().poll(&mut own) {
-                return Poll::Ready(report);
+                return Poll::Ready(Some(report));
             }
             let new: Vec<Request> = queue
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .drain(..)
                 .collect();
-            let started_any = !new.is_empty();
+            let mut started_any = false;
             for r in new {
-                let judges = (&numbers, &settled);
-                pending.push(start(ctx, r, &events, judges, &spec_blob, &limits));
+                match r {
+                    Request::Release(key) => holdings.release(key),
+                    // draining: no new attempt begins (the calls of those
+                    // begun, their guards and effects, go on to their end)
+                    r @ (Request::Generate(..) | Request::Units(..)) if holdings.draining.get() => {
+                        held_back.push(r)
+                    }
+                    r => {
+                        started_any = true;
+                        pending.push(start(
+                            ctx_ref,
+                            r,
+                            &events,
+                            (&numbers, &settled),
+                            (&spec_blob, &limits),
+                            (&holdings, &holder),
+                        ));
+                    }
+                }
             }
-            let before = pending.len();
+            let waiting = pending.len();
             pending.retain_mut(|f| f.as_mut().poll(cx).is_pending());
             for judged in std::mem::take(&mut *settled.lock().unwrap_or_else(|e| e.into_inner())) {
                 judged.settle(&started.run);
             }
-            let answered = pending.len() < before;
+            let answered = pending.len() < waiting;
+            answers += waiting - pending.len();
+            // a long history: drain, then continue as new (`chain`)
+            if !holdings.draining.get()
+                && answers > 0
+                && (u64::from(ctx_ref.history_length()) >= continue_after
+                    || ctx_ref.continue_as_new_suggested())
+            {
+                holdings.draining.set(true);
+                // what the query serves stops here: an attempt begun from
+                // now on may be held back, its start left out of the chain
+                stable.store(events.len() as u64, Ordering::SeqCst);
+            }
             let woke = woken.0.swap(false, Ordering::SeqCst);
             if !answered && !woke && !started_any {
+                if holdings.draining.get() && pending.is_empty() {
+                    return Poll::Ready(None);
+                }
                 return Poll::Pending;
             }
         })
         .await;
+        let Some(report) = ended else {
+            // drained: every call started was answered and recorded
+            let never: Vec<Unstarted> = held_back
+                .iter()
+                .filter_map(|r| match r {
+                    Request::Generate(c, _) => Some(Unstarted::Generate(c.path.clone(), c.attempt)),
+                    _ => None,
+                })
+                .collect();
+            let so_far = chain::unstarted(events.all(), &never);
+            let next = StartArg {
+                spec: arg.spec.clone(),
+                spec_blob: arg.spec_blob.clone(),
+                before: Some(
+                    Carried::pack(&so_far, &spec.blob_dir, spec.inline_max).map_err(failure)?,
+                ),
+            };
+            return match ctx.continue_as_new(next, ContinueAsNewOptions::default()) {
+                Err(t) => Err(t),
+                Ok(never) => match never {},
+            };
+        };
         // kept in the state: a query after the end still answers
         let outcome = Outcome {
             report,
@@ -151,7 +256,7 @@ impl GuardflowRun {
         _ctx: &WorkflowContextView,
         from: u64,
     ) -> Result<Carried, Box<dyn std::error::Error + Send + Sync>> {
-        let page = self.events.page(from);
+        let page = self.events.page(from, self.stable.load(Ordering::SeqCst));
         match self.blobs.get() {
             Some((dir, inline_max)) => Ok(Carried::pack(&page, dir, *inline_max)?),
             // asked before the run began: an empty page
@@ -176,6 +281,10 @@ enum Request {
     /// With the run's judge numbers when it was asked.
     Guard(GuardInvocation, Answer<VerdictData>, BTreeMap<String, u32>),
     Effect(EffectInvocation, Answer<Result<Value, String>>),
+    /// Units of a `:shared` resource, held under a key (`units`).
+    Units(Ask, u64, Answer<Result<(), String>>),
+    /// The units held under a key are released.
+    Release(u64),
 }
 
 /// Where an activity's answer is put for the interpreter's future that
@@ -201,6 +310,25 @@ fn fill<T>(answer: &Answer<T>, value: T) {
 struct Remote {
     queue: Arc<Mutex<VecDeque<Request>>>,
     numbers: Numbers,
+    /// The next key of a `:shared` resource's units.
+    keys: AtomicU64,
+}
+
+/// Units taken across runs: released (their key queued for the driver)
+/// when dropped, whether they were taken or the interpreter stopped
+/// waiting for them.
+struct Release {
+    key: u64,
+    queue: Arc<Mutex<VecDeque<Request>>>,
+}
+
+impl Drop for Release {
+    fn drop(&mut self) {
+        self.queue
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push_back(Request::Release(self.key));
+    }
 }
 
 /// The run's judge calls so far, by what a generator is asked as.
@@ -251,6 +379,32 @@ impl Executor for Remote {
 
     fn effect(&self, call: EffectInvocation) -> BoxFuture<'static, Result<Value, String>> {
         self.ask(|a| Request::Effect(call, a))
+    }
+
+    fn shared_units(
+        &self,
+        name: &str,
+        size: u64,
+        amount: u64,
+    ) -> Option<BoxFuture<'static, Result<HeldUnits, String>>> {
+        let key = self.keys.fetch_add(1, Ordering::SeqCst);
+        let release = Release {
+            key,
+            queue: self.queue.clone(),
+        };
+        let ask = Ask {
+            name: name.to_string(),
+            size,
+            amount,
+        };
+        let taken = self.ask(|a| Request::Units(ask, key, a));
+        Some(
+            async move {
+                let r = taken.await;
+                r.map(|()| Box::new(release) as HeldUnits)
+            }
+            .boxed(),
+        )
     }
 }
 
@@ -333,8 +487,8 @@ fn start(
     request: Request,
     events: &Collected,
     (numbers, settled): (&Numbers, &Settled),
-    spec: &SpecRef,
-    limits: &Limits,
+    (spec, limits): (&SpecRef, &Limits),
+    (holdings, holder): (&Rc<Holdings>, &str),
 ) -> LocalBoxFuture<'static, ()> {
     let (ctx, events, numbers, settled, spec, limits) = (
         ctx.clone(),
@@ -344,6 +498,7 @@ fn start(
         spec.clone(),
         limits.clone(),
     );
+    let (holdings, holder) = (holdings.clone(), holder.to_string());
     async move {
         let pack = |call: &dyn erased::Json| -> Result<ActivityIn, String> {
             Ok(ActivityIn {
@@ -478,6 +633,15 @@ fn start(
                 }
                 fill(&reply, outcome);
             }
+            Request::Units(ask, key, reply) => {
+                // nothing is answered when the run drained while waiting:
+                // the next run of the chain asks again
+                if let Some(r) = units::take(&ctx, &holdings, &ask, key, &holder).await {
+                    fill(&reply, r);
+                }
+            }
+            // the driver releases units itself
+            Request::Release(key) => holdings.release(key),
         }
     }
     .boxed_local()
