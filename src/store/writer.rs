@@ -1,13 +1,17 @@
-//! The recorder: a run's sink. Each event is written into the open
-//! transaction as it happens. The transaction is committed before the run
-//! reaches out of the process (an attempt starts: its generator is called;
-//! an effect starts), when the generator's answer is in (before it is
-//! judged) and when the run ends; a thread of the recorder commits
+//! The writer and its recorders. A [`Writer`] is one connection to the
+//! store that records any number of runs at once (the trials of a bench,
+//! or one run); a [`Recorder`] is one run's sink on it. Each event is
+//! written into the writer's open transaction as it happens; the
+//! transaction, with every run's events in it, is committed before a run
+//! reaches out of the process (an attempt starts: its generator is
+//! called; an effect starts), when a generator's answer is in (before it
+//! is judged) and when a run ends, so one commit makes the events of many
+//! runs durable (a group commit). The writer's one thread commits
 //! whatever else waits longer than [`FLUSH_AFTER`], and copies the log
 //! into the database.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -29,39 +33,64 @@ pub const FLUSH_AFTER: Duration = Duration::from_millis(20);
 /// write that waits for the disk).
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
 
-/// Records one run into the store.
-pub struct Recorder {
-    id: String,
-    path: PathBuf,
-    shared: Arc<Shared>,
-    background: Option<Background>,
+/// One connection writing runs into the store, shared by their
+/// recorders; cloning it shares it. Made by `Store::writer`.
+#[derive(Clone)]
+pub struct Writer {
+    core: Arc<Core>,
 }
 
-/// What the run's thread and the recorder's thread share.
+/// The writer's state; when the last recorder and handle are gone, what
+/// waits is committed and the thread stops after a last checkpoint.
+struct Core {
+    path: PathBuf,
+    shared: Arc<Shared>,
+    background: Mutex<Option<Background>>,
+}
+
+/// Records one run into the store, through a writer.
+pub struct Recorder {
+    id: String,
+    /// The run's place in the writer's `Inner::runs`.
+    slot: u64,
+    core: Arc<Core>,
+}
+
+/// What the runs' threads and the writer's thread share.
 struct Shared {
     inner: Mutex<Inner>,
+    /// The first failure: the writer's transaction holds every run's
+    /// events, so a failure stops them all.
     failure: OnceLock<String>,
 }
 
-struct Inner {
-    conn: Connection,
+pub(super) struct Inner {
+    pub(super) conn: Connection,
+    /// The runs being recorded, by slot.
+    runs: HashMap<u64, RunState>,
+    next_slot: u64,
+    /// When the open transaction began, if one is open.
+    open_since: Option<Instant>,
+    /// What the open transaction holds, in order: given again when the
+    /// disk filled (see `rescue`).
+    pending: Vec<(u64, Event)>,
+}
+
+/// One run being recorded.
+struct RunState {
     session: i64,
     /// The key of the run's event 0 in the journal.
     first_key: i64,
     seq: i64,
+    /// `seq` when the open transaction began (`rescue` goes back to it).
+    pending_from: i64,
     /// The (occurrence, index) of the latest attempt at each path.
     current: HashMap<String, (u32, u32)>,
-    /// When the open transaction began, if one is open.
-    open_since: Option<Instant>,
     _lock: RunLock,
-    /// What the open transaction holds, from event `pending_from`: given
-    /// again when the disk filled (see `rescue`).
-    pending: Vec<Event>,
-    pending_from: i64,
 }
 
-/// The recorder's thread: commits what waits too long, and checkpoints on
-/// a connection of its own, so that the run never waits for the disk.
+/// The writer's thread: commits what waits too long, and checkpoints on
+/// a connection of its own, so that no run waits for the disk.
 struct Background {
     stop: std::sync::mpsc::Sender<()>,
     thread: std::thread::JoinHandle<()>,
@@ -115,7 +144,7 @@ impl Shared {
     }
 
     /// Commits the open transaction if it is at least `age` old.
-    fn flush(&self, path: &std::path::Path, age: Duration) {
+    fn flush(&self, path: &Path, age: Duration) {
         let mut inner = self.lock();
         if inner.open_since.is_some_and(|t| t.elapsed() >= age) {
             if let Err(e) = inner.commit() {
@@ -126,7 +155,7 @@ impl Shared {
     }
 
     /// Keeps the first failure; what was not committed is rolled back.
-    fn fail(&self, inner: &mut Inner, path: &std::path::Path, e: &rusqlite::Error) {
+    fn fail(&self, inner: &mut Inner, path: &Path, e: &rusqlite::Error) {
         if inner.open_since.take().is_some() {
             let _ = inner.conn.execute_batch("ROLLBACK");
         }
@@ -142,17 +171,19 @@ impl Inner {
             self.conn.execute_batch("BEGIN IMMEDIATE")?;
             self.open_since = Some(Instant::now());
             self.pending.clear();
-            self.pending_from = self.seq;
+            for run in self.runs.values_mut() {
+                run.pending_from = run.seq;
+            }
         }
         Ok(())
     }
 
     /// The disk is full and what the open transaction held is lost: gives
     /// the store's reserve back to the file system and commits it again,
-    /// but an attempt's start (its generator is not called: the run
-    /// stops). So a verdict and a commit the run has acted on are not
-    /// lost with the next attempt's start.
-    fn rescue(&mut self, path: &std::path::Path, e: &rusqlite::Error) {
+    /// but an attempt's start (its generator is not called: the runs
+    /// stop). So a verdict and a commit a run has acted on are not lost
+    /// with the next attempt's start.
+    fn rescue(&mut self, path: &Path, e: &rusqlite::Error) {
         if e.sqlite_error_code() != Some(rusqlite::ErrorCode::DiskFull) || self.pending.is_empty() {
             return;
         }
@@ -162,13 +193,16 @@ impl Inner {
         self.open_since = None;
         super::schema::release_reserve(path);
         let mut events = std::mem::take(&mut self.pending);
-        if matches!(events.last(), Some(Event::AttemptStarted { .. })) {
+        // (only the last event can be one whose commit failed)
+        if matches!(events.last(), Some((_, Event::AttemptStarted { .. }))) {
             events.pop();
         }
-        self.seq = self.pending_from;
+        for run in self.runs.values_mut() {
+            run.seq = run.pending_from;
+        }
         let saved = events
             .iter()
-            .try_for_each(|e| Recorder::write(self, e))
+            .try_for_each(|(slot, e)| Recorder::write(self, *slot, e))
             .and_then(|()| self.commit());
         if saved.is_err() && !self.conn.is_autocommit() {
             let _ = self.conn.execute_batch("ROLLBACK");
@@ -183,91 +217,184 @@ impl Inner {
         }
         Ok(())
     }
-}
 
-impl Recorder {
-    pub(super) fn new(
-        path: PathBuf,
-        conn: Connection,
-        id: String,
-        lock: RunLock,
-    ) -> Result<Recorder, StoreError> {
-        Recorder::open(path, conn, id, lock, 1, 1, HashMap::new())
+    /// Writes run `id`'s session row, in the open transaction or in one of
+    /// its own, and returns the run's number.
+    pub(super) fn session_row(
+        &mut self,
+        path: &Path,
+        id: &str,
+        session: i64,
+    ) -> Result<i64, StoreError> {
+        let sqlite = |e| super::sqlite_error(path, e);
+        self.conn
+            .prepare_cached(
+                "INSERT INTO sessions (run_id, session, pid, started_ms) VALUES (?1, ?2, ?3, ?4)",
+            )
+            .and_then(|mut s| s.execute(params![id, session, std::process::id(), now_ms()]))
+            .map_err(sqlite)?;
+        journal::run_number(&self.conn, id)
+            .map_err(sqlite)?
+            .ok_or_else(|| StoreError::NoSuchRun {
+                path: path.to_path_buf(),
+                run: id.to_string(),
+            })
     }
 
-    pub(super) fn resumed(
-        path: PathBuf,
-        conn: Connection,
-        id: String,
-        lock: RunLock,
-        prior: &Prior,
-    ) -> Result<Recorder, StoreError> {
-        Recorder::open(
-            path,
-            conn,
-            id,
-            lock,
-            prior.sessions + 1,
-            prior.next_seq,
-            prior.current.clone(),
-        )
-    }
-
-    fn open(
-        path: PathBuf,
-        conn: Connection,
-        id: String,
+    /// Adds a run (number `number`, locked by `lock`) to the runs
+    /// recorded; returns its slot.
+    fn add_run(
+        &mut self,
+        number: i64,
         lock: RunLock,
         session: i64,
         seq: i64,
         current: HashMap<String, (u32, u32)>,
-    ) -> Result<Recorder, StoreError> {
-        conn.execute(
-            "INSERT INTO sessions (run_id, session, pid, started_ms) VALUES (?1, ?2, ?3, ?4)",
-            params![id, session, std::process::id(), now_ms()],
-        )
-        .map_err(|e| super::sqlite_error(&path, e))?;
-        let number = journal::run_number(&conn, &id)
-            .map_err(|e| super::sqlite_error(&path, e))?
-            .ok_or_else(|| StoreError::NoSuchRun {
-                path: path.clone(),
-                run: id.clone(),
-            })?;
-        let shared = Arc::new(Shared {
-            inner: Mutex::new(Inner {
-                conn,
+    ) -> u64 {
+        let slot = self.next_slot;
+        self.next_slot += 1;
+        self.runs.insert(
+            slot,
+            RunState {
                 session,
                 first_key: first_key(number),
                 seq,
-                current,
-                open_since: None,
-                _lock: lock,
-                pending: Vec::new(),
                 pending_from: seq,
+                current,
+                _lock: lock,
+            },
+        );
+        slot
+    }
+}
+
+impl Writer {
+    pub(super) fn new(path: PathBuf, conn: Connection) -> Writer {
+        let shared = Arc::new(Shared {
+            inner: Mutex::new(Inner {
+                conn,
+                runs: HashMap::new(),
+                next_slot: 0,
+                open_since: None,
+                pending: Vec::new(),
             }),
             failure: OnceLock::new(),
         });
         let background = Background::start(shared.clone(), path.clone());
-        Ok(Recorder {
-            id,
-            path,
-            shared,
-            background,
-        })
+        Writer {
+            core: Arc::new(Core {
+                path,
+                shared,
+                background: Mutex::new(background),
+            }),
+        }
     }
 
+    /// The store's file.
+    pub fn path(&self) -> &Path {
+        &self.core.path
+    }
+
+    /// Why the writer failed, once it has (every run it records stops).
+    pub fn failure(&self) -> Option<String> {
+        self.core.shared.failure.get().cloned()
+    }
+
+    /// The connection, with what waits committed first, for `f`: a store
+    /// error from `f` is returned as it is.
+    pub(super) fn with_conn<T>(
+        &self,
+        f: impl FnOnce(&mut Inner) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut inner = self.core.shared.lock();
+        if let Some(why) = self.core.shared.failure.get() {
+            return Err(StoreError::Sqlite {
+                path: self.core.path.clone(),
+                reason: format!("the store failed earlier: {why}"),
+            });
+        }
+        if let Err(e) = inner.commit() {
+            inner.rescue(&self.core.path, &e);
+            self.core.shared.fail(&mut inner, &self.core.path, &e);
+            return Err(super::sqlite_error(&self.core.path, e));
+        }
+        f(&mut inner)
+    }
+
+    /// A recorder for run `id` (number `number`, locked by `lock`):
+    /// session `session`, its next event `seq`. Its session row is
+    /// written already.
+    pub(super) fn recorder(
+        &self,
+        inner: &mut Inner,
+        id: &str,
+        number: i64,
+        lock: RunLock,
+        session: i64,
+        seq: i64,
+        current: HashMap<String, (u32, u32)>,
+    ) -> Recorder {
+        let slot = inner.add_run(number, lock, session, seq, current);
+        Recorder {
+            id: id.to_string(),
+            slot,
+            core: self.core.clone(),
+        }
+    }
+
+    /// A recorder for a resumed run (see `Store::resume_run_with`).
+    pub(super) fn resumed(
+        &self,
+        inner: &mut Inner,
+        id: &str,
+        lock: RunLock,
+        prior: &Prior,
+    ) -> Result<Recorder, StoreError> {
+        let session = prior.sessions + 1;
+        let number = inner.session_row(&self.core.path, id, session)?;
+        Ok(self.recorder(
+            inner,
+            id,
+            number,
+            lock,
+            session,
+            prior.next_seq,
+            prior.current.clone(),
+        ))
+    }
+}
+
+impl Drop for Core {
+    fn drop(&mut self) {
+        self.shared.flush(&self.path, Duration::ZERO);
+        let background = self
+            .background
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(b) = background {
+            drop(b.stop);
+            let _ = b.thread.join();
+        }
+    }
+}
+
+impl Recorder {
     /// The run's id.
     pub fn id(&self) -> &str {
         &self.id
     }
 
     /// The store's file.
-    pub fn path(&self) -> &std::path::Path {
-        &self.path
+    pub fn path(&self) -> &Path {
+        &self.core.path
     }
 
-    fn write(inner: &mut Inner, event: &Event) -> rusqlite::Result<()> {
-        let seq = inner.seq;
+    fn write(inner: &mut Inner, slot: u64, event: &Event) -> rusqlite::Result<()> {
+        let Some(run) = inner.runs.get(&slot) else {
+            return Ok(());
+        };
+        let seq = run.seq;
         if seq > MAX_SEQ {
             return Err(rusqlite::Error::ToSqlConversionFailure(
                 format!("a run records at most {MAX_SEQ} events").into(),
@@ -275,9 +402,12 @@ impl Recorder {
         }
         // (a transaction begins at this event: `rescue` gives it again from here)
         inner.begin()?;
-        inner.seq += 1;
-        let (key, session, at) = (inner.first_key + seq, inner.session, now_ms());
-        let conn = &inner.conn;
+        let Some(run) = inner.runs.get_mut(&slot) else {
+            return Ok(());
+        };
+        run.seq += 1;
+        let (key, session, at) = (run.first_key + seq, run.session, now_ms());
+        let (conn, current) = (&inner.conn, &mut run.current);
         match event {
             Event::AttemptStarted {
                 path,
@@ -295,10 +425,10 @@ impl Recorder {
                 .execute(params![
                     key, seq, session, at, path, occurrence, index, action, attempt, prompt, role
                 ])?;
-                inner.current.insert(path.clone(), (*occurrence, *index));
+                current.insert(path.clone(), (*occurrence, *index));
             }
             Event::Attempt(a) => {
-                let (occurrence, index) = inner.current.get(&a.path).copied().unwrap_or((0, 0));
+                let (occurrence, index) = current.get(&a.path).copied().unwrap_or((0, 0));
                 let hash = a.output.as_deref().map(|o| content_hash(o.as_bytes()));
                 conn.prepare_cached(
                     "INSERT INTO journal (kind, key, seq, session, at_ms, path, occurrence, idx, output, output_hash, verdict, feedback, tokens, prompt_tokens, outcome, generate_ms, guard_ms, guarded)
@@ -332,7 +462,7 @@ impl Recorder {
                 generate_ms,
                 ..
             } => {
-                let (occurrence, index) = inner.current.get(path).copied().unwrap_or((0, 0));
+                let (occurrence, index) = current.get(path).copied().unwrap_or((0, 0));
                 conn.prepare_cached(
                     "INSERT INTO journal (kind, key, seq, session, at_ms, path, occurrence, idx, output, output_hash, tokens, prompt_tokens, generate_ms)
                      VALUES ('generated', ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
@@ -353,7 +483,7 @@ impl Recorder {
                 ])?;
             }
             Event::EffectStarted { path, .. } => {
-                let (occurrence, index) = inner.current.get(path).copied().unwrap_or((0, 0));
+                let (occurrence, index) = current.get(path).copied().unwrap_or((0, 0));
                 let body = serde_json::to_string(event).unwrap_or_default();
                 conn.prepare_cached(
                     "INSERT INTO journal (kind, key, seq, session, at_ms, path, occurrence, idx, body)
@@ -366,7 +496,7 @@ impl Recorder {
                 action,
                 artifact,
             } => {
-                let (occurrence, _) = inner.current.get(path).copied().unwrap_or((0, 0));
+                let (occurrence, _) = current.get(path).copied().unwrap_or((0, 0));
                 let text = artifact.to_string();
                 conn.prepare_cached(
                     "INSERT INTO journal (kind, key, seq, session, at_ms, path, occurrence, action, artifact, artifact_hash)
@@ -416,7 +546,7 @@ impl Recorder {
                 .execute(params![key, seq, session, at, kind, path, body])?;
             }
         }
-        inner.pending.push(event.clone());
+        inner.pending.push((slot, event.clone()));
         // the run reaches out of the process next (a generator, an
         // effect), a generator's answer must not be asked for again, or
         // the run ends: what it did so far must be on disk first
@@ -435,28 +565,32 @@ impl Recorder {
 
 impl Sink for Recorder {
     fn record(&self, event: &Event) {
-        if self.shared.failure.get().is_some() {
+        let shared = &self.core.shared;
+        if shared.failure.get().is_some() {
             return;
         }
-        let mut inner = self.shared.lock();
-        if let Err(e) = Recorder::write(&mut inner, event) {
-            inner.rescue(&self.path, &e);
-            self.shared.fail(&mut inner, &self.path, &e);
+        let mut inner = shared.lock();
+        if let Err(e) = Recorder::write(&mut inner, self.slot, event) {
+            inner.rescue(&self.core.path, &e);
+            shared.fail(&mut inner, &self.core.path, &e);
         }
     }
 
     fn failure(&self) -> Option<String> {
-        self.shared.failure.get().cloned()
+        self.core.shared.failure.get().cloned()
     }
 }
 
 impl Drop for Recorder {
+    /// What the run recorded is committed before its lock is let go.
     fn drop(&mut self) {
-        self.shared.flush(&self.path, Duration::ZERO);
-        if let Some(b) = self.background.take() {
-            drop(b.stop);
-            let _ = b.thread.join();
+        let shared = &self.core.shared;
+        let mut inner = shared.lock();
+        if let Err(e) = inner.commit() {
+            inner.rescue(&self.core.path, &e);
+            shared.fail(&mut inner, &self.core.path, &e);
         }
+        inner.runs.remove(&self.slot);
     }
 }
 
@@ -572,7 +706,7 @@ mod tests {
             .start_run(&mut meta)
             .expect("run");
         {
-            let inner = recorder.shared.lock();
+            let inner = recorder.core.shared.lock();
             let pages: i64 = inner
                 .conn
                 .query_row("PRAGMA page_count", [], |r| r.get(0))
@@ -635,7 +769,7 @@ mod tests {
             artifact: serde_json::json!("done"),
         });
         assert!(
-            recorder.shared.lock().open_since.is_some(),
+            recorder.core.shared.lock().open_since.is_some(),
             "not yet committed"
         );
         let reader = Store::open_read(&db).expect("reader");
@@ -653,7 +787,7 @@ mod tests {
             );
             std::thread::sleep(super::FLUSH_AFTER);
         }
-        assert!(recorder.shared.lock().open_since.is_none());
+        assert!(recorder.core.shared.lock().open_since.is_none());
         assert!(recorder.failure().is_none());
     }
 }
