@@ -123,8 +123,13 @@ impl Background {
                     shared.flush(&path, FLUSH_AFTER);
                     if checkpointed.elapsed() >= CHECKPOINT_EVERY {
                         checkpointed = Instant::now();
-                        // a failed checkpoint loses nothing: the log keeps it all
+                        // a failed checkpoint loses nothing: the log keeps it all;
+                        // the writer is held meanwhile, so no frame is added
+                        // while the log is copied: copied whole, it is written
+                        // again from its start instead of growing (a store
+                        // written without pause would grow its log forever)
                         if let Some(c) = &checkpoints {
+                            let _writer = shared.lock();
                             let _ = c.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
                         }
                     }
@@ -789,5 +794,92 @@ mod tests {
         }
         assert!(recorder.core.shared.lock().open_since.is_none());
         assert!(recorder.failure().is_none());
+    }
+    fn committed(path: &str) -> crate::runtime::Event {
+        crate::runtime::Event::Committed {
+            path: path.into(),
+            action: "a".into(),
+            artifact: serde_json::json!(path),
+        }
+    }
+
+    /// The runs of one writer (a bench's trials): their events interleave
+    /// in one transaction, one run's commit makes the others' durable
+    /// with it (a group commit), each run's events read back as its own,
+    /// in order, and a run resumed on the same writer goes on after them.
+    #[test]
+    fn one_writer_records_many_runs_each_in_order() {
+        use crate::store::RunLock;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = dir.path().join("runs.db");
+        let writer = Store::open(&db).expect("open").writer();
+        let (mut m1, mut m2) = (meta(), meta());
+        let pinned = crate::store::pins::Pinned::default();
+        let r1 = writer.start_pinned_run(&mut m1, &pinned).expect("run 1");
+        let r2 = writer.start_pinned_run(&mut m2, &pinned).expect("run 2");
+        assert_ne!(m1.id, m2.id);
+        for i in 0..5 {
+            r1.record(&committed(&format!("a{i}")));
+            r2.record(&committed(&format!("b{i}")));
+        }
+        // an attempt of run 2 starts: what run 1 recorded is committed with it
+        r2.record(&crate::runtime::Event::AttemptStarted {
+            path: "main/m/b".into(),
+            action: "b".into(),
+            occurrence: 1,
+            index: 0,
+            attempt: 1,
+            prompt: "go".into(),
+            role: None,
+        });
+        assert!(writer.core.shared.lock().open_since.is_none());
+        // (the paths committed, each run's in its own order)
+        let commits = |id: &str| -> Vec<String> {
+            let reader = Store::open_read(&db).expect("reader");
+            let mut stmt = reader
+                .connection()
+                .prepare("SELECT seq, path FROM commits WHERE run_id = ?1 ORDER BY seq")
+                .expect("query");
+            let rows = stmt
+                .query_map([id], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))
+                .expect("rows")
+                .collect::<Result<Vec<_>, _>>()
+                .expect("read");
+            assert!(rows.windows(2).all(|w| w[0].0 < w[1].0), "{rows:?}");
+            rows.into_iter().map(|(_, p)| p).collect()
+        };
+        let want = |p: &str, n: i64| -> Vec<String> { (0..n).map(|i| format!("{p}{i}")).collect() };
+        assert_eq!(commits(&m1.id), want("a", 5));
+        assert_eq!(commits(&m2.id), want("b", 5));
+        // each run is locked while it is recorded, and let go when its
+        // recorder is gone
+        assert!(RunLock::held(&db, &m1.id) && RunLock::held(&db, &m2.id));
+        drop(r1);
+        assert!(!RunLock::held(&db, &m1.id));
+        assert!(RunLock::held(&db, &m2.id));
+        // run 1 resumed on the same writer, beside run 2
+        let (_, _, again) = writer
+            .resume_run_with(&m1.id, None, |_| Ok::<(), ()>(()))
+            .expect("resumes")
+            .expect("checked");
+        again.record(&committed("a5"));
+        r2.record(&committed("b5"));
+        drop(again);
+        assert_eq!(commits(&m1.id), want("a", 6));
+        drop(r2);
+        drop(writer);
+        assert_eq!(commits(&m2.id), want("b", 6));
+        let store = Store::open_read(&db).expect("reader");
+        let sessions: i64 = store
+            .connection()
+            .query_row(
+                "SELECT max(session) FROM sessions WHERE run_id = ?1",
+                [&m1.id],
+                |r| r.get(0),
+            )
+            .expect("sessions");
+        assert_eq!(sessions, 2);
+        let events = store.events(&m1.id).expect("events");
+        assert_eq!(events.len(), 6, "{events:?}");
     }
 }
