@@ -4,8 +4,9 @@
 //!
 //! - `schema`: opening a store (refusing foreign or newer files), the
 //!   tables;
-//! - `writer`: the [`Recorder`], a run's sink: each event committed
-//!   before the run goes on;
+//! - `writer`: the [`Writer`], one connection recording many runs with
+//!   group commits, and the [`Recorder`], a run's sink on it: each event
+//!   committed before the run goes on;
 //! - `journal`: the journal's rows read back, in order;
 //! - `resume`: what an interrupted run recorded, for the runtime;
 //! - `read`: listing runs, one run's events, training pairs, statistics;
@@ -339,81 +340,55 @@ fn run_meta(conn: &Connection, path: &Path, id: &str) -> Result<RunMeta, StoreEr
 }
 
 impl Writer {
-    /// Records a new run, with the files it starts with (see `pins`), in
-    /// one transaction with its first session, and returns its recorder;
-    /// `meta.id` is filled in.
+    /// Records a new run, with the files it starts with (see `pins`) and
+    /// its first session, and returns its recorder; `meta.id` is filled
+    /// in. The run's rows are committed before this returns, with what
+    /// the writer's other runs recorded meanwhile (one commit).
     pub fn start_pinned_run(
         &self,
         meta: &mut RunMeta,
         pinned: &pins::Pinned,
     ) -> Result<Recorder, StoreError> {
         let path = self.path().to_path_buf();
-        self.with_conn(|inner| {
-            let sqlite = |e| sqlite_error(&path, e);
+        self.with_open(|inner| {
             for salt in 0..8u32 {
                 meta.id = new_run_id(salt);
+                let lock = match RunLock::acquire(&path, &meta.id) {
+                    Ok(lock) => lock,
+                    // (a run of that id being written elsewhere: another id)
+                    Err(StoreError::Locked { .. }) => continue,
+                    Err(e) => return Ok(Err(e)),
+                };
                 let conn = &inner.conn;
-                conn.execute_batch("BEGIN IMMEDIATE").map_err(sqlite)?;
                 let inserted = conn
                     .prepare_cached(
                         "INSERT OR IGNORE INTO runs (id, number, workflow, workflow_hash, task, config, worst_case_calls, started_ms)
                          VALUES (?1, (SELECT coalesce(max(number), 0) + 1 FROM runs), ?2, ?3, ?4, ?5, ?6, ?7)",
-                    )
-                    .and_then(|mut s| {
-                        s.execute(rusqlite::params![
-                            meta.id,
-                            meta.workflow,
-                            meta.workflow_hash,
-                            meta.task,
-                            serde_json::to_string(&meta).unwrap_or_default(),
-                            meta.worst_case_calls.map(|w| w.min(i64::MAX as u64) as i64),
-                            meta.started_ms
-                        ])
-                    })
-                    .and_then(|n| {
-                        if n == 1 {
-                            pins::record(conn, &meta.id, 1, pinned)?;
-                        }
-                        Ok(n)
-                    });
-                let rollback = |conn: &Connection| {
-                    let _ = conn.execute_batch("ROLLBACK");
-                };
-                match inserted {
-                    Ok(1) => {}
-                    Ok(_) => {
-                        rollback(conn);
-                        continue;
-                    }
-                    Err(e) => {
-                        rollback(conn);
-                        return Err(sqlite(e));
-                    }
+                    )?
+                    .execute(rusqlite::params![
+                        meta.id,
+                        meta.workflow,
+                        meta.workflow_hash,
+                        meta.task,
+                        serde_json::to_string(&meta).unwrap_or_default(),
+                        meta.worst_case_calls.map(|w| w.min(i64::MAX as u64) as i64),
+                        meta.started_ms
+                    ])?;
+                if inserted != 1 {
+                    continue;
                 }
-                // the run's session in the same transaction
-                let locked = RunLock::acquire(&path, &meta.id).and_then(|lock| {
-                    let number = inner.session_row(&path, &meta.id, 1)?;
-                    Ok((lock, number))
-                });
-                let (lock, number) = match locked {
-                    Ok(l) => l,
-                    Err(e) => {
-                        rollback(&inner.conn);
-                        return Err(e);
-                    }
-                };
-                if let Err(e) = inner.conn.execute_batch("COMMIT") {
-                    rollback(&inner.conn);
-                    return Err(sqlite(e));
-                }
-                let recorder =
-                    self.recorder(inner, &meta.id, number, lock, 1, 1, Default::default());
-                return Ok(recorder);
+                pins::record(conn, &meta.id, 1, pinned)?;
+                let number = inner.session_row(&meta.id, 1)?;
+                return Ok(Ok(Some((meta.id.clone(), number, lock))));
             }
-            Err(StoreError::Sqlite {
-                path: path.clone(),
-                reason: "could not choose a fresh run id".to_string(),
-            })
+            Ok(Ok(None))
+        })??
+        .map(|(id, number, lock)| {
+            self.with_inner(|inner| self.recorder(inner, &id, number, lock, 1, 1, Default::default()))
+        })
+        .ok_or_else(|| StoreError::Sqlite {
+            path: path.clone(),
+            reason: "could not choose a fresh run id".to_string(),
         })
     }
 

@@ -225,25 +225,13 @@ impl Inner {
 
     /// Writes run `id`'s session row, in the open transaction or in one of
     /// its own, and returns the run's number.
-    pub(super) fn session_row(
-        &mut self,
-        path: &Path,
-        id: &str,
-        session: i64,
-    ) -> Result<i64, StoreError> {
-        let sqlite = |e| super::sqlite_error(path, e);
+    pub(super) fn session_row(&mut self, id: &str, session: i64) -> rusqlite::Result<i64> {
         self.conn
             .prepare_cached(
                 "INSERT INTO sessions (run_id, session, pid, started_ms) VALUES (?1, ?2, ?3, ?4)",
-            )
-            .and_then(|mut s| s.execute(params![id, session, std::process::id(), now_ms()]))
-            .map_err(sqlite)?;
-        journal::run_number(&self.conn, id)
-            .map_err(sqlite)?
-            .ok_or_else(|| StoreError::NoSuchRun {
-                path: path.to_path_buf(),
-                run: id.to_string(),
-            })
+            )?
+            .execute(params![id, session, std::process::id(), now_ms()])?;
+        journal::run_number(&self.conn, id)?.ok_or(rusqlite::Error::QueryReturnedNoRows)
     }
 
     /// Adds a run (number `number`, locked by `lock`) to the runs
@@ -305,6 +293,38 @@ impl Writer {
         self.core.shared.failure.get().cloned()
     }
 
+    /// `f` writes into the open transaction (begun if none is), which is
+    /// then committed with everything in it. A failed write fails the
+    /// writer, as a failed event does (see `Inner::rescue`).
+    pub(super) fn with_open<T>(
+        &self,
+        f: impl FnOnce(&mut Inner) -> rusqlite::Result<T>,
+    ) -> Result<T, StoreError> {
+        let shared = &self.core.shared;
+        let path = &self.core.path;
+        let mut inner = shared.lock();
+        if let Some(why) = shared.failure.get() {
+            return Err(StoreError::Sqlite {
+                path: path.clone(),
+                reason: format!("the store failed earlier: {why}"),
+            });
+        }
+        let written = inner
+            .begin()
+            .and_then(|()| f(&mut inner))
+            .and_then(|t| inner.commit().map(|()| t));
+        written.map_err(|e| {
+            inner.rescue(path, &e);
+            shared.fail(&mut inner, path, &e);
+            super::sqlite_error(path, e)
+        })
+    }
+
+    /// `f` on the writer's state, nothing committed.
+    pub(super) fn with_inner<T>(&self, f: impl FnOnce(&mut Inner) -> T) -> T {
+        f(&mut self.core.shared.lock())
+    }
+
     /// The connection, with what waits committed first, for `f`: a store
     /// error from `f` is returned as it is.
     pub(super) fn with_conn<T>(
@@ -356,7 +376,9 @@ impl Writer {
         prior: &Prior,
     ) -> Result<Recorder, StoreError> {
         let session = prior.sessions + 1;
-        let number = inner.session_row(&self.core.path, id, session)?;
+        let number = inner
+            .session_row(id, session)
+            .map_err(|e| super::sqlite_error(&self.core.path, e))?;
         Ok(self.recorder(
             inner,
             id,
