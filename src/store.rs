@@ -384,7 +384,7 @@ impl Writer {
             Ok(Ok(None))
         })??
         .map(|(id, number, lock)| {
-            self.with_inner(|inner| self.recorder(inner, &id, number, lock, 1, 1, Default::default()))
+            self.with_inner(|inner| self.recorder(inner, &id, number, lock, (1, 1, Default::default())))
         })
         .ok_or_else(|| StoreError::Sqlite {
             path: path.clone(),

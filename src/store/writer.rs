@@ -355,9 +355,7 @@ impl Writer {
         id: &str,
         number: i64,
         lock: RunLock,
-        session: i64,
-        seq: i64,
-        current: HashMap<String, (u32, u32)>,
+        (session, seq, current): (i64, i64, HashMap<String, (u32, u32)>),
     ) -> Recorder {
         let slot = inner.add_run(number, lock, session, seq, current);
         Recorder {
@@ -384,9 +382,7 @@ impl Writer {
             id,
             number,
             lock,
-            session,
-            prior.next_seq,
-            prior.current.clone(),
+            (session, prior.next_seq, prior.current.clone()),
         ))
     }
 }
