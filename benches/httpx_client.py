@@ -3,7 +3,7 @@ client sending the same chat-completion requests to the same kind of
 loopback server, N requests with C in flight at once, and its rate.
 
     cargo bench --bench bench_throughput -- --serve 8931 &
-    python3 -m venv /tmp/v && /tmp/v/bin/pip install httpx
+    python3 -m venv /tmp/v && /tmp/v/bin/pip install -r benches/requirements.txt
     /tmp/v/bin/python benches/httpx_client.py --port 8931 --requests 2000 --concurrency 100
 """
 

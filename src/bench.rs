@@ -29,7 +29,7 @@ use crate::runtime::{Sink, Value};
 use crate::stats;
 pub use crate::stdlib::simulate::trial_seed;
 use crate::store::bench::Trial;
-use crate::store::{self, BenchTag, RunMeta, Store, StoreError};
+use crate::store::{self, BenchTag, RunMeta, Store, StoreError, Writer};
 
 /// One arm: a name and the overrides it applies.
 #[derive(Debug, Clone, PartialEq)]
@@ -356,8 +356,7 @@ pub async fn run(
     store_path: &Path,
     on_finished: &(dyn Fn(&Finished<'_>) + Sync),
 ) -> Result<Outcome, String> {
-    // kept open for the bench: a store held open is not checked whole
-    // again by each trial's writer
+    // one connection for the bench: every trial is recorded by its writer
     let held = Store::open(store_path).map_err(|e| e.to_string())?;
     let existing = held.bench_trials(&bench.id).map_err(|e| e.to_string())?;
     let (workflow_path, mut workflow_hash) =
@@ -410,11 +409,13 @@ pub async fn run(
             }
         }
     }
+    let writer = held.writer();
     let ctx = Context {
         engine,
         bench,
         cells,
         store_path,
+        writer: &writer,
         workflow_path,
         workflow_hash,
     };
@@ -435,7 +436,10 @@ pub async fn run(
             resumed,
         });
     }
-    drop(held);
+    drop(stream);
+    if let Some(why) = writer.failure() {
+        return Err(stopped(&why));
+    }
     Ok(outcome)
 }
 
@@ -444,6 +448,8 @@ struct Context<'a> {
     bench: &'a Bench,
     cells: &'a [Cell],
     store_path: &'a Path,
+    /// The bench's one writer: its trials' events are committed together.
+    writer: &'a Writer,
     workflow_path: String,
     workflow_hash: String,
 }
@@ -529,8 +535,8 @@ impl Context<'_> {
                     }),
                 };
                 let pinned = crate::cli::run::pinned(&c.workflow, &config.inputs);
-                Store::open(self.store_path)
-                    .and_then(|s| s.start_pinned_run(&mut meta, &pinned))
+                self.writer
+                    .start_pinned_run(&mut meta, &pinned)
                     .map_err(store_err)?
             }
             Unit::Resume { run, .. } => {
@@ -541,9 +547,9 @@ impl Context<'_> {
                         .iter()
                         .any(|a| a.name == name && a.idempotent)
                 };
-                let (_, resume, recorder) = Store::open(self.store_path)
-                    .and_then(|s| {
-                        s.resume_run_with(&run, None, |resume| {
+                let (_, resume, recorder) = self
+                    .writer
+                    .resume_run_with(&run, None, |resume| {
                             match resume.pending_effects(idempotent).first() {
                                 Some(p) => Err(format!(
                                     "trial {trial} of arm `{}` (run {run}) stopped while the effect of `{}` ran, \
@@ -557,7 +563,6 @@ impl Context<'_> {
                                 None => Ok(()),
                             }
                         })
-                    })
                     .map_err(store_err)??;
                 started.resume(resume);
                 recorder
@@ -571,13 +576,18 @@ impl Context<'_> {
         );
         let report = started.execute().await;
         if let Some(why) = recorder.failure() {
-            return Err(format!(
-                "the run store failed, so the bench stopped: {why}; what was committed is kept, \
-                 and the same command goes on from there"
-            ));
+            return Err(stopped(&why));
         }
         Ok((cell, trial, report.success, resumed))
     }
+}
+
+/// The bench's error when the store failed.
+fn stopped(why: &str) -> String {
+    format!(
+        "the run store failed, so the bench stopped: {why}; what was committed is kept, \
+         and the same command goes on from there"
+    )
 }
 
 // ---------------------------------------------------------------- report

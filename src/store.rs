@@ -4,8 +4,9 @@
 //!
 //! - `schema`: opening a store (refusing foreign or newer files), the
 //!   tables;
-//! - `writer`: the [`Recorder`], a run's sink: each event committed
-//!   before the run goes on;
+//! - `writer`: the [`Writer`], one connection recording many runs with
+//!   group commits, and the [`Recorder`], a run's sink on it: each event
+//!   committed before the run goes on;
 //! - `journal`: the journal's rows read back, in order;
 //! - `resume`: what an interrupted run recorded, for the runtime;
 //! - `read`: listing runs, one run's events, training pairs, statistics;
@@ -39,7 +40,7 @@ use crate::runtime::{Resume, Value};
 
 pub use lock::{children_path, resources_dir, RunLock};
 pub use schema::VERSION as FORMAT_VERSION;
-pub use writer::Recorder;
+pub use writer::{Recorder, Writer};
 
 /// Where a workflow's runs are recorded unless told otherwise: beside it.
 pub fn default_path(workflow: &Path) -> PathBuf {
@@ -250,80 +251,31 @@ impl Store {
         sqlite_error(&self.path, e)
     }
 
+    /// The store as a writer that records any number of runs at once
+    /// on this connection (see `writer`).
+    pub fn writer(self) -> Writer {
+        Writer::new(self.path, self.conn)
+    }
+
     /// Records a new run and returns its recorder; `meta.id` is filled in.
     pub fn start_run(self, meta: &mut RunMeta) -> Result<Recorder, StoreError> {
         self.start_pinned_run(meta, &pins::Pinned::default())
     }
 
     /// Records a new run, with the files it starts with (see `pins`), and
-    /// returns its recorder; `meta.id` is filled in.
+    /// returns its recorder (on a writer of its own); `meta.id` is filled
+    /// in.
     pub fn start_pinned_run(
         self,
         meta: &mut RunMeta,
         pinned: &pins::Pinned,
     ) -> Result<Recorder, StoreError> {
-        for salt in 0..8u32 {
-            meta.id = new_run_id(salt);
-            let inserted = (|| {
-                self.conn.execute_batch("BEGIN IMMEDIATE")?;
-                let n = self.conn.execute(
-                    "INSERT OR IGNORE INTO runs (id, number, workflow, workflow_hash, task, config, worst_case_calls, started_ms)
-                     VALUES (?1, (SELECT coalesce(max(number), 0) + 1 FROM runs), ?2, ?3, ?4, ?5, ?6, ?7)",
-                    rusqlite::params![
-                        meta.id,
-                        meta.workflow,
-                        meta.workflow_hash,
-                        meta.task,
-                        serde_json::to_string(&meta).unwrap_or_default(),
-                        meta.worst_case_calls.map(|w| w.min(i64::MAX as u64) as i64),
-                        meta.started_ms
-                    ],
-                )?;
-                if n == 1 {
-                    pins::record(&self.conn, &meta.id, 1, pinned)?;
-                }
-                self.conn.execute_batch("COMMIT")?;
-                Ok(n)
-            })();
-            match inserted {
-                Ok(1) => {
-                    let lock = RunLock::acquire(&self.path, &meta.id)?;
-                    return Recorder::new(self.path, self.conn, meta.id.clone(), lock);
-                }
-                Ok(_) => continue,
-                Err(e) => {
-                    let _ = self.conn.execute_batch("ROLLBACK");
-                    return Err(self.sqlite(e));
-                }
-            }
-        }
-        Err(StoreError::Sqlite {
-            path: self.path.clone(),
-            reason: "could not choose a fresh run id".to_string(),
-        })
+        self.writer().start_pinned_run(meta, pinned)
     }
 
     /// The run `id` as it was started.
     pub fn run_meta(&self, id: &str) -> Result<RunMeta, StoreError> {
-        let config: Option<String> = self
-            .conn
-            .query_row("SELECT config FROM runs WHERE id = ?1", [id], |r| r.get(0))
-            .map(Some)
-            .or_else(|e| match e {
-                rusqlite::Error::QueryReturnedNoRows => Ok(None),
-                e => Err(e),
-            })
-            .map_err(|e| self.sqlite(e))?;
-        let Some(config) = config else {
-            return Err(StoreError::NoSuchRun {
-                path: self.path.clone(),
-                run: id.to_string(),
-            });
-        };
-        serde_json::from_str(&config).map_err(|e| StoreError::Sqlite {
-            path: self.path.clone(),
-            reason: format!("run {id}: its recorded configuration is unreadable: {e}"),
-        })
+        run_meta(&self.conn, &self.path, id)
     }
 
     /// Takes over run `id` to resume it: locks it, reads what it recorded
@@ -345,37 +297,14 @@ impl Store {
         accepted: Option<(&pins::Pinned, &[String])>,
         check: impl FnOnce(&mut Resume) -> Result<(), E>,
     ) -> Result<Result<(RunMeta, Resume, Recorder), E>, StoreError> {
-        let meta = self.run_meta(id)?;
-        let lock = RunLock::acquire(&self.path, id)?;
-        let mut prior = resume::load(&self.conn, id).map_err(|e| self.sqlite(e))?;
-        if let Err(e) = check(&mut prior.resume) {
-            return Ok(Err(e));
-        }
-        if let Some((pinned, changes)) = accepted {
-            let session = prior.sessions + 1;
-            (|| {
-                self.conn.execute_batch("BEGIN IMMEDIATE")?;
-                pins::record(&self.conn, id, session, pinned)?;
-                pins::record_accepted(&self.conn, id, session, changes)?;
-                self.conn.execute_batch("COMMIT")
-            })()
-            .map_err(|e| {
-                let _ = self.conn.execute_batch("ROLLBACK");
-                self.sqlite(e)
-            })?;
-        }
-        let recorder = Recorder::resumed(self.path, self.conn, id.to_string(), lock, &prior)?;
-        Ok(Ok((meta, prior.resume, recorder)))
+        self.writer().resume_run_with(id, accepted, check)
     }
 
     /// Takes over run `id` to record what another process runs for it (a
     /// run on Temporal, mirrored by `guardflow follow`): locks it and
     /// returns the recorder that appends to it in its latest session.
     pub fn continue_run(self, id: &str) -> Result<Recorder, StoreError> {
-        self.run_meta(id)?;
-        let lock = RunLock::acquire(&self.path, id)?;
-        let prior = resume::load(&self.conn, id).map_err(|e| self.sqlite(e))?;
-        Recorder::continued(self.path, self.conn, id.to_string(), lock, &prior)
+        self.writer().continue_run(id)
     }
 
     /// Whether run `id` has finished, and how.
@@ -392,6 +321,130 @@ impl Store {
                 e => Err(e),
             })
             .map_err(|e| self.sqlite(e))
+    }
+}
+
+/// The run `id` as it was started, read on `conn`.
+fn run_meta(conn: &Connection, path: &Path, id: &str) -> Result<RunMeta, StoreError> {
+    let config: Option<String> = conn
+        .query_row("SELECT config FROM runs WHERE id = ?1", [id], |r| r.get(0))
+        .map(Some)
+        .or_else(|e| match e {
+            rusqlite::Error::QueryReturnedNoRows => Ok(None),
+            e => Err(e),
+        })
+        .map_err(|e| sqlite_error(path, e))?;
+    let Some(config) = config else {
+        return Err(StoreError::NoSuchRun {
+            path: path.to_path_buf(),
+            run: id.to_string(),
+        });
+    };
+    serde_json::from_str(&config).map_err(|e| StoreError::Sqlite {
+        path: path.to_path_buf(),
+        reason: format!("run {id}: its recorded configuration is unreadable: {e}"),
+    })
+}
+
+impl Writer {
+    /// Records a new run, with the files it starts with (see `pins`) and
+    /// its first session, and returns its recorder; `meta.id` is filled
+    /// in. The run's rows are committed before this returns, with what
+    /// the writer's other runs recorded meanwhile (one commit).
+    pub fn start_pinned_run(
+        &self,
+        meta: &mut RunMeta,
+        pinned: &pins::Pinned,
+    ) -> Result<Recorder, StoreError> {
+        let path = self.path().to_path_buf();
+        self.with_open(|inner| {
+            for salt in 0..8u32 {
+                meta.id = new_run_id(salt);
+                let lock = match RunLock::acquire(&path, &meta.id) {
+                    Ok(lock) => lock,
+                    // (a run of that id being written elsewhere: another id)
+                    Err(StoreError::Locked { .. }) => continue,
+                    Err(e) => return Ok(Err(e)),
+                };
+                let conn = &inner.conn;
+                let inserted = conn
+                    .prepare_cached(
+                        "INSERT OR IGNORE INTO runs (id, number, workflow, workflow_hash, task, config, worst_case_calls, started_ms)
+                         VALUES (?1, (SELECT coalesce(max(number), 0) + 1 FROM runs), ?2, ?3, ?4, ?5, ?6, ?7)",
+                    )?
+                    .execute(rusqlite::params![
+                        meta.id,
+                        meta.workflow,
+                        meta.workflow_hash,
+                        meta.task,
+                        serde_json::to_string(&meta).unwrap_or_default(),
+                        meta.worst_case_calls.map(|w| w.min(i64::MAX as u64) as i64),
+                        meta.started_ms
+                    ])?;
+                if inserted != 1 {
+                    continue;
+                }
+                pins::record(conn, &meta.id, 1, pinned)?;
+                let number = inner.session_row(&meta.id, 1)?;
+                return Ok(Ok(Some((meta.id.clone(), number, lock))));
+            }
+            Ok(Ok(None))
+        })??
+        .map(|(id, number, lock)| {
+            self.with_inner(|inner| self.recorder(inner, &id, number, lock, (1, 1, Default::default())))
+        })
+        .ok_or_else(|| StoreError::Sqlite {
+            path: path.clone(),
+            reason: "could not choose a fresh run id".to_string(),
+        })
+    }
+
+    /// Takes over run `id` to record what another process runs for it,
+    /// as [`Store::continue_run`] says, on this writer.
+    pub fn continue_run(&self, id: &str) -> Result<Recorder, StoreError> {
+        let path = self.path().to_path_buf();
+        self.with_conn(|inner| {
+            run_meta(&inner.conn, &path, id)?;
+            let lock = RunLock::acquire(&path, id)?;
+            let prior = resume::load(&inner.conn, id).map_err(|e| sqlite_error(&path, e))?;
+            self.continued(inner, id, lock, &prior)
+        })
+    }
+
+    /// Takes over run `id` to resume it, as [`Store::resume_run_with`]
+    /// says, recording it on this writer.
+    pub fn resume_run_with<E>(
+        &self,
+        id: &str,
+        accepted: Option<(&pins::Pinned, &[String])>,
+        check: impl FnOnce(&mut Resume) -> Result<(), E>,
+    ) -> Result<Result<(RunMeta, Resume, Recorder), E>, StoreError> {
+        let path = self.path().to_path_buf();
+        self.with_conn(|inner| {
+            let sqlite = |e| sqlite_error(&path, e);
+            let meta = run_meta(&inner.conn, &path, id)?;
+            let lock = RunLock::acquire(&path, id)?;
+            let mut prior = resume::load(&inner.conn, id).map_err(sqlite)?;
+            if let Err(e) = check(&mut prior.resume) {
+                return Ok(Err(e));
+            }
+            if let Some((pinned, changes)) = accepted {
+                let session = prior.sessions + 1;
+                let conn = &inner.conn;
+                (|| {
+                    conn.execute_batch("BEGIN IMMEDIATE")?;
+                    pins::record(conn, id, session, pinned)?;
+                    pins::record_accepted(conn, id, session, changes)?;
+                    conn.execute_batch("COMMIT")
+                })()
+                .map_err(|e| {
+                    let _ = conn.execute_batch("ROLLBACK");
+                    sqlite(e)
+                })?;
+            }
+            let recorder = self.resumed(inner, id, lock, &prior)?;
+            Ok(Ok((meta, prior.resume, recorder)))
+        })
     }
 }
 

@@ -184,10 +184,8 @@ pub fn run_bounded_input(mut cmd: Command, input: Option<&str>, limit: Duration)
     }
 }
 
-/// Resumes run `id`. Other tests of this binary start programs: a child
-/// between fork and exec holds a copy of every descriptor of this
-/// process, the run's lock too, for a moment; so a lock this process
-/// held is waited for (within a generous limit).
+/// Resumes run `id` (a lock this process let go while a program of
+/// another test held a copy of it is waited for by the store).
 pub fn resume_run(
     db: &std::path::Path,
     id: &str,
@@ -196,16 +194,7 @@ pub fn resume_run(
     guardflow::runtime::Resume,
     guardflow::store::Recorder,
 ) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    loop {
-        match guardflow::store::Store::open(db).and_then(|s| s.resume_run(id)) {
-            Ok(r) => return r,
-            Err(guardflow::store::StoreError::Locked { .. })
-                if std::time::Instant::now() < deadline =>
-            {
-                std::thread::sleep(std::time::Duration::from_millis(10));
-            }
-            Err(e) => panic!("resume: {e}"),
-        }
-    }
+    guardflow::store::Store::open(db)
+        .and_then(|s| s.resume_run(id))
+        .unwrap_or_else(|e| panic!("resume: {e}"))
 }

@@ -12,7 +12,25 @@ use super::StoreError;
 /// Held while a process writes a run.
 #[derive(Debug)]
 pub struct RunLock {
+    path: PathBuf,
     _file: File,
+}
+
+/// The run locks this process holds (their files). A lock held under
+/// this process's pid that is not among them is held by a program this
+/// process is starting: the child, between fork and exec, has a copy of
+/// the descriptor, which exec closes a moment later.
+static HELD_HERE: std::sync::Mutex<std::collections::BTreeSet<PathBuf>> =
+    std::sync::Mutex::new(std::collections::BTreeSet::new());
+
+fn held_here() -> std::sync::MutexGuard<'static, std::collections::BTreeSet<PathBuf>> {
+    HELD_HERE.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Drop for RunLock {
+    fn drop(&mut self) {
+        held_here().remove(&self.path);
+    }
 }
 
 /// The lock file of run `id` in the store at `db`.
@@ -82,7 +100,11 @@ impl RunLock {
             // between fork and exec, still holds the lock's descriptor (it
             // is closed at exec, or when the parent-death signal ends the
             // child). The writer is gone, so the lock is about to be free.
-            if pid.is_some_and(|p| !alive(p)) && waited.elapsed() < RELEASE_WAIT {
+            // The same when this process let the lock go while a program
+            // it was starting still held the copy.
+            let ours =
+                pid == Some(std::process::id() as libc::pid_t) && !held_here().contains(&path);
+            if (ours || pid.is_some_and(|p| !alive(p))) && waited.elapsed() < RELEASE_WAIT {
                 std::thread::sleep(std::time::Duration::from_millis(10));
                 continue;
             }
@@ -98,7 +120,8 @@ impl RunLock {
         let _ = file.set_len(0);
         let _ = file.rewind();
         let _ = writeln!(file, "{}", std::process::id());
-        Ok(RunLock { _file: file })
+        held_here().insert(path.clone());
+        Ok(RunLock { path, _file: file })
     }
 
     /// Whether some process holds the lock of run `id` now.
@@ -159,5 +182,29 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    /// The race of the closing note: this process let a run's lock go
+    /// while a program it was starting (between fork and exec) still held
+    /// a copy of the descriptor. Taking the lock again in this process
+    /// waits for the copy to close instead of calling the run taken.
+    #[test]
+    fn a_lock_this_process_let_go_is_waited_for_while_a_child_holds_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = dir.path().join("runs.db");
+        let lock = RunLock::acquire(&db, "r").expect("first");
+        // the child's copy: the same open file description
+        // SAFETY: dup of a descriptor the lock owns; closed below.
+        let copy = unsafe { libc::dup(lock._file.as_raw_fd()) };
+        assert!(copy >= 0);
+        drop(lock);
+        let release = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            // SAFETY: the copy made above, closed once.
+            unsafe { libc::close(copy) };
+        });
+        let again = RunLock::acquire(&db, "r");
+        release.join().unwrap();
+        assert!(again.is_ok(), "{again:?}");
     }
 }

@@ -1,13 +1,17 @@
-//! The recorder: a run's sink. Each event is written into the open
-//! transaction as it happens. The transaction is committed before the run
-//! reaches out of the process (an attempt starts: its generator is called;
-//! an effect starts), when the generator's answer is in (before it is
-//! judged) and when the run ends; a thread of the recorder commits
+//! The writer and its recorders. A [`Writer`] is one connection to the
+//! store that records any number of runs at once (the trials of a bench,
+//! or one run); a [`Recorder`] is one run's sink on it. Each event is
+//! written into the writer's open transaction as it happens; the
+//! transaction, with every run's events in it, is committed before a run
+//! reaches out of the process (an attempt starts: its generator is
+//! called; an effect starts), when a generator's answer is in (before it
+//! is judged) and when a run ends, so one commit makes the events of many
+//! runs durable (a group commit). The writer's one thread commits
 //! whatever else waits longer than [`FLUSH_AFTER`], and copies the log
 //! into the database.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -29,39 +33,64 @@ pub const FLUSH_AFTER: Duration = Duration::from_millis(20);
 /// write that waits for the disk).
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
 
-/// Records one run into the store.
-pub struct Recorder {
-    id: String,
-    path: PathBuf,
-    shared: Arc<Shared>,
-    background: Option<Background>,
+/// One connection writing runs into the store, shared by their
+/// recorders; cloning it shares it. Made by `Store::writer`.
+#[derive(Clone)]
+pub struct Writer {
+    core: Arc<Core>,
 }
 
-/// What the run's thread and the recorder's thread share.
+/// The writer's state; when the last recorder and handle are gone, what
+/// waits is committed and the thread stops after a last checkpoint.
+struct Core {
+    path: PathBuf,
+    shared: Arc<Shared>,
+    background: Mutex<Option<Background>>,
+}
+
+/// Records one run into the store, through a writer.
+pub struct Recorder {
+    id: String,
+    /// The run's place in the writer's `Inner::runs`.
+    slot: u64,
+    core: Arc<Core>,
+}
+
+/// What the runs' threads and the writer's thread share.
 struct Shared {
     inner: Mutex<Inner>,
+    /// The first failure: the writer's transaction holds every run's
+    /// events, so a failure stops them all.
     failure: OnceLock<String>,
 }
 
-struct Inner {
-    conn: Connection,
+pub(super) struct Inner {
+    pub(super) conn: Connection,
+    /// The runs being recorded, by slot.
+    runs: HashMap<u64, RunState>,
+    next_slot: u64,
+    /// When the open transaction began, if one is open.
+    open_since: Option<Instant>,
+    /// What the open transaction holds, in order: given again when the
+    /// disk filled (see `rescue`).
+    pending: Vec<(u64, Event)>,
+}
+
+/// One run being recorded.
+struct RunState {
     session: i64,
     /// The key of the run's event 0 in the journal.
     first_key: i64,
     seq: i64,
+    /// `seq` when the open transaction began (`rescue` goes back to it).
+    pending_from: i64,
     /// The (occurrence, index) of the latest attempt at each path.
     current: HashMap<String, (u32, u32)>,
-    /// When the open transaction began, if one is open.
-    open_since: Option<Instant>,
     _lock: RunLock,
-    /// What the open transaction holds, from event `pending_from`: given
-    /// again when the disk filled (see `rescue`).
-    pending: Vec<Event>,
-    pending_from: i64,
 }
 
-/// The recorder's thread: commits what waits too long, and checkpoints on
-/// a connection of its own, so that the run never waits for the disk.
+/// The writer's thread: commits what waits too long, and checkpoints on
+/// a connection of its own, so that no run waits for the disk.
 struct Background {
     stop: std::sync::mpsc::Sender<()>,
     thread: std::thread::JoinHandle<()>,
@@ -94,8 +123,13 @@ impl Background {
                     shared.flush(&path, FLUSH_AFTER);
                     if checkpointed.elapsed() >= CHECKPOINT_EVERY {
                         checkpointed = Instant::now();
-                        // a failed checkpoint loses nothing: the log keeps it all
+                        // a failed checkpoint loses nothing: the log keeps it all;
+                        // the writer is held meanwhile, so no frame is added
+                        // while the log is copied: copied whole, it is written
+                        // again from its start instead of growing (a store
+                        // written without pause would grow its log forever)
                         if let Some(c) = &checkpoints {
+                            let _writer = shared.lock();
                             let _ = c.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
                         }
                     }
@@ -115,7 +149,7 @@ impl Shared {
     }
 
     /// Commits the open transaction if it is at least `age` old.
-    fn flush(&self, path: &std::path::Path, age: Duration) {
+    fn flush(&self, path: &Path, age: Duration) {
         let mut inner = self.lock();
         if inner.open_since.is_some_and(|t| t.elapsed() >= age) {
             if let Err(e) = inner.commit() {
@@ -126,7 +160,7 @@ impl Shared {
     }
 
     /// Keeps the first failure; what was not committed is rolled back.
-    fn fail(&self, inner: &mut Inner, path: &std::path::Path, e: &rusqlite::Error) {
+    fn fail(&self, inner: &mut Inner, path: &Path, e: &rusqlite::Error) {
         if inner.open_since.take().is_some() {
             let _ = inner.conn.execute_batch("ROLLBACK");
         }
@@ -142,17 +176,19 @@ impl Inner {
             self.conn.execute_batch("BEGIN IMMEDIATE")?;
             self.open_since = Some(Instant::now());
             self.pending.clear();
-            self.pending_from = self.seq;
+            for run in self.runs.values_mut() {
+                run.pending_from = run.seq;
+            }
         }
         Ok(())
     }
 
     /// The disk is full and what the open transaction held is lost: gives
     /// the store's reserve back to the file system and commits it again,
-    /// but an attempt's start (its generator is not called: the run
-    /// stops). So a verdict and a commit the run has acted on are not
-    /// lost with the next attempt's start.
-    fn rescue(&mut self, path: &std::path::Path, e: &rusqlite::Error) {
+    /// but an attempt's start (its generator is not called: the runs
+    /// stop). So a verdict and a commit a run has acted on are not lost
+    /// with the next attempt's start.
+    fn rescue(&mut self, path: &Path, e: &rusqlite::Error) {
         if e.sqlite_error_code() != Some(rusqlite::ErrorCode::DiskFull) || self.pending.is_empty() {
             return;
         }
@@ -162,13 +198,16 @@ impl Inner {
         self.open_since = None;
         super::schema::release_reserve(path);
         let mut events = std::mem::take(&mut self.pending);
-        if matches!(events.last(), Some(Event::AttemptStarted { .. })) {
+        // (only the last event can be one whose commit failed)
+        if matches!(events.last(), Some((_, Event::AttemptStarted { .. }))) {
             events.pop();
         }
-        self.seq = self.pending_from;
+        for run in self.runs.values_mut() {
+            run.seq = run.pending_from;
+        }
         let saved = events
             .iter()
-            .try_for_each(|e| Recorder::write(self, e))
+            .try_for_each(|(slot, e)| Recorder::write(self, *slot, e))
             .and_then(|()| self.commit());
         if saved.is_err() && !self.conn.is_autocommit() {
             let _ = self.conn.execute_batch("ROLLBACK");
@@ -183,114 +222,234 @@ impl Inner {
         }
         Ok(())
     }
-}
 
-impl Recorder {
-    pub(super) fn new(
-        path: PathBuf,
-        conn: Connection,
-        id: String,
-        lock: RunLock,
-    ) -> Result<Recorder, StoreError> {
-        Recorder::open(path, conn, id, lock, (1, true), 1, HashMap::new())
+    /// Writes run `id`'s session row, in the open transaction or in one of
+    /// its own, and returns the run's number.
+    pub(super) fn session_row(&mut self, id: &str, session: i64) -> rusqlite::Result<i64> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO sessions (run_id, session, pid, started_ms) VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![id, session, std::process::id(), now_ms()])?;
+        journal::run_number(&self.conn, id)?.ok_or(rusqlite::Error::QueryReturnedNoRows)
     }
 
-    pub(super) fn resumed(
-        path: PathBuf,
-        conn: Connection,
-        id: String,
+    /// Adds a run (number `number`, locked by `lock`) to the runs
+    /// recorded; returns its slot.
+    fn add_run(
+        &mut self,
+        number: i64,
         lock: RunLock,
-        prior: &Prior,
-    ) -> Result<Recorder, StoreError> {
-        Recorder::open(
-            path,
-            conn,
-            id,
-            lock,
-            (prior.sessions + 1, true),
-            prior.next_seq,
-            prior.current.clone(),
-        )
-    }
-
-    /// Goes on writing a run in its latest session: the events of a run
-    /// another process makes (a run on Temporal, mirrored by `guardflow
-    /// follow`), which are one session wherever they are recorded from.
-    pub(super) fn continued(
-        path: PathBuf,
-        conn: Connection,
-        id: String,
-        lock: RunLock,
-        prior: &Prior,
-    ) -> Result<Recorder, StoreError> {
-        Recorder::open(
-            path,
-            conn,
-            id,
-            lock,
-            (prior.sessions.max(1), prior.sessions == 0),
-            prior.next_seq,
-            prior.current.clone(),
-        )
-    }
-
-    fn open(
-        path: PathBuf,
-        conn: Connection,
-        id: String,
-        lock: RunLock,
-        (session, new_session): (i64, bool),
+        session: i64,
         seq: i64,
         current: HashMap<String, (u32, u32)>,
-    ) -> Result<Recorder, StoreError> {
-        if new_session {
-            conn.execute(
-                "INSERT INTO sessions (run_id, session, pid, started_ms) VALUES (?1, ?2, ?3, ?4)",
-                params![id, session, std::process::id(), now_ms()],
-            )
-            .map_err(|e| super::sqlite_error(&path, e))?;
-        }
-        let number = journal::run_number(&conn, &id)
-            .map_err(|e| super::sqlite_error(&path, e))?
-            .ok_or_else(|| StoreError::NoSuchRun {
-                path: path.clone(),
-                run: id.clone(),
-            })?;
-        let shared = Arc::new(Shared {
-            inner: Mutex::new(Inner {
-                conn,
+    ) -> u64 {
+        let slot = self.next_slot;
+        self.next_slot += 1;
+        self.runs.insert(
+            slot,
+            RunState {
                 session,
                 first_key: first_key(number),
                 seq,
-                current,
-                open_since: None,
-                _lock: lock,
-                pending: Vec::new(),
                 pending_from: seq,
+                current,
+                _lock: lock,
+            },
+        );
+        slot
+    }
+}
+
+impl Writer {
+    pub(super) fn new(path: PathBuf, conn: Connection) -> Writer {
+        let shared = Arc::new(Shared {
+            inner: Mutex::new(Inner {
+                conn,
+                runs: HashMap::new(),
+                next_slot: 0,
+                open_since: None,
+                pending: Vec::new(),
             }),
             failure: OnceLock::new(),
         });
         let background = Background::start(shared.clone(), path.clone());
-        Ok(Recorder {
-            id,
-            path,
-            shared,
-            background,
+        Writer {
+            core: Arc::new(Core {
+                path,
+                shared,
+                background: Mutex::new(background),
+            }),
+        }
+    }
+
+    /// The store's file.
+    pub fn path(&self) -> &Path {
+        &self.core.path
+    }
+
+    /// Why the writer failed, once it has (every run it records stops).
+    pub fn failure(&self) -> Option<String> {
+        self.core.shared.failure.get().cloned()
+    }
+
+    /// `f` writes into the open transaction (begun if none is), which is
+    /// then committed with everything in it. A failed write fails the
+    /// writer, as a failed event does (see `Inner::rescue`).
+    pub(super) fn with_open<T>(
+        &self,
+        f: impl FnOnce(&mut Inner) -> rusqlite::Result<T>,
+    ) -> Result<T, StoreError> {
+        let shared = &self.core.shared;
+        let path = &self.core.path;
+        let mut inner = shared.lock();
+        if let Some(why) = shared.failure.get() {
+            return Err(StoreError::Sqlite {
+                path: path.clone(),
+                reason: format!("the store failed earlier: {why}"),
+            });
+        }
+        let written = inner
+            .begin()
+            .and_then(|()| f(&mut inner))
+            .and_then(|t| inner.commit().map(|()| t));
+        written.map_err(|e| {
+            inner.rescue(path, &e);
+            shared.fail(&mut inner, path, &e);
+            super::sqlite_error(path, e)
         })
     }
 
+    /// `f` on the writer's state, nothing committed.
+    pub(super) fn with_inner<T>(&self, f: impl FnOnce(&mut Inner) -> T) -> T {
+        f(&mut self.core.shared.lock())
+    }
+
+    /// The connection, with what waits committed first, for `f`: a store
+    /// error from `f` is returned as it is.
+    pub(super) fn with_conn<T>(
+        &self,
+        f: impl FnOnce(&mut Inner) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut inner = self.core.shared.lock();
+        if let Some(why) = self.core.shared.failure.get() {
+            return Err(StoreError::Sqlite {
+                path: self.core.path.clone(),
+                reason: format!("the store failed earlier: {why}"),
+            });
+        }
+        if let Err(e) = inner.commit() {
+            inner.rescue(&self.core.path, &e);
+            self.core.shared.fail(&mut inner, &self.core.path, &e);
+            return Err(super::sqlite_error(&self.core.path, e));
+        }
+        f(&mut inner)
+    }
+
+    /// A recorder for run `id` (number `number`, locked by `lock`):
+    /// session `session`, its next event `seq`. Its session row is
+    /// written already.
+    pub(super) fn recorder(
+        &self,
+        inner: &mut Inner,
+        id: &str,
+        number: i64,
+        lock: RunLock,
+        (session, seq, current): (i64, i64, HashMap<String, (u32, u32)>),
+    ) -> Recorder {
+        let slot = inner.add_run(number, lock, session, seq, current);
+        Recorder {
+            id: id.to_string(),
+            slot,
+            core: self.core.clone(),
+        }
+    }
+
+    /// A recorder that goes on writing run `id` in its latest session:
+    /// the events of a run another process makes (a run on Temporal,
+    /// mirrored by `guardflow follow`), which are one session wherever
+    /// they are recorded from. A run with no session yet gets its first.
+    pub(super) fn continued(
+        &self,
+        inner: &mut Inner,
+        id: &str,
+        lock: RunLock,
+        prior: &Prior,
+    ) -> Result<Recorder, StoreError> {
+        let sqlite = |e| super::sqlite_error(&self.core.path, e);
+        let session = prior.sessions.max(1);
+        let number = if prior.sessions == 0 {
+            inner.session_row(id, session).map_err(sqlite)?
+        } else {
+            journal::run_number(&inner.conn, id)
+                .map_err(sqlite)?
+                .ok_or_else(|| StoreError::NoSuchRun {
+                    path: self.core.path.clone(),
+                    run: id.to_string(),
+                })?
+        };
+        Ok(self.recorder(
+            inner,
+            id,
+            number,
+            lock,
+            (session, prior.next_seq, prior.current.clone()),
+        ))
+    }
+
+    /// A recorder for a resumed run (see `Store::resume_run_with`).
+    pub(super) fn resumed(
+        &self,
+        inner: &mut Inner,
+        id: &str,
+        lock: RunLock,
+        prior: &Prior,
+    ) -> Result<Recorder, StoreError> {
+        let session = prior.sessions + 1;
+        let number = inner
+            .session_row(id, session)
+            .map_err(|e| super::sqlite_error(&self.core.path, e))?;
+        Ok(self.recorder(
+            inner,
+            id,
+            number,
+            lock,
+            (session, prior.next_seq, prior.current.clone()),
+        ))
+    }
+}
+
+impl Drop for Core {
+    fn drop(&mut self) {
+        self.shared.flush(&self.path, Duration::ZERO);
+        let background = self
+            .background
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(b) = background {
+            drop(b.stop);
+            let _ = b.thread.join();
+        }
+    }
+}
+
+impl Recorder {
     /// The run's id.
     pub fn id(&self) -> &str {
         &self.id
     }
 
     /// The store's file.
-    pub fn path(&self) -> &std::path::Path {
-        &self.path
+    pub fn path(&self) -> &Path {
+        &self.core.path
     }
 
-    fn write(inner: &mut Inner, event: &Event) -> rusqlite::Result<()> {
-        let seq = inner.seq;
+    fn write(inner: &mut Inner, slot: u64, event: &Event) -> rusqlite::Result<()> {
+        let Some(run) = inner.runs.get(&slot) else {
+            return Ok(());
+        };
+        let seq = run.seq;
         if seq > MAX_SEQ {
             return Err(rusqlite::Error::ToSqlConversionFailure(
                 format!("a run records at most {MAX_SEQ} events").into(),
@@ -298,9 +457,12 @@ impl Recorder {
         }
         // (a transaction begins at this event: `rescue` gives it again from here)
         inner.begin()?;
-        inner.seq += 1;
-        let (key, session, at) = (inner.first_key + seq, inner.session, now_ms());
-        let conn = &inner.conn;
+        let Some(run) = inner.runs.get_mut(&slot) else {
+            return Ok(());
+        };
+        run.seq += 1;
+        let (key, session, at) = (run.first_key + seq, run.session, now_ms());
+        let (conn, current) = (&inner.conn, &mut run.current);
         match event {
             Event::AttemptStarted {
                 path,
@@ -318,10 +480,10 @@ impl Recorder {
                 .execute(params![
                     key, seq, session, at, path, occurrence, index, action, attempt, prompt, role
                 ])?;
-                inner.current.insert(path.clone(), (*occurrence, *index));
+                current.insert(path.clone(), (*occurrence, *index));
             }
             Event::Attempt(a) => {
-                let (occurrence, index) = inner.current.get(&a.path).copied().unwrap_or((0, 0));
+                let (occurrence, index) = current.get(&a.path).copied().unwrap_or((0, 0));
                 let hash = a.output.as_deref().map(|o| content_hash(o.as_bytes()));
                 conn.prepare_cached(
                     "INSERT INTO journal (kind, key, seq, session, at_ms, path, occurrence, idx, output, output_hash, verdict, feedback, tokens, prompt_tokens, outcome, generate_ms, guard_ms, guarded)
@@ -355,7 +517,7 @@ impl Recorder {
                 generate_ms,
                 ..
             } => {
-                let (occurrence, index) = inner.current.get(path).copied().unwrap_or((0, 0));
+                let (occurrence, index) = current.get(path).copied().unwrap_or((0, 0));
                 conn.prepare_cached(
                     "INSERT INTO journal (kind, key, seq, session, at_ms, path, occurrence, idx, output, output_hash, tokens, prompt_tokens, generate_ms)
                      VALUES ('generated', ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
@@ -376,7 +538,7 @@ impl Recorder {
                 ])?;
             }
             Event::EffectStarted { path, .. } => {
-                let (occurrence, index) = inner.current.get(path).copied().unwrap_or((0, 0));
+                let (occurrence, index) = current.get(path).copied().unwrap_or((0, 0));
                 let body = serde_json::to_string(event).unwrap_or_default();
                 conn.prepare_cached(
                     "INSERT INTO journal (kind, key, seq, session, at_ms, path, occurrence, idx, body)
@@ -389,7 +551,7 @@ impl Recorder {
                 action,
                 artifact,
             } => {
-                let (occurrence, _) = inner.current.get(path).copied().unwrap_or((0, 0));
+                let (occurrence, _) = current.get(path).copied().unwrap_or((0, 0));
                 let text = artifact.to_string();
                 conn.prepare_cached(
                     "INSERT INTO journal (kind, key, seq, session, at_ms, path, occurrence, action, artifact, artifact_hash)
@@ -439,7 +601,7 @@ impl Recorder {
                 .execute(params![key, seq, session, at, kind, path, body])?;
             }
         }
-        inner.pending.push(event.clone());
+        inner.pending.push((slot, event.clone()));
         // the run reaches out of the process next (a generator, an
         // effect), a generator's answer must not be asked for again, or
         // the run ends: what it did so far must be on disk first
@@ -458,28 +620,32 @@ impl Recorder {
 
 impl Sink for Recorder {
     fn record(&self, event: &Event) {
-        if self.shared.failure.get().is_some() {
+        let shared = &self.core.shared;
+        if shared.failure.get().is_some() {
             return;
         }
-        let mut inner = self.shared.lock();
-        if let Err(e) = Recorder::write(&mut inner, event) {
-            inner.rescue(&self.path, &e);
-            self.shared.fail(&mut inner, &self.path, &e);
+        let mut inner = shared.lock();
+        if let Err(e) = Recorder::write(&mut inner, self.slot, event) {
+            inner.rescue(&self.core.path, &e);
+            shared.fail(&mut inner, &self.core.path, &e);
         }
     }
 
     fn failure(&self) -> Option<String> {
-        self.shared.failure.get().cloned()
+        self.core.shared.failure.get().cloned()
     }
 }
 
 impl Drop for Recorder {
+    /// What the run recorded is committed before its lock is let go.
     fn drop(&mut self) {
-        self.shared.flush(&self.path, Duration::ZERO);
-        if let Some(b) = self.background.take() {
-            drop(b.stop);
-            let _ = b.thread.join();
+        let shared = &self.core.shared;
+        let mut inner = shared.lock();
+        if let Err(e) = inner.commit() {
+            inner.rescue(&self.core.path, &e);
+            shared.fail(&mut inner, &self.core.path, &e);
         }
+        inner.runs.remove(&self.slot);
     }
 }
 
@@ -595,7 +761,7 @@ mod tests {
             .start_run(&mut meta)
             .expect("run");
         {
-            let inner = recorder.shared.lock();
+            let inner = recorder.core.shared.lock();
             let pages: i64 = inner
                 .conn
                 .query_row("PRAGMA page_count", [], |r| r.get(0))
@@ -658,7 +824,7 @@ mod tests {
             artifact: serde_json::json!("done"),
         });
         assert!(
-            recorder.shared.lock().open_since.is_some(),
+            recorder.core.shared.lock().open_since.is_some(),
             "not yet committed"
         );
         let reader = Store::open_read(&db).expect("reader");
@@ -676,7 +842,7 @@ mod tests {
             );
             std::thread::sleep(super::FLUSH_AFTER);
         }
-        assert!(recorder.shared.lock().open_since.is_none());
+        assert!(recorder.core.shared.lock().open_since.is_none());
         assert!(recorder.failure().is_none());
     }
 
@@ -729,5 +895,93 @@ mod tests {
         recorder.record(&task("c"));
         drop(recorder);
         assert_eq!(sessions(&db)[2], ("c".to_string(), 3, 2));
+    }
+
+    fn committed(path: &str) -> crate::runtime::Event {
+        crate::runtime::Event::Committed {
+            path: path.into(),
+            action: "a".into(),
+            artifact: serde_json::json!(path),
+        }
+    }
+
+    /// The runs of one writer (a bench's trials): their events interleave
+    /// in one transaction, one run's commit makes the others' durable
+    /// with it (a group commit), each run's events read back as its own,
+    /// in order, and a run resumed on the same writer goes on after them.
+    #[test]
+    fn one_writer_records_many_runs_each_in_order() {
+        use crate::store::RunLock;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = dir.path().join("runs.db");
+        let writer = Store::open(&db).expect("open").writer();
+        let (mut m1, mut m2) = (meta(), meta());
+        let pinned = crate::store::pins::Pinned::default();
+        let r1 = writer.start_pinned_run(&mut m1, &pinned).expect("run 1");
+        let r2 = writer.start_pinned_run(&mut m2, &pinned).expect("run 2");
+        assert_ne!(m1.id, m2.id);
+        for i in 0..5 {
+            r1.record(&committed(&format!("a{i}")));
+            r2.record(&committed(&format!("b{i}")));
+        }
+        // an attempt of run 2 starts: what run 1 recorded is committed with it
+        r2.record(&crate::runtime::Event::AttemptStarted {
+            path: "main/m/b".into(),
+            action: "b".into(),
+            occurrence: 1,
+            index: 0,
+            attempt: 1,
+            prompt: "go".into(),
+            role: None,
+        });
+        assert!(writer.core.shared.lock().open_since.is_none());
+        // (the paths committed, each run's in its own order)
+        let commits = |id: &str| -> Vec<String> {
+            let reader = Store::open_read(&db).expect("reader");
+            let mut stmt = reader
+                .connection()
+                .prepare("SELECT seq, path FROM commits WHERE run_id = ?1 ORDER BY seq")
+                .expect("query");
+            let rows = stmt
+                .query_map([id], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))
+                .expect("rows")
+                .collect::<Result<Vec<_>, _>>()
+                .expect("read");
+            assert!(rows.windows(2).all(|w| w[0].0 < w[1].0), "{rows:?}");
+            rows.into_iter().map(|(_, p)| p).collect()
+        };
+        let want = |p: &str, n: i64| -> Vec<String> { (0..n).map(|i| format!("{p}{i}")).collect() };
+        assert_eq!(commits(&m1.id), want("a", 5));
+        assert_eq!(commits(&m2.id), want("b", 5));
+        // each run is locked while it is recorded, and let go when its
+        // recorder is gone
+        assert!(RunLock::held(&db, &m1.id) && RunLock::held(&db, &m2.id));
+        drop(r1);
+        assert!(!RunLock::held(&db, &m1.id));
+        assert!(RunLock::held(&db, &m2.id));
+        // run 1 resumed on the same writer, beside run 2
+        let (_, _, again) = writer
+            .resume_run_with(&m1.id, None, |_| Ok::<(), ()>(()))
+            .expect("resumes")
+            .expect("checked");
+        again.record(&committed("a5"));
+        r2.record(&committed("b5"));
+        drop(again);
+        assert_eq!(commits(&m1.id), want("a", 6));
+        drop(r2);
+        drop(writer);
+        assert_eq!(commits(&m2.id), want("b", 6));
+        let store = Store::open_read(&db).expect("reader");
+        let sessions: i64 = store
+            .connection()
+            .query_row(
+                "SELECT max(session) FROM sessions WHERE run_id = ?1",
+                [&m1.id],
+                |r| r.get(0),
+            )
+            .expect("sessions");
+        assert_eq!(sessions, 2);
+        let events = store.events(&m1.id).expect("events");
+        assert_eq!(events.len(), 6, "{events:?}");
     }
 }
