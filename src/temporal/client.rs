@@ -77,6 +77,8 @@ pub async fn start_run(
             sha256,
         },
         before: None,
+        judge_numbers: Default::default(),
+        judged: Default::default(),
     };
     client
         .start_workflow(

@@ -149,6 +149,14 @@ pub struct StartArg {
     /// (`temporal::chain`).
     #[serde(default)]
     pub before: Option<Carried>,
+    /// A run continued as new: its judges' calls so far, by what their
+    /// generator is asked as, so the chain numbers them as one run does.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub judge_numbers: BTreeMap<String, u32>,
+    /// A run continued as new: what its judges asked so far (their calls
+    /// count in the run's report as a local run's do).
+    #[serde(default, skip_serializing_if = "Judged::is_empty")]
+    pub judged: Judged,
 }
 
 /// Where activities read a run's spec: a blob, cached by hash.
@@ -202,6 +210,12 @@ pub struct Judged {
 }
 
 impl Judged {
+    /// `other` added to this.
+    pub fn add(&mut self, other: &Judged) {
+        self.calls.extend(other.calls.iter().copied());
+        self.records.extend(other.records.iter().cloned());
+    }
+
     pub fn is_empty(&self) -> bool {
         self.calls.is_empty() && self.records.is_empty()
     }

@@ -128,6 +128,10 @@ impl GuardflowRun {
         // a judge's calls are numbered in the run, across its guards'
         // activities, as a local run numbers them
         let numbers = started.run.counters.judge_numbers.clone();
+        numbers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(arg.judge_numbers.clone());
         started.run.executor = Some(Arc::new(Remote {
             queue: queue.clone(),
             numbers: numbers.clone(),
@@ -136,6 +140,10 @@ impl GuardflowRun {
         // what remote judges asked, added to the run's log before the
         // interpreter sees their verdicts
         let settled: Settled = Arc::default();
+        // what the chain's judges asked so far: in this run's log, and
+        // handed on if it continues as new
+        let mut chain_judged = arg.judged.clone();
+        arg.judged.clone().settle(&started.run);
         let limits = Limits::of(&spec);
         let spec_blob = arg.spec_blob.clone();
         let holdings = Rc::new(Holdings::default());
@@ -193,6 +201,7 @@ impl GuardflowRun {
             let waiting = pending.len();
             pending.retain_mut(|f| f.as_mut().poll(cx).is_pending());
             for judged in std::mem::take(&mut *settled.lock().unwrap_or_else(|e| e.into_inner())) {
+                chain_judged.add(&judged);
                 judged.settle(&started.run);
             }
             let answered = pending.len() < waiting;
@@ -233,6 +242,13 @@ impl GuardflowRun {
                 before: Some(
                     Carried::pack(&so_far, &spec.blob_dir, spec.inline_max).map_err(failure)?,
                 ),
+                judge_numbers: numbers
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .iter()
+                    .map(|(k, n)| (k.clone(), *n))
+                    .collect(),
+                judged: chain_judged,
             };
             return match ctx.continue_as_new(next, ContinueAsNewOptions::default()) {
                 Err(t) => Err(t),
