@@ -450,13 +450,7 @@ async fn bench_events(
     if !host_ok(&config, &headers) {
         return wrong_host();
     }
-    let last = headers
-        .get("last-event-id")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<i64>().ok())
-        .or(q.after)
-        .unwrap_or(0)
-        .max(0) as u64;
+    let last = q.last_seen(&headers).max(0) as u64;
     let (path, bench) = (config.store.clone(), name.clone());
     match blocking(move || Store::open_read(&path).and_then(|s| s.bench_progress(&bench))).await {
         Some(Ok(p)) if p.trials > 0 => {}
@@ -546,6 +540,19 @@ struct EventsQuery {
     after: Option<i64>,
 }
 
+impl EventsQuery {
+    /// The last event a follower has: its `Last-Event-ID` (a reconnected
+    /// `EventSource`), else `?after=N`, else none (0).
+    fn last_seen(&self, headers: &HeaderMap) -> i64 {
+        headers
+            .get("last-event-id")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<i64>().ok())
+            .or(self.after)
+            .unwrap_or(0)
+    }
+}
+
 /// One follower of a run's events.
 struct Follow {
     store: PathBuf,
@@ -584,12 +591,7 @@ async fn events(
     if !host_ok(&config, &headers) {
         return wrong_host();
     }
-    let last = headers
-        .get("last-event-id")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<i64>().ok())
-        .or(q.after)
-        .unwrap_or(0);
+    let last = q.last_seen(&headers);
     // the run must exist before the stream starts
     let (path, run) = (config.store.clone(), id.clone());
     match blocking(move || Store::open_read(&path).and_then(|s| s.run_meta(&run))).await {

@@ -57,16 +57,10 @@ pub fn run(args: Args) -> u8 {
     let out = args
         .output
         .unwrap_or_else(|| PathBuf::from(format!("{run}.html")));
-    if out.as_os_str() == "-" {
-        out!("{page}");
-        return EXIT_OK;
-    }
-    if let Err(e) = std::fs::write(&out, page.as_bytes()) {
-        return super::fail(format!(
-            "{}: {}",
-            out.display(),
-            crate::check::io_reason(&e)
-        ));
+    match write_page(&out, &page) {
+        Ok(false) => return EXIT_OK,
+        Ok(true) => {}
+        Err(code) => return code,
     }
     eprintln!(
         "wrote {} ({} attempts, {} KiB)",
@@ -122,16 +116,10 @@ fn bench_page(args: &Args, name: &str) -> u8 {
             .collect();
         PathBuf::from(format!("bench-{safe}.html"))
     });
-    if out.as_os_str() == "-" {
-        out!("{page}");
-        return EXIT_OK;
-    }
-    if let Err(e) = std::fs::write(&out, page.as_bytes()) {
-        return super::fail(format!(
-            "{}: {}",
-            out.display(),
-            crate::check::io_reason(&e)
-        ));
+    match write_page(&out, &page) {
+        Ok(false) => return EXIT_OK,
+        Ok(true) => {}
+        Err(code) => return code,
     }
     eprintln!(
         "wrote {} ({} trials, {} KiB)",
@@ -140,4 +128,22 @@ fn bench_page(args: &Args, name: &str) -> u8 {
         page.len().div_ceil(1024)
     );
     EXIT_OK
+}
+
+/// Writes `page` to `out`, or to stdout for `-`: whether it went to a
+/// file (which is then announced), or the exit code of a failed write.
+fn write_page(out: &std::path::Path, page: &str) -> Result<bool, u8> {
+    if out.as_os_str() == "-" {
+        out!("{page}");
+        return Ok(false);
+    }
+    std::fs::write(out, page.as_bytes())
+        .map(|()| true)
+        .map_err(|e| {
+            super::fail(format!(
+                "{}: {}",
+                out.display(),
+                crate::check::io_reason(&e)
+            ))
+        })
 }
