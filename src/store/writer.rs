@@ -376,28 +376,11 @@ impl Writer {
         lock: RunLock,
         prior: &Prior,
     ) -> Result<Recorder, StoreError> {
-        let sqlite = |e| super::sqlite_error(&self.core.path, e);
-        let session = prior.sessions.max(1);
-        let number = if prior.sessions == 0 {
-            inner.session_row(id, session).map_err(sqlite)?
-        } else {
-            journal::run_number(&inner.conn, id)
-                .map_err(sqlite)?
-                .ok_or_else(|| StoreError::NoSuchRun {
-                    path: self.core.path.clone(),
-                    run: id.to_string(),
-                })?
-        };
-        Ok(self.recorder(
-            inner,
-            id,
-            number,
-            lock,
-            (session, prior.next_seq, prior.current.clone()),
-        ))
+        self.goes_on(inner, id, lock, prior, prior.sessions == 0)
     }
 
-    /// A recorder for a resumed run (see `Store::resume_run_with`).
+    /// A recorder for a resumed run (see `Store::resume_run_with`): a
+    /// new session.
     pub(super) fn resumed(
         &self,
         inner: &mut Inner,
@@ -405,10 +388,32 @@ impl Writer {
         lock: RunLock,
         prior: &Prior,
     ) -> Result<Recorder, StoreError> {
-        let session = prior.sessions + 1;
-        let number = inner
-            .session_row(id, session)
-            .map_err(|e| super::sqlite_error(&self.core.path, e))?;
+        self.goes_on(inner, id, lock, prior, true)
+    }
+
+    /// A recorder for run `id` after what it recorded (`prior`): in a new
+    /// session (its row written), or in its latest one.
+    fn goes_on(
+        &self,
+        inner: &mut Inner,
+        id: &str,
+        lock: RunLock,
+        prior: &Prior,
+        new_session: bool,
+    ) -> Result<Recorder, StoreError> {
+        let sqlite = |e| super::sqlite_error(&self.core.path, e);
+        let (session, number) = if new_session {
+            let session = prior.sessions + 1;
+            (session, inner.session_row(id, session).map_err(sqlite)?)
+        } else {
+            let number = journal::run_number(&inner.conn, id)
+                .map_err(sqlite)?
+                .ok_or_else(|| StoreError::NoSuchRun {
+                    path: self.core.path.clone(),
+                    run: id.to_string(),
+                })?;
+            (prior.sessions, number)
+        };
         Ok(self.recorder(
             inner,
             id,
