@@ -536,7 +536,7 @@ impl Context<'_> {
                 };
                 let pinned = crate::cli::run::pinned(&c.workflow, &config.inputs);
                 self.writer
-                    .start_pinned_run(&mut meta, &pinned)
+                    .begin_pinned_run(&mut meta, &pinned)
                     .map_err(store_err)?
             }
             Unit::Resume { run, .. } => {

@@ -754,13 +754,14 @@ pub(crate) async fn execute(
     });
     let outcome = run.run_root(callee, args).await;
     let report = run.report(name, outcome, worst);
-    run.emit(|| Event::RunFinished {
+    run.emit_durable(|| Event::RunFinished {
         success: report.success,
         generator_calls: report.generator_calls,
         guard_runs: report.guard_runs,
         elapsed_ms: report.elapsed_ms,
         repeated_calls: report.repeated_calls,
-    });
+    })
+    .await;
     report
 }
 

@@ -356,8 +356,31 @@ impl Writer {
         meta: &mut RunMeta,
         pinned: &pins::Pinned,
     ) -> Result<Recorder, StoreError> {
+        self.start(meta, pinned, true)
+    }
+
+    /// As [`Writer::start_pinned_run`], but the run's rows are committed
+    /// with its first event that must be durable (its first generator
+    /// call or effect), in the writer's thread, not before this returns:
+    /// a bench starts its trials without a commit each. A run stopped
+    /// before then leaves nothing in the store, and had done nothing
+    /// outside the process.
+    pub fn begin_pinned_run(
+        &self,
+        meta: &mut RunMeta,
+        pinned: &pins::Pinned,
+    ) -> Result<Recorder, StoreError> {
+        self.start(meta, pinned, false)
+    }
+
+    fn start(
+        &self,
+        meta: &mut RunMeta,
+        pinned: &pins::Pinned,
+        commit: bool,
+    ) -> Result<Recorder, StoreError> {
         let path = self.path().to_path_buf();
-        self.with_open(|inner| {
+        self.with_open(commit, |inner| {
             for salt in 0..8u32 {
                 meta.id = new_run_id(salt);
                 let lock = match RunLock::acquire(&path, &meta.id) {

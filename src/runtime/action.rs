@@ -468,7 +468,7 @@ impl Run<'_> {
         };
         // `resample`: the generator hears nothing of earlier attempts
         let feedback = context.feedback.clone();
-        self.emit(|| Event::AttemptStarted {
+        self.emit_durable(|| Event::AttemptStarted {
             path: path.to_string(),
             action: action.name.clone(),
             occurrence,
@@ -476,7 +476,8 @@ impl Run<'_> {
             attempt,
             prompt: prompt.clone(),
             role: role.clone(),
-        });
+        })
+        .await;
         if let Some(why) = self.sink_failure() {
             return Err(format!("`{}`: the run store failed: {why}", action.name));
         }
@@ -528,7 +529,7 @@ impl Run<'_> {
                 }
                 // durable before it is judged: a stop from here on never
                 // calls the generator again for this attempt
-                self.emit(|| Event::Generated {
+                self.emit_durable(|| Event::Generated {
                     path: path.to_string(),
                     action: action.name.clone(),
                     attempt,
@@ -536,7 +537,8 @@ impl Run<'_> {
                     tokens: r.tokens,
                     prompt_tokens: r.prompt_tokens,
                     generate_ms,
-                });
+                })
+                .await;
                 (r, provider)
             }
             Err(GenFailure::Fatal(message)) => {
@@ -634,12 +636,13 @@ impl Run<'_> {
             args,
             workdir: self.workdir.clone(),
         };
-        self.emit(|| Event::EffectStarted {
+        self.emit_durable(|| Event::EffectStarted {
             path: path.to_string(),
             action: action.name.clone(),
             attempt,
             command: call.command.clone(),
-        });
+        })
+        .await;
         if let Some(why) = self.sink_failure() {
             let msg = format!("the run store failed before the effect ran: {why}");
             return Judgement::unguarded(Verdict::Fatal(msg));

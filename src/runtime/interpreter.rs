@@ -132,6 +132,21 @@ impl<'p> Run<'p> {
         }
     }
 
+    /// As [`Run::emit`], for an event the run must not go on before it is
+    /// durable: awaits the sink's commit (see [`Sink::record_durable`]).
+    pub async fn emit_durable(&self, make: impl FnOnce() -> Event) {
+        match &self.sink {
+            None => self.emit(make),
+            Some(s) => {
+                let e = make();
+                s.record_durable(&e).await;
+                if let Some(o) = &self.observer {
+                    o(&e);
+                }
+            }
+        }
+    }
+
     /// Why the sink failed, once it has.
     pub fn sink_failure(&self) -> Option<String> {
         self.sink.as_ref().and_then(|s| s.failure())

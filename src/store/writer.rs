@@ -1,20 +1,26 @@
 //! The writer and its recorders. A [`Writer`] is one connection to the
 //! store that records any number of runs at once (the trials of a bench,
-//! or one run); a [`Recorder`] is one run's sink on it. Each event is
-//! written into the writer's open transaction as it happens; the
-//! transaction, with every run's events in it, is committed before a run
-//! reaches out of the process (an attempt starts: its generator is
-//! called; an effect starts), when a generator's answer is in (before it
-//! is judged) and when a run ends, so one commit makes the events of many
-//! runs durable (a group commit). The writer's one thread commits
-//! whatever else waits longer than [`FLUSH_AFTER`], and copies the log
-//! into the database.
+//! or one run); a [`Recorder`] is one run's sink on it.
+//!
+//! A run's events wait in the writer's queue; the writer's one thread
+//! writes what waits into its open transaction and commits it. An event
+//! the run must not go on before it is durable (an attempt starts: its
+//! generator is called next; an effect starts; a generator's answer is in,
+//! before it is judged; the run ends) asks the thread for a commit, and
+//! the run awaits it ([`Sink::record_durable`]): what the many runs of a
+//! bench ask for meanwhile is made durable by the next commit, one for
+//! all of them (a group commit), and the runs' thread never waits for
+//! SQLite. The thread also commits whatever else waits longer than
+//! [`FLUSH_AFTER`], and copies the log into the database. An event given
+//! to [`Sink::record`] that must be durable is written and committed at
+//! once, on the caller's thread, after what waits.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
+use futures::future::BoxFuture;
 use rusqlite::{params, Connection};
 
 use super::journal;
@@ -58,10 +64,31 @@ pub struct Recorder {
 
 /// What the runs' threads and the writer's thread share.
 struct Shared {
+    path: PathBuf,
     inner: Mutex<Inner>,
+    /// Events not yet written, in order; taken under `inner`'s lock.
+    queue: Mutex<Queue>,
+    /// Wakes the writer's thread: a commit is asked for, or it stops.
+    wake: std::sync::Condvar,
+    /// The latest generation of the queue that is committed (`u64::MAX`
+    /// once the writer failed: nothing more will be).
+    committed: tokio::sync::watch::Receiver<u64>,
     /// The first failure: the writer's transaction holds every run's
     /// events, so a failure stops them all.
     failure: OnceLock<String>,
+}
+
+/// The events waiting to be written, of generation `generation`: each
+/// taking of the queue is the next generation.
+struct Queue {
+    events: Vec<(u64, Event)>,
+    generation: u64,
+    /// A run awaits the commit of this generation.
+    commit_asked: bool,
+    /// The writer's thread is running (else nobody commits what a run
+    /// awaits: `record_durable` commits itself).
+    thread: bool,
+    stop: bool,
 }
 
 pub(super) struct Inner {
@@ -74,10 +101,16 @@ pub(super) struct Inner {
     /// What the open transaction holds, in order: given again when the
     /// disk filled (see `rescue`).
     pending: Vec<(u64, Event)>,
+    /// The latest generation of the queue written into the transaction.
+    written: u64,
+    /// A run awaits the commit of what was written.
+    commit_asked: bool,
+    committed: tokio::sync::watch::Sender<u64>,
 }
 
 /// One run being recorded.
 struct RunState {
+    id: String,
     session: i64,
     /// The key of the run's event 0 in the journal.
     first_key: i64,
@@ -92,12 +125,13 @@ struct RunState {
 /// The writer's thread: commits what waits too long, and checkpoints on
 /// a connection of its own, so that no run waits for the disk.
 struct Background {
-    stop: std::sync::mpsc::Sender<()>,
+    shared: Arc<Shared>,
     thread: std::thread::JoinHandle<()>,
 }
 
 impl Background {
-    fn start(shared: Arc<Shared>, path: PathBuf) -> Option<Background> {
+    fn start(shared: Arc<Shared>) -> Option<Background> {
+        let path = shared.path.clone();
         let checkpoints = Connection::open_with_flags(
             &path,
             rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -106,21 +140,28 @@ impl Background {
         if let Some(c) = &checkpoints {
             let _ = c.busy_timeout(Duration::from_secs(5));
         }
-        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let on_thread = shared.clone();
         let thread = std::thread::Builder::new()
             .name("guardflow-store".into())
             .spawn(move || {
-                use std::sync::mpsc::RecvTimeoutError;
+                let shared = on_thread;
                 let mut checkpointed = Instant::now();
                 loop {
-                    let done = !matches!(
-                        stopped.recv_timeout(FLUSH_AFTER / 2),
-                        Err(RecvTimeoutError::Timeout)
-                    );
-                    if done {
-                        break;
+                    {
+                        let queue = shared.queue();
+                        let (queue, _) = shared
+                            .wake
+                            .wait_timeout_while(queue, FLUSH_AFTER / 2, |q| {
+                                !q.commit_asked && !q.stop
+                            })
+                            .unwrap_or_else(|e| e.into_inner());
+                        if queue.stop {
+                            break;
+                        }
                     }
-                    shared.flush(&path, FLUSH_AFTER);
+                    // what waits is written (`lock`), and committed when a
+                    // run awaits it or it waited long enough
+                    shared.flush(FLUSH_AFTER);
                     if checkpointed.elapsed() >= CHECKPOINT_EVERY {
                         checkpointed = Instant::now();
                         // a failed checkpoint loses nothing: the log keeps it all;
@@ -139,34 +180,90 @@ impl Background {
                 }
             })
             .ok()?;
-        Some(Background { stop, thread })
+        shared.queue().thread = true;
+        Some(Background { shared, thread })
+    }
+
+    fn stop(self) {
+        self.shared.queue().stop = true;
+        self.shared.wake.notify_all();
+        let _ = self.thread.join();
     }
 }
 
 impl Shared {
+    /// The writer's state, with what waits in the queue written into its
+    /// open transaction: whoever writes next writes after it.
     fn lock(&self) -> MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        self.drain(&mut inner);
+        inner
     }
 
-    /// Commits the open transaction if it is at least `age` old.
-    fn flush(&self, path: &Path, age: Duration) {
+    fn queue(&self) -> MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Writes what waits in the queue into the open transaction.
+    fn drain(&self, inner: &mut Inner) {
+        let (events, generation, asked) = {
+            let mut queue = self.queue();
+            if queue.events.is_empty() && !queue.commit_asked {
+                return;
+            }
+            let generation = queue.generation;
+            queue.generation += 1;
+            (
+                std::mem::take(&mut queue.events),
+                generation,
+                std::mem::take(&mut queue.commit_asked),
+            )
+        };
+        if self.failure.get().is_some() {
+            return;
+        }
+        for (slot, event) in &events {
+            if let Err(e) = Recorder::write(inner, *slot, event, false) {
+                inner.rescue(&self.path, &e);
+                self.fail(inner, &e);
+                return;
+            }
+        }
+        inner.written = generation;
+        inner.commit_asked |= asked;
+    }
+
+    /// Commits the open transaction if a run awaits it or it is at least
+    /// `age` old.
+    fn flush(&self, age: Duration) {
         let mut inner = self.lock();
-        if inner.open_since.is_some_and(|t| t.elapsed() >= age) {
-            if let Err(e) = inner.commit() {
-                inner.rescue(path, &e);
-                self.fail(&mut inner, path, &e);
+        if inner.commit_asked || inner.open_since.is_some_and(|t| t.elapsed() >= age) {
+            self.commit(&mut inner);
+        }
+    }
+
+    /// Commits the open transaction; a failure fails the writer.
+    fn commit(&self, inner: &mut Inner) -> bool {
+        match inner.commit() {
+            Ok(()) => true,
+            Err(e) => {
+                inner.rescue(&self.path, &e);
+                self.fail(inner, &e);
+                false
             }
         }
     }
 
-    /// Keeps the first failure; what was not committed is rolled back.
-    fn fail(&self, inner: &mut Inner, path: &Path, e: &rusqlite::Error) {
+    /// Keeps the first failure; what was not committed is rolled back,
+    /// and the runs that await a commit go on (to see the failure).
+    fn fail(&self, inner: &mut Inner, e: &rusqlite::Error) {
         if inner.open_since.take().is_some() {
             let _ = inner.conn.execute_batch("ROLLBACK");
         }
         let _ = self
             .failure
-            .set(format!("`{}`: {}", path.display(), explain(e)));
+            .set(format!("`{}`: {}", self.path.display(), explain(e)));
+        inner.committed.send_replace(u64::MAX);
     }
 }
 
@@ -185,9 +282,11 @@ impl Inner {
 
     /// The disk is full and what the open transaction held is lost: gives
     /// the store's reserve back to the file system and commits it again,
-    /// but an attempt's start (its generator is not called: the runs
-    /// stop). So a verdict and a commit a run has acted on are not lost
-    /// with the next attempt's start.
+    /// but the attempts and effects it starts (a run calls its generator
+    /// or starts its effect only once their start is committed: the runs
+    /// stop) and the events of runs whose own rows were lost with it (a
+    /// bench's trial started in it). So a verdict and a commit a run has
+    /// acted on are not lost with the next attempt's start.
     fn rescue(&mut self, path: &Path, e: &rusqlite::Error) {
         if e.sqlite_error_code() != Some(rusqlite::ErrorCode::DiskFull) || self.pending.is_empty() {
             return;
@@ -198,16 +297,22 @@ impl Inner {
         self.open_since = None;
         super::schema::release_reserve(path);
         let mut events = std::mem::take(&mut self.pending);
-        // (only the last event can be one whose commit failed)
-        if matches!(events.last(), Some((_, Event::AttemptStarted { .. }))) {
-            events.pop();
-        }
+        let lost: std::collections::HashSet<u64> = self
+            .runs
+            .iter()
+            .filter(|(_, r)| !matches!(journal::run_number(&self.conn, &r.id), Ok(Some(_))))
+            .map(|(slot, _)| *slot)
+            .collect();
+        events.retain(|(slot, e)| {
+            !lost.contains(slot)
+                && !matches!(e, Event::AttemptStarted { .. } | Event::EffectStarted { .. })
+        });
         for run in self.runs.values_mut() {
             run.seq = run.pending_from;
         }
         let saved = events
             .iter()
-            .try_for_each(|(slot, e)| Recorder::write(self, *slot, e))
+            .try_for_each(|(slot, e)| Recorder::write(self, *slot, e, false))
             .and_then(|()| self.commit());
         if saved.is_err() && !self.conn.is_autocommit() {
             let _ = self.conn.execute_batch("ROLLBACK");
@@ -219,6 +324,10 @@ impl Inner {
             self.conn.execute_batch("COMMIT")?;
             self.open_since = None;
             self.pending.clear();
+        }
+        self.commit_asked = false;
+        if *self.committed.borrow() < self.written {
+            self.committed.send_replace(self.written);
         }
         Ok(())
     }
@@ -238,6 +347,7 @@ impl Inner {
     /// recorded; returns its slot.
     fn add_run(
         &mut self,
+        id: &str,
         number: i64,
         lock: RunLock,
         session: i64,
@@ -249,6 +359,7 @@ impl Inner {
         self.runs.insert(
             slot,
             RunState {
+                id: id.to_string(),
                 session,
                 first_key: first_key(number),
                 seq,
@@ -263,17 +374,31 @@ impl Inner {
 
 impl Writer {
     pub(super) fn new(path: PathBuf, conn: Connection) -> Writer {
+        let (committed, committed_rx) = tokio::sync::watch::channel(0);
         let shared = Arc::new(Shared {
+            path: path.clone(),
             inner: Mutex::new(Inner {
                 conn,
                 runs: HashMap::new(),
                 next_slot: 0,
                 open_since: None,
                 pending: Vec::new(),
+                written: 0,
+                commit_asked: false,
+                committed,
             }),
+            queue: Mutex::new(Queue {
+                events: Vec::new(),
+                generation: 1,
+                commit_asked: false,
+                thread: false,
+                stop: false,
+            }),
+            wake: std::sync::Condvar::new(),
+            committed: committed_rx,
             failure: OnceLock::new(),
         });
-        let background = Background::start(shared.clone(), path.clone());
+        let background = Background::start(shared.clone());
         Writer {
             core: Arc::new(Core {
                 path,
@@ -294,10 +419,12 @@ impl Writer {
     }
 
     /// `f` writes into the open transaction (begun if none is), which is
-    /// then committed with everything in it. A failed write fails the
-    /// writer, as a failed event does (see `Inner::rescue`).
+    /// then committed with everything in it when `commit` (else by the
+    /// next commit). A failed write fails the writer, as a failed event
+    /// does (see `Inner::rescue`).
     pub(super) fn with_open<T>(
         &self,
+        commit: bool,
         f: impl FnOnce(&mut Inner) -> rusqlite::Result<T>,
     ) -> Result<T, StoreError> {
         let shared = &self.core.shared;
@@ -312,10 +439,13 @@ impl Writer {
         let written = inner
             .begin()
             .and_then(|()| f(&mut inner))
-            .and_then(|t| inner.commit().map(|()| t));
+            .and_then(|t| match commit {
+                true => inner.commit().map(|()| t),
+                false => Ok(t),
+            });
         written.map_err(|e| {
             inner.rescue(path, &e);
-            shared.fail(&mut inner, path, &e);
+            shared.fail(&mut inner, &e);
             super::sqlite_error(path, e)
         })
     }
@@ -340,7 +470,7 @@ impl Writer {
         }
         if let Err(e) = inner.commit() {
             inner.rescue(&self.core.path, &e);
-            self.core.shared.fail(&mut inner, &self.core.path, &e);
+            self.core.shared.fail(&mut inner, &e);
             return Err(super::sqlite_error(&self.core.path, e));
         }
         f(&mut inner)
@@ -357,7 +487,7 @@ impl Writer {
         lock: RunLock,
         (session, seq, current): (i64, i64, HashMap<String, (u32, u32)>),
     ) -> Recorder {
-        let slot = inner.add_run(number, lock, session, seq, current);
+        let slot = inner.add_run(id, number, lock, session, seq, current);
         Recorder {
             id: id.to_string(),
             slot,
@@ -426,15 +556,14 @@ impl Writer {
 
 impl Drop for Core {
     fn drop(&mut self) {
-        self.shared.flush(&self.path, Duration::ZERO);
+        self.shared.flush(Duration::ZERO);
         let background = self
             .background
             .get_mut()
             .unwrap_or_else(|e| e.into_inner())
             .take();
         if let Some(b) = background {
-            drop(b.stop);
-            let _ = b.thread.join();
+            b.stop();
         }
     }
 }
@@ -450,7 +579,15 @@ impl Recorder {
         &self.core.path
     }
 
-    fn write(inner: &mut Inner, slot: u64, event: &Event) -> rusqlite::Result<()> {
+    /// Writes `event` of the run in `slot` into the open transaction, and
+    /// when `commit_durable` commits it if the run must not go on before
+    /// it is durable (see [`durable`]).
+    fn write(
+        inner: &mut Inner,
+        slot: u64,
+        event: &Event,
+        commit_durable: bool,
+    ) -> rusqlite::Result<()> {
         let Some(run) = inner.runs.get(&slot) else {
             return Ok(());
         };
@@ -607,33 +744,81 @@ impl Recorder {
             }
         }
         inner.pending.push((slot, event.clone()));
-        // the run reaches out of the process next (a generator, an
-        // effect), a generator's answer must not be asked for again, or
-        // the run ends: what it did so far must be on disk first
-        if matches!(
-            event,
-            Event::AttemptStarted { .. }
-                | Event::Generated { .. }
-                | Event::EffectStarted { .. }
-                | Event::RunFinished { .. }
-        ) {
+        if commit_durable && durable(event) {
             inner.commit()?;
         }
         Ok(())
     }
-}
 
-impl Sink for Recorder {
-    fn record(&self, event: &Event) {
+    /// Puts `event` in the writer's queue; returns its generation, and
+    /// whether the writer's thread will commit it when asked.
+    fn enqueue(&self, event: &Event, ask_commit: bool) -> (u64, bool) {
         let shared = &self.core.shared;
+        let mut queue = shared.queue();
+        queue.events.push((self.slot, event.clone()));
+        if ask_commit && !queue.commit_asked {
+            queue.commit_asked = true;
+            shared.wake.notify_one();
+        }
+        (queue.generation, queue.thread)
+    }
+
+    /// Writes and commits what waits, `event` last, on this thread.
+    fn record_now(&self, event: &Event) {
+        let shared = &self.core.shared;
+        let mut inner = shared.lock();
         if shared.failure.get().is_some() {
             return;
         }
-        let mut inner = shared.lock();
-        if let Err(e) = Recorder::write(&mut inner, self.slot, event) {
+        if let Err(e) = Recorder::write(&mut inner, self.slot, event, true) {
             inner.rescue(&self.core.path, &e);
-            shared.fail(&mut inner, &self.core.path, &e);
+            shared.fail(&mut inner, &e);
         }
+    }
+}
+
+/// Whether a run must not go on before `event` is durable: the run
+/// reaches out of the process next (a generator, an effect), a
+/// generator's answer must not be asked for again, or the run ends.
+fn durable(event: &Event) -> bool {
+    matches!(
+        event,
+        Event::AttemptStarted { .. }
+            | Event::Generated { .. }
+            | Event::EffectStarted { .. }
+            | Event::RunFinished { .. }
+    )
+}
+
+impl Sink for Recorder {
+    /// An event that must be durable is written and committed at once
+    /// (with what waits before it); another waits in the queue.
+    fn record(&self, event: &Event) {
+        if self.core.shared.failure.get().is_some() {
+            return;
+        }
+        if durable(event) {
+            self.record_now(event);
+        } else {
+            self.enqueue(event, false);
+        }
+    }
+
+    /// Queues `event` and awaits the writer thread's next commit.
+    fn record_durable<'a>(&'a self, event: &Event) -> BoxFuture<'a, ()> {
+        let shared = &self.core.shared;
+        if shared.failure.get().is_some() {
+            return Box::pin(std::future::ready(()));
+        }
+        let (generation, threaded) = self.enqueue(event, true);
+        if !threaded {
+            self.record_now(event);
+            return Box::pin(std::future::ready(()));
+        }
+        let mut committed = shared.committed.clone();
+        Box::pin(async move {
+            let _ = committed.wait_for(|c| *c >= generation).await;
+        })
     }
 
     fn failure(&self) -> Option<String> {
@@ -642,13 +827,18 @@ impl Sink for Recorder {
 }
 
 impl Drop for Recorder {
-    /// What the run recorded is committed before its lock is let go.
+    /// What the run recorded is committed before its lock is let go (a
+    /// run that awaited its end's commit has nothing left to commit).
     fn drop(&mut self) {
         let shared = &self.core.shared;
         let mut inner = shared.lock();
-        if let Err(e) = inner.commit() {
-            inner.rescue(&self.core.path, &e);
-            shared.fail(&mut inner, &self.core.path, &e);
+        let uncommitted = inner.open_since.is_some()
+            && inner
+                .runs
+                .get(&self.slot)
+                .is_some_and(|r| r.seq > r.pending_from);
+        if uncommitted {
+            shared.commit(&mut inner);
         }
         inner.runs.remove(&self.slot);
     }
