@@ -410,6 +410,7 @@ pub async fn run(
         }
     }
     let writer = held.writer();
+    writer.for_trials();
     let ctx = Context {
         engine,
         bench,

@@ -468,7 +468,7 @@ impl Run<'_> {
         };
         // `resample`: the generator hears nothing of earlier attempts
         let feedback = context.feedback.clone();
-        self.emit_durable(|| Event::AttemptStarted {
+        self.emit(|| Event::AttemptStarted {
             path: path.to_string(),
             action: action.name.clone(),
             occurrence,
@@ -476,8 +476,7 @@ impl Run<'_> {
             attempt,
             prompt: prompt.clone(),
             role: role.clone(),
-        })
-        .await;
+        });
         if let Some(why) = self.sink_failure() {
             return Err(format!("`{}`: the run store failed: {why}", action.name));
         }
@@ -636,13 +635,12 @@ impl Run<'_> {
             args,
             workdir: self.workdir.clone(),
         };
-        self.emit_durable(|| Event::EffectStarted {
+        self.emit(|| Event::EffectStarted {
             path: path.to_string(),
             action: action.name.clone(),
             attempt,
             command: call.command.clone(),
-        })
-        .await;
+        });
         if let Some(why) = self.sink_failure() {
             let msg = format!("the run store failed before the effect ran: {why}");
             return Judgement::unguarded(Verdict::Fatal(msg));

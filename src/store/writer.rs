@@ -68,14 +68,21 @@ struct Shared {
     inner: Mutex<Inner>,
     /// Events not yet written, in order; taken under `inner`'s lock.
     queue: Mutex<Queue>,
-    /// Wakes the writer's thread: a commit is asked for, or it stops.
+    /// Wakes the writer's committing thread: a commit is asked for, or it
+    /// stops.
     wake: std::sync::Condvar,
+    /// Wakes the checkpointing thread: the writer stops.
+    stopping: std::sync::Condvar,
     /// The latest generation of the queue that is committed (`u64::MAX`
     /// once the writer failed: nothing more will be).
     committed: tokio::sync::watch::Receiver<u64>,
     /// The first failure: the writer's transaction holds every run's
     /// events, so a failure stops them all.
     failure: OnceLock<String>,
+    /// See [`HOLD_THE_WRITER_PAST`].
+    hold_the_writer_past: u64,
+    /// See [`Writer::for_trials`].
+    trials: std::sync::atomic::AtomicBool,
 }
 
 /// The events waiting to be written, of generation `generation`: each
@@ -85,6 +92,9 @@ struct Queue {
     generation: u64,
     /// A run awaits the commit of this generation.
     commit_asked: bool,
+    /// Finished runs (slots) to forget once what they recorded is
+    /// committed, after the events above.
+    retiring: Vec<u64>,
     /// The writer's thread is running (else nobody commits what a run
     /// awaits: `record_durable` commits itself).
     thread: bool,
@@ -105,6 +115,8 @@ pub(super) struct Inner {
     written: u64,
     /// A run awaits the commit of what was written.
     commit_asked: bool,
+    /// Finished runs to forget (their locks let go) at the next commit.
+    retiring: Vec<u64>,
     committed: tokio::sync::watch::Sender<u64>,
 }
 
@@ -119,75 +131,90 @@ struct RunState {
     pending_from: i64,
     /// The (occurrence, index) of the latest attempt at each path.
     current: HashMap<String, (u32, u32)>,
+    /// The (occurrence, index) of each attempt started in this session
+    /// and not yet judged, by path and attempt number: the samples of a
+    /// `best-of` round are started together, and their answers come in
+    /// any order.
+    started: HashMap<(String, u32), (u32, u32)>,
     _lock: RunLock,
 }
 
-/// The writer's thread: commits what waits too long, and checkpoints on
-/// a connection of its own, so that no run waits for the disk.
+/// The writer's threads: one commits what the runs await and what waits
+/// too long; one copies the log into the database (a checkpoint, which
+/// waits for the disk) on a connection of its own, beside the commits, so
+/// that no run waits for the disk.
 struct Background {
     shared: Arc<Shared>,
-    thread: std::thread::JoinHandle<()>,
+    threads: Vec<std::thread::JoinHandle<()>>,
 }
+
+/// The size of the log past which a checkpoint holds the writer: copied
+/// whole, the log is written again from its start. A checkpoint beside
+/// the commits copies most of it, but the log only restarts once every
+/// frame is copied, which commits made meanwhile prevent (a store written
+/// without pause would grow its log forever).
+const HOLD_THE_WRITER_PAST: u64 = 32 << 20;
 
 impl Background {
     fn start(shared: Arc<Shared>) -> Option<Background> {
-        let path = shared.path.clone();
+        let committer = {
+            let shared = shared.clone();
+            std::thread::Builder::new()
+                .name("guardflow-store".into())
+                .spawn(move || {
+                    while shared.sleep(&shared.wake, FLUSH_AFTER / 2, |q| q.commit_asked) {
+                        // what waits is written (`lock`), and committed when
+                        // a run awaits it or it waited long enough
+                        shared.flush(FLUSH_AFTER);
+                    }
+                })
+                .ok()?
+        };
+        let mut threads = vec![committer];
         let checkpoints = Connection::open_with_flags(
-            &path,
+            &shared.path,
             rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .ok();
-        if let Some(c) = &checkpoints {
+        );
+        if let Ok(c) = checkpoints {
             let _ = c.busy_timeout(Duration::from_secs(5));
-        }
-        let on_thread = shared.clone();
-        let thread = std::thread::Builder::new()
-            .name("guardflow-store".into())
-            .spawn(move || {
-                let shared = on_thread;
-                let mut checkpointed = Instant::now();
-                loop {
-                    {
-                        let queue = shared.queue();
-                        let (queue, _) = shared
-                            .wake
-                            .wait_timeout_while(queue, FLUSH_AFTER / 2, |q| {
-                                !q.commit_asked && !q.stop
-                            })
-                            .unwrap_or_else(|e| e.into_inner());
-                        if queue.stop {
-                            break;
-                        }
-                    }
-                    // what waits is written (`lock`), and committed when a
-                    // run awaits it or it waited long enough
-                    shared.flush(FLUSH_AFTER);
-                    if checkpointed.elapsed() >= CHECKPOINT_EVERY {
-                        checkpointed = Instant::now();
-                        // a failed checkpoint loses nothing: the log keeps it all;
-                        // the writer is held meanwhile, so no frame is added
-                        // while the log is copied: copied whole, it is written
-                        // again from its start instead of growing (a store
-                        // written without pause would grow its log forever)
-                        if let Some(c) = &checkpoints {
+            let on_thread = shared.clone();
+            let checkpointer = std::thread::Builder::new()
+                .name("guardflow-checkpoint".into())
+                .spawn(move || {
+                    let shared = on_thread;
+                    let mut log = shared.path.as_os_str().to_os_string();
+                    log.push("-wal");
+                    let log = PathBuf::from(log);
+                    let checkpoint = || {
+                        // a failed checkpoint loses nothing: the log keeps it all
+                        let _ = c.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+                    };
+                    while shared.sleep(&shared.stopping, CHECKPOINT_EVERY, |_| false) {
+                        let size = std::fs::metadata(&log).map_or(0, |m| m.len());
+                        if size > shared.hold_the_writer_past {
                             let _writer = shared.lock();
-                            let _ = c.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+                            checkpoint();
+                        } else {
+                            checkpoint();
                         }
                     }
-                }
-                if let Some(c) = &checkpoints {
-                    let _ = c.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
-                }
-            })
-            .ok()?;
+                    checkpoint();
+                });
+            if let Ok(t) = checkpointer {
+                threads.push(t);
+            }
+        }
         shared.queue().thread = true;
-        Some(Background { shared, thread })
+        Some(Background { shared, threads })
     }
 
     fn stop(self) {
         self.shared.queue().stop = true;
         self.shared.wake.notify_all();
-        let _ = self.thread.join();
+        self.shared.stopping.notify_all();
+        for t in self.threads {
+            let _ = t.join();
+        }
     }
 }
 
@@ -200,15 +227,30 @@ impl Shared {
         inner
     }
 
+    /// Waits up to `at_most`, or until `until` holds of the queue; false
+    /// when the writer stops.
+    fn sleep(
+        &self,
+        on: &std::sync::Condvar,
+        at_most: Duration,
+        until: impl Fn(&Queue) -> bool,
+    ) -> bool {
+        let queue = self.queue();
+        let (queue, _) = on
+            .wait_timeout_while(queue, at_most, |q| !until(q) && !q.stop)
+            .unwrap_or_else(|e| e.into_inner());
+        !queue.stop
+    }
+
     fn queue(&self) -> MutexGuard<'_, Queue> {
         self.queue.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Writes what waits in the queue into the open transaction.
     fn drain(&self, inner: &mut Inner) {
-        let (events, generation, asked) = {
+        let (events, generation, asked, retiring) = {
             let mut queue = self.queue();
-            if queue.events.is_empty() && !queue.commit_asked {
+            if queue.events.is_empty() && !queue.commit_asked && queue.retiring.is_empty() {
                 return;
             }
             let generation = queue.generation;
@@ -217,8 +259,10 @@ impl Shared {
                 std::mem::take(&mut queue.events),
                 generation,
                 std::mem::take(&mut queue.commit_asked),
+                std::mem::take(&mut queue.retiring),
             )
         };
+        inner.retiring.extend(retiring);
         if self.failure.get().is_some() {
             return;
         }
@@ -230,7 +274,7 @@ impl Shared {
             }
         }
         inner.written = generation;
-        inner.commit_asked |= asked;
+        inner.commit_asked |= asked || !inner.retiring.is_empty();
     }
 
     /// Commits the open transaction if a run awaits it or it is at least
@@ -326,6 +370,9 @@ impl Inner {
             self.pending.clear();
         }
         self.commit_asked = false;
+        for slot in std::mem::take(&mut self.retiring) {
+            self.runs.remove(&slot);
+        }
         if *self.committed.borrow() < self.written {
             self.committed.send_replace(self.written);
         }
@@ -365,6 +412,7 @@ impl Inner {
                 seq,
                 pending_from: seq,
                 current,
+                started: HashMap::new(),
                 _lock: lock,
             },
         );
@@ -385,18 +433,23 @@ impl Writer {
                 pending: Vec::new(),
                 written: 0,
                 commit_asked: false,
+                retiring: Vec::new(),
                 committed,
             }),
             queue: Mutex::new(Queue {
                 events: Vec::new(),
                 generation: 1,
                 commit_asked: false,
+                retiring: Vec::new(),
                 thread: false,
                 stop: false,
             }),
             wake: std::sync::Condvar::new(),
+            stopping: std::sync::Condvar::new(),
             committed: committed_rx,
             failure: OnceLock::new(),
+            hold_the_writer_past: HOLD_THE_WRITER_PAST,
+            trials: std::sync::atomic::AtomicBool::new(false),
         });
         let background = Background::start(shared.clone());
         Writer {
@@ -411,6 +464,22 @@ impl Writer {
     /// The store's file.
     pub fn path(&self) -> &Path {
         &self.core.path
+    }
+
+    /// Makes this writer record a bench's trials, which need not wait for
+    /// the disk where a lone run does: a generator's answer and a run's
+    /// end are committed by the writer's thread without the run awaiting
+    /// it (the next attempt's start, which is committed before its
+    /// generator is called, makes the answer durable in any case; a trial
+    /// stopped before its end was committed is finished on resume from
+    /// what is), and a finished run's lock is let go by that thread once
+    /// its events are committed, not by the run's. So a trial waits for
+    /// the disk only before it calls a generator or starts an effect.
+    pub fn for_trials(&self) {
+        self.core
+            .shared
+            .trials
+            .store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Why the writer failed, once it has (every run it records stops).
@@ -604,7 +673,16 @@ impl Recorder {
         };
         run.seq += 1;
         let (key, session, at) = (run.first_key + seq, run.session, now_ms());
-        let (conn, current) = (&inner.conn, &mut run.current);
+        let (conn, current, started) = (&inner.conn, &mut run.current, &mut run.started);
+        // an attempt's place: where it started in this session, or the
+        // latest at its path (it started in an earlier one)
+        let place = |path: &String, attempt: u32| {
+            started
+                .get(&(path.clone(), attempt))
+                .or_else(|| current.get(path))
+                .copied()
+                .unwrap_or((0, 0))
+        };
         match event {
             Event::AttemptStarted {
                 path,
@@ -623,9 +701,11 @@ impl Recorder {
                     key, seq, session, at, path, occurrence, index, action, attempt, prompt, role
                 ])?;
                 current.insert(path.clone(), (*occurrence, *index));
+                started.insert((path.clone(), *attempt), (*occurrence, *index));
             }
             Event::Attempt(a) => {
-                let (occurrence, index) = current.get(&a.path).copied().unwrap_or((0, 0));
+                let (occurrence, index) = place(&a.path, a.attempt);
+                started.remove(&(a.path.clone(), a.attempt));
                 let hash = a.output.as_deref().map(|o| content_hash(o.as_bytes()));
                 conn.prepare_cached(
                     "INSERT INTO journal (kind, key, seq, session, at_ms, path, occurrence, idx, output, output_hash, verdict, feedback, tokens, prompt_tokens, outcome, generate_ms, guard_ms, guarded)
@@ -653,13 +733,14 @@ impl Recorder {
             }
             Event::Generated {
                 path,
+                attempt,
                 output,
                 tokens,
                 prompt_tokens,
                 generate_ms,
                 ..
             } => {
-                let (occurrence, index) = current.get(path).copied().unwrap_or((0, 0));
+                let (occurrence, index) = place(path, *attempt);
                 conn.prepare_cached(
                     "INSERT INTO journal (kind, key, seq, session, at_ms, path, occurrence, idx, output, output_hash, tokens, prompt_tokens, generate_ms)
                      VALUES ('generated', ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
@@ -679,8 +760,8 @@ impl Recorder {
                     (*generate_ms).min(i64::MAX as u64) as i64,
                 ])?;
             }
-            Event::EffectStarted { path, .. } => {
-                let (occurrence, index) = current.get(path).copied().unwrap_or((0, 0));
+            Event::EffectStarted { path, attempt, .. } => {
+                let (occurrence, index) = place(path, *attempt);
                 let body = serde_json::to_string(event).unwrap_or_default();
                 conn.prepare_cached(
                     "INSERT INTO journal (kind, key, seq, session, at_ms, path, occurrence, idx, body)
@@ -804,7 +885,8 @@ impl Sink for Recorder {
         }
     }
 
-    /// Queues `event` and awaits the writer thread's next commit.
+    /// Queues `event` and awaits the writer thread's next commit; for a
+    /// bench's trials ([`Writer::for_trials`]), asks for it only.
     fn record_durable<'a>(&'a self, event: &Event) -> BoxFuture<'a, ()> {
         let shared = &self.core.shared;
         if shared.failure.get().is_some() {
@@ -813,6 +895,9 @@ impl Sink for Recorder {
         let (generation, threaded) = self.enqueue(event, true);
         if !threaded {
             self.record_now(event);
+            return Box::pin(std::future::ready(()));
+        }
+        if shared.trials.load(std::sync::atomic::Ordering::Relaxed) {
             return Box::pin(std::future::ready(()));
         }
         let mut committed = shared.committed.clone();
@@ -831,6 +916,15 @@ impl Drop for Recorder {
     /// run that awaited its end's commit has nothing left to commit).
     fn drop(&mut self) {
         let shared = &self.core.shared;
+        if shared.trials.load(std::sync::atomic::Ordering::Relaxed) {
+            let mut queue = shared.queue();
+            if queue.thread {
+                queue.retiring.push(self.slot);
+                queue.commit_asked = true;
+                shared.wake.notify_one();
+                return;
+            }
+        }
         let mut inner = shared.lock();
         let uncommitted = inner.open_since.is_some()
             && inner
