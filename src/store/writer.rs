@@ -79,8 +79,8 @@ struct Shared {
     /// The first failure: the writer's transaction holds every run's
     /// events, so a failure stops them all.
     failure: OnceLock<String>,
-    /// See [`HOLD_THE_WRITER_PAST`].
-    hold_the_writer_past: u64,
+    /// See [`HOLD_THE_WRITER_PAST`] (smaller in a test).
+    hold_the_writer_past: std::sync::atomic::AtomicU64,
     /// See [`Writer::for_trials`].
     trials: std::sync::atomic::AtomicBool,
 }
@@ -191,7 +191,10 @@ impl Background {
                     };
                     while shared.sleep(&shared.stopping, CHECKPOINT_EVERY, |_| false) {
                         let size = std::fs::metadata(&log).map_or(0, |m| m.len());
-                        if size > shared.hold_the_writer_past {
+                        let past = shared
+                            .hold_the_writer_past
+                            .load(std::sync::atomic::Ordering::Relaxed);
+                        if size > past {
                             let _writer = shared.lock();
                             checkpoint();
                         } else {
@@ -349,7 +352,10 @@ impl Inner {
             .collect();
         events.retain(|(slot, e)| {
             !lost.contains(slot)
-                && !matches!(e, Event::AttemptStarted { .. } | Event::EffectStarted { .. })
+                && !matches!(
+                    e,
+                    Event::AttemptStarted { .. } | Event::EffectStarted { .. }
+                )
         });
         for run in self.runs.values_mut() {
             run.seq = run.pending_from;
@@ -448,7 +454,7 @@ impl Writer {
             stopping: std::sync::Condvar::new(),
             committed: committed_rx,
             failure: OnceLock::new(),
-            hold_the_writer_past: HOLD_THE_WRITER_PAST,
+            hold_the_writer_past: std::sync::atomic::AtomicU64::new(HOLD_THE_WRITER_PAST),
             trials: std::sync::atomic::AtomicBool::new(false),
         });
         let background = Background::start(shared.clone());
@@ -1272,5 +1278,148 @@ mod tests {
         assert_eq!(sessions, 2);
         let events = store.events(&m1.id).expect("events");
         assert_eq!(events.len(), 6, "{events:?}");
+    }
+
+    fn attempt_started(index: u32) -> crate::runtime::Event {
+        crate::runtime::Event::AttemptStarted {
+            path: "main/m/p".into(),
+            action: "p".into(),
+            occurrence: 1,
+            index,
+            attempt: index,
+            prompt: "go".into(),
+            role: None,
+        }
+    }
+
+    /// The samples of a `best-of` round start together and are answered
+    /// in any order: each answer is recorded at its own attempt's place,
+    /// not at the latest started one's.
+    #[test]
+    fn answers_out_of_order_are_recorded_at_their_own_attempts() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = dir.path().join("runs.db");
+        let mut meta = meta();
+        let recorder = Store::open(&db)
+            .expect("open")
+            .start_run(&mut meta)
+            .expect("run");
+        for i in 1..=3 {
+            recorder.record(&attempt_started(i));
+        }
+        for attempt in [2, 1] {
+            recorder.record(&crate::runtime::Event::Generated {
+                path: "main/m/p".into(),
+                action: "p".into(),
+                attempt,
+                output: format!("answer {attempt}"),
+                tokens: None,
+                prompt_tokens: None,
+                generate_ms: 1,
+            });
+        }
+        drop(recorder);
+        let reader = Store::open_read(&db).expect("reader");
+        let mut stmt = reader
+            .connection()
+            .prepare("SELECT idx, output FROM journal WHERE kind = 'generated' ORDER BY key")
+            .expect("query");
+        let rows = stmt
+            .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))
+            .expect("rows")
+            .collect::<Result<Vec<_>, _>>()
+            .expect("read");
+        assert_eq!(
+            rows,
+            [(2, "answer 2".to_string()), (1, "answer 1".to_string())]
+        );
+    }
+
+    /// A bench's writer: a trial starts without a commit, its answer and
+    /// end do not wait for one (the future is ready at once), and its lock
+    /// is let go only once what it recorded is committed.
+    #[test]
+    fn a_trials_writer_lets_a_run_go_only_after_its_commit() {
+        use crate::store::RunLock;
+        use futures::FutureExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = dir.path().join("runs.db");
+        let writer = Store::open(&db).expect("open").writer();
+        writer.for_trials();
+        let mut m = meta();
+        let r = writer
+            .begin_pinned_run(&mut m, &crate::store::pins::Pinned::default())
+            .expect("run");
+        let reader = Store::open_read(&db).expect("reader");
+        let count = |sql: &str| -> i64 {
+            reader
+                .connection()
+                .query_row(sql, [&m.id], |r| r.get(0))
+                .expect("count")
+        };
+        assert_eq!(
+            count("SELECT count(*) FROM runs WHERE id = ?1"),
+            0,
+            "no commit yet"
+        );
+        for i in 0..50 {
+            let end = r.record_durable(&committed(&format!("a{i}")));
+            assert!(end.now_or_never().is_some(), "no wait");
+        }
+        drop(r);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while RunLock::held(&db, &m.id) {
+            assert!(std::time::Instant::now() < deadline, "never let go");
+            std::thread::yield_now();
+        }
+        // let go: everything it recorded is in the store
+        assert_eq!(count("SELECT count(*) FROM commits WHERE run_id = ?1"), 50);
+        assert_eq!(count("SELECT count(*) FROM runs WHERE id = ?1"), 1);
+        drop(writer);
+    }
+
+    /// A store written without pause keeps a bounded log: past the limit,
+    /// a checkpoint holds the writer and the log starts again.
+    #[test]
+    fn a_store_written_without_pause_keeps_its_log_bounded() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = dir.path().join("runs.db");
+        let writer = Store::open(&db).expect("open").writer();
+        let limit = 256 << 10;
+        writer
+            .core
+            .shared
+            .hold_the_writer_past
+            .store(limit, std::sync::atomic::Ordering::Relaxed);
+        let mut m = meta();
+        let r = writer
+            .start_pinned_run(&mut m, &crate::store::pins::Pinned::default())
+            .expect("run");
+        let log = dir.path().join("runs.db-wal");
+        let size = || std::fs::metadata(&log).map_or(0, |m| m.len());
+        let (mut largest, mut i) = (0, 0u32);
+        let t0 = std::time::Instant::now();
+        while t0.elapsed() < std::time::Duration::from_millis(1500) {
+            // a commit each time, with a page's worth of answer
+            r.record(&crate::runtime::Event::Generated {
+                path: "main/m/p".into(),
+                action: "p".into(),
+                attempt: i,
+                output: "x".repeat(4000),
+                tokens: None,
+                prompt_tokens: None,
+                generate_ms: 1,
+            });
+            i += 1;
+            largest = largest.max(size());
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        drop(r);
+        drop(writer);
+        assert!(i > 500, "only {i} commits");
+        assert!(
+            largest < 8 << 20,
+            "the log grew to {largest} bytes over {i} commits"
+        );
     }
 }
