@@ -1106,13 +1106,7 @@ mod tests {
     /// only when the run reaches out again.
     #[test]
     fn the_recorder_thread_commits_what_waits() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let db = dir.path().join("runs.db");
-        let mut meta = meta();
-        let recorder = Store::open(&db)
-            .expect("open")
-            .start_run(&mut meta)
-            .expect("run");
+        let (_dir, db, _meta, recorder) = one_run();
         recorder.record(&crate::runtime::Event::Committed {
             path: "main/m/a".into(),
             action: "a".into(),
@@ -1280,6 +1274,23 @@ mod tests {
         assert_eq!(events.len(), 6, "{events:?}");
     }
 
+    /// A store in a temporary directory with one run started.
+    fn one_run() -> (
+        tempfile::TempDir,
+        std::path::PathBuf,
+        RunMeta,
+        super::Recorder,
+    ) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = dir.path().join("runs.db");
+        let mut meta = meta();
+        let recorder = Store::open(&db)
+            .expect("open")
+            .start_run(&mut meta)
+            .expect("run");
+        (dir, db, meta, recorder)
+    }
+
     fn attempt_started(index: u32) -> crate::runtime::Event {
         crate::runtime::Event::AttemptStarted {
             path: "main/m/p".into(),
@@ -1297,13 +1308,7 @@ mod tests {
     /// not at the latest started one's.
     #[test]
     fn answers_out_of_order_are_recorded_at_their_own_attempts() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let db = dir.path().join("runs.db");
-        let mut meta = meta();
-        let recorder = Store::open(&db)
-            .expect("open")
-            .start_run(&mut meta)
-            .expect("run");
+        let (_dir, db, _meta, recorder) = one_run();
         for i in 1..=3 {
             recorder.record(&attempt_started(i));
         }
