@@ -419,6 +419,7 @@ pub async fn run(
         writer: &writer,
         workflow_path,
         workflow_hash,
+        pinned: cells.iter().map(|_| std::sync::OnceLock::new()).collect(),
     };
     let mut stream = futures::stream::iter(units.into_iter().map(|u| ctx.trial(u)))
         .buffer_unordered(bench.concurrency.max(1));
@@ -453,6 +454,9 @@ struct Context<'a> {
     writer: &'a Writer,
     workflow_path: String,
     workflow_hash: String,
+    /// Each cell's pinned files, read once (its new trials' inputs are the
+    /// bench's).
+    pinned: Vec<std::sync::OnceLock<crate::store::pins::Pinned>>,
 }
 
 impl Context<'_> {
@@ -535,9 +539,11 @@ impl Context<'_> {
                         overrides: c.arm.describe(),
                     }),
                 };
-                let pinned = crate::cli::run::pinned(&c.workflow, &config.inputs);
+                // (a cell's trials start with the same files: pinned once)
+                let pinned = self.pinned[cell]
+                    .get_or_init(|| crate::cli::run::pinned(&c.workflow, &config.inputs));
                 self.writer
-                    .begin_pinned_run(&mut meta, &pinned)
+                    .begin_pinned_run(&mut meta, pinned)
                     .map_err(store_err)?
             }
             Unit::Resume { run, .. } => {

@@ -837,9 +837,8 @@ impl Recorder {
         Ok(())
     }
 
-    /// Puts `event` in the writer's queue; returns its generation, and
-    /// whether the writer's thread will commit it when asked.
-    fn enqueue(&self, event: &Event, ask_commit: bool) -> (u64, bool) {
+    /// Puts `event` in the writer's queue; returns its generation.
+    fn enqueue(&self, event: &Event, ask_commit: bool) -> u64 {
         let shared = &self.core.shared;
         let mut queue = shared.queue();
         queue.events.push((self.slot, event.clone()));
@@ -847,7 +846,7 @@ impl Recorder {
             queue.commit_asked = true;
             shared.wake.notify_one();
         }
-        (queue.generation, queue.thread)
+        queue.generation
     }
 
     /// Writes and commits what waits, `event` last, on this thread.
@@ -898,11 +897,11 @@ impl Sink for Recorder {
         if shared.failure.get().is_some() {
             return Box::pin(std::future::ready(()));
         }
-        let (generation, threaded) = self.enqueue(event, true);
-        if !threaded {
+        if !shared.queue().thread {
             self.record_now(event);
             return Box::pin(std::future::ready(()));
         }
+        let generation = self.enqueue(event, true);
         if shared.trials.load(std::sync::atomic::Ordering::Relaxed) {
             return Box::pin(std::future::ready(()));
         }
