@@ -2,18 +2,23 @@
 //! store that records any number of runs at once (the trials of a bench,
 //! or one run); a [`Recorder`] is one run's sink on it.
 //!
-//! A run's events wait in the writer's queue; the writer's one thread
-//! writes what waits into its open transaction and commits it. An event
-//! the run must not go on before it is durable (an attempt starts: its
-//! generator is called next; an effect starts; a generator's answer is in,
-//! before it is judged; the run ends) asks the thread for a commit, and
-//! the run awaits it ([`Sink::record_durable`]): what the many runs of a
-//! bench ask for meanwhile is made durable by the next commit, one for
-//! all of them (a group commit), and the runs' thread never waits for
-//! SQLite. The thread also commits whatever else waits longer than
-//! [`FLUSH_AFTER`], and copies the log into the database. An event given
-//! to [`Sink::record`] that must be durable is written and committed at
-//! once, on the caller's thread, after what waits.
+//! A run's events wait in the writer's queue; the writer's committing
+//! thread writes what waits into its open transaction and commits it,
+//! with every run's events in it (a group commit). Where a run must not go
+//! on before an event is durable:
+//! - an attempt or an effect starts (the run reaches out of the process
+//!   next): [`Sink::record`] writes what waits and the event, and commits,
+//!   on the run's thread, so the call follows the commit in the same poll
+//!   (a run stopped in between would leave a start whose call was never
+//!   made);
+//! - a generator's answer is in (before it is judged), or the run ends:
+//!   the run asks the committing thread and awaits its commit
+//!   ([`Sink::record_durable`]), one for all the runs that ask meanwhile;
+//!   a bench's trials only ask ([`Writer::for_trials`]).
+//!
+//! The committing thread also commits whatever else waits longer than
+//! [`FLUSH_AFTER`]; a checkpointing thread copies the log into the
+//! database beside it.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
