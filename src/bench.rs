@@ -639,6 +639,28 @@ pub struct Row {
     pub unfinished: u64,
 }
 
+impl Row {
+    /// What the row's arm changed, its worst case and its unfinished
+    /// trials: the note under the table, in text and in HTML.
+    pub fn terms(&self) -> String {
+        format!(
+            "{}; worst case {} generator call(s) a trial{}",
+            if self.overrides.is_empty() {
+                "as written"
+            } else {
+                self.overrides.as_str()
+            },
+            self.worst_case_calls
+                .map_or("unbounded".to_string(), |w| w.to_string()),
+            if self.unfinished > 0 {
+                format!("; {} unfinished (not counted)", self.unfinished)
+            } else {
+                String::new()
+            }
+        )
+    }
+}
+
 /// The report of bench `id`'s trials.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
@@ -895,18 +917,11 @@ impl Report {
         let mut notes = Vec::new();
         for r in &self.rows {
             notes.push(format!(
-                "  {} / {} / {}: {}; worst case {} generator call(s) a trial{}",
+                "  {} / {} / {}: {}",
                 r.task,
                 model_label(&r.model),
                 r.arm,
-                r.overrides,
-                r.worst_case_calls
-                    .map_or("unbounded".to_string(), |w| w.to_string()),
-                if r.unfinished > 0 {
-                    format!("; {} unfinished (not counted)", r.unfinished)
-                } else {
-                    String::new()
-                }
+                r.terms()
             ));
         }
         if let Some(base) = self.rows.first() {

@@ -11,7 +11,7 @@
 
 use std::fmt::Write as _;
 
-use super::html::{cut_chars, escape, CSP, CSP_SERVED, CSS, SCRIPT};
+use super::html::{cut_chars, escape, served_parts, CSS, SCRIPT};
 use crate::bench::{model_label, Report, Row};
 use crate::store::bench::Trial;
 
@@ -138,20 +138,13 @@ pub fn page(report: &Report, trials: &[Trial], options: &BenchOptions) -> String
     m.push_str(&histograms(rows, several_tasks, &arm_class));
     m.push_str(&trial_lists(rows, trials, several_tasks, options));
 
-    let (csp, served_attrs, back) = match &options.served {
-        None => (CSP, String::new(), String::new()),
-        Some(s) => (
-            CSP_SERVED,
-            match &s.events_url {
-                Some(url) => format!(" data-events=\"{}\"", escape(url)),
-                None => String::new(),
-            },
-            format!(
-                "<p class=\"back\"><a href=\"{}\">← the bench's runs</a></p>",
-                escape(&s.list_url)
-            ),
-        ),
-    };
+    let (csp, served_attrs, back) = served_parts(
+        options
+            .served
+            .as_ref()
+            .map(|s| (s.list_url.as_str(), s.events_url.as_deref())),
+        "the bench's runs",
+    );
     format!(
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta http-equiv=\"Content-Security-Policy\" content=\"{csp}\">\
@@ -209,20 +202,9 @@ fn results(report: &Report) -> String {
     for r in &report.rows {
         let _ = write!(
             out,
-            "<li>{}: {}; worst case {} generator call(s) a trial{}</li>",
+            "<li>{}: {}</li>",
             escape(&label(r, true)),
-            escape(if r.overrides.is_empty() {
-                "as written"
-            } else {
-                r.overrides.as_str()
-            }),
-            r.worst_case_calls
-                .map_or("unbounded".to_string(), |w| w.to_string()),
-            if r.unfinished > 0 {
-                format!("; {} unfinished (not counted)", r.unfinished)
-            } else {
-                String::new()
-            }
+            escape(&r.terms())
         );
     }
     if let Some(base) = report.rows.first() {

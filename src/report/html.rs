@@ -126,6 +126,29 @@ fn verdict_word(v: Option<&str>) -> &str {
     }
 }
 
+/// A page's content policy, its `main` element's attributes when served
+/// and its link back: served by `guardflow serve` (`served`: the list
+/// it came from, the events it follows), or a file.
+pub(super) fn served_parts(
+    served: Option<(&str, Option<&str>)>,
+    back: &str,
+) -> (&'static str, String, String) {
+    match served {
+        None => (CSP, String::new(), String::new()),
+        Some((list_url, events_url)) => (
+            CSP_SERVED,
+            match events_url {
+                Some(url) => format!(" data-events=\"{}\"", escape(url)),
+                None => String::new(),
+            },
+            format!(
+                "<p class=\"back\"><a href=\"{}\">← {back}</a></p>",
+                escape(list_url)
+            ),
+        ),
+    }
+}
+
 pub fn page(data: &RunData, model: &Model, options: &Options) -> String {
     let timeline = super::timeline::svg(model);
     let tree = tree(model);
@@ -244,20 +267,13 @@ pub fn page(data: &RunData, model: &Model, options: &Options) -> String {
         attempts.push(v);
     }
     let data_block = data_json(&json!({ "run": data.meta.id, "attempts": attempts }));
-    let (csp, served_attrs, back) = match &options.served {
-        None => (CSP, String::new(), String::new()),
-        Some(s) => (
-            CSP_SERVED,
-            match &s.events_url {
-                Some(url) => format!(" data-events=\"{}\"", escape(url)),
-                None => String::new(),
-            },
-            format!(
-                "<p class=\"back\"><a href=\"{}\">← all runs</a></p>",
-                escape(&s.list_url)
-            ),
-        ),
-    };
+    let (csp, served_attrs, back) = served_parts(
+        options
+            .served
+            .as_ref()
+            .map(|s| (s.list_url.as_str(), s.events_url.as_deref())),
+        "all runs",
+    );
     format!(
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta http-equiv=\"Content-Security-Policy\" content=\"{csp}\">\
