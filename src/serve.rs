@@ -67,6 +67,7 @@ pub fn check_bind(ip: IpAddr, allow_remote: bool) -> Result<(), String> {
 
 /// The application: its routes over the store in `config`.
 pub fn router(config: Config) -> Router {
+    let config = Arc::new(config);
     Router::new()
         .route("/", get(list))
         .route("/runs/{id}", get(run_page))
@@ -74,7 +75,24 @@ pub fn router(config: Config) -> Router {
         .route("/bench/{name}", get(bench_page))
         .route("/bench/{name}/events", get(bench_events))
         .fallback(not_found)
-        .with_state(Arc::new(config))
+        .layer(axum::middleware::from_fn_with_state(
+            config.clone(),
+            only_loopback_names,
+        ))
+        .with_state(config)
+}
+
+/// Every request, the unknown ones included, is refused unless it is
+/// addressed to this machine by a loopback name (see [`host_ok`]).
+async fn only_loopback_names(
+    State(config): State<Shared>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if !host_ok(&config, request.headers()) {
+        return wrong_host();
+    }
+    next.run(request).await
 }
 
 /// Serves `router(config)` on `listener` until `shutdown` completes;
@@ -194,14 +212,7 @@ struct Benches {
     names: Vec<String>,
 }
 
-async fn list(
-    State(config): State<Shared>,
-    headers: HeaderMap,
-    Query(q): Query<ListQuery>,
-) -> Response {
-    if !host_ok(&config, &headers) {
-        return wrong_host();
-    }
+async fn list(State(config): State<Shared>, Query(q): Query<ListQuery>) -> Response {
     let path = config.store.clone();
     let read = blocking(move || {
         let s = Store::open_read(&path)?;
@@ -342,14 +353,7 @@ fn runs_page(
     )
 }
 
-async fn run_page(
-    State(config): State<Shared>,
-    headers: HeaderMap,
-    UrlPath(id): UrlPath<String>,
-) -> Response {
-    if !host_ok(&config, &headers) {
-        return wrong_host();
-    }
+async fn run_page(State(config): State<Shared>, UrlPath(id): UrlPath<String>) -> Response {
     let path = config.store.clone();
     let read = blocking(move || {
         let store = Store::open_read(&path)?;
@@ -375,14 +379,7 @@ async fn run_page(
     }
 }
 
-async fn bench_page(
-    State(config): State<Shared>,
-    headers: HeaderMap,
-    UrlPath(name): UrlPath<String>,
-) -> Response {
-    if !host_ok(&config, &headers) {
-        return wrong_host();
-    }
+async fn bench_page(State(config): State<Shared>, UrlPath(name): UrlPath<String>) -> Response {
     let path = config.store.clone();
     let read = blocking(move || {
         let store = Store::open_read(&path)?;
@@ -447,9 +444,6 @@ async fn bench_events(
     UrlPath(name): UrlPath<String>,
     Query(q): Query<EventsQuery>,
 ) -> Response {
-    if !host_ok(&config, &headers) {
-        return wrong_host();
-    }
     let last = q.last_seen(&headers).max(0) as u64;
     let (path, bench) = (config.store.clone(), name.clone());
     match blocking(move || Store::open_read(&path).and_then(|s| s.bench_progress(&bench))).await {
@@ -588,9 +582,6 @@ async fn events(
     UrlPath(id): UrlPath<String>,
     Query(q): Query<EventsQuery>,
 ) -> Response {
-    if !host_ok(&config, &headers) {
-        return wrong_host();
-    }
     let last = q.last_seen(&headers);
     // the run must exist before the stream starts
     let (path, run) = (config.store.clone(), id.clone());

@@ -359,8 +359,18 @@ fn other_addresses_names_and_methods_are_refused() {
         let (status, _) = server.request(method, "/", "127.0.0.1");
         assert!(status.contains(" 405 "), "{method}: {status}");
     }
-    let (status, _) = server.request("GET", "/", "evil.example");
-    assert!(status.contains(" 421 "), "{status}");
+    // every route, and a path that is none, for another name
+    for path in [
+        "/".to_string(),
+        format!("/runs/{run}"),
+        format!("/runs/{run}/events"),
+        "/bench/b".to_string(),
+        "/bench/b/events".to_string(),
+        "/etc/passwd".to_string(),
+    ] {
+        let (status, _) = server.request("GET", &path, "evil.example");
+        assert!(status.contains(" 421 "), "{path}: {status}");
+    }
     let (status, _) = server.request("GET", "/runs/nope", "127.0.0.1");
     assert!(status.contains(" 404 "), "{status}");
     let (status, _) = server.request("GET", "/runs/nope/events", "127.0.0.1");
