@@ -468,7 +468,8 @@ impl Run<'_> {
         };
         // `resample`: the generator hears nothing of earlier attempts
         let feedback = context.feedback.clone();
-        self.emit(|| Event::AttemptStarted {
+        // durable before the call: a resume knows the call may have been made
+        self.emit_durable(|| Event::AttemptStarted {
             path: path.to_string(),
             action: action.name.clone(),
             occurrence,
@@ -476,7 +477,8 @@ impl Run<'_> {
             attempt,
             prompt: prompt.clone(),
             role: role.clone(),
-        });
+        })
+        .await;
         if let Some(why) = self.sink_failure() {
             return Err(format!("`{}`: the run store failed: {why}", action.name));
         }

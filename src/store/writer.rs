@@ -123,6 +123,9 @@ pub(super) struct Inner {
     /// Finished runs to forget (their locks let go) at the next commit.
     retiring: Vec<u64>,
     committed: tokio::sync::watch::Sender<u64>,
+    /// Commits made so far: an event written when this was `n` is
+    /// committed once it is past `n`.
+    commits: u64,
 }
 
 /// One run being recorded.
@@ -377,6 +380,7 @@ impl Inner {
     fn commit(&mut self) -> rusqlite::Result<()> {
         if self.open_since.is_some() {
             self.conn.execute_batch("COMMIT")?;
+            self.commits += 1;
             self.open_since = None;
             self.pending.clear();
         }
@@ -443,6 +447,7 @@ impl Writer {
                 open_since: None,
                 pending: Vec::new(),
                 written: 0,
+                commits: 0,
                 commit_asked: false,
                 retiring: Vec::new(),
                 committed,
@@ -854,6 +859,45 @@ impl Recorder {
         queue.generation
     }
 
+    /// An attempt's start, written into the open transaction at once and
+    /// committed after one yield: by whoever commits first (another run
+    /// whose start was written meanwhile, the committing thread) or else
+    /// by this run. So the runs that start attempts in one turn of the
+    /// runtime share one commit, on the runs' thread. Stopped before the
+    /// commit, the start is taken out again: a start in the store is one
+    /// whose call may have been made.
+    fn record_start(&self, event: &Event) -> BoxFuture<'_, ()> {
+        let shared = &self.core.shared;
+        let written = {
+            let mut inner = shared.lock();
+            let at = inner.pending.len();
+            let key = inner.runs.get(&self.slot).map(|r| r.first_key + r.seq);
+            match Recorder::write(&mut inner, self.slot, event, false) {
+                Ok(()) => key.map(|key| Written {
+                    commits: inner.commits,
+                    key,
+                    at,
+                }),
+                Err(e) => {
+                    inner.rescue(&self.core.path, &e);
+                    shared.fail(&mut inner, &e);
+                    None
+                }
+            }
+        };
+        let Some(written) = written else {
+            return Box::pin(std::future::ready(()));
+        };
+        let mut start = Start {
+            recorder: self,
+            written: Some(written),
+        };
+        Box::pin(async move {
+            tokio::task::yield_now().await;
+            start.commit();
+        })
+    }
+
     /// Writes and commits what waits, `event` last, on this thread.
     fn record_now(&self, event: &Event) {
         let shared = &self.core.shared;
@@ -864,6 +908,73 @@ impl Recorder {
         if let Err(e) = Recorder::write(&mut inner, self.slot, event, true) {
             inner.rescue(&self.core.path, &e);
             shared.fail(&mut inner, &e);
+        }
+    }
+}
+
+/// Where an attempt's start was written: in the transaction open when
+/// `commits` commits had been made, at `key` of the journal, at `at` of
+/// the transaction's events.
+struct Written {
+    commits: u64,
+    key: i64,
+    at: usize,
+}
+
+/// An attempt's start awaiting its commit (see
+/// [`Recorder::record_start`]).
+struct Start<'a> {
+    recorder: &'a Recorder,
+    /// `None` once committed.
+    written: Option<Written>,
+}
+
+impl Start<'_> {
+    /// Commits the start, unless a commit since it was written did.
+    fn commit(&mut self) {
+        let Some(w) = self.written.take() else {
+            return;
+        };
+        let shared = &self.recorder.core.shared;
+        let mut inner = shared.lock();
+        if inner.commits == w.commits && shared.failure.get().is_none() {
+            shared.commit(&mut inner);
+        }
+    }
+}
+
+impl Drop for Start<'_> {
+    /// Stopped before its commit: the start is taken out of the open
+    /// transaction (its call was never made). Already committed, it stays,
+    /// and a resume counts its call as cut off, as after a crash.
+    fn drop(&mut self) {
+        let Some(w) = self.written.take() else {
+            return;
+        };
+        let shared = &self.recorder.core.shared;
+        let mut inner = shared.lock();
+        if inner.commits != w.commits || inner.open_since.is_none() {
+            return;
+        }
+        let slot = self.recorder.slot;
+        let ours = inner.pending.get(w.at).and_then(|(s, e)| match e {
+            Event::AttemptStarted { path, attempt, .. } if *s == slot => {
+                Some((path.clone(), *attempt))
+            }
+            _ => None,
+        });
+        let Some(place) = ours else {
+            return;
+        };
+        let withdrawn = inner
+            .conn
+            .prepare_cached("DELETE FROM journal WHERE key = ?1")
+            .and_then(|mut d| d.execute([w.key]));
+        if withdrawn.is_ok() {
+            inner.pending.remove(w.at);
+            if let Some(run) = inner.runs.get_mut(&slot) {
+                run.started.remove(&place);
+            }
         }
     }
 }
@@ -906,8 +1017,14 @@ impl Sink for Recorder {
             self.record_now(event);
             return Box::pin(std::future::ready(()));
         }
-        let generation = self.enqueue(event, true);
-        if shared.trials.load(std::sync::atomic::Ordering::Relaxed) {
+        if matches!(event, Event::AttemptStarted { .. }) {
+            return self.record_start(event);
+        }
+        // a trial neither awaits nor hurries the commit: the next start's
+        // commit, or the committing thread's within `FLUSH_AFTER`, makes it
+        let trials = shared.trials.load(std::sync::atomic::Ordering::Relaxed);
+        let generation = self.enqueue(event, !trials);
+        if trials {
             return Box::pin(std::future::ready(()));
         }
         let mut committed = shared.committed.clone();
@@ -929,9 +1046,8 @@ impl Drop for Recorder {
         if shared.trials.load(std::sync::atomic::Ordering::Relaxed) {
             let mut queue = shared.queue();
             if queue.thread {
+                // let go at the next commit
                 queue.retiring.push(self.slot);
-                queue.commit_asked = true;
-                shared.wake.notify_one();
                 return;
             }
         }
