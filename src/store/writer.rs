@@ -6,15 +6,18 @@
 //! thread writes what waits into its open transaction and commits it,
 //! with every run's events in it (a group commit). Where a run must not go
 //! on before an event is durable:
-//! - an attempt or an effect starts (the run reaches out of the process
-//!   next): [`Sink::record`] writes what waits and the event, and commits,
-//!   on the run's thread, so the call follows the commit in the same poll
-//!   (a run stopped in between would leave a start whose call was never
-//!   made);
+//! - an attempt starts (the run calls its generator next): its start is
+//!   written at once and committed after one yield of the run, by
+//!   whoever commits first: so the attempts that start in one turn of
+//!   the runtime share one commit, made on the runs' thread
+//!   ([`Sink::record_durable`]);
+//! - an effect starts: [`Sink::record`] writes what waits and the event,
+//!   and commits, on the run's thread, so the effect follows the commit
+//!   in the same poll;
 //! - a generator's answer is in (before it is judged), or the run ends:
 //!   the run asks the committing thread and awaits its commit
 //!   ([`Sink::record_durable`]), one for all the runs that ask meanwhile;
-//!   a bench's trials only ask ([`Writer::for_trials`]).
+//!   a bench's trials neither ask nor wait ([`Writer::for_trials`]).
 //!
 //! The committing thread also commits whatever else waits longer than
 //! [`FLUSH_AFTER`]; a checkpointing thread copies the log into the
@@ -52,7 +55,8 @@ pub struct Writer {
 }
 
 /// The writer's state; when the last recorder and handle are gone, what
-/// waits is committed and the thread stops after a last checkpoint.
+/// waits is committed, the threads stop, and the connection's close
+/// checkpoints what is left (when it is the store's last).
 struct Core {
     path: PathBuf,
     shared: Arc<Shared>,
@@ -209,7 +213,9 @@ impl Background {
                             checkpoint();
                         }
                     }
-                    checkpoint();
+                    // (the writer's connection, closing last, checkpoints
+                    // what is left: a last checkpoint here would copy it
+                    // twice)
                 });
             if let Ok(t) = checkpointer {
                 threads.push(t);
@@ -484,13 +490,14 @@ impl Writer {
 
     /// Makes this writer record a bench's trials, which need not wait for
     /// the disk where a lone run does: a generator's answer and a run's
-    /// end are committed by the writer's thread without the run awaiting
-    /// it (the next attempt's start, which is committed before its
-    /// generator is called, makes the answer durable in any case; a trial
-    /// stopped before its end was committed is finished on resume from
-    /// what is), and a finished run's lock is let go by that thread once
-    /// its events are committed, not by the run's. So a trial waits for
-    /// the disk only before it calls a generator or starts an effect.
+    /// end are committed with the next attempts' starts or by the
+    /// writer's thread within [`FLUSH_AFTER`], without the run awaiting
+    /// or asking for it (the next attempt's start, which is committed
+    /// before its generator is called, makes the answer durable in any
+    /// case; a trial stopped before its end was committed is finished on
+    /// resume from what is), and a finished run's lock is let go at the
+    /// commit after its events, not by the run. So a trial waits for the
+    /// disk only before it calls a generator or starts an effect.
     pub fn for_trials(&self) {
         self.core
             .shared
@@ -861,23 +868,18 @@ impl Recorder {
 
     /// An attempt's start, written into the open transaction at once and
     /// committed after one yield: by whoever commits first (another run
-    /// whose start was written meanwhile, the committing thread) or else
+    /// whose start was written meanwhile, the committing thread), or else
     /// by this run. So the runs that start attempts in one turn of the
-    /// runtime share one commit, on the runs' thread. Stopped before the
-    /// commit, the start is taken out again: a start in the store is one
-    /// whose call may have been made.
+    /// runtime share one commit, made on the runs' thread. A run stopped
+    /// at the yield leaves its start to be committed with the rest: a
+    /// resume counts that call as cut off and makes it again, outside the
+    /// budget, as after a crash between a start's commit and its call.
     fn record_start(&self, event: &Event) -> BoxFuture<'_, ()> {
         let shared = &self.core.shared;
         let written = {
             let mut inner = shared.lock();
-            let at = inner.pending.len();
-            let key = inner.runs.get(&self.slot).map(|r| r.first_key + r.seq);
             match Recorder::write(&mut inner, self.slot, event, false) {
-                Ok(()) => key.map(|key| Written {
-                    commits: inner.commits,
-                    key,
-                    at,
-                }),
+                Ok(()) => Some(inner.commits),
                 Err(e) => {
                     inner.rescue(&self.core.path, &e);
                     shared.fail(&mut inner, &e);
@@ -888,13 +890,13 @@ impl Recorder {
         let Some(written) = written else {
             return Box::pin(std::future::ready(()));
         };
-        let mut start = Start {
-            recorder: self,
-            written: Some(written),
-        };
         Box::pin(async move {
             tokio::task::yield_now().await;
-            start.commit();
+            let mut inner = shared.lock();
+            // (a commit since the start was written holds it)
+            if inner.commits == written && shared.failure.get().is_none() {
+                shared.commit(&mut inner);
+            }
         })
     }
 
@@ -908,73 +910,6 @@ impl Recorder {
         if let Err(e) = Recorder::write(&mut inner, self.slot, event, true) {
             inner.rescue(&self.core.path, &e);
             shared.fail(&mut inner, &e);
-        }
-    }
-}
-
-/// Where an attempt's start was written: in the transaction open when
-/// `commits` commits had been made, at `key` of the journal, at `at` of
-/// the transaction's events.
-struct Written {
-    commits: u64,
-    key: i64,
-    at: usize,
-}
-
-/// An attempt's start awaiting its commit (see
-/// [`Recorder::record_start`]).
-struct Start<'a> {
-    recorder: &'a Recorder,
-    /// `None` once committed.
-    written: Option<Written>,
-}
-
-impl Start<'_> {
-    /// Commits the start, unless a commit since it was written did.
-    fn commit(&mut self) {
-        let Some(w) = self.written.take() else {
-            return;
-        };
-        let shared = &self.recorder.core.shared;
-        let mut inner = shared.lock();
-        if inner.commits == w.commits && shared.failure.get().is_none() {
-            shared.commit(&mut inner);
-        }
-    }
-}
-
-impl Drop for Start<'_> {
-    /// Stopped before its commit: the start is taken out of the open
-    /// transaction (its call was never made). Already committed, it stays,
-    /// and a resume counts its call as cut off, as after a crash.
-    fn drop(&mut self) {
-        let Some(w) = self.written.take() else {
-            return;
-        };
-        let shared = &self.recorder.core.shared;
-        let mut inner = shared.lock();
-        if inner.commits != w.commits || inner.open_since.is_none() {
-            return;
-        }
-        let slot = self.recorder.slot;
-        let ours = inner.pending.get(w.at).and_then(|(s, e)| match e {
-            Event::AttemptStarted { path, attempt, .. } if *s == slot => {
-                Some((path.clone(), *attempt))
-            }
-            _ => None,
-        });
-        let Some(place) = ours else {
-            return;
-        };
-        let withdrawn = inner
-            .conn
-            .prepare_cached("DELETE FROM journal WHERE key = ?1")
-            .and_then(|mut d| d.execute([w.key]));
-        if withdrawn.is_ok() {
-            inner.pending.remove(w.at);
-            if let Some(run) = inner.runs.get_mut(&slot) {
-                run.started.remove(&place);
-            }
         }
     }
 }
@@ -1395,6 +1330,57 @@ mod tests {
     }
 
     /// A store in a temporary directory with one run started.
+    /// Attempts that start in one turn of the runtime share one commit,
+    /// made on the runs' thread (the committing thread is stopped here):
+    /// none is on disk before it, all are after.
+    #[test]
+    fn attempt_starts_in_one_turn_share_one_commit() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = dir.path().join("runs.db");
+        let writer = Store::open(&db).expect("open").writer();
+        let pinned = crate::store::pins::Pinned::default();
+        let mut metas = [meta(), meta(), meta()];
+        let runs: Vec<super::Recorder> = metas
+            .iter_mut()
+            .map(|m| writer.start_pinned_run(m, &pinned).expect("run"))
+            .collect();
+        if let Some(b) = writer.core.background.lock().expect("lock").take() {
+            b.stop();
+        }
+        let commits = || writer.core.shared.lock().commits;
+        let before = commits();
+        let starts_on_disk = || -> Vec<String> {
+            let reader = Store::open_read(&db).expect("reader");
+            let mut stmt = reader
+                .connection()
+                .prepare("SELECT run_id FROM attempts ORDER BY run_id")
+                .expect("query");
+            let rows = stmt
+                .query_map([], |r| r.get::<_, String>(0))
+                .expect("rows")
+                .collect::<Result<Vec<_>, _>>()
+                .expect("read");
+            rows
+        };
+        let rt = crate::engine::runtime().expect("runtime");
+        rt.block_on(async {
+            let within = |f| tokio::time::timeout(std::time::Duration::from_secs(10), f);
+            let mut starts = futures::future::join_all(
+                runs.iter().map(|r| r.record_durable(&attempt_started(1))),
+            );
+            // (each start written, each run at its yield)
+            assert!(futures::poll!(&mut starts).is_pending());
+            assert!(starts_on_disk().is_empty());
+            within(starts)
+                .await
+                .expect("the starts are committed by the runs");
+        });
+        assert_eq!(commits(), before + 1);
+        let mut want: Vec<String> = metas.iter().map(|m| m.id.clone()).collect();
+        want.sort();
+        assert_eq!(starts_on_disk(), want);
+    }
+
     fn one_run() -> (
         tempfile::TempDir,
         std::path::PathBuf,
