@@ -878,6 +878,10 @@ impl Recorder {
         let shared = &self.core.shared;
         let written = {
             let mut inner = shared.lock();
+            // (writing what waited may have failed the writer)
+            if shared.failure.get().is_some() {
+                return Box::pin(std::future::ready(()));
+            }
             match Recorder::write(&mut inner, self.slot, event, false) {
                 Ok(()) => Some(inner.commits),
                 Err(e) => {
