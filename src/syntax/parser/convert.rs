@@ -511,25 +511,7 @@ impl<'e, 's> Converter<'e, 's> {
         for p in inner {
             let pspan = self.span(&p);
             let rule = p.as_rule();
-            if rule == Rule::unknown_prop {
-                unknown = true;
-                self.unknown_prop(p, "action", ACTION_PROPS);
-                continue;
-            }
-            let Some(name) = ACTION_PROPS
-                .iter()
-                .find(|(_, r)| *r == rule)
-                .map(|(n, _)| *n)
-            else {
-                self.unexpected(&p);
-                continue;
-            };
-            if let Err((first, name)) = seen.first(name, pspan) {
-                self.errors.push(SyntaxError::DuplicateProperty {
-                    span: pspan,
-                    first,
-                    name: prop_label(name),
-                });
+            if !self.known_prop(&p, "action", ACTION_PROPS, &mut seen, &mut unknown) {
                 continue;
             }
             let mut values = kids(p);
@@ -600,6 +582,40 @@ impl<'e, 's> Converter<'e, 's> {
             props,
             body_span: body_end,
         })
+    }
+
+    /// Whether property `p` of a `place` whose properties are `props` is
+    /// one to read; else it is reported: a property the place does not
+    /// have (`unknown` is set), one out of place, or one given twice
+    /// (`seen` keeps the first of each).
+    fn known_prop(
+        &mut self,
+        p: &P,
+        place: &'static str,
+        props: &[(&'static str, Rule)],
+        seen: &mut Seen,
+        unknown: &mut bool,
+    ) -> bool {
+        let span = self.span(p);
+        let rule = p.as_rule();
+        if rule == Rule::unknown_prop {
+            *unknown = true;
+            self.unknown_prop(p.clone(), place, props);
+            return false;
+        }
+        let Some(name) = props.iter().find(|(_, r)| *r == rule).map(|(n, _)| *n) else {
+            self.unexpected(p);
+            return false;
+        };
+        if let Err((first, name)) = seen.first(name, span) {
+            self.errors.push(SyntaxError::DuplicateProperty {
+                span,
+                first,
+                name: prop_label(name),
+            });
+            return false;
+        }
+        true
     }
 
     fn unknown_prop(&mut self, pair: P, place: &'static str, props: &[(&'static str, Rule)]) {
@@ -822,25 +838,7 @@ impl<'e, 's> Converter<'e, 's> {
         for p in inner {
             let pspan = self.span(&p);
             let rule = p.as_rule();
-            if rule == Rule::unknown_prop {
-                unknown = true;
-                self.unknown_prop(p, "method", METHOD_PROPS);
-                continue;
-            }
-            let Some(prop) = METHOD_PROPS
-                .iter()
-                .find(|(_, r)| *r == rule)
-                .map(|(n, _)| *n)
-            else {
-                self.unexpected(&p);
-                continue;
-            };
-            if let Err((first, name)) = seen.first(prop, pspan) {
-                self.errors.push(SyntaxError::DuplicateProperty {
-                    span: pspan,
-                    first,
-                    name: prop_label(name),
-                });
+            if !self.known_prop(&p, "method", METHOD_PROPS, &mut seen, &mut unknown) {
                 continue;
             }
             match rule {
@@ -1135,23 +1133,8 @@ impl<'e, 's> Converter<'e, 's> {
         let mut seen = Seen::default();
         let mut unknown = false;
         for p in inner {
-            let pspan = self.span(&p);
             let rule = p.as_rule();
-            if rule == Rule::unknown_prop {
-                unknown = true;
-                self.unknown_prop(p, "test", TEST_PROPS);
-                continue;
-            }
-            let Some(prop) = TEST_PROPS.iter().find(|(_, r)| *r == rule).map(|(n, _)| *n) else {
-                self.unexpected(&p);
-                continue;
-            };
-            if let Err((first, name)) = seen.first(prop, pspan) {
-                self.errors.push(SyntaxError::DuplicateProperty {
-                    span: pspan,
-                    first,
-                    name: prop_label(name),
-                });
+            if !self.known_prop(&p, "test", TEST_PROPS, &mut seen, &mut unknown) {
                 continue;
             }
             match rule {
