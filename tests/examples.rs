@@ -449,6 +449,10 @@ fn the_refine_example_keeps_its_context_and_samples_the_title() {
             _ => None,
         })
         .collect();
+    // (the three samples are judged concurrently: their verdicts come in
+    // any order, and the first in sample order that passes is kept)
+    let mut trail = trail;
+    trail[..3].sort();
     assert_eq!(
         trail[..5],
         [
