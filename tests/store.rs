@@ -409,6 +409,31 @@ fn refused(fx: &Fixture, file: &Path, words: &str) {
     assert!(lines(&calls).is_empty(), "a generator ran");
 }
 
+/// Processes that start at once on a store no one has made yet (runs in
+/// parallel on a fresh project) all open it: none takes the others' new
+/// tables for another program's database.
+#[test]
+fn stores_opened_at_once_before_they_exist_are_all_guardflow_stores() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for round in 0..40 {
+        let path = dir.path().join(format!("runs-{round}.db"));
+        let start = Arc::new(std::sync::Barrier::new(6));
+        let openers: Vec<_> = (0..6)
+            .map(|_| {
+                let (path, start) = (path.clone(), start.clone());
+                std::thread::spawn(move || {
+                    start.wait();
+                    Store::open(&path).map(|_| ()).map_err(|e| e.to_string())
+                })
+            })
+            .collect();
+        for o in openers {
+            let opened = o.join().expect("an opener");
+            assert!(opened.is_ok(), "round {round}: {}", opened.unwrap_err());
+        }
+    }
+}
+
 #[test]
 fn foreign_newer_and_corrupt_files_are_refused_and_left_untouched() {
     let fx = Fixture::new();

@@ -4,7 +4,7 @@
 //! commands open a store without writing to its files at all.
 
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, OpenFlags};
 
@@ -265,11 +265,9 @@ pub fn open_write(path: &Path) -> Result<Connection, StoreError> {
         ));
     }
     let sqlite = |e: rusqlite::Error| super::sqlite_error(path, e);
-    conn.busy_timeout(Duration::from_secs(30)).map_err(sqlite)?;
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(sqlite)?;
     reserve(path)?;
-    let mode: String = conn
-        .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
-        .map_err(|e| writable(path, e))?;
+    let mode = wal_mode(&conn).map_err(|e| writable(path, e))?;
     if !mode.eq_ignore_ascii_case("wal") {
         return Err(io(format!(
             "it cannot use write-ahead logging (mode {mode})"
@@ -302,6 +300,30 @@ pub fn open_write(path: &Path) -> Result<Connection, StoreError> {
     upgrade(&conn, path)?;
     Ok(conn)
 }
+
+/// Puts the store in write-ahead logging, and says the mode it is in.
+/// Processes that open a new store at once all switch it: SQLite answers
+/// a switch that meets another's "busy" at once, without waiting as the
+/// busy timeout says, so a busy switch is tried again for as long.
+fn wal_mode(conn: &Connection) -> rusqlite::Result<String> {
+    let give_up = Instant::now() + BUSY_TIMEOUT;
+    let mut pause = Duration::from_millis(1);
+    loop {
+        match conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0)) {
+            Err(e)
+                if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy)
+                    && Instant::now() < give_up =>
+            {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(50));
+            }
+            done => return done,
+        }
+    }
+}
+
+/// How long a writer waits for another's lock on the store.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How much room a writer keeps beside its store (`runs.db.reserve`): when
 /// the disk fills, the recorder gives it back to commit what it holds.
@@ -524,19 +546,32 @@ fn identify(conn: &Connection, path: &Path) -> Result<bool, StoreError> {
         path: path.to_path_buf(),
         reason,
     };
+    let failed = |e: rusqlite::Error| match e.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::DatabaseCorrupt) => super::sqlite_error(path, e),
+        Some(rusqlite::ErrorCode::NotADatabase) => foreign("not an SQLite database".to_string()),
+        _ => foreign(e.to_string()),
+    };
     let read = |sql: &str| {
         conn.query_row(sql, [], |r| r.get::<_, i64>(0))
-            .map_err(|e| match e.sqlite_error_code() {
-                Some(rusqlite::ErrorCode::DatabaseCorrupt) => super::sqlite_error(path, e),
-                Some(rusqlite::ErrorCode::NotADatabase) => {
-                    foreign("not an SQLite database".to_string())
-                }
-                _ => foreign(e.to_string()),
-            })
+            .map_err(failed)
     };
-    let app = read("PRAGMA application_id")?;
-    let version = read("PRAGMA user_version")?;
-    let objects = read("SELECT count(*) FROM sqlite_master")?;
+    // one statement, so one snapshot: read one at a time, a store another
+    // process creates meanwhile could show no id yet and its tables already
+    let (app, version, objects) = conn
+        .query_row(
+            "SELECT (SELECT application_id FROM pragma_application_id),
+                    (SELECT user_version FROM pragma_user_version),
+                    (SELECT count(*) FROM sqlite_master)",
+            [],
+            |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, i64>(2)?,
+                ))
+            },
+        )
+        .map_err(failed)?;
     if app == APPLICATION_ID {
         if version > VERSION {
             return Err(StoreError::Newer {
