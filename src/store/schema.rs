@@ -322,7 +322,7 @@ fn wal_mode(conn: &Connection) -> rusqlite::Result<String> {
     }
 }
 
-/// How long a writer waits for another's lock on the store.
+/// How long a connection waits for another's lock on the store.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How much room a writer keeps beside its store (`runs.db.reserve`): when
@@ -459,7 +459,7 @@ pub fn open_read(path: &Path) -> Result<ReadOnly, StoreError> {
             scratch: None,
         });
     }
-    conn.busy_timeout(Duration::from_secs(30))
+    conn.busy_timeout(BUSY_TIMEOUT)
         .map_err(|e| super::sqlite_error(path, e))?;
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))

@@ -876,22 +876,7 @@ impl Recorder {
     /// budget, as after a crash between a start's commit and its call.
     fn record_start(&self, event: &Event) -> BoxFuture<'_, ()> {
         let shared = &self.core.shared;
-        let written = {
-            let mut inner = shared.lock();
-            // (writing what waited may have failed the writer)
-            if shared.failure.get().is_some() {
-                return Box::pin(std::future::ready(()));
-            }
-            match Recorder::write(&mut inner, self.slot, event, false) {
-                Ok(()) => Some(inner.commits),
-                Err(e) => {
-                    inner.rescue(&self.core.path, &e);
-                    shared.fail(&mut inner, &e);
-                    None
-                }
-            }
-        };
-        let Some(written) = written else {
+        let Some(written) = self.write_now(event, false) else {
             return Box::pin(std::future::ready(()));
         };
         Box::pin(async move {
@@ -906,14 +891,25 @@ impl Recorder {
 
     /// Writes and commits what waits, `event` last, on this thread.
     fn record_now(&self, event: &Event) {
+        self.write_now(event, true);
+    }
+
+    /// Writes what waits, `event` last, on this thread, and commits it
+    /// when `commit`; the writer's commits so far, or `None` when the
+    /// writer failed (writing what waited may have failed it, too).
+    fn write_now(&self, event: &Event, commit: bool) -> Option<u64> {
         let shared = &self.core.shared;
         let mut inner = shared.lock();
         if shared.failure.get().is_some() {
-            return;
+            return None;
         }
-        if let Err(e) = Recorder::write(&mut inner, self.slot, event, true) {
-            inner.rescue(&self.core.path, &e);
-            shared.fail(&mut inner, &e);
+        match Recorder::write(&mut inner, self.slot, event, commit) {
+            Ok(()) => Some(inner.commits),
+            Err(e) => {
+                inner.rescue(&self.core.path, &e);
+                shared.fail(&mut inner, &e);
+                None
+            }
         }
     }
 }
@@ -1285,16 +1281,12 @@ mod tests {
         assert!(writer.core.shared.lock().open_since.is_none());
         // (the paths committed, each run's in its own order)
         let commits = |id: &str| -> Vec<String> {
-            let reader = Store::open_read(&db).expect("reader");
-            let mut stmt = reader
-                .connection()
-                .prepare("SELECT seq, path FROM commits WHERE run_id = ?1 ORDER BY seq")
-                .expect("query");
-            let rows = stmt
-                .query_map([id], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))
-                .expect("rows")
-                .collect::<Result<Vec<_>, _>>()
-                .expect("read");
+            let rows = rows(
+                &db,
+                "SELECT seq, path FROM commits WHERE run_id = ?1 ORDER BY seq",
+                [id],
+                |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)),
+            );
             assert!(rows.windows(2).all(|w| w[0].0 < w[1].0), "{rows:?}");
             rows.into_iter().map(|(_, p)| p).collect()
         };
@@ -1333,7 +1325,6 @@ mod tests {
         assert_eq!(events.len(), 6, "{events:?}");
     }
 
-    /// A store in a temporary directory with one run started.
     /// Attempts that start in one turn of the runtime share one commit,
     /// made on the runs' thread (the committing thread is stopped here):
     /// none is on disk before it, all are after.
@@ -1353,18 +1344,13 @@ mod tests {
         }
         let commits = || writer.core.shared.lock().commits;
         let before = commits();
-        let starts_on_disk = || -> Vec<String> {
-            let reader = Store::open_read(&db).expect("reader");
-            let mut stmt = reader
-                .connection()
-                .prepare("SELECT run_id FROM attempts ORDER BY run_id")
-                .expect("query");
-            let rows = stmt
-                .query_map([], |r| r.get::<_, String>(0))
-                .expect("rows")
-                .collect::<Result<Vec<_>, _>>()
-                .expect("read");
-            rows
+        let starts_on_disk = || {
+            rows(
+                &db,
+                "SELECT run_id FROM attempts ORDER BY run_id",
+                [],
+                |r| r.get::<_, String>(0),
+            )
         };
         let rt = crate::engine::runtime().expect("runtime");
         rt.block_on(async {
@@ -1385,6 +1371,25 @@ mod tests {
         assert_eq!(starts_on_disk(), want);
     }
 
+    /// The rows `sql` reads, with `params`, from the store at `db` (on a
+    /// reader of its own), each made by `row`.
+    fn rows<T>(
+        db: &std::path::Path,
+        sql: &str,
+        params: impl rusqlite::Params,
+        row: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> Vec<T> {
+        let reader = Store::open_read(db).expect("reader");
+        let mut stmt = reader.connection().prepare(sql).expect("query");
+        let rows = stmt
+            .query_map(params, row)
+            .expect("rows")
+            .collect::<Result<Vec<_>, _>>()
+            .expect("read");
+        rows
+    }
+
+    /// A store in a temporary directory with one run started.
     fn one_run() -> (
         tempfile::TempDir,
         std::path::PathBuf,
@@ -1434,16 +1439,12 @@ mod tests {
             });
         }
         drop(recorder);
-        let reader = Store::open_read(&db).expect("reader");
-        let mut stmt = reader
-            .connection()
-            .prepare("SELECT idx, output FROM journal WHERE kind = 'generated' ORDER BY key")
-            .expect("query");
-        let rows = stmt
-            .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))
-            .expect("rows")
-            .collect::<Result<Vec<_>, _>>()
-            .expect("read");
+        let rows = rows(
+            &db,
+            "SELECT idx, output FROM journal WHERE kind = 'generated' ORDER BY key",
+            [],
+            |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)),
+        );
         assert_eq!(
             rows,
             [(2, "answer 2".to_string()), (1, "answer 1".to_string())]
